@@ -1,0 +1,84 @@
+"""symnoether: derive the learning dynamics of neural networks as mechanics.
+
+Declare a loss (the potential) and a learning rule (the kinetic term and
+damping) with SymPy; get the Euler–Lagrange equations and, for each symmetry
+generator, the Noether charge and its closed-form law with kinetic symmetry
+breaking (Tanaka & Kunin, NeurIPS 2021).
+
+Examples
+--------
+>>> import sympy as sp
+>>> import symnoether as sn
+>>> w1, w2 = sn.coordinates("w1 w2")
+>>> eta = sp.Symbol("eta", positive=True)
+>>> system = sn.LearningSystem((w1, w2), (1 - w1 * w2) ** 2 / 2,
+...                            rule=sn.rules.gradient_descent(eta))
+>>> law = sn.noether(system, (w1, -w2))          # rescale symmetry
+>>> law.loss_breaking, law.conserved
+(0, False)
+>>> law.kinetic_breaking
+eta*(wdot1**2 - wdot2**2)*exp(2*t/eta)/2
+"""
+
+from . import rules
+from .dynamics import EquationsOfMotion, FirstOrderSystem, equations_of_motion
+from .errors import (
+    DerivationScriptError,
+    FirstOrderRuleError,
+    InvalidCoordinatesError,
+    InvalidGeneratorError,
+    InvalidInputError,
+    InvalidKineticError,
+    InvalidLossError,
+    InvalidRuleError,
+    NoFirstOrderChargeError,
+    NotASymmetryError,
+    NotSupportedError,
+    SymnoetherError,
+    SymnoetherWarning,
+    UndeclaredSymbolWarning,
+    VerificationError,
+)
+from .noether import NoetherLaw, noether
+from .spec import (
+    TIME,
+    LearningSystem,
+    coordinates,
+    data,
+    matrix_coordinates,
+    velocities,
+    velocity,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "rules",
+    "TIME",
+    "coordinates",
+    "data",
+    "matrix_coordinates",
+    "velocities",
+    "velocity",
+    "LearningSystem",
+    "equations_of_motion",
+    "EquationsOfMotion",
+    "FirstOrderSystem",
+    "noether",
+    "NoetherLaw",
+    "SymnoetherError",
+    "InvalidInputError",
+    "InvalidCoordinatesError",
+    "InvalidLossError",
+    "InvalidKineticError",
+    "InvalidRuleError",
+    "InvalidGeneratorError",
+    "NotASymmetryError",
+    "NoFirstOrderChargeError",
+    "FirstOrderRuleError",
+    "VerificationError",
+    "NotSupportedError",
+    "DerivationScriptError",
+    "SymnoetherWarning",
+    "UndeclaredSymbolWarning",
+]

@@ -1,0 +1,102 @@
+"""Errors and warnings raised by symnoether.
+
+Every kind of bad input has its own subclass of :class:`SymnoetherError`, and
+every message names the offending thing and says what to do instead. Two
+families are kept apart, as latexify-py does: input that *cannot* be given a
+meaning (:class:`InvalidInputError` and its subclasses) and input that is
+meaningful but *not supported yet* (:class:`NotSupportedError`).
+
+Examples
+--------
+>>> import symnoether as sn
+>>> try:
+...     sn.rules.gradient_descent(-0.1)
+... except sn.InvalidRuleError as err:
+...     print(err)
+learning rate lr = -0.1 is not positive; pass a positive step size such as 0.01
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SymnoetherError",
+    "InvalidInputError",
+    "InvalidCoordinatesError",
+    "InvalidLossError",
+    "InvalidKineticError",
+    "InvalidRuleError",
+    "InvalidGeneratorError",
+    "NotASymmetryError",
+    "NoFirstOrderChargeError",
+    "FirstOrderRuleError",
+    "VerificationError",
+    "NotSupportedError",
+    "DerivationScriptError",
+    "SymnoetherWarning",
+    "UndeclaredSymbolWarning",
+]
+
+
+class SymnoetherError(Exception):
+    """Base class of every error symnoether raises on purpose."""
+
+
+class InvalidInputError(SymnoetherError, ValueError):
+    """Input that cannot be given a meaning; the message says how to fix it."""
+
+
+class InvalidCoordinatesError(InvalidInputError):
+    """Coordinates, velocities or data symbols that are malformed or clash."""
+
+
+class InvalidLossError(InvalidInputError):
+    """A loss (potential) that is not a scalar function of coordinates and data."""
+
+
+class InvalidKineticError(InvalidInputError):
+    """A kinetic term that is not a non-degenerate quadratic form in the velocities."""
+
+
+class InvalidRuleError(InvalidInputError):
+    """A learning rule or regularizer with inadmissible hyper-parameters."""
+
+
+class InvalidGeneratorError(InvalidInputError):
+    """A symmetry generator of the wrong shape or depending on the wrong symbols."""
+
+
+class NotASymmetryError(InvalidInputError):
+    """Raised when a generator was required to be a symmetry of the loss and is not."""
+
+
+class NoFirstOrderChargeError(SymnoetherError):
+    """Gradient flow has no Noether charge for this generator.
+
+    Under the first-order dynamics ``M q̇ = −∇V`` a generator ψ has a charge
+    only when ``Mψ`` is a gradient field; for example the antisymmetric part
+    of gl(r) has none.
+    """
+
+
+class FirstOrderRuleError(SymnoetherError):
+    """A second-order notion (Lagrangian, accelerations) asked of gradient flow."""
+
+
+class VerificationError(SymnoetherError):
+    """A derived law failed its symbolic self-check; this is a bug to report."""
+
+
+class NotSupportedError(SymnoetherError, NotImplementedError):
+    """Meaningful input that symnoether does not handle yet."""
+
+
+class DerivationScriptError(SymnoetherError):
+    """A derivation script that is missing, unreadable or lacks ``derivation()``."""
+
+
+class SymnoetherWarning(UserWarning):
+    """Base class of symnoether's warnings."""
+
+
+class UndeclaredSymbolWarning(SymnoetherWarning):
+    """A free symbol that was not declared as coordinate, data or hyper-parameter."""

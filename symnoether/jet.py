@@ -1,0 +1,280 @@
+"""Pure SymPy helpers on the jet space (t, q, q̇, q̈).
+
+The engine works with plain SymPy Symbols for coordinates q, velocities q̇ and
+accelerations q̈, and one time Symbol t. This module holds the three pieces of
+calculus every later stage needs:
+
+* :func:`total_derivative` — the total time derivative
+  D_t = ∂_t + q̇·∂_q + q̈·∂_q̇ (with q̈ a symbol or an on-shell expression);
+* :func:`prolonged_action` — the first prolongation pr ψ of a point
+  generator ψ(q): pr ψ = ψ·∂_q + (Dψ q̇)·∂_q̇;
+* :func:`is_zero` — a robust zero test that never calls a zero expression
+  "not zero" because SymPy could not simplify it: exact rationalization,
+  ``cancel``, then a randomized numeric check at high precision (undefined
+  functions are replaced by random concrete ones first).
+
+Examples
+--------
+>>> import sympy as sp
+>>> from symnoether.jet import is_zero
+>>> x = sp.Symbol("x", real=True)
+>>> is_zero(sp.sqrt(x**2 + 1) ** 2 - x**2 - 1)
+True
+>>> is_zero(sp.Max(0, x) - sp.Max(0, -x) - x)
+True
+>>> is_zero(0.1 * x + 0.2 * x - 0.3 * x)
+True
+>>> is_zero(x - sp.Abs(x))
+False
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+import sympy as sp
+from sympy.core.function import AppliedUndef
+
+__all__ = [
+    "total_derivative",
+    "prolonged_action",
+    "generator_derivative",
+    "is_zero",
+    "readable",
+]
+
+_DIGITS = 50
+_RELATIVE_TOLERANCE = sp.Float(10) ** -30
+_SAMPLES = 4
+_ROUND_OFF = 1e-13
+_SIMPLIFY_OPS_LIMIT = 400
+
+
+def total_derivative(
+    expr: sp.Expr,
+    coords: Sequence[sp.Symbol],
+    velocities: Sequence[sp.Symbol],
+    accelerations: Sequence[sp.Expr],
+    time: sp.Symbol,
+) -> sp.Expr:
+    """Total time derivative D_t of a function on the jet space.
+
+    D_t f = ∂_t f + Σ q̇_i ∂f/∂q_i + Σ q̈_i ∂f/∂q̇_i, where q̈_i are symbols or
+    on-shell expressions (then D_t is the derivative along the motion).
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> q, v, a, t = sp.symbols("q v a t")
+    >>> total_derivative(q * v * sp.exp(t), [q], [v], [a], t)
+    a*q*exp(t) + q*v*exp(t) + v**2*exp(t)
+    """
+    rate = sp.diff(expr, time)
+    for q, v in zip(coords, velocities, strict=True):
+        rate += v * sp.diff(expr, q)
+    for v, a in zip(velocities, accelerations, strict=True):
+        rate += a * sp.diff(expr, v)
+    return rate
+
+
+def generator_derivative(
+    generator: sp.Matrix, coords: Sequence[sp.Symbol], velocities: Sequence[sp.Symbol]
+) -> sp.Matrix:
+    """The velocity part of the prolongation: Dψ q̇ (Jacobian of ψ times q̇).
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> q1, q2, v1, v2 = sp.symbols("q1 q2 v1 v2")
+    >>> generator_derivative(sp.Matrix([-q2, q1]), [q1, q2], [v1, v2]).T
+    Matrix([[-v2, v1]])
+    """
+    jacobian = sp.Matrix(generator).jacobian(list(coords))
+    return jacobian * sp.Matrix(velocities)
+
+
+def prolonged_action(
+    expr: sp.Expr,
+    generator: sp.Matrix,
+    coords: Sequence[sp.Symbol],
+    velocities: Sequence[sp.Symbol],
+) -> sp.Expr:
+    """Apply the first prolongation pr ψ = ψ·∂_q + (Dψ q̇)·∂_q̇ to ``expr``.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> q1, q2, v1, v2 = sp.symbols("q1 q2 v1 v2")
+    >>> kinetic = (v1**2 + v2**2) / 2
+    >>> prolonged_action(kinetic, sp.Matrix([-q2, q1]), [q1, q2], [v1, v2])
+    0
+    """
+    velocity_part = generator_derivative(generator, coords, velocities)
+    action = sp.S.Zero
+    for psi, q in zip(generator, coords, strict=True):
+        action += psi * sp.diff(expr, q)
+    for dpsi, v in zip(velocity_part, velocities, strict=True):
+        action += dpsi * sp.diff(expr, v)
+    return action
+
+
+def is_zero(expr: sp.Expr, *, samples: int = _SAMPLES, seed: int = 0) -> bool:
+    """Decide whether ``expr`` is identically zero, robustly.
+
+    Symbolic steps first (structural test, rationalization of floats,
+    ``expand``, ``cancel``; a float below 10⁻¹³ counts as round-off); when they do not reach 0, the expression is
+    evaluated at ``samples`` random points with 50 significant digits, undefined
+    functions replaced by random concrete smooth functions. It is zero when
+    every sample vanishes relative to the size of its terms (10⁻³⁰).
+    A genuinely non-zero expression is caught at the first sample where it
+    does not vanish, so float coefficients, sqrt, exp/log, Abs or Max never
+    produce a false "not zero".
+
+    Parameters
+    ----------
+    expr : sympy expression
+    samples : int
+        Number of random points of the numeric check.
+    seed : int
+        Seed of the random points (results are reproducible).
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> a, b = sp.symbols("a b", positive=True)
+    >>> is_zero(sp.log(a * b) - sp.log(a) - sp.log(b))
+    True
+    >>> is_zero(sp.exp(a) - 1 - a)
+    False
+    """
+    expr = sp.sympify(expr)
+    if expr == 0 or expr.is_zero is True:
+        return True
+    exact = _rationalize(expr)
+    if exact == 0:
+        return True
+    for transform in (sp.expand, _cancel):
+        try:
+            if transform(exact) == 0:
+                return True
+        except (sp.PolynomialError, TypeError, ValueError, NotImplementedError):
+            continue
+    return _numerically_zero(exact, samples=samples, seed=seed)
+
+
+def readable(expr: sp.Expr) -> sp.Expr:
+    """A short equivalent form of ``expr`` for display: the fewest operations
+    among the expression itself, its common factors pulled out, and (for
+    small expressions) ``simplify``. Never slow on large expressions.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> a, b = sp.symbols("a b")
+    >>> readable(a * b**2 / 2 + a * b / 2)
+    a*b*(b + 1)/2
+    """
+    expr = sp.sympify(expr)
+    candidates = [expr, sp.factor_terms(expr)]
+    if sp.count_ops(expr) <= _SIMPLIFY_OPS_LIMIT:
+        expanded = sp.expand(expr)
+        candidates += [sp.factor_terms(expanded)]
+        if sp.count_ops(expanded) <= _SIMPLIFY_OPS_LIMIT // 2:
+            try:
+                candidates.append(sp.simplify(expr))
+            except (TypeError, ValueError, NotImplementedError, RecursionError):
+                pass
+    return min(candidates, key=sp.count_ops)
+
+
+def _cancel(expr: sp.Expr) -> sp.Expr:
+    return sp.cancel(sp.together(sp.expand(expr)))
+
+
+def _rationalize(expr: sp.Expr) -> sp.Expr:
+    """Floats → exact rationals (by their 15-digit decimal form); a float below
+    10⁻¹³ in magnitude is taken as the round-off residue of float arithmetic
+    (0.1 + 0.2 − 0.3) and becomes 0."""
+    floats = expr.atoms(sp.Float)
+    if not floats:
+        return expr
+    return expr.xreplace(
+        {f: sp.S.Zero if abs(f) < _ROUND_OFF else sp.nsimplify(f, rational=True) for f in floats}
+    )
+
+
+def _numerically_zero(expr: sp.Expr, *, samples: int, seed: int) -> bool:
+    rng = random.Random(seed)
+    concrete = _concretize_functions(expr, rng)
+    symbols = sorted(concrete.free_symbols, key=lambda s: s.name)
+    evaluated = 0
+    attempts = 0
+    while evaluated < samples and attempts < 5 * samples:
+        attempts += 1
+        point = {s: _random_value(s, rng) for s in symbols}
+        value = _evaluate(concrete, point)
+        if value is None:
+            continue
+        scale = _magnitude(concrete, point)
+        if scale is None:
+            continue
+        evaluated += 1
+        if abs(value) > _RELATIVE_TOLERANCE * max(scale, sp.Float(1)):
+            return False
+    return evaluated > 0
+
+
+def _concretize_functions(expr: sp.Expr, rng: random.Random) -> sp.Expr:
+    """Replace every undefined function f(z₁…z_k) by a random smooth function."""
+    functions = {applied.func: len(applied.args) for applied in expr.atoms(AppliedUndef)}
+    if not functions:
+        return expr
+    replacements = {}
+    for function, arity in functions.items():
+        zs = sp.symbols(f"z0:{arity}", real=True)
+        weights = [sp.Rational(rng.randint(-9, 9) or 1, rng.randint(3, 11)) for _ in zs]
+        linear = sum(w * z for w, z in zip(weights, zs, strict=True))
+        replacements[function] = sp.Lambda(zs, sp.sin(linear + 1) + linear**2 / 3)
+    return expr.subs(replacements).doit()
+
+
+def _random_value(symbol: sp.Symbol, rng: random.Random) -> sp.Rational:
+    if symbol.is_integer:
+        return sp.Integer(rng.randint(1, 5))
+    magnitude = sp.Rational(rng.randint(200, 2200), 1009)
+    if symbol.is_nonnegative or symbol.is_positive:
+        return magnitude
+    if symbol.is_nonpositive or symbol.is_negative:
+        return -magnitude
+    return magnitude if rng.random() < 0.5 else -magnitude
+
+
+def _evaluate(expr: sp.Expr, point: dict) -> sp.Expr | None:
+    try:
+        value = expr.evalf(_DIGITS, subs=point)
+    except (TypeError, ValueError, ZeroDivisionError, RecursionError):
+        return None
+    if not value.is_number or value.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+        return None
+    if value.has(sp.Heaviside, sp.DiracDelta, sp.Piecewise, sp.Max, sp.Min):
+        return None
+    return value
+
+
+def _magnitude(expr: sp.Expr, point: dict) -> sp.Expr | None:
+    """Size of the terms of ``expr`` at ``point`` (sum over sums, product over
+    products), the scale against which a numeric zero is judged."""
+    if expr.is_Add:
+        parts = [_magnitude(arg, point) for arg in expr.args]
+        return None if None in parts else sum(parts, sp.Float(0))
+    if expr.is_Mul:
+        parts = [_magnitude(arg, point) for arg in expr.args]
+        if None in parts:
+            return None
+        product = sp.Float(1)
+        for part in parts:
+            product *= part
+        return product
+    value = _evaluate(expr, point)
+    return None if value is None else abs(value)
