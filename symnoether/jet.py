@@ -123,13 +123,13 @@ def is_zero(expr: sp.Expr, *, samples: int = _SAMPLES, seed: int = 0) -> bool:
     """Decide whether ``expr`` is identically zero, robustly.
 
     Symbolic steps first (structural test, rationalization of floats,
-    ``expand``, ``cancel``; a float below 10⁻¹³ counts as round-off); when they do not reach 0, the expression is
-    evaluated at ``samples`` random points with 50 significant digits, undefined
-    functions replaced by random concrete smooth functions. It is zero when
-    every sample vanishes relative to the size of its terms (10⁻³⁰).
-    A genuinely non-zero expression is caught at the first sample where it
-    does not vanish, so float coefficients, sqrt, exp/log, Abs or Max never
-    produce a false "not zero".
+    ``expand``, ``cancel``; a float below 10⁻¹³ counts as round-off). When
+    they do not reach 0, the expression is evaluated at ``samples`` random
+    points with 50 significant digits, undefined functions replaced by random
+    concrete smooth functions; it is zero when every sample vanishes relative
+    to the size of its terms (10⁻³⁰). A genuinely non-zero expression is
+    caught at the first sample where it does not vanish, so float
+    coefficients, sqrt, exp/log, Abs or Max never produce a false "not zero".
 
     Parameters
     ----------

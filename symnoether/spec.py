@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -550,8 +550,7 @@ def _check_regularizers(regularizers: object, coords: tuple) -> tuple:
         outside = [q for q in regularizer.on or () if q not in set(coords)]
         if outside:
             raise InvalidRuleError(
-                f"weight_decay(on=...) names {outside[0]}, which is not a coordinate "
-                "of this system"
+                f"weight_decay(on=...) names {outside[0]}, which is not a coordinate of this system"
             )
     return checked
 
