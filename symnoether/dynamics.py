@@ -25,7 +25,7 @@ Matrix([[-2*(q + qdot)/eta]])
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import sympy as sp
 
@@ -98,12 +98,13 @@ class EquationsOfMotion:
                 "gradient flow is first order: it has velocities q̇ = −M⁻¹∇V, not "
                 "accelerations; use .first_order().rhs"
             )
-        return self._solved
+        return sp.ImmutableMatrix([readable(entry) for entry in self.solved])
 
     @cached_property
-    def _solved(self) -> sp.ImmutableMatrix:
-        solved = self.mass_matrix.LUsolve(sp.Matrix(self.forcing))
-        return sp.ImmutableMatrix([readable(entry) for entry in solved])
+    def solved(self) -> sp.ImmutableMatrix:
+        """M⁻¹ f as computed (not simplified): accelerations, or for gradient flow
+        the velocity field. Use this in further derivations; it is cheaper."""
+        return sp.ImmutableMatrix(self.mass_matrix.LUsolve(sp.Matrix(self.forcing)))
 
     def first_order(self) -> FirstOrderSystem:
         """The state-space form: y = (q, q̇), ẏ = (q̇, M⁻¹f); for gradient flow
@@ -119,8 +120,8 @@ class EquationsOfMotion:
         """
         system = self.system
         if self.order == 1:
-            return FirstOrderSystem(system.coords, self._solved, TIME)
-        rhs = sp.ImmutableMatrix([*system.velocities, *self._solved])
+            return FirstOrderSystem(system.coords, self.solved, TIME)
+        rhs = sp.ImmutableMatrix([*system.velocities, *self.solved])
         return FirstOrderSystem((*system.coords, *system.velocities), rhs, TIME)
 
     def __str__(self) -> str:
@@ -135,6 +136,7 @@ class EquationsOfMotion:
         return aligned_latex([(lhs, vector_latex(self.forcing)), ("q", sp.latex(q.T))])
 
 
+@lru_cache(maxsize=64)
 def equations_of_motion(system: LearningSystem) -> EquationsOfMotion:
     """The equations of motion of ``system``, derived from its Lagrangian.
 
@@ -164,7 +166,7 @@ def equations_of_motion(system: LearningSystem) -> EquationsOfMotion:
     """
     if system.order == 1:
         gradient = sp.Matrix([sp.diff(system.potential, q) for q in system.coords])
-        forcing = sp.ImmutableMatrix([readable(-g) for g in gradient])
+        forcing = sp.ImmutableMatrix([readable(-g, effort="low") for g in gradient])
         return EquationsOfMotion(system, 1, system.mass_matrix, forcing)
     mass, forcing = _euler_lagrange(system)
     return EquationsOfMotion(system, 2, mass, forcing)
@@ -190,7 +192,7 @@ def _euler_lagrange(system: LearningSystem) -> tuple[sp.ImmutableMatrix, sp.Immu
             )
         for j, a in enumerate(accs):
             mass[i, j] = equation.coeff(a)
-        forcing[i] = readable(-equation.subs({a: 0 for a in accs}))
+        forcing[i] = readable(-equation.subs({a: 0 for a in accs}), effort="low")
     if not all(is_zero(entry) for entry in mass - system.mass_matrix):
         raise VerificationError(
             "the mass matrix read off the Euler–Lagrange equations differs from the "

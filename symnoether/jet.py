@@ -48,7 +48,8 @@ _DIGITS = 50
 _RELATIVE_TOLERANCE = sp.Float(10) ** -30
 _SAMPLES = 4
 _ROUND_OFF = 1e-13
-_SIMPLIFY_OPS_LIMIT = 400
+_EXPAND_OPS_LIMIT = 400
+_SIMPLIFY_OPS_LIMIT = 60
 
 
 def total_derivative(
@@ -163,10 +164,11 @@ def is_zero(expr: sp.Expr, *, samples: int = _SAMPLES, seed: int = 0) -> bool:
     return _numerically_zero(exact, samples=samples, seed=seed)
 
 
-def readable(expr: sp.Expr) -> sp.Expr:
+def readable(expr: sp.Expr, *, effort: str = "full") -> sp.Expr:
     """A short equivalent form of ``expr`` for display: the fewest operations
     among the expression itself, its common factors pulled out, and (for
-    small expressions) ``simplify``. Never slow on large expressions.
+    small expressions, unless ``effort="low"``) ``simplify``. Never slow on
+    large expressions.
 
     Examples
     --------
@@ -177,10 +179,10 @@ def readable(expr: sp.Expr) -> sp.Expr:
     """
     expr = sp.sympify(expr)
     candidates = [expr, sp.factor_terms(expr)]
-    if sp.count_ops(expr) <= _SIMPLIFY_OPS_LIMIT:
+    if sp.count_ops(expr) <= _EXPAND_OPS_LIMIT:
         expanded = sp.expand(expr)
         candidates += [sp.factor_terms(expanded)]
-        if sp.count_ops(expanded) <= _SIMPLIFY_OPS_LIMIT // 2:
+        if effort == "full" and sp.count_ops(expanded) <= _SIMPLIFY_OPS_LIMIT:
             try:
                 candidates.append(sp.simplify(expr))
             except (TypeError, ValueError, NotImplementedError, RecursionError):
@@ -215,6 +217,9 @@ def _numerically_zero(expr: sp.Expr, *, samples: int, seed: int) -> bool:
         point = {s: _random_value(s, rng) for s in symbols}
         value = _evaluate(concrete, point)
         if value is None:
+            continue
+        if abs(value) <= _RELATIVE_TOLERANCE:
+            evaluated += 1
             continue
         scale = _magnitude(concrete, point)
         if scale is None:

@@ -335,7 +335,7 @@ def _verify_second_order(system: LearningSystem, charge_core: sp.Expr, rate_core
     """Check D_t(e^{t/τ}Q₀) = e^{t/τ}·rate₀ along the Euler–Lagrange equations."""
     eom = equations_of_motion(system)
     derivative = total_derivative(
-        charge_core, system.coords, system.velocities, list(eom.accelerations), TIME
+        charge_core, system.coords, system.velocities, list(eom.solved), TIME
     )
     if system.tau != sp.oo:
         derivative += charge_core / system.tau
