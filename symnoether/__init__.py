@@ -20,7 +20,8 @@ Examples
 eta*(wdot1**2 - wdot2**2)*exp(2*t/eta)/2
 """
 
-from . import rules
+from . import models, rules
+from .derivation import Derivation, derive
 from .dynamics import EquationsOfMotion, FirstOrderSystem, equations_of_motion
 from .errors import (
     DerivationScriptError,
@@ -54,6 +55,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "rules",
+    "models",
     "TIME",
     "coordinates",
     "data",
@@ -66,6 +68,8 @@ __all__ = [
     "FirstOrderSystem",
     "noether",
     "NoetherLaw",
+    "derive",
+    "Derivation",
     "SymnoetherError",
     "InvalidInputError",
     "InvalidCoordinatesError",

@@ -1,0 +1,158 @@
+"""The derivation bundle: a system, its equations of motion, its Noether laws,
+and the closed-form results a derivation script obtains from them.
+
+:func:`derive` composes the stages, one line each; the CLI and the export
+consume the :class:`Derivation` it returns.
+
+Examples
+--------
+>>> import sympy as sp
+>>> import symnoether as sn
+>>> from symnoether import models
+>>> pair = models.scalar_pair()
+>>> eta = sp.Symbol("eta", positive=True)
+>>> deriv = sn.derive(pair.system(sn.rules.gradient_descent(eta)), pair.generators)
+>>> [law.conserved for law in deriv.laws]
+[False]
+>>> deriv.law("rescale").kinetic_breaking
+eta*(wdot1**2 - wdot2**2)*exp(2*t/eta)/2
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import sympy as sp
+
+from .display import table_text
+from .dynamics import EquationsOfMotion, equations_of_motion
+from .errors import InvalidInputError, NotSupportedError
+from .noether import NoetherLaw, noether
+from .spec import LearningSystem
+
+__all__ = ["Derivation", "derive"]
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """A derivation: system, equations of motion, Noether laws, derived results.
+
+    Attributes
+    ----------
+    title : str
+    system : LearningSystem
+    equations : EquationsOfMotion
+    names : tuple of str
+        One name per law (e.g. ``'scale'``).
+    laws : tuple of NoetherLaw
+    results : tuple of (str, sympy object)
+        Further closed forms derived from the laws (an ODE, its solution),
+        each labelled; added with :meth:`with_result`.
+    """
+
+    title: str
+    system: LearningSystem
+    equations: EquationsOfMotion
+    names: tuple[str, ...]
+    laws: tuple[NoetherLaw, ...]
+    results: tuple[tuple[str, sp.Basic], ...] = ()
+
+    def law(self, name: str) -> NoetherLaw:
+        """The law of the generator called ``name``."""
+        if name not in self.names:
+            raise InvalidInputError(f"no law named {name!r}; the laws are {', '.join(self.names)}")
+        return self.laws[self.names.index(name)]
+
+    def with_result(self, label: str, result: sp.Basic) -> Derivation:
+        """A copy with one more labelled closed-form result."""
+        return replace(self, results=(*self.results, (label, result)))
+
+    def result(self, label: str) -> sp.Basic:
+        """The result called ``label``."""
+        for name, value in self.results:
+            if name == label:
+                return value
+        raise InvalidInputError(f"no result labelled {label!r}")
+
+    def __str__(self) -> str:
+        rule = "=" * len(self.title)
+        sections = [f"{self.title}\n{rule}", "system\n" + _indent(str(self.system))]
+        sections.append(_indent(str(self.equations), first=False))
+        for name, law in zip(self.names, self.laws, strict=True):
+            sections.append(f"[{name}] " + str(law))
+        if self.results:
+            rows = [(label, _plain(value)) for label, value in self.results]
+            sections.append(table_text("derived results", rows))
+        return "\n\n".join(sections)
+
+    def _repr_latex_(self) -> str:
+        parts = [law._repr_latex_() for law in self.laws]
+        parts += [f"$${sp.latex(value)}$$" for _, value in self.results]
+        return "\n".join(parts)
+
+
+def derive(
+    system: LearningSystem,
+    generators: Mapping[str, object] | Sequence[object] | None = None,
+    *,
+    title: str | None = None,
+) -> Derivation:
+    """Derive equations of motion and the Noether law of each generator.
+
+    Parameters
+    ----------
+    system : LearningSystem
+    generators : mapping name → generator, or a sequence of generators
+        The symmetries to derive laws for (names default to ``psi1, psi2, …``).
+    title : str, optional
+
+    Returns
+    -------
+    Derivation
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> import symnoether as sn
+    >>> q1, q2 = sn.coordinates("q1 q2")
+    >>> flow = sn.LearningSystem((q1, q2), (q1 + q2) ** 2, rule=sn.rules.gradient_flow())
+    >>> sn.derive(flow, {"antidiagonal": (1, -1)}).law("antidiagonal").charge
+    q1 - q2
+    """
+    if generators is None:
+        raise NotSupportedError(
+            "derive() needs the generators to derive laws for, e.g. "
+            "derive(system, {'scale': w}); automatic symmetry discovery is not wired in yet"
+        )
+    named = _named(generators)
+    equations = equations_of_motion(system)
+    laws = tuple(noether(system, generator) for generator in named.values())
+    return Derivation(
+        title=title or "symnoether derivation",
+        system=system,
+        equations=equations,
+        names=tuple(named),
+        laws=laws,
+    )
+
+
+def _named(generators: Mapping[str, object] | Sequence[object]) -> dict[str, object]:
+    if isinstance(generators, Mapping):
+        return dict(generators)
+    if isinstance(generators, str) or not isinstance(generators, Sequence):
+        raise InvalidInputError(
+            f"generators = {generators!r}: pass a mapping name → generator or a list of generators"
+        )
+    return {f"psi{i + 1}": generator for i, generator in enumerate(generators)}
+
+
+def _indent(text: str, first: bool = True) -> str:
+    lines = text.splitlines()
+    return "\n".join(("  " + line) if (first or i) else line for i, line in enumerate(lines))
+
+
+def _plain(value: sp.Basic) -> str:
+    if isinstance(value, sp.Equality):
+        return f"{sp.sstr(value.lhs)} = {sp.sstr(value.rhs)}"
+    return sp.sstr(value)
