@@ -19,7 +19,7 @@ Examples
 >>> eom = sn.equations_of_motion(sn.LearningSystem((q,), q**2 / 2,
 ...                                                rule=sn.rules.gradient_descent(eta)))
 >>> eom.accelerations
-Matrix([[-2*(q + qdot)/eta]])
+Matrix([[2*(-q - qdot)/eta]])
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def equations_of_motion(system: LearningSystem) -> EquationsOfMotion:
     >>> system = sn.LearningSystem((w1, w2), (1 - w1 * w2) ** 2 / 2,
     ...                            rule=sn.rules.gradient_descent(eta))
     >>> sn.equations_of_motion(system).forcing.T
-    Matrix([[-w1*w2**2 + w2 - wdot1, -w1**2*w2 + w1 - wdot2]])
+    Matrix([[w2*(-w1*w2 + 1) - wdot1, w1*(-w1*w2 + 1) - wdot2]])
     """
     if system.order == 1:
         gradient = sp.Matrix([sp.diff(system.potential, q) for q in system.coords])
@@ -173,29 +173,35 @@ def equations_of_motion(system: LearningSystem) -> EquationsOfMotion:
 
 
 def _euler_lagrange(system: LearningSystem) -> tuple[sp.ImmutableMatrix, sp.ImmutableMatrix]:
-    """Read M and f off d/dt ∂L/∂q̇ − ∂L/∂q = 0 (divided by e^{t/τ})."""
+    """M and f in closed form, checked against d/dt ∂L/∂q̇ − ∂L/∂q = 0 (÷ e^{t/τ})."""
+    mass = system.mass_matrix
+    forcing = _closed_form_forcing(system)
     coords, vels = system.coords, system.velocities
     accs = accelerations(coords)
-    lagrangian = system.lagrangian
-    factor = system.damping_factor
-    n = len(coords)
-    mass = sp.zeros(n, n)
-    forcing = sp.zeros(n, 1)
+    lagrangian, factor = system.lagrangian, system.damping_factor
+    inertia = mass * sp.Matrix(accs)
     for i, (q, v) in enumerate(zip(coords, vels, strict=True)):
         momentum = sp.diff(lagrangian, v)
         equation = total_derivative(momentum, coords, vels, accs, TIME) - sp.diff(lagrangian, q)
-        equation = sp.expand(equation / factor)
-        if TIME in equation.free_symbols:
+        if not is_zero(equation / factor - (inertia[i] - forcing[i])):
             raise VerificationError(
-                f"the Euler–Lagrange equation for {q} still depends on t after dividing "
-                "by e^{t/τ}; please report this system"
+                f"the Euler–Lagrange equation for {q} differs from M q̈ = f in closed "
+                "form; please report this system"
             )
-        for j, a in enumerate(accs):
-            mass[i, j] = equation.coeff(a)
-        forcing[i] = readable(-equation.subs({a: 0 for a in accs}), effort="low")
-    if not all(is_zero(entry) for entry in mass - system.mass_matrix):
-        raise VerificationError(
-            "the mass matrix read off the Euler–Lagrange equations differs from the "
-            "system's; please report this system"
-        )
-    return system.mass_matrix, sp.ImmutableMatrix(forcing)
+    return mass, forcing
+
+
+def _closed_form_forcing(system: LearningSystem) -> sp.ImmutableMatrix:
+    """f = −(Ṁ − ½∂_q(q̇ᵀMq̇)) q̇ − (1/τ) M q̇ − ∇V, the gradient kept unexpanded."""
+    coords, mass = system.coords, system.mass_matrix
+    v = sp.Matrix(system.velocities)
+    mass_rate = sum(
+        (sp.diff(mass, q) * dq for q, dq in zip(coords, v, strict=True)), sp.zeros(*mass.shape)
+    )
+    metric_force = sp.Matrix([(v.T * sp.diff(mass, q) * v)[0] / 2 for q in coords])
+    damping = (
+        sp.zeros(*mass.shape) if system.tau == sp.oo else (mass / system.tau).applyfunc(readable)
+    )
+    geometric = (mass_rate * v - metric_force).applyfunc(readable)
+    forcing = -geometric - damping * v - sp.Matrix([sp.diff(system.potential, q) for q in coords])
+    return sp.ImmutableMatrix(forcing)

@@ -359,7 +359,7 @@ class LearningSystem:
         mass = self.rule.mass_matrix(self.coords)
         v = sp.Matrix(self.velocities)
         self._set("mass_matrix", mass)
-        self._set("kinetic", sp.expand((v.T * mass * v)[0] / 2))
+        self._set("kinetic", sp.factor_terms(sp.expand((v.T * mass * v)[0] / 2)))
         self._set("tau", self.rule.tau)
 
     def _set_hand_kinetic(self) -> None:
