@@ -1,0 +1,649 @@
+"""The bad-input catalogue of the derivation core (issues 2 and 6).
+
+Every public entry point of the core (symbols, LearningSystem, rules,
+equations_of_motion, noether) fed malformed input must raise a specific
+SymnoetherError subclass whose message names the culprit; never a bare
+SymPy/Python exception, never a silently wrong law. Cases that expose a bug of
+the core are marked ``xfail(strict=True)`` with the bug described.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import symnoether as sn
+
+eta, lam = sp.symbols("eta lambda", positive=True)
+w1, w2 = sn.coordinates("w1 w2")
+v1, v2 = sn.velocities((w1, w2))
+x, y = sn.data("x y")
+LOSS = (y - w2 * w1 * x) ** 2 / 2
+KINETIC = (v1**2 + v2**2) / 2
+GD = sn.rules.gradient_descent(eta)
+
+
+def system(**overrides):
+    arguments = {"coords": (w1, w2), "loss": LOSS, "rule": GD, "data": (x, y)}
+    arguments.update(overrides)
+    return sn.LearningSystem(**arguments)
+
+
+def physical(**overrides):
+    return system(**{"rule": None, "kinetic": KINETIC, **overrides})
+
+
+_SYSTEM = system()
+W1 = sn.matrix_coordinates("W1", 2, 2)
+W2 = sn.matrix_coordinates("W2", 1, 2)
+_X = sp.Matrix(sn.data("x1 x2"))
+_LAYERS = sn.LearningSystem(
+    (W1, W2), (W2 * W1 * _X)[0] ** 2, rule=sn.rules.gradient_flow(), data=tuple(_X)
+)
+
+
+def generator(psi, on=_SYSTEM):
+    return sn.noether(on, psi)
+
+
+def bug(reason: str):
+    return pytest.mark.xfail(strict=True, reason="BUG: " + reason)
+
+
+def case(name, make, error, culprit, *marks):
+    return pytest.param(make, error, culprit, id=name, marks=marks)
+
+
+CASES = [
+    # -- loss ------------------------------------------------------------------------------
+    case(
+        "loss-string",
+        lambda: system(loss="(y - w1*w2*x)**2"),
+        sn.InvalidLossError,
+        "'(y - w1*w2*x)**2' is a string",
+    ),
+    case("loss-list", lambda: system(loss=[w1, w2]), sn.InvalidLossError, "is a list"),
+    case(
+        "loss-callable", lambda: system(loss=lambda w: w**2), sn.InvalidLossError, "is a function"
+    ),
+    case("loss-None", lambda: system(loss=None), sn.InvalidLossError, "NoneType"),
+    case("loss-bool", lambda: system(loss=True), sn.InvalidLossError, "bool"),
+    case("loss-ndarray", lambda: system(loss=np.array([w1])), sn.InvalidLossError, "ndarray"),
+    case("loss-equation", lambda: system(loss=sp.Eq(w1, w2)), sn.InvalidLossError, "Equality"),
+    case(
+        "loss-velocity", lambda: system(loss=LOSS + v1**2), sn.InvalidLossError, "depends on wdot1"
+    ),
+    case("loss-time", lambda: system(loss=LOSS * sn.TIME), sn.InvalidLossError, "depends on t,"),
+    case(
+        "loss-lookalike-coordinates",
+        lambda: system(loss=sp.Symbol("w1") ** 2),
+        sn.InvalidLossError,
+        "its symbol w1 has the name of a coordinate",
+    ),
+    case(
+        "loss-lookalike-one-coordinate",
+        lambda: system(loss=(w1 * sp.Symbol("w2") - 1) ** 2),
+        sn.InvalidLossError,
+        "w2",
+        bug(
+            "a loss built from one real coordinate and a look-alike sp.Symbol('w2') "
+            "(no assumptions) is accepted: the look-alike is silently taken as a "
+            "hyper-parameter, and the law is wrong (w2 is not treated as a coordinate); "
+            "_check_loss looks for impostors only when no coordinate appears"
+        ),
+    ),
+    case(
+        "loss-lookalike-time",
+        lambda: system(loss=LOSS * sp.Symbol("t")),
+        sn.InvalidLossError,
+        "t",
+        bug(
+            "sp.Symbol('t') (no assumptions) in the loss is taken as a hyper-parameter "
+            "that prints exactly like the engine's time t; it should be rejected like "
+            "sn.TIME, or at least named as a look-alike"
+        ),
+    ),
+    case(
+        "loss-lookalike-velocity",
+        lambda: system(loss=LOSS + sp.Symbol("wdot1") ** 2),
+        sn.InvalidLossError,
+        "wdot1",
+        bug(
+            "sp.Symbol('wdot1') (no assumptions) in the loss is taken as a "
+            "hyper-parameter that prints exactly like the velocity ẇ1"
+        ),
+    ),
+    case(
+        "loss-matrix", lambda: system(loss=sp.Matrix([w1, w2])), sn.InvalidLossError, "2×1 matrix"
+    ),
+    case("loss-nan", lambda: system(loss=w1 * sp.nan), sn.InvalidLossError, "nan"),
+    case(
+        "loss-derivative",
+        lambda: system(loss=sp.Derivative(w1**2 * w2, w1)),
+        sn.InvalidLossError,
+        "Derivative",
+    ),
+    case(
+        "loss-no-coordinate",
+        lambda: system(loss=x * y),
+        sn.InvalidLossError,
+        "the loss x*y depends on none of the coordinates",
+    ),
+    case(
+        "loss-complex",
+        lambda: system(loss=LOSS + sp.I * w1),
+        sn.InvalidLossError,
+        "I",
+        bug("a complex loss V = ... + I*w1 is accepted; a loss must be real"),
+    ),
+    # -- coordinates and data -------------------------------------------------------------
+    case(
+        "coords-number", lambda: system(coords=(w1, 2)), sn.InvalidCoordinatesError, "coordinate 2"
+    ),
+    case(
+        "coords-expression",
+        lambda: system(coords=(w1, w1 + w2)),
+        sn.InvalidCoordinatesError,
+        "w1 + w2",
+    ),
+    case(
+        "coords-duplicated",
+        lambda: system(coords=(w1, w1, w2)),
+        sn.InvalidCoordinatesError,
+        "coordinate w1 appears twice",
+    ),
+    case(
+        "coords-overlap-data",
+        lambda: system(data=(x, y, w2)),
+        sn.InvalidCoordinatesError,
+        "w2 is both a coordinate and a data symbol",
+    ),
+    case("coords-empty", lambda: system(coords=()), sn.InvalidCoordinatesError, "coords is empty"),
+    case(
+        "coords-string",
+        lambda: system(coords="w1 w2"),
+        sn.InvalidCoordinatesError,
+        "coords = 'w1 w2'",
+    ),
+    case("coords-None", lambda: system(coords=None), sn.InvalidCoordinatesError, "coords = None"),
+    case(
+        "coords-time",
+        lambda: system(coords=(w1, w2, sn.TIME)),
+        sn.InvalidCoordinatesError,
+        "symbol t is reserved",
+    ),
+    case(
+        "coords-velocity",
+        lambda: system(coords=(w1, w2, v1)),
+        sn.InvalidCoordinatesError,
+        "symbol wdot1 is reserved",
+    ),
+    case(
+        "coords-matrix-symbol",
+        lambda: system(coords=(sp.MatrixSymbol("W", 2, 2),)),
+        sn.InvalidCoordinatesError,
+        "W is a MatrixSymbol",
+    ),
+    case(
+        "coords-set",
+        lambda: system(coords={w1, w2}),
+        sn.InvalidCoordinatesError,
+        "set",
+        bug(
+            "coords given as a set are accepted; their order (hence the order of "
+            "velocities, generators and equations) then follows string hashing and "
+            "changes between processes — an unordered collection should be rejected"
+        ),
+    ),
+    case("data-number", lambda: system(data=(x, 1)), sn.InvalidCoordinatesError, "data entry 1"),
+    case(
+        "data-duplicated",
+        lambda: system(data=(x, y, x)),
+        sn.InvalidCoordinatesError,
+        "data symbol x appears twice",
+    ),
+    case("data-string", lambda: system(data="x y"), sn.InvalidCoordinatesError, "'x y'"),
+    case(
+        "data-velocity",
+        lambda: system(data=(x, y, v2)),
+        sn.InvalidCoordinatesError,
+        "symbol wdot2 is reserved",
+    ),
+    case(
+        "parameters-string", lambda: system(parameters="eta"), sn.InvalidCoordinatesError, "'eta'"
+    ),
+    case(
+        "coordinates-empty-string",
+        lambda: sn.coordinates(""),
+        sn.InvalidCoordinatesError,
+        "coordinates('')",
+    ),
+    case(
+        "coordinates-not-string",
+        lambda: sn.coordinates(3),
+        sn.InvalidCoordinatesError,
+        "coordinates(3)",
+    ),
+    case("data-not-string", lambda: sn.data(["x"]), sn.InvalidCoordinatesError, "data(['x'])"),
+    case(
+        "matrix-rows-zero",
+        lambda: sn.matrix_coordinates("W", 0, 2),
+        sn.InvalidCoordinatesError,
+        "rows = 0",
+    ),
+    case(
+        "matrix-cols-float",
+        lambda: sn.matrix_coordinates("W", 2, 2.5),
+        sn.InvalidCoordinatesError,
+        "cols = 2.5",
+    ),
+    case(
+        "matrix-name-empty",
+        lambda: sn.matrix_coordinates("", 2, 2),
+        sn.InvalidCoordinatesError,
+        "name ''",
+    ),
+    case(
+        "velocity-of-expression", lambda: sn.velocity(w1 + 1), sn.InvalidCoordinatesError, "w1 + 1"
+    ),
+    # -- generators ---------------------------------------------------------------------
+    case(
+        "generator-too-long",
+        lambda: generator([w1, -w2, 1]),
+        sn.InvalidGeneratorError,
+        "3 entries but the system has 2 coordinates",
+    ),
+    case(
+        "generator-column-too-long",
+        lambda: generator(sp.Matrix([w1, -w2, 1])),
+        sn.InvalidGeneratorError,
+        "shape 3×1",
+    ),
+    case(
+        "generator-square-matrix",
+        lambda: generator(sp.eye(2)),
+        sn.InvalidGeneratorError,
+        "shape 2×2",
+    ),
+    case(
+        "generator-block-shapes",
+        lambda: generator((W1, W2.T), _LAYERS),
+        sn.InvalidGeneratorError,
+        "2 entries but the system has 6 coordinates",
+    ),
+    case(
+        "generator-block-shapes-named",
+        lambda: generator((W1, W2.T), _LAYERS),
+        sn.InvalidGeneratorError,
+        "W2",
+        bug(
+            "a per-block generator whose second block has the wrong shape (2×1 for the "
+            "1×2 block W2) is reported as '2 entries but the system has 6 coordinates'; "
+            "the message should name the mismatched block W2 and its expected shape"
+        ),
+    ),
+    case(
+        "generator-velocity",
+        lambda: generator([w1 + v1, -w2]),
+        sn.InvalidGeneratorError,
+        "depends on wdot1",
+    ),
+    case(
+        "generator-time",
+        lambda: generator([w1 * sn.TIME, -w2]),
+        sn.InvalidGeneratorError,
+        "depends on t",
+    ),
+    case(
+        "generator-data",
+        lambda: generator([x * w1, -w2]),
+        sn.InvalidGeneratorError,
+        "data symbol x",
+    ),
+    case("generator-zero", lambda: generator([0, 0]), sn.InvalidGeneratorError, "identically zero"),
+    case(
+        "generator-float-zero",
+        lambda: generator([0.0, 0.0]),
+        sn.InvalidGeneratorError,
+        "identically zero",
+        bug(
+            "a generator of float zeros [0.0, 0.0] passes the zero check "
+            "(sp.Float(0) == 0 is False in SymPy ≥ 1.13) and yields a 'conserved' law "
+            "of charge 0"
+        ),
+    ),
+    case(
+        "generator-string-entries",
+        lambda: generator(["w1", "-w2"]),
+        sn.InvalidGeneratorError,
+        "'w1'",
+    ),
+    case(
+        "generator-string",
+        lambda: generator("w1 -w2"),
+        sn.InvalidGeneratorError,
+        "'w1 -w2' is a str",
+    ),
+    case("generator-None", lambda: generator(None), sn.InvalidGeneratorError, "generator None"),
+    case(
+        "generator-nested-list",
+        lambda: generator([[w1], [-w2]]),
+        sn.InvalidGeneratorError,
+        "[w1] is a list",
+    ),
+    case(
+        "generator-nan",
+        lambda: generator([sp.nan, -w2]),
+        sn.InvalidGeneratorError,
+        "nan",
+        bug(
+            "a generator entry nan is not rejected on input: the law's self-check then "
+            "raises VerificationError ('please report this system'), blaming the engine "
+            "for bad input"
+        ),
+    ),
+    case(
+        "generator-infinite",
+        lambda: generator([sp.oo, -w2]),
+        sn.InvalidGeneratorError,
+        "oo",
+        bug(
+            "a generator entry oo gives VerificationError instead of "
+            "InvalidGeneratorError naming the entry"
+        ),
+    ),
+    # -- kinetic terms ----------------------------------------------------------------------
+    case(
+        "kinetic-cubic",
+        lambda: physical(kinetic=KINETIC + v1**3),
+        sn.InvalidKineticError,
+        "wdot1**3",
+    ),
+    case(
+        "kinetic-linear-term",
+        lambda: physical(kinetic=KINETIC + w1 * v1),
+        sn.InvalidKineticError,
+        "has terms w1*wdot1",
+    ),
+    case(
+        "kinetic-constant",
+        lambda: physical(kinetic=KINETIC + 3),
+        sn.InvalidKineticError,
+        "has terms 3",
+    ),
+    case(
+        "kinetic-singular",
+        lambda: physical(kinetic=v1**2 / 2),
+        sn.InvalidKineticError,
+        "T = wdot1**2/2 is singular",
+    ),
+    case(
+        "kinetic-singular-coupled",
+        lambda: physical(kinetic=(v1 + v2) ** 2 / 2),
+        sn.InvalidKineticError,
+        "(wdot1 + wdot2)**2/2 is singular",
+    ),
+    case(
+        "kinetic-foreign-velocities",
+        lambda: physical(kinetic=(sp.Symbol("v1") ** 2 + sp.Symbol("v2") ** 2) / 2),
+        sn.InvalidKineticError,
+        "does not depend on the velocities wdot1, wdot2",
+    ),
+    case(
+        "kinetic-indefinite",
+        lambda: physical(kinetic=(v1**2 - v2**2) / 2),
+        sn.InvalidKineticError,
+        "positive definite",
+        bug(
+            "an indefinite kinetic term T = (ẇ1² − ẇ2²)/2 is accepted (only det M ≠ 0 "
+            "is checked); issue 6 asks for indefinite mass matrices to be rejected"
+        ),
+    ),
+    case(
+        "kinetic-time",
+        lambda: physical(kinetic=KINETIC * (1 + sn.TIME)),
+        sn.NotSupportedError,
+        "time t",
+    ),
+    case(
+        "kinetic-string",
+        lambda: physical(kinetic="wdot1**2/2"),
+        sn.InvalidKineticError,
+        "'wdot1**2/2' is a string",
+    ),
+    case(
+        "kinetic-matrix",
+        lambda: physical(kinetic=sp.Matrix([v1**2, v2**2])),
+        sn.InvalidKineticError,
+        "2×1 matrix",
+    ),
+    case("rule-and-kinetic", lambda: system(kinetic=KINETIC), sn.InvalidKineticError, "not both"),
+    case("no-rule-no-kinetic", lambda: system(rule=None), sn.InvalidKineticError, "no dynamics"),
+    case(
+        "rule-not-a-rule",
+        lambda: system(rule="gradient_descent"),
+        sn.InvalidRuleError,
+        "rule = 'gradient_descent'",
+    ),
+    # -- damping time ---------------------------------------------------------------------
+    case("tau-zero", lambda: physical(tau=0), sn.InvalidKineticError, "tau = 0"),
+    case("tau-negative", lambda: physical(tau=-2), sn.InvalidKineticError, "tau = -2"),
+    case("tau-negative-symbol", lambda: physical(tau=-eta), sn.InvalidKineticError, "tau = -eta"),
+    case("tau-nan", lambda: physical(tau=float("nan")), sn.InvalidKineticError, "tau = nan"),
+    case("tau-string", lambda: physical(tau="5"), sn.InvalidKineticError, "tau = '5'"),
+    case(
+        "tau-velocity",
+        lambda: physical(tau=1 + v1**2),
+        sn.InvalidKineticError,
+        "wdot1",
+        bug(
+            "a damping time depending on a velocity (tau = 1 + ẇ1²) or a coordinate is "
+            "accepted and e^{t/τ} then depends on the state; τ must be a constant"
+        ),
+    ),
+    case(
+        "tau-with-rule",
+        lambda: system(tau=2),
+        sn.InvalidRuleError,
+        "tau = 2 given with rule gradient_descent",
+    ),
+    # -- learning rates and momentum ------------------------------------------------------
+    case("lr-zero", lambda: sn.rules.gradient_descent(0), sn.InvalidRuleError, "lr = 0"),
+    case("lr-negative", lambda: sn.rules.gradient_descent(-0.1), sn.InvalidRuleError, "lr = -0.1"),
+    case(
+        "lr-negative-symbol", lambda: sn.rules.momentum(-eta, 0.5), sn.InvalidRuleError, "lr = -eta"
+    ),
+    case(
+        "lr-nan", lambda: sn.rules.gradient_descent(float("nan")), sn.InvalidRuleError, "lr = nan"
+    ),
+    case(
+        "lr-inf", lambda: sn.rules.gradient_descent(float("inf")), sn.InvalidRuleError, "lr = inf"
+    ),
+    case(
+        "lr-sympy-zoo", lambda: sn.rules.gradient_descent(sp.zoo), sn.InvalidRuleError, "lr = zoo"
+    ),
+    case("lr-string", lambda: sn.rules.gradient_descent("0.1"), sn.InvalidRuleError, "lr = '0.1'"),
+    case("lr-bool", lambda: sn.rules.gradient_descent(True), sn.InvalidRuleError, "lr = True"),
+    case("lr-complex", lambda: sn.rules.preconditioned(1j, 2), sn.InvalidRuleError, "lr = 1j"),
+    case("beta-negative", lambda: sn.rules.momentum(eta, -0.1), sn.InvalidRuleError, "beta = -0.1"),
+    case("beta-one", lambda: sn.rules.momentum(eta, 1), sn.InvalidRuleError, "beta = 1 "),
+    case("beta-above-one", lambda: sn.rules.momentum(eta, 1.5), sn.InvalidRuleError, "beta = 1.5"),
+    case(
+        "beta-symbolic-above-one",
+        lambda: sn.rules.momentum(eta, 1 + eta),
+        sn.InvalidRuleError,
+        "beta = eta + 1",
+    ),
+    case(
+        "beta-nan", lambda: sn.rules.momentum(eta, float("nan")), sn.InvalidRuleError, "beta = nan"
+    ),
+    case("beta-string", lambda: sn.rules.momentum(eta, "0.9"), sn.InvalidRuleError, "beta = '0.9'"),
+    # -- preconditioners ------------------------------------------------------------------
+    case(
+        "G-non-square",
+        lambda: sn.rules.preconditioned(eta, sp.ones(2, 3)),
+        sn.InvalidRuleError,
+        "shape 2×3",
+    ),
+    case(
+        "G-non-symmetric",
+        lambda: sn.rules.preconditioned(eta, sp.Matrix([[1, 1], [0, 1]])),
+        sn.InvalidRuleError,
+        "preconditioner G is not symmetric",
+    ),
+    case(
+        "G-singular",
+        lambda: sn.rules.preconditioned(eta, sp.ones(2, 2)),
+        sn.InvalidRuleError,
+        "preconditioner G is singular",
+    ),
+    case(
+        "G-indefinite",
+        lambda: sn.rules.preconditioned(eta, sp.diag(1, -1)),
+        sn.InvalidRuleError,
+        "G = [[1, 0], [0, -1]] is not positive definite",
+    ),
+    case(
+        "G-indefinite-state-dependent",
+        lambda: sn.rules.preconditioned(eta, sp.diag(1 + w1**2, -1)),
+        sn.InvalidRuleError,
+        "not positive definite",
+        bug(
+            "G = diag(1 + w1², −1) has a constant negative diagonal entry, so it is "
+            "never positive definite, but the definiteness check is skipped for any G "
+            "with free symbols"
+        ),
+    ),
+    case(
+        "G-wrong-size",
+        lambda: system(rule=sn.rules.preconditioned(eta, sp.eye(3))),
+        sn.InvalidRuleError,
+        "shape 3×3 but the system has 2 coordinates",
+    ),
+    case(
+        "G-negative-scalar", lambda: sn.rules.preconditioned(eta, -2), sn.InvalidRuleError, "G = -2"
+    ),
+    case(
+        "G-list",
+        lambda: sn.rules.preconditioned(eta, [[1, 0], [0, 1]]),
+        sn.InvalidRuleError,
+        "is a list",
+    ),
+    case(
+        "metric-singular",
+        lambda: sn.rules.gradient_flow(sp.zeros(2, 2)),
+        sn.InvalidRuleError,
+        "G is singular",
+    ),
+    # -- regularizers ---------------------------------------------------------------------
+    case(
+        "decay-on-data",
+        lambda: system(regularizers=[sn.rules.weight_decay(lam, on=[x])]),
+        sn.InvalidRuleError,
+        "names x",
+    ),
+    case(
+        "decay-on-hyperparameter",
+        lambda: system(regularizers=[sn.rules.weight_decay(lam, on=[w1, eta])]),
+        sn.InvalidRuleError,
+        "names eta",
+    ),
+    case(
+        "decay-on-string",
+        lambda: sn.rules.weight_decay(lam, on=["w1"]),
+        sn.InvalidRuleError,
+        "got 'w1'",
+    ),
+    case("decay-negative", lambda: sn.rules.weight_decay(-1), sn.InvalidRuleError, "lam = -1"),
+    case(
+        "decay-nan", lambda: sn.rules.weight_decay(float("nan")), sn.InvalidRuleError, "lam = nan"
+    ),
+    case(
+        "regularizer-expression",
+        lambda: system(regularizers=[w1**2]),
+        sn.InvalidRuleError,
+        "regularizer w1**2",
+    ),
+]
+
+
+@pytest.mark.parametrize(("make", "error", "culprit"), CASES)
+def test_bad_input_raises_a_named_error(make, error, culprit):
+    with pytest.raises(error, match=re.escape(culprit)):
+        make()
+
+
+def test_catalogue_is_large_enough():
+    assert len(CASES) >= 30
+
+
+# -- no case leaks a non-Symnoether exception ---------------------------------------------
+
+LEAKS = [pytest.param(p.values[0], id=p.id) for p in CASES] + [
+    pytest.param(lambda: system(loss=sp.MatrixSymbol("A", 2, 2)), id="loss-matrix-symbol"),
+    pytest.param(lambda: system(loss=np.float64("nan") * w1), id="loss-numpy-nan"),
+    pytest.param(lambda: generator(np.array([w1, -w2])), id="generator-ndarray"),
+    pytest.param(lambda: generator({w1: w1, w2: -w2}), id="generator-dict"),
+    pytest.param(lambda: generator(sp.zeros(0, 0)), id="generator-empty-matrix"),
+    pytest.param(lambda: sn.rules.gradient_descent(np.float32(0.1)), id="lr-float32"),
+    pytest.param(lambda: sn.rules.gradient_descent(sp.I), id="lr-imaginary"),
+    pytest.param(lambda: sn.rules.preconditioned(eta, np.eye(2)), id="G-ndarray"),
+    pytest.param(
+        lambda: sn.rules.preconditioned(eta, sp.Matrix([[sp.nan, 0], [0, 1]])), id="G-nan"
+    ),
+    pytest.param(
+        lambda: sn.equations_of_motion("not a system"),
+        id="eom-not-a-system",
+        marks=bug(
+            "equations_of_motion('not a system') raises AttributeError "
+            "(no type check of its argument)"
+        ),
+    ),
+    pytest.param(
+        lambda: sn.noether("not a system", [w1, -w2]),
+        id="noether-not-a-system",
+        marks=bug(
+            "noether('not a system', ψ) raises AttributeError (no type check of its argument)"
+        ),
+    ),
+    pytest.param(
+        lambda: system(regularizers=None),
+        id="regularizers-None",
+        marks=bug(
+            "regularizers=None raises TypeError ('NoneType' object is not "
+            "iterable) from _check_regularizers; accept None as 'no "
+            "regularizers' or raise InvalidRuleError"
+        ),
+    ),
+    pytest.param(
+        lambda: system(regularizers=[sn.rules.weight_decay(lam, on=w1)]),
+        id="decay-on-bare-symbol",
+        marks=bug(
+            "weight_decay(lam, on=w1) with a bare Symbol raises TypeError "
+            "('Symbol' object is not iterable) from _flatten_symbols"
+        ),
+    ),
+    pytest.param(
+        lambda: system(regularizers=sn.rules.weight_decay(lam, on=[W1])),
+        id="decay-on-foreign-matrix",
+    ),
+]
+
+
+@pytest.mark.parametrize("make", LEAKS)
+def test_no_case_leaks_a_foreign_exception(make):
+    """Bad input may be accepted (some of it is meaningful) or rejected, but only with
+    a SymnoetherError: never a bare SymPy/NumPy/Python exception."""
+    try:
+        make()
+    except Exception as err:  # noqa: BLE001 - the point of the test
+        assert isinstance(err, sn.SymnoetherError), f"{type(err).__name__}: {err}"
+
+
+def test_undeclared_symbol_warns_only_when_parameters_are_given():
+    c = sp.Symbol("c", real=True)
+    with pytest.warns(sn.UndeclaredSymbolWarning, match=r"symbols c are"):
+        system(loss=LOSS + c * w1, parameters=(eta,))
