@@ -44,8 +44,9 @@ __all__ = [
     "readable",
 ]
 
-_DIGITS = 50
-_RELATIVE_TOLERANCE = sp.Float(10) ** -30
+_COARSE_DIGITS = 30
+_FINE_DIGITS = 60
+_SHRINK = sp.Float(10) ** -15
 _SAMPLES = 4
 _ROUND_OFF = 1e-13
 _EXPAND_OPS_LIMIT = 400
@@ -124,15 +125,17 @@ def prolonged_action(
 def is_zero(expr: sp.Expr, *, samples: int = _SAMPLES, seed: int = 0) -> bool:
     """Decide whether ``expr`` is identically zero, robustly.
 
-    Cheap symbolic steps first (structural test, rationalization of floats,
-    ``expand`` for expressions of moderate size; a float below 10⁻¹³ counts
-    as round-off). When they do not reach 0, the expression is evaluated at
-    ``samples`` random points with 50 significant digits, undefined
-    functions replaced by random concrete smooth functions; it is zero when
-    every sample vanishes relative to the size of its terms (10⁻³⁰). A
-    genuinely non-zero expression is caught at the first sample where it does
-    not vanish, so float coefficients, sqrt, exp/log, Abs or Max never produce
-    a false "not zero", and no slow ``cancel``/``simplify`` is needed.
+    Rational functions of moderate size are decided exactly (``cancel``).
+    Otherwise cheap symbolic steps come first (structural test, floats made
+    rational — a float below 10⁻¹³ counts as round-off —, ``expand``); when
+    they do not reach 0, the expression is evaluated at ``samples`` random
+    points, undefined functions replaced by random concrete smooth functions.
+    A sample counts as zero when the value vanishes, or shrinks by at least
+    10⁻¹⁵ as the working precision goes from 30 to 60 digits (SymPy's evalf
+    raises precision adaptively, so the round-off of an exact zero shrinks,
+    while a genuine value, however small, stays). So float coefficients,
+    sqrt, exp/log, Abs or Max never produce a false "not zero", and tiny
+    genuine values are not mistaken for zero.
 
     Parameters
     ----------
@@ -157,9 +160,19 @@ def is_zero(expr: sp.Expr, *, samples: int = _SAMPLES, seed: int = 0) -> bool:
     exact = _rationalize(expr)
     if exact == 0:
         return True
-    if sp.count_ops(exact) <= _EXPAND_ZERO_OPS_LIMIT and _attempt(sp.expand, exact):
-        return True
+    if sp.count_ops(exact) <= _EXPAND_ZERO_OPS_LIMIT:
+        if _is_rational_function(exact):
+            return sp.cancel(sp.together(exact)) == 0  # exact decision, either way
+        if _attempt(sp.expand, exact):
+            return True
     return _numerically_zero(exact, samples=samples, seed=seed)
+
+
+def _is_rational_function(expr: sp.Expr) -> bool:
+    try:
+        return bool(expr.is_rational_function(*expr.free_symbols))
+    except (TypeError, ValueError, NotImplementedError):
+        return False
 
 
 def _attempt(transform, expr: sp.Expr) -> bool:
@@ -208,25 +221,23 @@ def _rationalize(expr: sp.Expr) -> sp.Expr:
 
 
 def _numerically_zero(expr: sp.Expr, *, samples: int, seed: int) -> bool:
+    """Zero at every random point: the value vanishes or shrinks by ≥ 10⁻¹⁵ when the
+    working precision goes from 30 to 60 digits (round-off of an exact zero does,
+    a genuine value — however small — does not)."""
     rng = random.Random(seed)
     concrete = _concretize_functions(expr, rng)
     symbols = sorted(concrete.free_symbols, key=lambda s: s.name)
     evaluated = 0
-    attempts = 0
-    while evaluated < samples and attempts < 5 * samples:
-        attempts += 1
+    for _ in range(5 * samples):
+        if evaluated == samples:
+            break
         point = {s: _random_value(s, rng) for s in symbols}
-        value = _evaluate(concrete, point)
-        if value is None:
-            continue
-        if abs(value) <= _RELATIVE_TOLERANCE:
-            evaluated += 1
-            continue
-        scale = _magnitude(concrete, point)
-        if scale is None:
+        coarse = _evaluate(concrete, point, _COARSE_DIGITS)
+        fine = _evaluate(concrete, point, _FINE_DIGITS)
+        if coarse is None or fine is None:
             continue
         evaluated += 1
-        if abs(value) > _RELATIVE_TOLERANCE * max(scale, sp.Float(1)):
+        if not (abs(fine) == 0 or abs(fine) <= _SHRINK * abs(coarse)):
             return False
     return evaluated > 0
 
@@ -248,7 +259,8 @@ def _concretize_functions(expr: sp.Expr, rng: random.Random) -> sp.Expr:
 def _random_value(symbol: sp.Symbol, rng: random.Random) -> sp.Rational:
     if symbol.is_integer:
         return sp.Integer(rng.randint(1, 5))
-    magnitude = sp.Rational(rng.randint(200, 2200), 1009)
+    denominator = rng.randint(10**6, 10**7)  # no lattice a periodic function could vanish on
+    magnitude = sp.Rational(rng.randint(2 * denominator // 10, 22 * denominator // 10), denominator)
     if symbol.is_nonnegative or symbol.is_positive:
         return magnitude
     if symbol.is_nonpositive or symbol.is_negative:
@@ -256,9 +268,9 @@ def _random_value(symbol: sp.Symbol, rng: random.Random) -> sp.Rational:
     return magnitude if rng.random() < 0.5 else -magnitude
 
 
-def _evaluate(expr: sp.Expr, point: dict) -> sp.Expr | None:
+def _evaluate(expr: sp.Expr, point: dict, digits: int) -> sp.Expr | None:
     try:
-        value = expr.xreplace(point).evalf(_DIGITS)
+        value = expr.xreplace(point).evalf(digits)
     except (TypeError, ValueError, ZeroDivisionError, RecursionError):
         return None
     if not value.is_number or value.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
@@ -266,21 +278,3 @@ def _evaluate(expr: sp.Expr, point: dict) -> sp.Expr | None:
     if value.has(sp.Heaviside, sp.DiracDelta, sp.Piecewise, sp.Max, sp.Min):
         return None
     return value
-
-
-def _magnitude(expr: sp.Expr, point: dict) -> sp.Expr | None:
-    """Size of the terms of ``expr`` at ``point`` (sum over sums, product over
-    products), the scale against which a numeric zero is judged."""
-    if expr.is_Add:
-        parts = [_magnitude(arg, point) for arg in expr.args]
-        return None if None in parts else sum(parts, sp.Float(0))
-    if expr.is_Mul:
-        parts = [_magnitude(arg, point) for arg in expr.args]
-        if None in parts:
-            return None
-        product = sp.Float(1)
-        for part in parts:
-            product *= part
-        return product
-    value = _evaluate(expr, point)
-    return None if value is None else abs(value)

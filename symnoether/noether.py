@@ -77,6 +77,8 @@ class NoetherLaw:
         −e^{t/τ} ψ·∇V_loss; 0 exactly when ψ is a symmetry of the loss.
     regularizer_breaking : sympy expression
         −e^{t/τ} ψ·∇R, R the sum of the regularizers.
+    breaking_regularizers : tuple of str
+        The regularizers whose own term ψ·∇R_k is not identically zero.
     potential_breaking : sympy expression
         loss_breaking + regularizer_breaking.
     rate : sympy expression
@@ -106,6 +108,7 @@ class NoetherLaw:
     loss_breaking: sp.Expr
     regularizer_breaking: sp.Expr
     order: int
+    breaking_regularizers: tuple[str, ...] = ()
     potential_breaking: sp.Expr = field(init=False)
     rate: sp.Expr = field(init=False)
     conserved: bool = field(init=False)
@@ -130,8 +133,9 @@ class NoetherLaw:
             causes.append("kinetic term")
         if self.loss_breaking != 0:
             causes.append("loss")
-        if self.regularizer_breaking != 0:
-            causes.extend(r.name.replace("_", " ") for r in self.system.regularizers)
+        for name in self.breaking_regularizers:
+            if name not in causes:
+                causes.append(name)
         return tuple(causes)
 
     def __str__(self) -> str:
@@ -302,7 +306,8 @@ def _second_order_law(system: LearningSystem, psi: sp.ImmutableMatrix) -> Noethe
     factor = system.damping_factor
     v = sp.Matrix(vels)
     charge_core = readable((v.T * system.mass_matrix * psi)[0])
-    kinetic_core = readable(prolonged_action(system.kinetic, psi, coords, vels))
+    kinetic_core = prolonged_action(system.kinetic, psi, coords, vels)
+    kinetic_core = sp.S.Zero if is_zero(kinetic_core) else readable(kinetic_core)
     loss_core, regularizer_core = _potential_breaking(system, psi)
     _verify_second_order(system, charge_core, kinetic_core + loss_core + regularizer_core)
     return NoetherLaw(
@@ -313,6 +318,7 @@ def _second_order_law(system: LearningSystem, psi: sp.ImmutableMatrix) -> Noethe
         loss_breaking=factor * loss_core,
         regularizer_breaking=factor * regularizer_core,
         order=2,
+        breaking_regularizers=_breaking_regularizers(system, psi),
     )
 
 
@@ -325,6 +331,17 @@ def _potential_breaking(system: LearningSystem, psi: sp.ImmutableMatrix) -> tupl
     regularizer_part = -_directional(regularizer, psi, coords)
     regularizer_part = sp.S.Zero if is_zero(regularizer_part) else readable(regularizer_part)
     return loss_part, regularizer_part
+
+
+def _breaking_regularizers(system: LearningSystem, psi: sp.ImmutableMatrix) -> tuple[str, ...]:
+    """Names ('weight decay') of the regularizers R_k with ψ·∇R_k ≢ 0."""
+    names: list[str] = []
+    for regularizer in system.regularizers:
+        term = _directional(regularizer.potential(system.coords), psi, system.coords)
+        name = regularizer.name.replace("_", " ")
+        if not is_zero(term) and name not in names:
+            names.append(name)
+    return tuple(names)
 
 
 def _directional(expr: sp.Expr, psi: sp.ImmutableMatrix, coords: tuple) -> sp.Expr:
@@ -370,6 +387,7 @@ def _first_order_law(system: LearningSystem, psi: sp.ImmutableMatrix) -> Noether
         loss_breaking=loss_part,
         regularizer_breaking=regularizer_part,
         order=1,
+        breaking_regularizers=_breaking_regularizers(system, psi),
     )
 
 

@@ -598,5 +598,5 @@ def _warn_undeclared(system: LearningSystem) -> None:
             f"symbols {names} are neither coordinates, data nor declared parameters; "
             "they are treated as hyper-parameters (add them to parameters= to silence this)",
             UndeclaredSymbolWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
