@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for path, summary in list_derivations(args.dir):
                 print(f"{path}  —  {summary}")
     except AssertionError as failure:
-        _report(args, f"a derived law failed its check: {failure or 'assertion failed'}")
+        _report(args, _failed_check(failure))
         return EXIT_FAILED
     except SymnoetherError as error:
         _report(args, str(error))
@@ -114,6 +114,14 @@ def _parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="list the derivation scripts of a folder")
     listing.add_argument("--dir", default="derivations", help="folder (default: derivations)")
     return parser
+
+
+def _failed_check(failure: AssertionError) -> str:
+    """'a derived law failed its check at FILE:LINE: SOURCE (message)'."""
+    frame = traceback.extract_tb(failure.__traceback__)[-1]
+    where = f"{Path(frame.filename).name}:{frame.lineno}: {(frame.line or '').strip()}"
+    detail = f" ({failure})" if str(failure) else ""
+    return f"a derived law failed its check at {where}{detail}"
 
 
 def _report(args: argparse.Namespace, message: str) -> None:
