@@ -100,3 +100,25 @@ class SymnoetherWarning(UserWarning):
 
 class UndeclaredSymbolWarning(SymnoetherWarning):
     """A free symbol that was not declared as coordinate, data or hyper-parameter."""
+
+
+class DivergenceError(SymnoetherError):
+    """A numerical run diverged (NaN/inf, step-size underflow); names time and state."""
+
+
+class ValidationFailedError(SymnoetherError):
+    """A law failed numerical validation and ``throw=True`` was asked for."""
+
+
+__all__ += ["DivergenceError", "ValidationFailedError"]
+
+
+class NonDifferentiableLossError(InvalidLossError):
+    """A loss that SymPy cannot differentiate (its gradient keeps a ``Derivative``)."""
+
+
+class SearchTooLargeError(SymnoetherError, MemoryError):
+    """A symmetry search that would exceed memory or time; the message names the fix."""
+
+
+__all__ += ["NonDifferentiableLossError", "SearchTooLargeError"]
