@@ -1,0 +1,527 @@
+r"""Symmetry discovery: every affine symmetry of a loss, verified and classified.
+
+A generator ψ(q) = A q + b is a symmetry of the loss V when ψ·∇V ≡ 0 for every
+value of the coordinates, the data and the hyper-parameters. The condition is
+linear in the n² + n unknowns (A, b): at a point it reads
+(∇V ⊗ [q; 1]) · vec[A | b] = 0. :func:`find_symmetries` evaluates the gradient
+at random points (floats: ReLU's ``Max``/``Heaviside``, log-sum-exp, norms and
+float coefficients all evaluate), finds the null space of the sampled system,
+brings it to reduced row-echelon form with small rational entries, and proves
+every basis generator symbolically with :func:`symnoether.jet.is_zero` before
+returning it. Sampling can only over-constrain, never invent a symmetry, and
+verification rejects anything the numerics got wrong.
+
+Layered models declared with ``matrix_coordinates`` (or SymPy ``MatrixSymbol``
+layers) can be searched in structured mode (:mod:`symnoether.symmetry_structured`),
+which scales to layers of width 64 and returns gl(r) as one family.
+
+References
+----------
+.. [1] H. Tanaka and D. Kunin, "Noether's Learning Dynamics: Role of Symmetry
+   Breaking in Neural Networks", NeurIPS 2021, arXiv:2105.02716, Sec. 2–4.
+.. [2] D. Kunin et al., "Neural Mechanics: Symmetry and Broken Conservation Laws
+   in Deep Learning Dynamics", ICLR 2021, arXiv:2012.04728, Sec. 3.
+.. [3] P. J. Olver, "Applications of Lie Groups to Differential Equations",
+   Springer 1993, Sec. 2.2 (infinitesimal invariance criterion ψ·∇V = 0).
+
+Examples
+--------
+>>> import sympy as sp
+>>> import symnoether as sn
+>>> from symnoether.symmetry import find_symmetries
+>>> w = sn.coordinates("w1:4")
+>>> x = sn.data("x1:4")
+>>> norm = sp.sqrt(sum(c**2 for c in w))
+>>> loss = sp.log(1 + sp.exp(-sum(a * b for a, b in zip(w, x)) / norm))
+>>> algebra = find_symmetries(loss, w, data=x)
+>>> [(s.kind, s.generator.T) for s in algebra]
+[('scale', Matrix([[w1, w2, w3]]))]
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Sequence
+from fractions import Fraction
+
+import numpy as np
+import sympy as sp
+
+from .errors import (
+    InvalidCoordinatesError,
+    InvalidInputError,
+    InvalidLossError,
+    NonDifferentiableLossError,
+    SearchTooLargeError,
+    VerificationError,
+)
+from .jet import is_zero
+from .symmetry_algebra import (
+    BlockAction,
+    Symmetry,
+    SymmetryAlgebra,
+    SymmetryBreaking,
+    SymmetryFamily,
+    classify,
+)
+
+__all__ = [
+    "find_symmetries",
+    "Symmetry",
+    "SymmetryFamily",
+    "SymmetryAlgebra",
+    "SymmetryBreaking",
+    "MAX_GENERAL_UNKNOWNS",
+]
+
+MAX_GENERAL_UNKNOWNS = 4000
+"""Largest n² + n the general search accepts (n = 62 coordinates; ~130 MB)."""
+
+_MODES = ("auto", "general", "structured")
+_EXTRA_SAMPLES = 16
+
+
+def find_symmetries(
+    loss: object,
+    coords: object,
+    data: object = (),
+    *,
+    mode: str = "auto",
+    parameters: Iterable | None = None,
+    seed: int = 0,
+    max_unknowns: int = MAX_GENERAL_UNKNOWNS,
+) -> SymmetryAlgebra:
+    """Every affine symmetry ψ = A q + b of ``loss``: a verified basis of its Lie algebra.
+
+    Parameters
+    ----------
+    loss : sympy expression (or 1×1 Matrix / MatrixExpr)
+        V(q; data), built from the coordinates, data and hyper-parameters.
+    coords : sequence of Symbols, coordinate matrices or MatrixSymbols
+        As for :class:`~symnoether.spec.LearningSystem` (matrices flatten row by row).
+    data : sequence of Symbols, matrices or MatrixSymbols
+        Inputs and targets: the symmetry must hold for every value of them.
+    mode : {'auto', 'general', 'structured'}
+        'general' solves for all n² + n unknowns (up to ``max_unknowns``);
+        'structured' tries the actions layered models have (gl(r) at hidden
+        interfaces, per-neuron scalings, translations along 𝟙); 'auto' picks
+        general when it fits, structured otherwise (and for MatrixSymbols).
+    parameters : sequence of Symbols, optional
+        Hyper-parameters; every non-coordinate, non-data symbol is one anyway.
+        The symmetry must hold for all their admissible values.
+    seed : int
+        Seed of the random sample points (results are reproducible).
+    max_unknowns : int
+        Memory guard of the general search.
+
+    Returns
+    -------
+    SymmetryAlgebra
+        Empty (dimension 0) when the loss has no continuous affine symmetry.
+
+    Raises
+    ------
+    InvalidCoordinatesError, InvalidLossError, NonDifferentiableLossError
+        Malformed coordinates or data, a loss with no coordinate in it, a loss
+        whose gradient SymPy cannot compute.
+    SearchTooLargeError
+        General search over too many unknowns: use ``mode='structured'``.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> import symnoether as sn
+    >>> b = sn.coordinates("b1:4")
+    >>> lse = sp.log(sum(sp.exp(c) for c in b)) - b[0]      # softmax cross-entropy
+    >>> algebra = find_symmetries(lse, b)
+    >>> algebra.dimension, algebra[0].kind, algebra[0].generator.T
+    (4, 'translation', Matrix([[1, 1, 1]]))
+    """
+    if mode not in _MODES:
+        raise InvalidInputError(f"mode = {mode!r} is not one of {', '.join(_MODES)}")
+    blocks = parse_blocks(coords)
+    data_symbols = parse_data(data, blocks)
+    loss = parse_loss(loss, blocks)
+    matrix_symbols = any(isinstance(b, sp.MatrixSymbol) for _, b in blocks)
+    n = sum(_size(b) for _, b in blocks)
+    if mode == "auto":
+        mode = "structured" if matrix_symbols or n * (n + 1) > max_unknowns else "general"
+    if mode == "structured":
+        from .symmetry_structured import structured_search
+
+        return structured_search(loss, blocks, data_symbols, seed=seed)
+    if matrix_symbols:
+        raise InvalidInputError(
+            "general mode needs explicit coordinate symbols; MatrixSymbol layers are "
+            "searched with mode='structured'"
+        )
+    if n * (n + 1) > max_unknowns:
+        raise SearchTooLargeError(
+            f"the general search has n² + n = {n * (n + 1)} unknowns for n = {n} "
+            f"coordinates, more than max_unknowns = {max_unknowns} (memory grows as n⁴); "
+            "declare the layers with sn.matrix_coordinates and pass mode='structured'"
+        )
+    return general_search(loss, blocks, data_symbols, seed=seed)
+
+
+# -- input ------------------------------------------------------------------------
+
+
+def parse_blocks(coords: object) -> tuple:
+    """(name, block) pairs: Symbols, explicit matrices of Symbols, MatrixSymbols."""
+    if isinstance(coords, sp.Symbol | sp.MatrixBase | sp.MatrixSymbol):
+        coords = [coords]
+    if isinstance(coords, str) or not isinstance(coords, Iterable):
+        raise InvalidCoordinatesError(
+            f"coords = {coords!r} is not a sequence of coordinate Symbols or matrices; "
+            "pass e.g. sn.coordinates('w1 w2') or (W1, W2) from sn.matrix_coordinates"
+        )
+    blocks, seen = [], set()
+    for item in coords:
+        if isinstance(item, sp.MatrixSymbol):
+            blocks.append((item.name, item))
+            symbols = [item]
+        elif isinstance(item, sp.MatrixBase):
+            symbols = list(item)
+            bad = [s for s in symbols if not isinstance(s, sp.Symbol)]
+            if bad:
+                raise InvalidCoordinatesError(
+                    f"coordinate matrix entry {bad[0]!r} is not a Symbol; build coordinate "
+                    "matrices with sn.matrix_coordinates('W', rows, cols)"
+                )
+            blocks.append((str(symbols[0]).rsplit("_", 1)[0], sp.ImmutableMatrix(item)))
+        elif isinstance(item, sp.Symbol):
+            blocks.append((item.name, item))
+            symbols = [item]
+        else:
+            raise InvalidCoordinatesError(
+                f"coordinate {item!r} is a {type(item).__name__}, not a Symbol; create "
+                "coordinates with sn.coordinates('w1 w2') or sn.matrix_coordinates"
+            )
+        for s in symbols:
+            if s in seen:
+                raise InvalidCoordinatesError(f"coordinate {s} appears twice")
+            seen.add(s)
+    if not blocks:
+        raise InvalidCoordinatesError("coords is empty; pass e.g. sn.coordinates('w1 w2')")
+    return tuple(blocks)
+
+
+def parse_data(data: object, blocks: tuple) -> tuple:
+    """Flattened data symbols (MatrixSymbols kept whole)."""
+    if isinstance(data, sp.Symbol | sp.MatrixBase | sp.MatrixSymbol):
+        data = [data]
+    if isinstance(data, str) or not isinstance(data, Iterable):
+        raise InvalidCoordinatesError(
+            f"data = {data!r} is not a sequence of data Symbols; declare data with "
+            "sn.data('x y') and pass data=(x, y)"
+        )
+    flat = []
+    for item in data:
+        entries = list(item) if isinstance(item, sp.MatrixBase) else [item]
+        for entry in entries:
+            if not isinstance(entry, sp.Symbol | sp.MatrixSymbol):
+                raise InvalidCoordinatesError(
+                    f"data entry {entry!r} is a {type(entry).__name__}, not a Symbol; "
+                    "declare data with sn.data('x y')"
+                )
+            flat.append(entry)
+    coordinates = set(coordinate_symbols(blocks)) | {b for _, b in blocks}
+    shared = [d for d in flat if d in coordinates]
+    if shared:
+        raise InvalidCoordinatesError(
+            f"{shared[0]} is both a coordinate and a data symbol; rename one of them"
+        )
+    return tuple(flat)
+
+
+def parse_loss(loss: object, blocks: tuple) -> sp.Basic:
+    if isinstance(loss, sp.MatrixBase | sp.MatrixExpr):
+        if tuple(loss.shape) != (1, 1):
+            raise InvalidLossError(
+                f"the loss is a {loss.shape[0]}×{loss.shape[1]} matrix; it must be a scalar "
+                "(write a squared norm as (r.T*r)[0] or r.T*r for a column r)"
+            )
+        if isinstance(loss, sp.MatrixBase):
+            loss = loss[0, 0]
+    elif (
+        isinstance(loss, str)
+        or isinstance(loss, bool)
+        or not isinstance(loss, int | float | sp.Expr)
+    ):
+        raise InvalidLossError(
+            f"the loss {loss!r} is a {type(loss).__name__}, not a SymPy expression; build it "
+            "from the symbols of sn.coordinates and sn.data"
+        )
+    loss = loss if isinstance(loss, sp.MatrixExpr) else sp.sympify(loss)
+    if not any(loss.has(b) for _, b in blocks if isinstance(b, sp.MatrixSymbol)) and not (
+        loss.free_symbols & set(coordinate_symbols(blocks))
+    ):
+        raise InvalidLossError(
+            f"the loss {_short(loss)} depends on none of the coordinates, so every "
+            "generator is a symmetry; build it from these coordinate symbols"
+        )
+    return loss
+
+
+def coordinate_symbols(blocks: tuple) -> tuple:
+    out = []
+    for _, block in blocks:
+        if isinstance(block, sp.MatrixBase):
+            out.extend(block)
+        elif isinstance(block, sp.MatrixSymbol):
+            continue
+        else:
+            out.append(block)
+    return tuple(out)
+
+
+def gradient(loss: sp.Expr, coords: Sequence[sp.Symbol]) -> list:
+    """∂V/∂q for each coordinate; a ``Derivative`` left over is an error."""
+    grad = list(sp.Matrix([loss]).jacobian(list(coords)))
+    for q, g in zip(coords, grad, strict=True):
+        if g.has(sp.Derivative) or g.has(sp.Subs):
+            culprit = next(iter(g.atoms(sp.Derivative) or g.atoms(sp.Subs)))
+            raise NonDifferentiableLossError(
+                f"SymPy cannot differentiate the loss with respect to {q}: it leaves "
+                f"{_short(culprit)}; rewrite that term with differentiable functions "
+                "(Max, Abs, Heaviside, Piecewise, exp, log, sqrt are fine)"
+            )
+    return grad
+
+
+def _size(block: object) -> int:
+    if isinstance(block, sp.MatrixBase | sp.MatrixSymbol):
+        return int(block.shape[0]) * int(block.shape[1])
+    return 1
+
+
+def _short(expr: object, limit: int = 80) -> str:
+    text = sp.sstr(expr)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# -- numerics shared by both searches ----------------------------------------------
+
+
+def sample_values(symbols: Sequence, count: int, rng: np.random.Generator) -> list:
+    """Random values for ``symbols`` respecting their sign/integer assumptions."""
+    values = []
+    for s in symbols:
+        if isinstance(s, sp.MatrixSymbol):
+            values.append(rng.standard_normal((count, *map(int, s.shape))))
+        elif s.is_integer:
+            values.append(rng.integers(1, 6, count).astype(float))
+        elif s.is_positive or s.is_nonnegative:
+            values.append(rng.uniform(0.5, 2.0, count))
+        elif s.is_negative or s.is_nonpositive:
+            values.append(-rng.uniform(0.5, 2.0, count))
+        else:
+            values.append(rng.standard_normal(count))
+    return values
+
+
+def null_space(rows: np.ndarray, *, fast: bool = True) -> np.ndarray:
+    """A basis (columns) of the numerical null space of ``rows``.
+
+    Small systems: SVD (singular values below 10⁻⁸ of the largest). Large ones
+    (more than 1500 unknowns): the Gram matrix and a pivoted Cholesky
+    factorization (LAPACK ``pstrf``, rank-revealing; ``fast=False`` uses a
+    symmetric eigensolver instead, slower and more robust).
+    """
+    norms = np.linalg.norm(rows, axis=1)
+    keep = norms > 0
+    rows = rows[keep] / norms[keep, None]
+    unknowns = rows.shape[1]
+    if rows.shape[0] == 0:
+        return np.eye(unknowns)
+    if unknowns <= 1500:
+        _, sigma, vt = np.linalg.svd(rows, full_matrices=True)
+        sigma = np.concatenate([sigma, np.zeros(unknowns - len(sigma))])
+        return vt[sigma <= 1e-8 * sigma[0]].T
+    import scipy.linalg
+
+    gram = rows.T @ rows
+    if fast:
+        factor, pivots, rank, _ = scipy.linalg.lapack.dpstrf(
+            gram, lower=1, tol=1e-12 * gram.diagonal().max()
+        )
+        pivots = pivots - 1
+        l11, l21 = np.tril(factor[:rank, :rank]), factor[rank:, :rank]
+        free = np.eye(unknowns - rank)
+        bound = -scipy.linalg.solve_triangular(l11.T, l21.T, lower=False)
+        null = np.zeros((unknowns, unknowns - rank))
+        null[pivots[:rank]] = bound
+        null[pivots[rank:]] = free
+        return null / np.linalg.norm(null, axis=0)
+    scale = np.trace(gram)
+    count = min(unknowns, 64)
+    while True:
+        w, v = scipy.linalg.eigh(gram, subset_by_index=[0, count - 1])
+        null = w <= 1e-14 * scale
+        if not null.all() or count == unknowns:
+            return v[:, null]
+        count = min(unknowns, 4 * count)
+
+
+def canonical_basis(null: np.ndarray, *, max_denominator: int = 10**6) -> list:
+    """Reduced row-echelon form of the span of ``null``'s columns, as exact rationals.
+
+    Returns a list of {unknown index: Fraction} dicts (pivot entries are 1).
+    """
+    matrix = null.T.copy()
+    k, unknowns = matrix.shape
+    row = 0
+    for col in range(unknowns):
+        if row == k:
+            break
+        pivot = row + int(np.argmax(np.abs(matrix[row:, col])))
+        if abs(matrix[pivot, col]) < 1e-6:
+            continue
+        matrix[[row, pivot]] = matrix[[pivot, row]]
+        matrix[row] /= matrix[row, col]
+        others = np.arange(k) != row
+        matrix[others] -= np.outer(matrix[others, col], matrix[row])
+        row += 1
+    basis = []
+    for vector in matrix[:row]:
+        exact = {}
+        for index in np.nonzero(np.abs(vector) > 1e-9)[0]:
+            value = Fraction(float(vector[index])).limit_denominator(max_denominator)
+            if abs(float(value) - vector[index]) > 1e-6 * max(1.0, abs(vector[index])):
+                raise VerificationError(
+                    "a symmetry generator found numerically has coefficients that are not "
+                    "small rationals; the loss is too ill-conditioned for the numeric "
+                    "search — rescale it or declare its coefficients as symbols"
+                )
+            if value != 0:
+                exact[int(index)] = value
+        basis.append(exact)
+    return basis
+
+
+# -- general mode ----------------------------------------------------------------
+
+
+def general_search(loss: sp.Expr, blocks: tuple, data: tuple, *, seed: int = 0) -> SymmetryAlgebra:
+    """The general affine search over all n² + n unknowns (see module docstring)."""
+    coords = coordinate_symbols(blocks)
+    n = len(coords)
+    grad = gradient(loss, coords)
+    ring = polynomial_ring(loss)
+    others = sorted(loss.free_symbols - set(coords) - set(data), key=lambda s: s.name)
+    symbols = [*coords, *data, *others]
+    evaluate = sp.lambdify(symbols, grad, modules="numpy", docstring_limit=0)
+    unknowns = n * (n + 1)
+    rng = np.random.default_rng(seed)
+    rows = _sample_rows(evaluate, symbols, n, unknowns + _EXTRA_SAMPLES, rng)
+    with blas_threads():
+        null = _stable_null_space(evaluate, symbols, n, unknowns, rows, rng)
+    basis = canonical_basis(null)
+    column = sp.Matrix(coords)
+    single = (("q", column),)
+    members = []
+    counts: dict = {}
+    for vector in basis:
+        left = {divmod(i, n + 1): v for i, v in vector.items() if i % (n + 1) != n}
+        shift = {(i // (n + 1), 0): v for i, v in vector.items() if i % (n + 1) == n}
+        action = (BlockAction(n, 1, left=left, shift=shift),)
+        kind = classify(action)
+        counts[kind] = counts.get(kind, 0) + 1
+        symmetry = Symmetry(f"{kind}_{counts[kind]}", kind, coords, single, action)
+        if not _verified(symmetry.generator, coords, grad, ring):
+            raise VerificationError(
+                f"the generator {list(symmetry.generator)} found numerically fails the check "
+                "ψ·∇V ≡ 0; please report this loss"
+            )
+        members.append(symmetry)
+    return SymmetryAlgebra(coords, single, tuple(members), "general")
+
+
+def polynomial_ring(loss: sp.Expr) -> tuple | None:
+    """(ring, loss in it): exact sparse polynomials over ℚ, when the loss is polynomial."""
+    if loss.atoms(sp.Float) or not loss.is_polynomial(*loss.free_symbols):
+        return None
+    symbols = sorted(loss.free_symbols, key=lambda s: s.name)
+    ring = sp.ring(symbols, sp.QQ)[0]
+    return ring, ring.from_expr(loss)
+
+
+def _verified(psi: sp.MatrixBase, coords: tuple, grad: list, ring: tuple | None) -> bool:
+    """ψ·∇V ≡ 0: in exact polynomial arithmetic when V is polynomial, else by is_zero."""
+    if ring is not None:
+        algebra, loss = ring
+        total = algebra.zero
+        for p, q in zip(psi, coords, strict=True):
+            if p != 0:
+                total += algebra.from_expr(p) * loss.diff(algebra.from_expr(q))
+        return total == 0
+    return proves_zero(sp.Add(*[p * g for p, g in zip(psi, grad, strict=True) if p != 0]))
+
+
+def proves_zero(expr: sp.Expr, ring: object = None) -> bool:
+    """ψ·∇V ≡ 0, symbolically: exact sparse-polynomial arithmetic for polynomial
+    losses (ten times faster than ``expand``), else :func:`symnoether.jet.is_zero`
+    (rationalize, expand, cancel, then a 50-digit randomized check)."""
+    if ring is not None:
+        try:
+            return ring.from_expr(expr) == 0
+        except (ValueError, TypeError, sp.PolynomialError):
+            pass
+    return is_zero(expr)
+
+
+def blas_threads():
+    """Limit BLAS to one thread (threadpoolctl, when installed): on a loaded machine
+    OpenBLAS's spinning threads make a 100×100 SVD take a second, and a
+    2550² factorization several times longer than on one thread."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
+def _annihilates(rows: np.ndarray, null: np.ndarray) -> bool:
+    """Whether fresh sample rows vanish on the null space found (relative 1e-7)."""
+    if null.shape[1] == 0:
+        return True
+    norms = np.linalg.norm(rows, axis=1)
+    norms[norms == 0] = 1
+    return bool(np.abs((rows / norms[:, None]) @ null).max() <= 1e-7)
+
+
+def _stable_null_space(evaluate, symbols, n, unknowns, rows, rng) -> np.ndarray:
+    """Null space of the sampled system, resampling until fresh points agree."""
+    null = null_space(rows)
+    for attempt in range(6):
+        fresh = _sample_rows(evaluate, symbols, n, max(2 * _EXTRA_SAMPLES, unknowns // 4), rng)
+        if _annihilates(fresh, null):
+            return null
+        rows = np.concatenate([rows, fresh, _sample_rows(evaluate, symbols, n, unknowns, rng)])
+        null = null_space(rows, fast=attempt == 0)
+    return null
+
+
+def _sample_rows(evaluate, symbols: list, n: int, wanted: int, rng) -> np.ndarray:
+    chunks, have = [], 0
+    for _ in range(4):
+        count = wanted - have + 8
+        values = sample_values(symbols, count, rng)
+        with np.errstate(all="ignore"):
+            raw = evaluate(*values)
+        grads = np.stack([np.broadcast_to(np.asarray(g, dtype=float), (count,)) for g in raw], 1)
+        points = np.stack(values[:n], 1)
+        finite = np.isfinite(grads).all(axis=1)
+        grads, points = grads[finite], points[finite]
+        augmented = np.concatenate([points, np.ones((len(points), 1))], 1)
+        chunks.append((grads[:, :, None] * augmented[:, None, :]).reshape(len(points), -1))
+        have += len(points)
+        if have >= wanted:
+            break
+    if have < wanted:
+        raise InvalidLossError(
+            "the loss is not finite at most random points (its gradient evaluates to nan or "
+            "inf); give coordinates, data and parameters sign assumptions that make it real"
+        )
+    return np.concatenate(chunks)[:wanted]
