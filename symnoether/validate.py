@@ -351,6 +351,51 @@ def validate(
     True
     """
     laws, kernels, index = _prepare(system, law, kernels, backend)
+    with np.errstate(all="ignore"):  # the NumPy backend: overflow is caught as divergence
+        return _validate(
+            system,
+            laws,
+            kernels,
+            index,
+            q0,
+            v0,
+            params,
+            t_end,
+            rtol,
+            atol,
+            method,
+            dt,
+            tolerance,
+            max_steps,
+            batch,
+            seed,
+            spread,
+            parallel,
+            throw,
+        )
+
+
+def _validate(
+    system,
+    laws,
+    kernels,
+    index,
+    q0,
+    v0,
+    params,
+    t_end,
+    rtol,
+    atol,
+    method,
+    dt,
+    tolerance,
+    max_steps,
+    batch,
+    seed,
+    spread,
+    parallel,
+    throw,
+):
     p = kernels.pack(params)
     ns, nq, nl = len(kernels.state), len(kernels.coords), len(kernels.laws)
     Y0 = _initial_states(kernels, q0, v0, batch, seed, spread)
@@ -565,6 +610,37 @@ def validate_discrete(
     (2, 2)
     """
     laws, kernels, index = _prepare(system, law, kernels, backend)
+    with np.errstate(all="ignore"):
+        return _validate_discrete(
+            system,
+            laws,
+            kernels,
+            index,
+            q0,
+            params,
+            steps,
+            lr,
+            levels,
+            order_tolerance,
+            identity_tolerance,
+            throw,
+        )
+
+
+def _validate_discrete(
+    system,
+    laws,
+    kernels,
+    index,
+    q0,
+    params,
+    steps,
+    lr,
+    levels,
+    order_tolerance,
+    identity_tolerance,
+    throw,
+):
     rule = system.rule
     if rule is None:
         raise NotSupportedError(
