@@ -1,0 +1,205 @@
+"""Code generation: kernels against hand derivations and finite differences, the
+on-disk cache (content hash, corruption, bit-identical reuse, concurrent compiles).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import symnoether as sn
+from symnoether import models
+from symnoether import validate as validation
+from symnoether.codegen import cache_dir, compile_kernels
+
+eta, lam = sp.symbols("eta lam", positive=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def isolated_caches(tmp_path_factory):
+    import numba
+
+    root = tmp_path_factory.mktemp("codegen_caches")
+    saved = {k: os.environ.get(k) for k in ("NUMBA_CACHE_DIR", "SYMNOETHER_CACHE_DIR")}
+    saved_config = numba.config.CACHE_DIR
+    os.environ["NUMBA_CACHE_DIR"] = numba.config.CACHE_DIR = str(root / "numba")
+    os.environ["SYMNOETHER_CACHE_DIR"] = str(root / "kernels")
+    validation._MEMO.clear()
+    yield root
+    validation._MEMO.clear()
+    numba.config.CACHE_DIR = saved_config
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def test_rhs_matches_hand_derivation():
+    """GD on V = ½(1 − w1w2)²: (η/2)q̈ + q̇ = −∇V, ∇V = −(1 − w1w2)(w2, w1)."""
+    w1, w2 = sn.coordinates("w1 w2")
+    system = sn.LearningSystem(
+        (w1, w2), (1 - w1 * w2) ** 2 / 2, rule=sn.rules.gradient_descent(eta)
+    )
+    kernels = compile_kernels(system, backend="numpy")
+    y = np.array([0.7, -1.3, 0.4, 0.9])
+    out = np.empty(4)
+    step = 0.2
+    kernels.rhs(0.0, y, kernels.pack({eta: step}), out)
+    gradient = -(1 - y[0] * y[1]) * np.array([y[1], y[0]])
+    np.testing.assert_allclose(out[:2], y[2:], rtol=1e-15)
+    np.testing.assert_allclose(out[2:], -(2 / step) * (y[2:] + gradient), rtol=1e-14)
+    np.testing.assert_allclose(kernels.bind({eta: step})(0.0, y), out, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def relu():
+    """ReLU network: Max and Heaviside in the loss, its gradient and the equations of motion."""
+    model = models.relu_network(2, 2)
+    system = model.system(sn.rules.gradient_descent(eta), [sn.rules.weight_decay(lam)])
+    laws = [sn.noether(system, g) for g in model.generators.values()]
+    return system, laws
+
+
+def test_relu_kernels_compile_and_agree_with_numpy(relu):
+    system, laws = relu
+    fast = compile_kernels(system, laws)
+    slow = compile_kernels(system, laws, backend="numpy")
+    assert fast.source.split("\n", 5)[5] == slow.source.split("\n", 6)[6]  # same body
+    rng = np.random.default_rng(0)
+    p = fast.pack({eta: 0.1, lam: 0.01, "x1": 0.5, "x2": -1.0, "y": 0.3})
+    for _ in range(5):
+        y = rng.standard_normal(len(fast.state))
+        a, b = np.empty(len(y)), np.empty(len(y))
+        fast.rhs(0.0, y, p, a)
+        slow.rhs(0.0, y, p, b)
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+        ca, cb = np.empty(2), np.empty(2)
+        fast.rate(y, p, ca)
+        slow.rate(y, p, cb)
+        np.testing.assert_allclose(ca, cb, rtol=1e-13, atol=1e-15)
+
+
+def test_gradient_matches_finite_differences(relu):
+    system, laws = relu
+    kernels = compile_kernels(system, laws, backend="numpy")
+    p = kernels.pack({eta: 0.1, lam: 0.01, "x1": 0.5, "x2": -1.0, "y": 0.3})
+    q = np.array([0.3, -0.2, 0.5, 0.4, 0.1, 0.2, 0.7, -0.6])  # both units active
+    g = np.empty(len(q))
+    kernels.grad(q, p, g)
+    h = 1e-6
+    for i in range(len(q)):
+        e = np.zeros(len(q))
+        e[i] = h
+        numeric = (kernels.potential(q + e, p) - kernels.potential(q - e, p)) / (2 * h)
+        assert g[i] == pytest.approx(numeric, rel=1e-7, abs=1e-9)
+
+
+def test_piecewise_integer_zeros_and_mixed_numbers_compile():
+    """Piecewise with an integer branch, Heaviside, Abs, integer-zero and float entries."""
+    q1, q2 = sn.coordinates("q1 q2")
+    loss = (
+        sp.Piecewise((q1**2, q1 > 0), (0, True))
+        + sp.Abs(q2) / 2
+        + sp.Rational(1, 3) * sp.Heaviside(q1 - 1) * q1
+        + 0.25 * q2**2
+    )
+    system = sn.LearningSystem((q1, q2), loss, rule=sn.rules.gradient_flow())
+    law = sn.noether(system, (sp.Integer(1), sp.Integer(0)))
+    kernels = compile_kernels(system, [law])
+    out = np.empty(2)
+    kernels.grad(np.array([2.0, -1.0]), kernels.pack(), out)
+    # ∂/∂q1 = 2q1 + 1/3 (q1 > 1), ∂/∂q2 = sign(q2)/2 + q2/2
+    np.testing.assert_allclose(out, [4.0 + 1 / 3, -0.5 - 0.5])
+    kernels.grad(np.array([-2.0, 0.5]), kernels.pack(), out)
+    np.testing.assert_allclose(out, [0.0, 0.5 + 0.25])
+    psi = np.empty(2)
+    kernels.psi(np.array([1.0, 1.0]), kernels.pack(), psi)
+    assert psi.tolist() == [1.0, 0.0]
+
+
+def test_source_is_cached_under_its_hash_and_describes_itself():
+    w1, w2 = sn.coordinates("w1 w2")
+    system = sn.LearningSystem((w1, w2), (1 - w1 * w2) ** 2 / 2, rule=sn.rules.gradient_flow())
+    kernels = compile_kernels(system)
+    assert kernels.path.parent == cache_dir()
+    assert kernels.path.read_text().count("def rhs(t, y, p, out)") == 1
+    assert "state y = (w1, w2)" in kernels.describe()
+    again = compile_kernels(system)
+    assert again.path == kernels.path
+    other = compile_kernels(
+        sn.LearningSystem((w1, w2), (2 - w1 * w2) ** 2, rule=sn.rules.gradient_flow())
+    )
+    assert other.path != kernels.path
+
+
+def test_corrupted_entry_is_rebuilt():
+    (q,) = sn.coordinates("q")
+    system = sn.LearningSystem((q,), (q - 3) ** 2 / 2, rule=sn.rules.gradient_flow())
+    first = compile_kernels(system)
+    first.path.write_text("this is not python (")
+    rebuilt = compile_kernels(system)
+    assert rebuilt.path.read_text() != "this is not python ("
+    out = np.empty(1)
+    rebuilt.rhs(0.0, np.array([1.0]), rebuilt.pack(), out)
+    assert out[0] == 2.0
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import hashlib, sys
+    import sympy as sp
+    import symnoether as sn
+    from symnoether.validate import compile, validate
+    w1, w2 = sn.coordinates("w1 w2")
+    eta = sp.Symbol("eta", positive=True)
+    system = sn.LearningSystem((w1, w2), (1 - w1 * w2) ** 2 / 2,
+                               rule=sn.rules.gradient_descent(eta))
+    law = sn.noether(system, (w1, -w2))
+    kernels = compile(system, [law])
+    report = validate(system, law, [1.5, 0.2], params={eta: 0.1}, t_end=3.0, kernels=kernels)
+    digest = hashlib.sha256(report.charge.tobytes() + report.predicted.tobytes()).hexdigest()
+    hits = kernels.module.drive_integrate.stats.cache_hits
+    print(digest, sum(hits.values()), report.passed)
+    """
+)
+
+
+def run_script(root, count):
+    env = dict(os.environ)
+    env["NUMBA_CACHE_DIR"] = str(root / "numba")
+    env["SYMNOETHER_CACHE_DIR"] = str(root / "kernels")
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", SCRIPT],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for _ in range(count)
+    ]
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+        results.append(out.split())
+    return results
+
+
+def test_concurrent_compiles_then_cached_bit_identical(tmp_path):
+    """Two processes compile the same kernels at once; a third loads them from the
+    numba cache and reproduces their trajectories bit for bit."""
+    cold = run_script(tmp_path, 2)
+    assert cold[0][0] == cold[1][0]
+    assert all(result[2] == "True" for result in cold)
+    (warm,) = run_script(tmp_path, 1)
+    assert warm[0] == cold[0][0]
+    assert int(warm[1]) > 0  # drive_integrate came from numba's on-disk cache
+    assert len(list((tmp_path / "kernels").glob("*.tmp"))) == 0
