@@ -276,9 +276,9 @@ class Symmetry:
 
     name: str
     kind: str
-    coords: tuple
-    blocks: tuple
-    action: tuple
+    coords: tuple = field(repr=False)
+    blocks: tuple = field(repr=False)
+    action: tuple = field(repr=False)
     verified: str = "symbolic"
 
     @functools.cached_property
@@ -329,8 +329,8 @@ class SymmetryFamily:
 
     name: str
     rank: int
-    coords: tuple
-    blocks: tuple
+    coords: tuple = field(repr=False)
+    blocks: tuple = field(repr=False)
     left_blocks: tuple
     right_block: int
     parameter: sp.MatrixSymbol
@@ -507,8 +507,8 @@ class SymmetryAlgebra:
     (0, 0, -1)
     """
 
-    coords: tuple
-    blocks: tuple
+    coords: tuple = field(repr=False)
+    blocks: tuple = field(repr=False)
     members: tuple
     mode: str = "general"
 
