@@ -1,4 +1,4 @@
-"""Rescale symmetry: |w₁|² − |w₂|² is conserved by gradient flow, broken ∝ η by GD, restored by weight decay.
+"""Rescale symmetry: |w₁|² − |w₂|² kept by gradient flow, broken ∝ η by GD, restored by decay.
 
 A homogeneous layer pair (w₁, w₂) with V(αw₁, w₂/α) = V(w₁, w₂) — a scalar
 product w₂w₁x, or a ReLU unit with its incoming weights and bias against its
@@ -223,7 +223,7 @@ def _relu_gradient(W, b, a, x, y):
 
 
 def _check_discrete_relu(steps: int = 200) -> None:
-    """Per ReLU unit j, with D_j = |W_j|² + b_j² − a_j²: D_{k+1} = (1−ηλ)²D_k + η²(|g_in|² − g_a²)."""
+    """Per ReLU unit j, D_j = |W_j|² + b_j² − a_j²: D_{k+1} = (1−ηλ)²D_k + η²(|g_in|² − g_a²)."""
     rng = np.random.default_rng(4)
     eta, lam = 0.05, 0.02
     W, b, a = rng.normal(size=(2, 2)), rng.normal(size=2), rng.normal(size=2)
