@@ -154,7 +154,7 @@ def drive_integrate(
             stats[i, j] = 0.0
     itau = inv_tau(p)
     K = np.empty((c.shape[0], nz))
-    zt, zn, ze = np.empty(nz), np.empty(nz), np.empty(nz)
+    zt, zn, ze, zero = np.empty(nz), np.empty(nz), np.empty(nz), np.zeros(nz)
     t = t0
     status = 0
     steps = 0
@@ -196,7 +196,7 @@ def drive_integrate(
         rk_stages(t, z, hh, p, itau, A, c, K, zt, r, 1)
         combine(z, hh, b, K, zn)
         if adaptive:
-            combine(np.zeros(nz), hh, e, K, ze)
+            combine(zero, hh, e, K, ze)
             err = 0.0
             for i in range(nz):
                 err += (ze[i] / (atol + rtol * max(abs(z[i]), abs(zn[i])))) ** 2
