@@ -122,3 +122,10 @@ class SearchTooLargeError(SymnoetherError, MemoryError):
 
 
 __all__ += ["NonDifferentiableLossError", "SearchTooLargeError"]
+
+
+class OutputPathError(InvalidInputError):
+    """An output file that cannot be written: missing or read-only folder, or a folder there."""
+
+
+__all__ += ["OutputPathError"]
