@@ -606,8 +606,8 @@ def validate_discrete(
     >>> law = sn.noether(gd, (w1, -w2))
     >>> report = validate_discrete(gd, law, [1.5, 0.2], params={eta: 0.02}, steps=100,
     ...                            backend="numpy")
-    >>> report.expected_order, round(report.order)
-    (2, 2)
+    >>> report.expected_order, report.passed, report.order > 1.65
+    (2, True, True)
     """
     laws, kernels, index = _prepare(system, law, kernels, backend)
     with np.errstate(all="ignore"):
