@@ -205,12 +205,6 @@ def test_scale_with_weight_decay():
     assert not law.conserved
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: NoetherLaw.broken_by lists every regularizer of the system as soon as "
-    "regularizer_breaking ≠ 0 — here 'weight decay' twice, although the decay on w2 "
-    "does not move the charge of ψ = (1, 0)",
-)
 def test_broken_by_names_only_the_breaking_regularizer_once():
     a, b = sp.symbols("a b", positive=True)
     system = _gd(
@@ -221,13 +215,6 @@ def test_broken_by_names_only_the_breaking_regularizer_once():
     assert law.broken_by == ("weight decay",)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: kinetic_breaking is not zero-tested (only readable()), so a kinetic "
-    "term with float coefficients, T = ½(1 + 0.3w1² + (0.1+0.2)w2²)|ẇ|² under a "
-    "rotation, leaves kinetic_breaking = 5.6e-17·w1·w2·|ẇ|² and broken_by = "
-    "('kinetic term',) while conserved is True",
-)
 def test_float_round_off_in_kinetic_term_is_consistent():
     kinetic = sp.Rational(1, 2) * (1 + 0.3 * w1**2 + (0.1 + 0.2) * w2**2) * (v1**2 + v2**2)
     system = sn.LearningSystem((w1, w2), (w1**2 + w2**2) ** 2, kinetic=kinetic)

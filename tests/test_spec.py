@@ -268,11 +268,6 @@ def test_warning_names_the_undeclared_symbols():
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: UndeclaredSymbolWarning uses stacklevel=3, which points at the "
-    "dataclass-generated __init__ ('<string>'), not at the caller's line; it needs 4",
-)
 def test_warning_points_at_the_callers_line():
     with pytest.warns(sn.UndeclaredSymbolWarning) as record:
         _gd_system(parameters=())
