@@ -1,13 +1,17 @@
 """The ``symnoether`` command.
 
 ``symnoether run SCRIPT`` runs a derivation script (a Python file defining
-``derivation() -> symnoether.Derivation``, like those in ``derivations/``),
-checks what it asserts, and prints the derivation. ``symnoether list`` shows
-the scripts of a derivations folder.
+``derivation() -> symnoether.Derivation``, like those in ``derivations/``) or
+a TOML spec file, checks what it asserts, prints the derivation and, on
+request, validates its laws numerically (``--validate``), plots the
+validation (``--plot``) and exports it (``--latex``, ``--markdown``).
+``symnoether list`` shows the scripts of a derivations folder.
 
-Exit codes: 0 success, 1 a derivation's own check failed, 2 bad input
-(missing file, no ``derivation()``, a SymnoetherError). Errors print as one
-line plus a hint; ``--debug`` shows the traceback.
+Exit codes: 0 success, 1 a law failed (a script's own check, or numerical
+validation), 2 bad input (missing file, no ``derivation()``, a
+SymnoetherError, a feature not available yet). Errors print as one line plus a
+hint; ``--debug`` shows the traceback. Progress lines go to stderr when it is
+a terminal, unless ``--quiet``.
 
 Examples
 --------
@@ -19,38 +23,116 @@ from __future__ import annotations
 
 import argparse
 import ast
+import importlib
 import runpy
 import sys
+import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .derivation import Derivation
-from .errors import DerivationScriptError, SymnoetherError
+from .errors import DerivationScriptError, InvalidInputError, NotSupportedError, SymnoetherError
 
-__all__ = ["main", "load_derivation", "list_derivations"]
+__all__ = ["main", "load_derivation", "list_derivations", "validation_inputs"]
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+_EPILOG = """\
+exit codes: 0 success; 1 a derived law failed (a script's assertion or --validate);
+2 bad input (missing file, malformed script or spec, unavailable feature).
+Errors print as one line plus a hint; --debug adds the traceback."""
+
+
+class _LawFailed(Exception):
+    """A law failed numerical validation (exit code 1)."""
+
+
+class _Unavailable(NotSupportedError):
+    """A command-line feature whose module is not there yet (exit code 2)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``symnoether`` console script; returns the exit code."""
-    parser = _parser()
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
+    args.debug, args.quiet = getattr(args, "debug", False), getattr(args, "quiet", False)
+    progress = _Progress(quiet=args.quiet)
     try:
         if args.command == "run":
-            derivation = load_derivation(args.script)
-            print(derivation)
+            _run(args, progress)
         else:
             for path, summary in list_derivations(args.dir):
                 print(f"{path}  —  {summary}")
     except AssertionError as failure:
-        _report(args, _failed_check(failure))
+        _report(args, _failed_check(failure), "the script's assertion names the law")
+        return EXIT_FAILED
+    except _LawFailed as failure:
+        _report(args, str(failure), "see the validation report above; --plot draws it")
         return EXIT_FAILED
     except SymnoetherError as error:
-        _report(args, str(error))
+        _report(args, str(error), _hint(error))
         return EXIT_BAD_INPUT
+    except Exception as error:  # a bug in the user's script: bad input, shown in one line
+        _report(args, _script_error(error), "run with --debug to see the traceback")
+        return EXIT_BAD_INPUT
+    finally:
+        progress.done()
     return EXIT_OK
+
+
+def _run(args: argparse.Namespace, progress: _Progress) -> None:
+    target = Path(args.script)
+    _check_outputs(args)
+    progress.stage(f"deriving {target.name}")
+    derivation, inputs = _load(target)
+    print(derivation)
+    reports: list = []
+    figure = None
+    if args.validate or args.plot:
+        progress.stage("compiling kernels and validating the laws numerically")
+        report = _validate(derivation, inputs, backend=args.backend)
+        reports.append(report)
+        print(f"\n{report}")
+        if args.plot:
+            progress.stage(f"plotting to {args.plot}")
+            figure = _plot(report, args.plot)
+    options = {"reports": reports, "figure": figure, "kernels": not args.no_kernels}
+    if args.latex:
+        progress.stage(f"writing LaTeX to {args.latex}")
+        derivation.to_latex(args.latex, **options)
+    if args.markdown:
+        progress.stage(f"writing Markdown to {args.markdown}")
+        derivation.to_markdown(args.markdown, **options)
+    failed = [r for r in reports if not r.passed]
+    if failed and args.validate:
+        raise _LawFailed(f"a law failed numerical validation: {failed[0].message}")
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Fail on an unwritable output before the (long) derivation, not after it."""
+    from .export import check_output_path
+
+    for option in ("latex", "markdown", "plot"):
+        path = getattr(args, option)
+        if path:
+            check_output_path(path)
+
+
+def _load(target: Path) -> tuple[Derivation, Mapping]:
+    if target.suffix.lower() == ".toml":
+        specfile = _optional("specfile", "TOML spec files")
+        if not hasattr(specfile, "load"):
+            raise _Unavailable(
+                "TOML spec files are not available yet: symnoether.specfile has no load(); "
+                "run a derivation script (.py) instead"
+            )
+        if not target.is_file():
+            raise DerivationScriptError(f"no spec file {target}; check the path")
+        spec = specfile.load(target)
+        derivation = spec.derive()
+        inputs = getattr(spec, "validation", None)
+        return derivation, dict(inputs) if isinstance(inputs, Mapping) else {}
+    return _run_script(target)
 
 
 def load_derivation(script: str | Path) -> Derivation:
@@ -64,7 +146,10 @@ def load_derivation(script: str | Path) -> Derivation:
     DerivationScriptError
         Missing file, or no ``derivation()`` returning a Derivation.
     """
-    path = Path(script)
+    return _run_script(Path(script))[0]
+
+
+def _run_script(path: Path) -> tuple[Derivation, Mapping]:
     if not path.is_file():
         raise DerivationScriptError(
             f"no derivation script {path}; run `symnoether list` to see the shipped ones"
@@ -82,7 +167,14 @@ def load_derivation(script: str | Path) -> Derivation:
             f"{path}: derivation() returned a {type(derivation).__name__}, not a "
             "symnoether.Derivation (build one with sn.derive)"
         )
-    return derivation
+    hook = namespace.get("validation")
+    inputs = hook() if callable(hook) else {}
+    if not isinstance(inputs, Mapping):
+        raise DerivationScriptError(
+            f"{path}: validation() returned a {type(inputs).__name__}; return a dict with "
+            "q0, and optionally v0, params, t_end"
+        )
+    return derivation, inputs
 
 
 def list_derivations(folder: str | Path = "derivations") -> list[tuple[str, str]]:
@@ -99,19 +191,189 @@ def list_derivations(folder: str | Path = "derivations") -> list[tuple[str, str]
     return listing
 
 
+# -- validation -----------------------------------------------------------------------
+
+
+def validation_inputs(derivation: Derivation, given: Mapping | None = None, *, seed: int = 0):
+    """Initial state and parameter values for validating ``derivation``'s laws.
+
+    ``given`` (a script's ``validation()`` hook) may set ``q0``, ``v0``,
+    ``params`` and ``t_end``; the rest is drawn reproducibly: q0 and the data
+    from N(0, 1), every hyper-parameter 0.1, v0 = 0, t_end = 5.
+
+    Examples
+    --------
+    >>> import sympy as sp, symnoether as sn
+    >>> (q,) = sn.coordinates("q")
+    >>> k = sp.Symbol("k", positive=True)
+    >>> flow = sn.LearningSystem((q,), k * q**2 / 2, rule=sn.rules.gradient_flow())
+    >>> inputs = validation_inputs(sn.derive(flow, {"shift": (1,)}), {"q0": [2.0]})
+    >>> inputs["q0"], inputs["params"], inputs["t_end"]
+    ([2.0], {'k': 0.1}, 5.0)
+    """
+    import numpy as np
+
+    given = dict(given or {})
+    unknown = set(given) - {"q0", "v0", "params", "t_end"}
+    if unknown:
+        raise InvalidInputError(
+            f"validation() returned unknown keys {sorted(unknown)}; use q0, v0, params, t_end"
+        )
+    system = derivation.system
+    rng = np.random.default_rng(seed)
+    params = {str(h): 0.1 for h in system.hyperparameters}
+    params.update({str(d): float(rng.normal()) for d in system.data})
+    params.update({str(k): v for k, v in dict(given.get("params") or {}).items()})
+    q0 = given.get("q0")
+    if q0 is None:
+        q0 = [float(v) for v in rng.normal(size=len(system.coords))]
+    return {"q0": q0, "v0": given.get("v0"), "params": params,
+            "t_end": float(given.get("t_end", 5.0))}  # fmt: skip
+
+
+def _validate(derivation: Derivation, given: Mapping, *, backend: str):
+    validate = getattr(_optional("validate", "numerical validation (--validate, --plot)"),
+                       "validate", None)  # fmt: skip
+    if not callable(validate):
+        raise _Unavailable(
+            "numerical validation is not available yet: symnoether.validate has no "
+            "validate(); run without --validate/--plot"
+        )
+    inputs = validation_inputs(derivation, given)
+    return validate(
+        derivation.system,
+        tuple(derivation.laws),
+        inputs["q0"],
+        inputs["v0"],
+        params=inputs["params"],
+        t_end=inputs["t_end"],
+        backend=backend,
+    )
+
+
+def _plot(report: object, path: str) -> Path:
+    from .export import save_figure
+
+    plot = getattr(report, "plot", None)
+    if not callable(plot):
+        raise _Unavailable("plots are not available yet: the validation report has no plot()")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure = plot()
+    try:
+        return save_figure(figure, path)
+    finally:
+        plt.close(figure)
+
+
+def _optional(name: str, feature: str):
+    try:
+        return importlib.import_module(f"{__package__}.{name}")
+    except ModuleNotFoundError as err:
+        if err.name != f"{__package__}.{name}":
+            raise
+        raise _Unavailable(
+            f"{feature} not available yet: symnoether.{name} is not installed in this version"
+        ) from None
+
+
+# -- output -------------------------------------------------------------------------
+
+
+class _Progress:
+    """One stderr line per stage, with elapsed time; silent unless stderr is a terminal."""
+
+    def __init__(self, *, quiet: bool):
+        self.enabled = not quiet and sys.stderr.isatty()
+        self.start = time.perf_counter()
+        self.count = 0
+
+    def stage(self, what: str) -> None:
+        if self.enabled:
+            self.count += 1
+            elapsed = time.perf_counter() - self.start
+            print(f"symnoether [{elapsed:6.1f}s] {what} …", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.enabled and self.count:
+            elapsed = time.perf_counter() - self.start
+            print(f"symnoether [{elapsed:6.1f}s] done", file=sys.stderr, flush=True)
+
+
 def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the full traceback of an error",
+    )
+    common.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="no progress lines on stderr (they are off anyway when stderr is not a terminal)",
+    )
     parser = argparse.ArgumentParser(
         prog="symnoether",
         description="Derive learning dynamics as mechanics: symmetries, Noether laws, "
-        "equations of motion.",
+        "equations of motion; validate them numerically and export them as LaTeX/Markdown.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run a derivation script and print what it derives")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser(
+        "run",
+        parents=[common],
+        help="run a derivation script or TOML spec and print what it derives",
+        description="Run a derivation script (it defines derivation() -> Derivation, and\n"
+        "optionally validation() -> dict with q0, v0, params, t_end for --validate)\n"
+        "or a TOML spec file; check what it asserts and print the derivation.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument(
-        "script", help="a derivation script, e.g. derivations/normalization_rmsprop.py"
+        "script",
+        metavar="SCRIPT",
+        help="a derivation script, e.g. derivations/normalization_rmsprop.py, or a .toml spec",
     )
-    listing = commands.add_parser("list", help="list the derivation scripts of a folder")
+    run.add_argument(
+        "--validate",
+        action="store_true",
+        help="integrate the equations of motion and check every law's charge against its "
+        "closed-form rate; exit 1 when a law fails",
+    )
+    run.add_argument(
+        "--latex", metavar="OUT.tex", help="write a standalone LaTeX document (pdflatex)"
+    )
+    run.add_argument(
+        "--markdown", metavar="OUT.md", help="write Markdown with $$-math (GitHub, notebooks)"
+    )
+    run.add_argument(
+        "--plot",
+        metavar="OUT.png",
+        help="plot each charge against the law's prediction (runs the validation); "
+        "the format follows the suffix (png, pdf, svg)",
+    )
+    run.add_argument(
+        "--no-kernels",
+        action="store_true",
+        help="leave the typeset numeric kernels out of the exported documents",
+    )
+    run.add_argument(
+        "--backend",
+        choices=("numba", "numpy"),
+        default="numba",
+        help="kernels for --validate: compiled numba (default) or plain NumPy (no compile)",
+    )
+    listing = commands.add_parser(
+        "list", parents=[common], help="list the derivation scripts of a folder"
+    )
     listing.add_argument("--dir", default="derivations", help="folder (default: derivations)")
     return parser
 
@@ -124,7 +386,26 @@ def _failed_check(failure: AssertionError) -> str:
     return f"a derived law failed its check at {where}{detail}"
 
 
-def _report(args: argparse.Namespace, message: str) -> None:
+def _script_error(error: Exception) -> str:
+    frames = traceback.extract_tb(error.__traceback__)
+    where = ""
+    if frames:
+        frame = frames[-1]
+        where = f" at {Path(frame.filename).name}:{frame.lineno}"
+    return f"the derivation raised {type(error).__name__}{where}: {error}"
+
+
+def _hint(error: SymnoetherError) -> str:
+    if isinstance(error, _Unavailable):
+        return "this part of symnoether is still being built; the other options work"
+    if isinstance(error, DerivationScriptError):
+        return "`symnoether list` shows the shipped scripts; `symnoether run --help` the options"
+    return "run with --debug to see where it was raised"
+
+
+def _report(args: argparse.Namespace, message: str, hint: str) -> None:
     if args.debug:
         traceback.print_exc()
-    print(f"symnoether: {message}", file=sys.stderr)
+    line = " ".join(message.split())
+    print(f"symnoether: error: {line}", file=sys.stderr)
+    print(f"  hint: {hint}", file=sys.stderr)

@@ -91,6 +91,29 @@ class Derivation:
         parts += [f"$${sp.latex(value)}$$" for _, value in self.results]
         return "\n".join(parts)
 
+    def to_latex(self, path: str | None = None, **options: object) -> str:
+        """The standalone LaTeX document (compiles with pdflatex); written to ``path``
+        atomically when given. Options: see :func:`symnoether.export.latex_document`."""
+        from .export import latex_document, write_latex
+
+        if path is None:
+            return latex_document(self, **options)
+        return write_latex(self, path, **options)
+
+    def to_markdown(self, path: str | None = None, **options: object) -> str:
+        """The derivation as Markdown with ``$$``-math; written to ``path`` when given.
+        Options: see :func:`symnoether.export.latex_document`."""
+        from .export import markdown_document, write_markdown
+
+        if path is None:
+            return markdown_document(self, **options)
+        return write_markdown(self, path, **options)
+
+    def _repr_markdown_(self) -> str:
+        from .export import markdown_document
+
+        return markdown_document(self, kernels=False)
+
 
 def derive(
     system: LearningSystem,
