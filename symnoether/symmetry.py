@@ -134,7 +134,7 @@ def find_symmetries(
     >>> b = sn.coordinates("b1:4")
     >>> lse = sp.log(sum(sp.exp(c) for c in b)) - b[0]      # softmax cross-entropy
     >>> algebra = find_symmetries(lse, b)
-    >>> algebra.dimension, algebra[0].kind, algebra[0].generator.T
+    >>> algebra.dimension, algebra[-1].kind, algebra[-1].generator.T
     (4, 'translation', Matrix([[1, 1, 1]]))
     """
     if mode not in _MODES:
