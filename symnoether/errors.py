@@ -129,3 +129,10 @@ class OutputPathError(InvalidInputError):
 
 
 __all__ += ["OutputPathError"]
+
+
+class SpecFileError(InvalidInputError):
+    """A spec file (TOML) or expression string that is rejected; names key and position."""
+
+
+__all__ += ["SpecFileError"]
