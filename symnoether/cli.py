@@ -32,7 +32,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .derivation import Derivation
-from .errors import DerivationScriptError, InvalidInputError, NotSupportedError, SymnoetherError
+from .errors import (
+    DerivationScriptError,
+    InvalidInputError,
+    NotSupportedError,
+    OutputPathError,
+    SymnoetherError,
+)
 
 __all__ = ["main", "load_derivation", "list_derivations", "validation_inputs"]
 
@@ -398,6 +404,8 @@ def _script_error(error: Exception) -> str:
 def _hint(error: SymnoetherError) -> str:
     if isinstance(error, _Unavailable):
         return "this part of symnoether is still being built; the other options work"
+    if isinstance(error, OutputPathError):
+        return "create the output folder, or pass a path in a writable one"
     if isinstance(error, DerivationScriptError):
         return "`symnoether list` shows the shipped scripts; `symnoether run --help` the options"
     return "run with --debug to see where it was raised"

@@ -292,7 +292,7 @@ def _blocks(
     system, notation = deriv.system, Notation(deriv.system, width=width)
     rule = str(system.rule) if system.rule is not None else "a hand-written kinetic term"
     blocks: list[tuple[str, object]] = [("title", deriv.title)]
-    blocks += [("section", "Learning system"), ("text", f"Learning rule: {rule}.")]
+    blocks += [("section", "Learning system"), ("code_text", f"Learning rule: {rule}")]
     blocks.append(("rows", system_rows(system, notation)))
     blocks += [
         ("section", "Equations of motion"),
@@ -366,11 +366,13 @@ def latex_document(deriv: Derivation, *, base: Path | None = None, **options) ->
     out = [_PREAMBLE % (MAX_MATRIX_SIDE + 1)]
     for kind, content in _blocks(deriv, **options):
         if kind == "title":
-            out.append(rf"\section*{{{latex_text(str(content))}}}")
+            out.append(rf"\begin{{center}}\Large\bfseries {latex_text(str(content))}\end{{center}}")
         elif kind in ("section", "subsection"):
             out.append(rf"\{kind}*{{{latex_text(str(content))}}}")
         elif kind == "text":
             out.append(r"\noindent " + latex_text(str(content)))
+        elif kind == "code_text":
+            out.append(r"\noindent\texttt{" + latex_text(str(content)) + "}")
         elif kind == "lines":
             out.append(r"\noindent " + " \\\\\n".join(map(latex_text, str(content).splitlines())))
         elif kind == "rows":
@@ -401,6 +403,8 @@ def markdown_document(deriv: Derivation, *, base: Path | None = None, **options)
             out.append(f"### {content}")
         elif kind == "text":
             out.append(str(content))
+        elif kind == "code_text":
+            out.append(f"`{content}`")
         elif kind == "lines":
             out.append("```\n" + str(content) + "\n```")
         elif kind == "rows":

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import importlib
 import inspect
 import itertools
 import linecache
@@ -219,7 +220,7 @@ def kernel_latex(system: LearningSystem, laws: Sequence, law_names: Sequence[str
         cannot translate it).
     """
     try:
-        from . import codegen
+        codegen = importlib.import_module(f"{__package__}.codegen")
     except ImportError:
         return (), ("the numeric code generator (symnoether.codegen) is not available",)
     try:
