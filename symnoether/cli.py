@@ -184,16 +184,23 @@ def _run_script(path: Path) -> tuple[Derivation, Mapping]:
 
 
 def list_derivations(folder: str | Path = "derivations") -> list[tuple[str, str]]:
-    """(path, first docstring line) of every ``*.py`` script in ``folder``."""
+    """(path, summary) of every ``*.py`` script (first docstring line) and ``*.toml``
+    spec (first comment line) in ``folder``."""
     root = Path(folder)
     if not root.is_dir():
         raise DerivationScriptError(
             f"no derivations folder {root}; pass --dir with the folder holding the scripts"
         )
     listing = []
-    for path in sorted(root.glob("*.py")):
-        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
-        listing.append((str(path), doc.strip().splitlines()[0] if doc.strip() else ""))
+    for path in sorted([*root.glob("*.py"), *root.glob("*.toml")]):
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".py":
+            doc = (ast.get_docstring(ast.parse(text)) or "").strip()
+        else:  # a spec file: its first comment line
+            comments = [line.lstrip("# ").strip() for line in text.splitlines()]
+            doc = next((c for c, line in zip(comments, text.splitlines()) if line.startswith("#")
+                        and c), "")  # fmt: skip
+        listing.append((str(path), doc.splitlines()[0] if doc else ""))
     return listing
 
 
