@@ -27,8 +27,11 @@ Limits, checked before any SymPy object is built
     :data:`MAX_DEPTH` (a long sum ``a + b + c + …`` counts as one level);
     numeric exponents whose product along nested powers exceeds
     :data:`MAX_EXPONENT` (so ``10**10**10`` and ``((w**9)**9)**9`` are refused);
-    numeric sub-expressions larger than :data:`MAX_NUMBER`, division of numbers
-    by zero, and non-real numeric powers such as ``(-8)**0.5``. A result that
+    arithmetic on numbers reaching :data:`MAX_NUMBER`, division of numbers by
+    zero, and non-real numeric powers such as ``(-8)**0.5`` (function values
+    such as ``exp(9)`` stay symbolic and are not estimated). The same exponent
+    and size limits are checked again, before each power is formed, on what
+    SymPy folded (``2**(w - w + 10**6)``). A result that
     is not finite or not real (``log(0)``, ``sqrt(-1)``) is refused as well.
 
 Every refusal is a :class:`~symnoether.errors.SpecFileError`.
@@ -299,7 +302,7 @@ class _Parser:
     def _check_name(self, node: ast.Name) -> object:
         name = node.id
         if name in self.names or name in CONSTANTS:
-            return float(math.pi) if name == "pi" and name not in self.names else _SYMBOLIC
+            return _UNKNOWN if name == "pi" and name not in self.names else _SYMBOLIC
         if name in FUNCTIONS:
             raise self._error(node, f"{name} is a function; call it, e.g. {name}(w)")
         if name in self.forbidden:
@@ -333,12 +336,10 @@ class _Parser:
         elif count < 1:
             raise self._error(func, f"{func.id} takes a matrix or two or more scalars")
         values = [self._check(argument, power) for argument in node.args]
-        return _estimate_call(func.id, values)
+        return _estimate_call(values)
 
     def _check_power(self, node: ast.BinOp, power: float) -> object:
         exponent = self._check(node.right, 1)
-        if exponent is _UNKNOWN:
-            raise self._error(node.right, "this numeric exponent cannot be evaluated")
         if isinstance(exponent, float):
             if abs(exponent) * power > MAX_EXPONENT:
                 raise self._error(
@@ -434,7 +435,23 @@ class _Parser:
             return left / right
         if lmat or rmat:
             raise self._error(node, "** needs a scalar base and exponent, not a matrix")
+        self._check_folded_power(node, left, right)
         return left**right
+
+    def _check_folded_power(self, node: ast.BinOp, base: sp.Basic, exponent: sp.Basic) -> None:
+        """Limits again, on what SymPy folded: ``2**(w - w + 10**6)`` is 2**1000000."""
+        if not isinstance(exponent, sp.Number):
+            return
+        if abs(exponent) > MAX_EXPONENT:
+            raise self._error(
+                node,
+                f"the exponent is too large: it evaluates to {_short(exponent)}, over the "
+                f"limit of {MAX_EXPONENT}",
+            )
+        if isinstance(base, sp.Number) and base != 0:
+            digits = math.log10(abs(float(base))) if abs(base) < 1e300 else 301.0
+            if digits * float(exponent) > math.log10(MAX_NUMBER):
+                raise self._error(node, f"this numeric value is too large (over {MAX_NUMBER:g})")
 
     def _product(self, node: ast.BinOp, left: sp.MatrixBase, right: sp.MatrixBase) -> sp.Basic:
         if left.shape[1] != right.shape[0]:
@@ -526,34 +543,9 @@ def _chain(node: ast.BinOp) -> tuple[ast.AST, list]:
     return node, rest
 
 
-def _estimate_call(name: str, values: list) -> object:
-    if any(v is _SYMBOLIC for v in values):
-        return _SYMBOLIC
-    if any(v is _UNKNOWN for v in values):
-        return _UNKNOWN
-    functions = {
-        "exp": math.exp,
-        "log": math.log,
-        "sqrt": math.sqrt,
-        "tanh": math.tanh,
-        "sigmoid": lambda z: 1 / (1 + math.exp(-z)),
-        "relu": lambda z: max(0.0, z),
-        "abs": abs,
-        "sin": math.sin,
-        "cos": math.cos,
-        "sum": lambda *zs: sum(zs),
-        "norm": lambda *zs: math.sqrt(sum(z * z for z in zs)),
-        "logsumexp": lambda *zs: math.log(sum(math.exp(z) for z in zs)),
-        "max": max,
-        "min": min,
-    }
-    if name not in functions:
-        return _UNKNOWN
-    try:
-        value = float(functions[name](*values))
-    except (ValueError, OverflowError, ZeroDivisionError, TypeError):
-        return _UNKNOWN
-    return value if math.isfinite(value) else _UNKNOWN
+def _estimate_call(values: list) -> object:
+    """Function values are not estimated: SymPy keeps exp(9) etc. unevaluated."""
+    return _SYMBOLIC if any(v is _SYMBOLIC for v in values) else _UNKNOWN
 
 
 def _scalar_if_1x1(value: sp.Basic) -> sp.Basic:

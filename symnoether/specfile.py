@@ -57,6 +57,9 @@ The format, complete::
     x = [1.0, 0.5, -0.5]
     y = 1.0
 
+    [validation]               # optional settings of numerical validation
+    t_end = 5.0
+
 Hyper-parameters stay **symbols** in the symbolic system — ``lr`` is η
 (``eta``, positive), ``beta`` is β (``beta``), ``weight_decay`` is λ
 (``lambda``), a named constant ``k`` is the symbol ``k`` (positive or negative
@@ -124,7 +127,7 @@ RULES = ("gradient_flow", "gradient_descent", "momentum", "preconditioned")
 MAX_FILE_BYTES = 1_000_000
 
 _TOP_KEYS = ("title", "description", "system", "parameters", "constants", "generators")
-_TOP_KEYS += ("initial", "data_values")
+_TOP_KEYS += ("initial", "data_values", "validation")
 _SYSTEM_KEYS = ("coordinates", "matrices", "data", "data_vectors", "loss", "kinetic", "tau")
 _SYSTEM_KEYS += ("rule", "preconditioner", "regularizers")
 
@@ -150,6 +153,8 @@ class SpecFile:
         Initial values of coordinates (all of them, when given) and velocities.
     data_values : mapping Symbol → float
         Values of the data symbols.
+    t_end : float or None
+        Length of the validation run ([validation] t_end), if given.
     """
 
     source: str
@@ -160,6 +165,7 @@ class SpecFile:
     values: Mapping[sp.Symbol, float]
     initial: Mapping[sp.Symbol, float]
     data_values: Mapping[sp.Symbol, float]
+    t_end: float | None = None
 
     def derive(self) -> Derivation:
         """Equations of motion and the Noether law of every generator of the file.
@@ -202,6 +208,16 @@ class SpecFile:
     def params(self) -> dict[sp.Symbol, float]:
         """Hyper-parameter and data values together, as ``sn.validate(params=...)`` takes."""
         return {**self.values, **self.data_values}
+
+    @property
+    def validation(self) -> dict:
+        """What the file fixes for numerical validation: q0, v0, params, t_end.
+
+        Only the keys the file determines are present, so a caller (the CLI's
+        ``--validate``) can fill in the rest.
+        """
+        given = {"q0": self.q0, "v0": self.v0, "params": self.params, "t_end": self.t_end}
+        return {key: value for key, value in given.items() if value}
 
     def __str__(self) -> str:
         lines = [self.title, "=" * len(self.title), str(self.system)]
@@ -278,6 +294,7 @@ class _Loader(Declarations):
             values=MappingProxyType(dict(self.values)),
             initial=MappingProxyType(initial),
             data_values=MappingProxyType(data_values),
+            t_end=self._t_end(),
         )
 
     # -- the learning system -------------------------------------------------------
@@ -519,6 +536,16 @@ class _Loader(Declarations):
                 "coordinate (a matrix as a list of rows)"
             )
         return values
+
+    def _t_end(self) -> float | None:
+        settings = sub_table(self.doc, "validation", "the top level")
+        check_keys(settings, ("t_end",), "[validation]")
+        if "t_end" not in settings:
+            return None
+        t_end = as_number(settings["t_end"], "[validation] t_end")
+        if t_end <= 0:
+            raise SpecFileError(f"[validation] t_end = {t_end:g} is not positive; e.g. 5.0")
+        return t_end
 
     def _data_values(self) -> dict[sp.Symbol, float]:
         table = sub_table(self.doc, "data_values", "the top level")
