@@ -470,3 +470,18 @@ def test_fuzz_random_loss_strings_in_a_spec_file_raise_only_spec_file_errors(pie
     except SpecFileError:
         return
     assert math.isfinite(len(spec.system.coords))
+
+
+def test_the_documented_complete_example_loads():
+    import textwrap
+
+    import symnoether.specfile as specfile
+
+    doc = specfile.__doc__
+    example = doc[doc.index("::\n") + 3 : doc.index("Hyper-parameters stay")]
+    spec = loads(textwrap.dedent(example))
+    W1 = sn.matrix_coordinates("W1", 2, 3)
+    assert spec.system.coords[:6] == tuple(W1) and len(spec.system.coords) == 9
+    assert spec.system.rule.name == "momentum" and spec.t_end == 5.0
+    assert sorted(spec.generators) == ["gl", "scale_W1", "shift"]
+    assert spec.generators["scale_W1"][:6] == list(W1) and spec.v0 == (0.0,) * 9
