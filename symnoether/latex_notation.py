@@ -49,6 +49,9 @@ DEFAULT_WIDTH = 100
 MAX_MATRIX_SIDE = 12
 """Larger matrices are shown by their shape, not entry by entry."""
 
+MAX_SPREAD_TERMS = 24
+"""A long product is distributed for line breaking only up to this many terms."""
+
 TAU = r"e^{t/\tau}"
 DOT, DDOT = r"\dot", r"\ddot"
 
@@ -117,7 +120,14 @@ class Notation:
         return latex_math(sp.latex(expr, symbol_names=self.names))
 
     def lines(self, expr: object) -> tuple[str, ...]:
-        """``expr`` printed, a top-level sum split over lines of at most ``width``."""
+        """``expr`` printed, a top-level sum split over lines of at most ``width``.
+
+        A product too long for one line is first distributed over its sums
+        (one level, when that gives at most ``MAX_SPREAD_TERMS`` terms)."""
+        if isinstance(expr, sp.Mul) and len(self.latex(expr)) > self.width:
+            spread = sp.expand_mul(expr, deep=False)
+            if isinstance(spread, sp.Add) and len(spread.args) <= MAX_SPREAD_TERMS:
+                expr = spread
         if not isinstance(expr, sp.Add):
             return (self.latex(expr),)
         return _pack(self._terms(expr), self.width)

@@ -44,7 +44,7 @@ import sympy as sp
 
 from .dynamics import accelerations
 from .errors import InvalidLossError, NotSupportedError
-from .latex_notation import Notation
+from .latex_notation import Notation, latex_text
 from .spec import TIME, LearningSystem, _matrix_name, velocity
 
 __all__ = ["loss_from_function", "python_function", "function_latex", "kernel_latex"]
@@ -261,8 +261,8 @@ def _output_labels(system, kernels, notation: Notation, law_names: Sequence[str]
     return {
         "loss": ["V"],
         "rhs": dotted,
-        "charge": [rf"\tilde{{Q}}_{{\mathrm{{{n}}}}}" for n in names],
-        "rate": [rf"\tilde{{R}}_{{\mathrm{{{n}}}}}" for n in names],
+        "charge": [rf"\tilde{{Q}}_{{\text{{{latex_text(n)}}}}}" for n in names],
+        "rate": [rf"\tilde{{R}}_{{\text{{{latex_text(n)}}}}}" for n in names],
     }
 
 

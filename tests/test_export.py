@@ -230,7 +230,7 @@ def test_python_loss_and_kernels_in_the_appendix(tmp_path):
     text = deriv.to_latex()
     assert r"\mathrm{loss}(w_{1}, w_{2}, x, y)" in text
     assert r"\ddot{w}_{1}(w_{1}, w_{2}, \dot{w}_{1}, \eta, x, y) = " in text
-    assert r"\tilde{Q}_{\mathrm{rescale}}" in text
+    assert r"\tilde{Q}_{\text{rescale}}" in text
     for unreadable in ("zqv", "Dummy", "y[", "p_{0}", "mathrm{wdot"):
         assert unreadable not in text
 
@@ -263,7 +263,9 @@ PDFLATEX = shutil.which("pdflatex")
 def test_document_compiles_with_pdflatex(tmp_path):
     net = models.linear_network(2, 1, 1)
     system = net.system(sn.rules.gradient_descent(ETA), [sn.rules.weight_decay(LAM)])
-    deriv = sn.derive(system, {"gl": net.generators["gl_11"]}, title="gl(1) ⇒ |W₁|² − |W₂|² (β, ẇ)")
+    deriv = sn.derive(
+        system, {"gl_11": net.generators["gl_11"]}, title="gl(1) ⇒ |W₁|² − |W₂|² (β, ẇ)"
+    )
     deriv = deriv.with_result("charge ODE, |ẇ|² ≈ η·g²", sp.Eq(sp.Symbol("s"), ETA / 2))
     figure = tmp_path / "fig.png"
     figure.write_bytes(_tiny_png())
