@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import ast
 import math
+import warnings
 from collections.abc import Callable, Mapping
 
 import sympy as sp
@@ -213,7 +214,9 @@ class _Parser:
         flat = text.replace("\n", " ").replace("\r", " ").replace("\t", " ")
         self.lead = len(flat) - len(flat.lstrip())
         try:
-            return ast.parse(flat.lstrip(), mode="eval")
+            with warnings.catch_warnings():  # e.g. "invalid decimal literal" in "1for"
+                warnings.simplefilter("ignore")
+                return ast.parse(flat.lstrip(), mode="eval")
         except SyntaxError as error:
             body = flat.lstrip()
             column = (error.offset or 0) - 1 if error.lineno == 1 else -1
