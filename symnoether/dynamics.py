@@ -30,7 +30,7 @@ from functools import cached_property, lru_cache
 import sympy as sp
 
 from .display import aligned_latex, table_text, vector_latex, vector_text
-from .errors import FirstOrderRuleError, VerificationError
+from .errors import FirstOrderRuleError, InvalidInputError, VerificationError
 from .jet import is_zero, readable, total_derivative
 from .spec import TIME, LearningSystem, velocity
 
@@ -164,6 +164,11 @@ def equations_of_motion(system: LearningSystem) -> EquationsOfMotion:
     >>> sn.equations_of_motion(system).forcing.T
     Matrix([[w2*(-w1*w2 + 1) - wdot1, w1*(-w1*w2 + 1) - wdot2]])
     """
+    if not isinstance(system, LearningSystem):
+        raise InvalidInputError(
+            f"equations_of_motion() needs a LearningSystem, got a {type(system).__name__}; "
+            "build one with sn.LearningSystem(coords, loss, rule=...)"
+        )
     if system.order == 1:
         gradient = sp.Matrix([sp.diff(system.potential, q) for q in system.coords])
         forcing = sp.ImmutableMatrix([readable(-g, effort="low") for g in gradient])

@@ -49,6 +49,7 @@ _FINE_DIGITS = 60
 _SHRINK = sp.Float(10) ** -15
 _SAMPLES = 4
 _ROUND_OFF = 1e-13
+_ROUND_OFF_BITS = 12
 _EXPAND_OPS_LIMIT = 400
 _EXPAND_ZERO_OPS_LIMIT = 300
 _SIMPLIFY_OPS_LIMIT = 60
@@ -127,7 +128,8 @@ def is_zero(expr: sp.Expr, *, samples: int = _SAMPLES, seed: int = 0) -> bool:
 
     Rational functions of moderate size are decided exactly (``cancel``).
     Otherwise cheap symbolic steps come first (structural test, floats made
-    rational — a float below 10⁻¹³ counts as round-off —, ``expand``); when
+    rational — the residue of cancelling doubles, a tiny short binary fraction
+    like 2⁻⁵⁴, counts as round-off —, ``expand``); when
     they do not reach 0, the expression is evaluated at ``samples`` random
     points, undefined functions replaced by random concrete smooth functions.
     A sample counts as zero when the value vanishes, or shrinks by at least
@@ -209,15 +211,26 @@ def readable(expr: sp.Expr, *, effort: str = "full") -> sp.Expr:
 
 
 def _rationalize(expr: sp.Expr) -> sp.Expr:
-    """Floats → exact rationals (by their 15-digit decimal form); a float below
-    10⁻¹³ in magnitude is taken as the round-off residue of float arithmetic
-    (0.1 + 0.2 − 0.3) and becomes 0."""
+    """Floats → exact rationals (by their 15-digit decimal form), round-off → 0."""
     floats = expr.atoms(sp.Float)
     if not floats:
         return expr
     return expr.xreplace(
-        {f: sp.S.Zero if abs(f) < _ROUND_OFF else sp.nsimplify(f, rational=True) for f in floats}
+        {f: sp.S.Zero if _is_round_off(f) else sp.nsimplify(f, rational=True) for f in floats}
     )
+
+
+def _is_round_off(value: sp.Float) -> bool:
+    """The residue of cancelling doubles, such as (0.1 + 0.2) − 0.3 = 2⁻⁵⁴.
+
+    Such a residue is tiny (below 10⁻¹³) *and* a short binary fraction (a few
+    significant bits: a difference of nearby doubles), whereas a coefficient a
+    user wrote, such as 1e-14, carries a full 53-bit mantissa and is kept.
+    """
+    if value == 0 or abs(value) >= _ROUND_OFF:
+        return value == 0
+    bits = value._mpf_[3]
+    return bits <= _ROUND_OFF_BITS
 
 
 def _numerically_zero(expr: sp.Expr, *, samples: int, seed: int) -> bool:
@@ -250,15 +263,24 @@ def _concretize_functions(expr: sp.Expr, rng: random.Random) -> sp.Expr:
     replacements = {}
     for function, arity in functions.items():
         zs = sp.symbols(f"z0:{arity}", real=True)
-        weights = [sp.Rational(rng.randint(-9, 9) or 1, rng.randint(3, 11)) for _ in zs]
-        linear = sum(w * z for w, z in zip(weights, zs, strict=True))
-        replacements[function] = sp.Lambda(zs, sp.sin(linear + 1) + linear**2 / 3)
+        ridges = [_random_linear(zs, rng) for _ in range(arity + 2)]
+        # A sum of ridge functions in more directions than arguments: no
+        # degenerate Hessian or other accidental identity of one ridge.
+        concrete = sp.sin(ridges[0] + 1) + ridges[1] ** 2 / 3 + ridges[1] * ridges[0] ** 3 / 7
+        concrete += sum((sp.exp(r / 5) / (k + 2) for k, r in enumerate(ridges[2:])), sp.S.Zero)
+        replacements[function] = sp.Lambda(zs, concrete)
     return expr.subs(replacements).doit()
+
+
+def _random_linear(zs: tuple, rng: random.Random) -> sp.Expr:
+    weights = [sp.Rational(rng.randint(-9, 9) or 1, rng.randint(3, 11)) for _ in zs]
+    return sum((w * z for w, z in zip(weights, zs, strict=True)), sp.S.Zero)
 
 
 def _random_value(symbol: sp.Symbol, rng: random.Random) -> sp.Rational:
     if symbol.is_integer:
-        return sp.Integer(rng.randint(1, 5))
+        sign = -1 if not symbol.is_nonnegative and rng.random() < 0.5 else 1
+        return sp.Integer(sign * rng.randint(1, 10**4))
     denominator = rng.randint(10**6, 10**7)  # no lattice a periodic function could vanish on
     magnitude = sp.Rational(rng.randint(2 * denominator // 10, 22 * denominator // 10), denominator)
     if symbol.is_nonnegative or symbol.is_positive:

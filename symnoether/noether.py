@@ -50,6 +50,7 @@ from .display import aligned_latex, table_text, vector_latex, vector_text
 from .dynamics import equations_of_motion
 from .errors import (
     InvalidGeneratorError,
+    InvalidInputError,
     NoFirstOrderChargeError,
     NotSupportedError,
     VerificationError,
@@ -203,6 +204,7 @@ def noether(system: LearningSystem, generator: object) -> NoetherLaw:
     >>> law.charge, law.conserved
     ((w1**2 - w2**2)/2, True)
     """
+    _require_system(system, "noether")
     psi = as_generator(generator, system)
     if system.order == 1:
         return _first_order_law(system, psi)
@@ -238,7 +240,7 @@ def as_generator(generator: object, system: LearningSystem) -> sp.ImmutableMatri
                 f"generator entry {entry} depends on the data symbol {on_data[0]}; a "
                 "symmetry must act on the parameters the same way for every input"
             )
-    if all(entry == 0 for entry in psi):
+    if all(entry.is_zero for entry in psi):
         raise InvalidGeneratorError("the generator is identically zero; it generates nothing")
     return psi
 
@@ -246,6 +248,7 @@ def as_generator(generator: object, system: LearningSystem) -> sp.ImmutableMatri
 def _generator_entries(generator: object, system: LearningSystem) -> list:
     n = len(system.coords)
     names = ", ".join(map(str, system.coords[:4])) + (", ..." if n > 4 else "")
+    _check_block_shapes(generator, system.blocks)
     if isinstance(generator, sp.MatrixBase):
         if 1 in generator.shape and len(generator) == n:
             return list(generator)
@@ -267,6 +270,33 @@ def _generator_entries(generator: object, system: LearningSystem) -> list:
         f"generator has {len(generator)} entries but the system has {n} coordinates "
         f"({names}); give one entry per coordinate, or one matrix per coordinate block"
     )
+
+
+def _check_block_shapes(generator: object, blocks: tuple) -> None:
+    """A per-block generator whose parts are matrices must match the blocks' shapes."""
+    if not isinstance(generator, Sequence) or isinstance(generator, str):
+        return
+    if len(generator) != len(blocks) or len(blocks) == 1:
+        return
+    if not any(isinstance(part, sp.MatrixBase) for part in generator):
+        return
+    for part, (name, block) in zip(generator, blocks, strict=True):
+        expected = block.shape if isinstance(block, sp.MatrixBase) else (1, 1)
+        got = part.shape if isinstance(part, sp.MatrixBase) else (1, 1)
+        if got != expected:
+            raise InvalidGeneratorError(
+                f"generator part for the coordinate block {name} has shape "
+                f"{got[0]}×{got[1]} but {name} is {expected[0]}×{expected[1]}; give one part "
+                "per block, of the block's shape"
+            )
+
+
+def _require_system(system: object, where: str) -> None:
+    if not isinstance(system, LearningSystem):
+        raise InvalidInputError(
+            f"{where}() needs a LearningSystem, got a {type(system).__name__} ({system!r:.40}); "
+            "build one with sn.LearningSystem(coords, loss, rule=...)"
+        )
 
 
 def _matches_blocks(parts: Sequence, blocks: tuple) -> bool:
@@ -295,7 +325,12 @@ def _generator_entry(entry: object) -> sp.Expr:
         raise InvalidGeneratorError(
             f"generator entry {entry!r} is a {type(entry).__name__}, not a SymPy expression"
         )
-    return sp.sympify(entry)
+    value = sp.sympify(entry)
+    if value.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+        raise InvalidGeneratorError(
+            f"generator entry {value} is not finite; a generator is a finite vector field"
+        )
+    return value
 
 
 # -- second order: Lagrangian systems -----------------------------------------

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy as sp
 
@@ -97,6 +97,7 @@ class LearningRule:
     lr: sp.Expr | None = None
     beta: sp.Expr | None = None
     preconditioner: sp.ImmutableMatrix | sp.Expr | None = None
+    coordinates: tuple[sp.Symbol, ...] | None = field(default=None, repr=False)
 
     @property
     def order(self) -> int:
@@ -126,12 +127,17 @@ class LearningRule:
         """Order in η to which the Lagrangian reproduces the modified equation.
 
         2 when the continuous law follows the optimizer up to O(η²) corrections
-        (constant metric), 1 for a state-dependent preconditioner.
+        (constant metric, possibly holding hyper-parameters), 1 for a
+        preconditioner that depends on the coordinates. A rule not yet part of
+        a LearningSystem does not know its coordinates and answers 1 for any
+        symbolic G (the system's copy, ``system.rule``, knows).
         """
-        if isinstance(self.preconditioner, sp.MatrixBase | sp.Expr):
-            if self.preconditioner.free_symbols:
-                return 1
-        return 2
+        metric = self.preconditioner
+        if not isinstance(metric, sp.MatrixBase | sp.Expr) or not metric.free_symbols:
+            return 2
+        if self.coordinates is None:
+            return 1
+        return 1 if metric.free_symbols & set(self.coordinates) else 2
 
     def mass_matrix(self, coords: Sequence[sp.Symbol]) -> sp.ImmutableMatrix:
         """The mass (metric) matrix M over ``coords``.
@@ -329,6 +335,8 @@ def weight_decay(lam: sp.Expr | float, on: Iterable | None = None) -> WeightDeca
 
 
 def _flatten_symbols(items: Iterable) -> list:
+    if isinstance(items, sp.Basic) and not isinstance(items, sp.MatrixBase):
+        items = [items]
     flat = []
     for item in items:
         if isinstance(item, sp.MatrixBase):
@@ -381,10 +389,21 @@ def _momentum_coefficient(value: object) -> sp.Expr:
     return expr
 
 
+def _definitely_indefinite(G: sp.MatrixBase) -> bool:
+    """True when G is provably not positive definite (even if symbolic)."""
+    if any(d.is_positive is False or (d.is_number and not d.is_positive) for d in G.diagonal()):
+        return True
+    return not G.free_symbols and G.is_positive_definite is False
+
+
 def _metric(G: object) -> sp.ImmutableMatrix | sp.Expr | None:
     if G is None:
         return None
     if isinstance(G, sp.MatrixBase):
+        if any(sp.sympify(entry).has(sp.nan, sp.zoo, sp.oo, -sp.oo) for entry in G):
+            raise InvalidRuleError(
+                "preconditioner G has a non-finite entry (nan or oo); pass finite entries"
+            )
         if G.shape[0] != G.shape[1]:
             raise InvalidRuleError(
                 f"preconditioner G has shape {G.shape[0]}×{G.shape[1]}; it must be square"
@@ -399,7 +418,7 @@ def _metric(G: object) -> sp.ImmutableMatrix | sp.Expr | None:
                 "preconditioner G is singular (det G = 0); the update q − ηG⁻¹∇V needs "
                 "an invertible, positive-definite G"
             )
-        if not G.free_symbols and G.is_positive_definite is False:
+        if _definitely_indefinite(G):
             raise InvalidRuleError(
                 f"preconditioner G = {G.tolist()} is not positive definite; "
                 "a metric must be, e.g. a diagonal of positive step scales"

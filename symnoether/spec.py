@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sympy as sp
 
@@ -356,6 +356,7 @@ class LearningSystem:
                 f"tau = {self.tau} given with rule {self.rule.name}; the rule fixes the "
                 "damping time, so drop tau (it is only for a hand-written kinetic term)"
             )
+        self._set("rule", replace(self.rule, coordinates=self.coords))
         mass = self.rule.mass_matrix(self.coords)
         v = sp.Matrix(self.velocities)
         self._set("mass_matrix", mass)
@@ -370,6 +371,14 @@ class LearningSystem:
         if not isinstance(tau, int | float | sp.Expr) or isinstance(tau, bool):
             raise InvalidKineticError(f"tau = {tau!r} is not a number or SymPy expression")
         tau = sp.sympify(tau)
+        moving = sorted(
+            tau.free_symbols & ({*self.coords, *self.velocities, *self.data, TIME}), key=str
+        )
+        if moving:
+            raise InvalidKineticError(
+                f"damping time tau = {tau} depends on {moving[0]}; τ is a constant "
+                "(a hyper-parameter or number): put state dependence in the kinetic term"
+            )
         if (
             tau.has(sp.nan, sp.zoo)
             or tau.is_extended_positive is False
@@ -395,6 +404,10 @@ def _real_symbols(names: str, what: str) -> tuple[sp.Symbol, ...]:
 
 
 def _flatten(items: object) -> list:
+    if isinstance(items, set | frozenset | dict):
+        raise InvalidCoordinatesError(
+            f"{type(items).__name__} {items!r} has no fixed order; pass a tuple or list"
+        )
     if isinstance(items, sp.Basic) and not isinstance(items, sp.MatrixBase):
         return [items]
     if isinstance(items, sp.MatrixBase):
@@ -410,6 +423,11 @@ def _flatten(items: object) -> list:
 
 
 def _coordinate_blocks(coords: object) -> tuple:
+    if isinstance(coords, set | frozenset | dict):
+        raise InvalidCoordinatesError(
+            f"coords is a {type(coords).__name__}, which has no fixed order; the order of "
+            "coordinates fixes velocities, generators and equations: pass a tuple or list"
+        )
     if isinstance(coords, sp.MatrixBase):
         coords = [coords]
     elif isinstance(coords, sp.Symbol):
@@ -518,7 +536,12 @@ def _as_scalar(expr: object, what: str, error: type) -> sp.Expr:
 
 def _check_loss(loss: object, coords: tuple, data: tuple, vels: tuple) -> sp.Expr:
     loss = _as_scalar(loss, "loss", InvalidLossError)
+    if loss.has(sp.I):
+        raise InvalidLossError(
+            f"the loss {loss} contains the imaginary unit I; a loss must be real-valued"
+        )
     free = loss.free_symbols
+    _reject_look_alikes(free, (*coords, *data, *vels, TIME), "loss")
     moving = sorted((free & set(vels)) | (free & {TIME}), key=str)
     if moving:
         raise InvalidLossError(
@@ -537,7 +560,23 @@ def _check_loss(loss: object, coords: tuple, data: tuple, vels: tuple) -> sp.Exp
     return loss
 
 
+def _reject_look_alikes(free: set, engine: tuple, what: str) -> None:
+    """A free symbol named like a coordinate, data symbol, velocity or t but not
+    equal to it (other assumptions) would silently become a hyper-parameter."""
+    by_name = {s.name: s for s in engine}
+    for symbol in sorted(free, key=str):
+        twin = by_name.get(symbol.name)
+        if twin is not None and twin != symbol:
+            raise InvalidLossError(
+                f"the {what} contains a symbol {symbol} that has the name of the engine's "
+                f"{symbol} but other assumptions, so it is not the same symbol; build the "
+                f"{what} from sn.coordinates, sn.data, sn.velocities and system.time"
+            )
+
+
 def _check_regularizers(regularizers: object, coords: tuple) -> tuple:
+    if regularizers is None:
+        return ()
     if isinstance(regularizers, WeightDecay):
         regularizers = (regularizers,)
     checked = tuple(regularizers)
@@ -586,7 +625,25 @@ def _mass_from_kinetic(kinetic: sp.Expr, coords: tuple, vels: tuple) -> sp.Immut
             f"the mass matrix of T = {kinetic} is singular (det M = 0): some velocity "
             "has no inertia; give every coordinate a kinetic term, or use gradient flow"
         )
+    if _definitely_not_positive_definite(mass):
+        raise InvalidKineticError(
+            f"the mass matrix of T = {kinetic} is not positive definite, so T is not a "
+            "kinetic energy; every velocity needs positive inertia"
+        )
     return sp.ImmutableMatrix(mass)
+
+
+def _definitely_not_positive_definite(matrix: sp.MatrixBase) -> bool:
+    """True only when M is provably not positive definite (a diagonal entry or
+    leading minor that cannot be positive, or SymPy's own verdict)."""
+    for k in range(1, matrix.shape[0] + 1):
+        minor = sp.simplify(matrix[:k, :k].det())
+        if minor.is_positive is False or (minor.is_number and not minor.is_positive):
+            return True
+    for entry in matrix.diagonal():
+        if entry.is_positive is False:
+            return True
+    return False
 
 
 def _warn_undeclared(system: LearningSystem) -> None:

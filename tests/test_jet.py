@@ -264,23 +264,11 @@ def test_is_zero_on_random_polynomials_with_float_coefficients(terms, scale):
     assert is_zero(floated * scale - sp.expand(P) * scale / 10) is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: is_zero samples integer symbols only at 1..5, so (n−1)(n−2)…(n−5)·eⁿ "
-    "(not a rational function, so not decided by cancel) vanishes at every sample and "
-    "is called zero",
-)
 def test_is_zero_rejects_function_vanishing_at_small_integers():
     n = sp.Symbol("n", integer=True, positive=True)
     assert is_zero(sp.prod([n - j for j in range(1, 6)]) * sp.exp(n)) is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: undefined functions of several arguments are replaced by ridge functions "
-    "g(a·z) (sin(a·z + 1) + (a·z)²/3), whose Hessian is rank one, so the Hessian "
-    "determinant f_xx f_yy − f_xy² of an undefined f(x, y) is called zero",
-)
 def test_is_zero_rejects_hessian_determinant_of_undefined_function():
     F = f(x, y)
     assert is_zero(sp.diff(F, x, 2) * sp.diff(F, y, 2) - sp.diff(F, x, y) ** 2) is False

@@ -631,12 +631,6 @@ _TINY = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: jet._rationalize maps every Float below 1e-13 to 0 as 'round-off', so a "
-    "genuinely small coefficient (weight_decay(1e-14), a loss scaled by 1e-14) is dropped "
-    "and a broken law is reported conserved",
-)
 @pytest.mark.parametrize("name", sorted(_TINY))
 def test_small_float_coefficients_are_not_round_off(name):
     """A small but exact coefficient is data, not round-off: the breaking is

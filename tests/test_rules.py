@@ -329,12 +329,6 @@ def test_weight_decay_translation_decay_rate():
     assert sp.expand(engine_rate - discrete_rate) == sp.expand(-(ETA**2) * LAM**3 / 6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: LearningRule.modified_equation_order returns 1 for any preconditioner with "
-    "free symbols, so a constant G holding a hyper-parameter (diag(g, 1)) is reported "
-    "first-order although ∂G/∂q = 0 and its Lagrangian is second-order accurate",
-)
 def test_constant_symbolic_preconditioner_is_second_order():
     """G = diag(g, 1), g a positive hyper-parameter: Ġ = 0 and ∂_q(q̇ᵀGq̇) = 0, so
     the connection term vanishes and the residual starts at (η²/6)G q⃛ as for
