@@ -21,10 +21,12 @@ eta*(wdot1**2 - wdot2**2)*exp(2*t/eta)/2
 """
 
 from . import models, rules
+from .codegen import Kernels
 from .derivation import Derivation, derive
 from .dynamics import EquationsOfMotion, FirstOrderSystem, equations_of_motion
 from .errors import (
     DerivationScriptError,
+    DivergenceError,
     FirstOrderRuleError,
     InvalidCoordinatesError,
     InvalidGeneratorError,
@@ -33,13 +35,20 @@ from .errors import (
     InvalidLossError,
     InvalidRuleError,
     NoFirstOrderChargeError,
+    NonDifferentiableLossError,
     NotASymmetryError,
     NotSupportedError,
+    OutputPathError,
+    SearchTooLargeError,
+    SpecFileError,
     SymnoetherError,
     SymnoetherWarning,
     UndeclaredSymbolWarning,
+    ValidationFailedError,
     VerificationError,
 )
+from .export import to_latex, write_latex, write_markdown
+from .latex_python import loss_from_function
 from .noether import NoetherLaw, noether
 from .spec import (
     TIME,
@@ -50,12 +59,26 @@ from .spec import (
     velocities,
     velocity,
 )
+from .specfile import SpecFile, load, loads
+from .symmetry import (
+    Symmetry,
+    SymmetryAlgebra,
+    SymmetryBreaking,
+    SymmetryFamily,
+    find_symmetries,
+)
+from .validate import (
+    DiscreteReport,
+    ValidationReport,
+    compile,
+    validate,
+    validate_discrete,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "rules",
-    "models",
+    # symbols and systems
     "TIME",
     "coordinates",
     "data",
@@ -63,13 +86,37 @@ __all__ = [
     "velocities",
     "velocity",
     "LearningSystem",
+    "rules",
+    "models",
+    "load",
+    "loads",
+    "SpecFile",
+    "loss_from_function",
+    # derivation
     "equations_of_motion",
     "EquationsOfMotion",
     "FirstOrderSystem",
     "noether",
     "NoetherLaw",
+    "find_symmetries",
+    "Symmetry",
+    "SymmetryFamily",
+    "SymmetryAlgebra",
+    "SymmetryBreaking",
     "derive",
     "Derivation",
+    # kernels and validation
+    "compile",
+    "Kernels",
+    "validate",
+    "validate_discrete",
+    "ValidationReport",
+    "DiscreteReport",
+    # export
+    "to_latex",
+    "write_latex",
+    "write_markdown",
+    # errors and warnings
     "SymnoetherError",
     "InvalidInputError",
     "InvalidCoordinatesError",
@@ -79,10 +126,16 @@ __all__ = [
     "InvalidGeneratorError",
     "NotASymmetryError",
     "NoFirstOrderChargeError",
+    "NonDifferentiableLossError",
     "FirstOrderRuleError",
     "VerificationError",
     "NotSupportedError",
     "DerivationScriptError",
+    "SearchTooLargeError",
+    "DivergenceError",
+    "ValidationFailedError",
+    "OutputPathError",
+    "SpecFileError",
     "SymnoetherWarning",
     "UndeclaredSymbolWarning",
 ]

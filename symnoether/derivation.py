@@ -27,7 +27,7 @@ import sympy as sp
 
 from .display import table_text
 from .dynamics import EquationsOfMotion, equations_of_motion
-from .errors import InvalidInputError, NotSupportedError
+from .errors import InvalidInputError, NoFirstOrderChargeError, NotSupportedError
 from .noether import NoetherLaw, noether
 from .spec import LearningSystem
 
@@ -57,6 +57,7 @@ class Derivation:
     names: tuple[str, ...]
     laws: tuple[NoetherLaw, ...]
     results: tuple[tuple[str, sp.Basic], ...] = ()
+    notes: tuple[str, ...] = ()
 
     def law(self, name: str) -> NoetherLaw:
         """The law of the generator called ``name``."""
@@ -84,6 +85,8 @@ class Derivation:
         if self.results:
             rows = [(label, _plain(value)) for label, value in self.results]
             sections.append(table_text("derived results", rows))
+        if self.notes:
+            sections.append("notes\n" + "\n".join(f"  {note}" for note in self.notes))
         return "\n\n".join(sections)
 
     def _repr_latex_(self) -> str:
@@ -126,8 +129,12 @@ def derive(
     Parameters
     ----------
     system : LearningSystem
-    generators : mapping name → generator, or a sequence of generators
+    generators : mapping name → generator, or a sequence of generators, optional
         The symmetries to derive laws for (names default to ``psi1, psi2, …``).
+        When omitted, the symmetries of the loss are found
+        (``system.symmetries()``) and a law is derived for each; under gradient
+        flow the generators without a first-order charge are listed in
+        ``notes`` instead.
     title : str, optional
 
     Returns
@@ -143,21 +150,47 @@ def derive(
     >>> sn.derive(flow, {"antidiagonal": (1, -1)}).law("antidiagonal").charge
     q1 - q2
     """
+    notes: list[str] = []
     if generators is None:
-        raise NotSupportedError(
-            "derive() needs the generators to derive laws for, e.g. "
-            "derive(system, {'scale': w}); automatic symmetry discovery is not wired in yet"
-        )
+        generators, notes = _discovered(system)
     named = _named(generators)
     equations = equations_of_motion(system)
-    laws = tuple(noether(system, generator) for generator in named.values())
+    names, laws = [], []
+    for name, generator in named.items():
+        try:
+            laws.append(noether(system, generator))
+        except NoFirstOrderChargeError:
+            if not notes:  # generators the user chose: their failure is theirs to see
+                raise
+            notes.append(f"{name}: no first-order charge under gradient flow (Mψ not a gradient)")
+            continue
+        names.append(name)
     return Derivation(
         title=title or "symnoether derivation",
         system=system,
         equations=equations,
-        names=tuple(named),
-        laws=laws,
+        names=tuple(names),
+        laws=tuple(laws),
+        notes=tuple(notes),
     )
+
+
+def _discovered(system: LearningSystem) -> tuple[dict[str, object], list[str]]:
+    """The symmetries of the loss, found by :func:`find_symmetries`, by name."""
+    algebra = system.symmetries()
+    if algebra.dimension > MAX_DISCOVERED_LAWS:
+        raise NotSupportedError(
+            f"the loss has a {algebra.dimension}-dimensional symmetry algebra, too many laws "
+            f"to derive one by one (limit {MAX_DISCOVERED_LAWS}); pick generators: "
+            "derive(system, {name: generator}) with elements of system.symmetries()"
+        )
+    found = {symmetry.name: symmetry for symmetry in algebra}
+    note = f"generators found by symmetry search: dimension {algebra.dimension}"
+    return found, [note]
+
+
+MAX_DISCOVERED_LAWS = 32
+"""Most laws :func:`derive` derives from a discovered algebra without being asked."""
 
 
 def _named(generators: Mapping[str, object] | Sequence[object]) -> dict[str, object]:

@@ -293,6 +293,24 @@ class LearningSystem:
         free = set().union(*(sp.sympify(p).free_symbols for p in pieces))
         return tuple(sorted(free - known, key=lambda s: s.name))
 
+    def symmetries(self, *, mode: str = "auto", seed: int = 0):
+        """The continuous affine symmetries of the loss (regularizers excluded, so
+        that their breaking shows in ``algebra.broken_by(system)``).
+
+        See :func:`symnoether.find_symmetries`.
+
+        Examples
+        --------
+        >>> import symnoether as sn
+        >>> from symnoether import models
+        >>> models.scalar_pair().system(sn.rules.gradient_flow()).symmetries().dimension
+        1
+        """
+        from .symmetry import find_symmetries  # a later stage: imported on use
+
+        blocks = tuple(block for _, block in self.blocks)
+        return find_symmetries(self.loss, blocks, data=self.data, mode=mode, seed=seed)
+
     def coordinate_matrix(self, name: str) -> sp.ImmutableMatrix | sp.Symbol:
         """The coordinate block (matrix or scalar) called ``name``."""
         for block_name, block in self.blocks:
