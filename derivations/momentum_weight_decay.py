@@ -120,10 +120,7 @@ def derivation() -> sn.Derivation:
 
 def _quadratic(system: sn.LearningSystem, generator: sp.Matrix) -> sp.Expr:
     """The charge's quadratic: qᵀψ (= |w|², u₁² − u₂²) or 𝟙·b for a translation."""
-    q = sp.Matrix(system.coords)
-    if all(entry.is_number for entry in generator):
-        return (generator.T * q)[0]
-    return sp.expand((generator.T * q)[0])
+    return sp.expand((generator.T * sp.Matrix(system.coords))[0])
 
 
 def _charge_ode(system: sn.LearningSystem, law: sn.NoetherLaw) -> sp.Expr:
