@@ -42,7 +42,7 @@ import numpy as np
 import sympy as sp
 
 import symnoether as sn
-from symnoether.jet import is_zero, total_derivative
+from symnoether.jet import is_zero
 
 ETA, BETA, LAM = sp.symbols("eta beta lambda", positive=True)
 GAMMA, OMEGA = sp.symbols("gamma omega", positive=True)
@@ -123,6 +123,12 @@ def _quadratic(system: sn.LearningSystem, generator: sp.Matrix) -> sp.Expr:
     return sp.expand((generator.T * sp.Matrix(system.coords))[0])
 
 
+def _time_derivative(expr: sp.Expr, system: sn.LearningSystem) -> sp.Expr:
+    """d/dt of a function of the coordinates along the motion: Σ q̇ ∂/∂q."""
+    pairs = zip(system.coords, system.velocities, strict=True)
+    return sp.Add(*[v * sp.diff(expr, q) for q, v in pairs])
+
+
 def _charge_ode(system: sn.LearningSystem, law: sn.NoetherLaw) -> sp.Expr:
     """The law d/dt Q = rate as a linear ODE for X = qᵀψ, returned as lhs − rhs with X'' of
     coefficient 1 (X is written Q(t), the forcing 2q̇ᵀAq̇ is written F(t)).
@@ -133,8 +139,7 @@ def _charge_ode(system: sn.LearningSystem, law: sn.NoetherLaw) -> sp.Expr:
     factor, mass = system.damping_factor, system.rule.mass_scale
     quadratic = _quadratic(system, law.generator)
     translation = all(entry.is_number for entry in law.generator)
-    zero_accelerations = [0] * len(system.coords)
-    rate = total_derivative(quadratic, system.coords, system.velocities, zero_accelerations, T)
+    rate = _time_derivative(quadratic, system)
     scale = mass if translation else mass / 2
     assert is_zero(law.charge / factor - scale * rate), "Q = e^{t/τ} c dX/dt"
     speeds = dict(zip(system.coords, system.velocities, strict=True))
