@@ -24,7 +24,7 @@ Examples
 V &= x^{2} + y
 \end{aligned}
 >>> print(latex_text("η/|w|² ⇒ 50%"))
-\(\eta\)/|w|\(^{2}\) \(\Rightarrow\) 50\%
+\(\eta\)/\textbar{}w\textbar{}\(^{2}\) \(\Rightarrow\) 50\%
 """
 
 from __future__ import annotations
@@ -251,6 +251,9 @@ _TEXT_ESCAPES = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    "|": r"\textbar{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
 }
 _MATH_SYMBOLS = {
     "−": "-",

@@ -378,7 +378,8 @@ class LearningSystem:
         mass = self.rule.mass_matrix(self.coords)
         v = sp.Matrix(self.velocities)
         self._set("mass_matrix", mass)
-        self._set("kinetic", sp.factor_terms(sp.expand((v.T * mass * v)[0] / 2)))
+        metric = (mass / self.rule.mass_scale).applyfunc(sp.cancel)
+        self._set("kinetic", self.rule.mass_scale * sp.expand((v.T * metric * v)[0]) / 2)
         self._set("tau", self.rule.tau)
 
     def _set_hand_kinetic(self) -> None:

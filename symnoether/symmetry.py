@@ -46,6 +46,7 @@ from fractions import Fraction
 
 import numpy as np
 import sympy as sp
+from sympy.polys.matrices import DomainMatrix
 
 from .errors import (
     InvalidCoordinatesError,
@@ -408,16 +409,19 @@ def general_search(loss: sp.Expr, blocks: tuple, data: tuple, *, seed: int = 0) 
     coords = coordinate_symbols(blocks)
     n = len(coords)
     grad = gradient(loss, coords)
-    ring = polynomial_ring(loss)
+    ring = polynomial_ring(loss, coords)
     others = sorted(loss.free_symbols - set(coords) - set(data), key=lambda s: s.name)
     symbols = [*coords, *data, *others]
     evaluate = sp.lambdify(symbols, grad, modules="numpy", docstring_limit=0)
     unknowns = n * (n + 1)
-    rng = np.random.default_rng(seed)
-    rows = _sample_rows(evaluate, symbols, n, unknowns + _EXTRA_SAMPLES, rng)
-    with blas_threads():
-        null = _stable_null_space(evaluate, symbols, n, unknowns, rows, rng)
-    basis = canonical_basis(null)
+    if ring is not None and unknowns <= _EXACT_UNKNOWNS:
+        basis = exact_basis(ring, coords)
+    else:
+        rng = np.random.default_rng(seed)
+        rows = _sample_rows(evaluate, symbols, n, unknowns + _EXTRA_SAMPLES, rng)
+        with blas_threads():
+            null = _stable_null_space(evaluate, symbols, n, unknowns, rows, rng)
+        basis = canonical_basis(null)
     column = sp.Matrix(coords)
     single = (("q", column),)
     members = []
@@ -438,11 +442,57 @@ def general_search(loss: sp.Expr, blocks: tuple, data: tuple, *, seed: int = 0) 
     return SymmetryAlgebra(coords, single, tuple(members), "general")
 
 
-def polynomial_ring(loss: sp.Expr) -> tuple | None:
-    """(ring, loss in it): exact sparse polynomials over ℚ, when the loss is polynomial."""
+def exact_basis(ring: tuple, coords: tuple) -> list:
+    """The affine symmetries of a polynomial loss by exact coefficient matching.
+
+    ψ·∇V = Σᵢ (Σⱼ A_ij q_j + b_i) ∂ᵢV vanishes identically iff every monomial's
+    coefficient does: a linear system over ℚ in the n² + n unknowns, solved in
+    exact rational arithmetic (reduced row-echelon form, no rounding), so any
+    denominators are exact. Same {unknown index: Fraction} form as
+    :func:`canonical_basis`.
+    """
+    algebra, loss = ring
+    n = len(coords)
+    q = [algebra.from_expr(c) for c in coords]
+    grads = [loss.diff(x) for x in q]
+    rows: dict[tuple, dict[int, object]] = {}
+    for i, g in enumerate(grads):
+        for j in range(n + 1):
+            column = i * (n + 1) + j
+            poly = g * q[j] if j < n else g
+            for monomial, coefficient in poly.terms():
+                rows.setdefault(monomial, {})[column] = coefficient
+    system = DomainMatrix(
+        {r: entries for r, entries in enumerate(rows.values())},
+        (max(len(rows), 1), n * (n + 1)),
+        sp.QQ,
+    )
+    null = system.to_dense().nullspace()
+    if null.shape[0] == 0 or null.is_zero_matrix:
+        return []
+    reduced, pivots = null.rref()
+    basis = []
+    for r in range(len(pivots)):
+        vector = {}
+        for column, value in enumerate(reduced.to_Matrix().row(r)):
+            if value != 0:
+                vector[column] = Fraction(int(value.p), int(value.q))
+        basis.append(vector)
+    return basis
+
+
+_EXACT_UNKNOWNS = 600
+"""Polynomial losses with at most this many unknowns n² + n are solved exactly."""
+
+
+def polynomial_ring(loss: sp.Expr, coords: Sequence[sp.Symbol] = ()) -> tuple | None:
+    """(ring, loss in it): exact sparse polynomials over ℚ, when the loss is polynomial.
+
+    The ring holds every coordinate, also those the loss does not depend on
+    (a generator may still move them)."""
     if loss.atoms(sp.Float) or not loss.is_polynomial(*loss.free_symbols):
         return None
-    symbols = sorted(loss.free_symbols, key=lambda s: s.name)
+    symbols = sorted(loss.free_symbols | set(coords), key=lambda s: s.name)
     ring = sp.ring(symbols, sp.QQ)[0]
     return ring, ring.from_expr(loss)
 

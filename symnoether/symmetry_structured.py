@@ -208,7 +208,7 @@ def _proves_directional(oracle: _Oracle, psi: list) -> bool | None:
     """True when ψ·∇V ≡ 0 is proved, None when it is disproved."""
     pairs = [(p, g) for p, g in zip(psi, oracle.grads, strict=True) if p != 0]
     free = set().union(*(sp.sympify(p).free_symbols for p, _ in pairs))
-    ring = polynomial_ring(oracle.loss) if free <= set(oracle.coords) else None
+    ring = polynomial_ring(oracle.loss, oracle.coords) if free <= set(oracle.coords) else None
     if ring is not None:
         algebra, loss = ring
         total = algebra.zero

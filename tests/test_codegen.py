@@ -4,6 +4,7 @@ on-disk cache (content hash, corruption, bit-identical reuse, concurrent compile
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -15,8 +16,10 @@ import sympy as sp
 
 import symnoether as sn
 from symnoether import models
-from symnoether import validate as validation
 from symnoether.codegen import cache_dir, compile_kernels
+
+# the module, not sn.validate (the function of the same name shadows it)
+validation = importlib.import_module("symnoether.validate")
 
 eta, lam = sp.symbols("eta lam", positive=True)
 

@@ -118,7 +118,7 @@ def test_matrix_coordinates_print_as_entries_of_bold_layers():
 
 def test_unicode_labels_become_latex_text():
     assert latex_text("η/|w|² ⇒ ẇ_k & 50%") == (
-        r"\(\eta\)/|w|\(^{2}\) \(\Rightarrow\) \(\dot{w}\)\_k \& 50\%"
+        r"\(\eta\)/\textbar{}w\textbar{}\(^{2}\) \(\Rightarrow\) \(\dot{w}\)\_k \& 50\%"
     )
 
 

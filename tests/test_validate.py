@@ -14,6 +14,7 @@ the other laws run through the NumPy backend, the same generated source.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
 import os
 
@@ -23,9 +24,11 @@ import sympy as sp
 
 import symnoether as sn
 from symnoether import models
-from symnoether import validate as validation
 from symnoether.errors import DivergenceError, InvalidInputError, ValidationFailedError
 from symnoether.validate import validate, validate_discrete
+
+# the module, not sn.validate (the function of the same name shadows it)
+validation = importlib.import_module("symnoether.validate")
 
 eta, beta, lam = sp.symbols("eta beta lam", positive=True)
 
