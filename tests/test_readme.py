@@ -6,7 +6,8 @@ import contextlib
 import io
 from pathlib import Path
 
-README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def _blocks(language: str) -> list[str]:
@@ -25,13 +26,23 @@ def _blocks(language: str) -> list[str]:
     return blocks
 
 
-def test_repl_example_prints_the_documented_law():
-    (example,) = _blocks("python")
+def test_repl_example_prints_the_documented_law(tmp_path, monkeypatch):
+    example, pipeline = _blocks("python")
+    namespace: dict = {}
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        exec(compile(example, "README.md", "exec"), {})
+        exec(compile(example, "README.md", "exec"), namespace)
     documented = next(block for block in _blocks("") if "Noether's learning dynamics" in block)
     assert printed.getvalue().strip() == documented.strip()
+    # The pipeline continues in the same session and prints what its comments say.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(ROOT))
+    pipeline = pipeline.replace('"derivations/', f'"{ROOT}/derivations/')
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(pipeline, "README.md", "exec"), namespace)
+    assert printed.getvalue().split("\n")[:2] == ["1 ['scale']", "True True 2"]
+    assert (tmp_path / "nld.md").read_text(encoding="utf-8").count("$$") >= 2
 
 
 def test_readme_shows_both_commands():
