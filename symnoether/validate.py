@@ -277,6 +277,7 @@ class DiscreteReport:
 # -- continuous -------------------------------------------------------------------
 
 
+@np.errstate(all="ignore")  # the NumPy backend: overflow is caught as divergence
 def validate(
     system: LearningSystem,
     law: NoetherLaw | Sequence[NoetherLaw],
@@ -351,53 +352,8 @@ def validate(
     True
     """
     laws, kernels, index = _prepare(system, law, kernels, backend)
-    with np.errstate(all="ignore"):  # the NumPy backend: overflow is caught as divergence
-        return _validate(
-            system,
-            laws,
-            kernels,
-            index,
-            q0,
-            v0,
-            params,
-            t_end,
-            rtol,
-            atol,
-            method,
-            dt,
-            tolerance,
-            max_steps,
-            batch,
-            seed,
-            spread,
-            parallel,
-            throw,
-        )
-
-
-def _validate(
-    system,
-    laws,
-    kernels,
-    index,
-    q0,
-    v0,
-    params,
-    t_end,
-    rtol,
-    atol,
-    method,
-    dt,
-    tolerance,
-    max_steps,
-    batch,
-    seed,
-    spread,
-    parallel,
-    throw,
-):
     p = kernels.pack(params)
-    ns, nq, nl = len(kernels.state), len(kernels.coords), len(kernels.laws)
+    ns, nl = len(kernels.state), len(kernels.laws)
     Y0 = _initial_states(kernels, q0, v0, batch, seed, spread)
     if method not in ("dopri5", "rk4"):
         raise InvalidInputError(f"method {method!r} is unknown; use 'dopri5' or 'rk4'")
@@ -436,7 +392,6 @@ def _validate(
         t = np.empty(0)
         charge = predicted = np.empty((0, len(index)))
         steps = int(info[:, 2].sum())
-    del nq
     worst = float(np.max(residuals)) if residuals.size else 0.0
     passed = bool(worst <= tolerance)
     message = _continuous_message(passed, worst, tolerance, laws, method, rtol)
