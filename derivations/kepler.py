@@ -37,6 +37,13 @@ from symnoether.jet import is_zero
 K = sp.Symbol("k", positive=True)
 
 
+def validation() -> dict:
+    """Initial conditions for ``symnoether run --validate``: a bound, non-planar-axis
+    orbit (velocity orthogonal to the position, below escape speed), k = 1, one
+    period and a half — a radial start would fall into the singularity."""
+    return {"q0": [1.0, 0.0, 0.2], "v0": [0.0, 0.9, 0.1], "params": {"k": 1.0}, "t_end": 10.0}
+
+
 def derivation() -> sn.Derivation:
     """Derive the angular momenta (2D, 3D, oscillator), their algebra, and a broken law."""
     kepler = models.kepler(3)
