@@ -53,6 +53,7 @@ def derivation() -> sn.Derivation:
     quartic = _quartic_accumulator(mass, mu)
     _check_effective_step(model)
     _check_discrete_identity(model)
+    errors = _check_accumulators_on_discrete_gd(model)
     return (
         deriv.with_result("charge ODE (s = |w|², K = |ẇ|²)", charge_ode)
         .with_result("leading order in η (first-order flow)", leading)
@@ -60,6 +61,10 @@ def derivation() -> sn.Derivation:
         .with_result("u = r⁴ accumulator (NLD Eq. 17)", quartic)
         .with_result("effective step of the direction ŵ", sp.Symbol("eta") / S)
         .with_result("momentum amplification at β = 0.9", _amplification())
+        .with_result(
+            "relative error of the s, u laws vs discrete GD (rows: η = 0.01, 0.02)",
+            sp.Matrix([[sp.Float(e, 3) for e in errors[eta]] for eta in sorted(errors)]),
+        )
     )
 
 
@@ -159,23 +164,61 @@ def _check_effective_step(model: sn.models.Model) -> None:
     assert all(is_zero(a - b) for a, b in zip(unit_dot, predicted, strict=True))
 
 
-def _check_discrete_identity(model: sn.models.Model, steps: int = 200) -> None:
-    """The real optimizer: |w_{k+1}|² = (1−ηλ)²|w_k|² + η²|g_k|², exactly (RESULTS.md §1)."""
+def _numeric_gradient(model: sn.models.Model):
+    """∇V at random (seeded) data, as a NumPy function of w."""
     rng = np.random.default_rng(0)
     values = dict(zip(model.data, rng.normal(size=len(model.data)), strict=True))
-    grad = sp.lambdify(
-        [model.coords],
-        [sp.diff(model.loss, q).subs(values) for q in model.coords],
-        "numpy",
-    )
+    gradient = [sp.diff(model.loss, q).subs(values) for q in model.coords]
+    return sp.lambdify([model.coords], gradient, "numpy")
+
+
+def _check_discrete_identity(model: sn.models.Model, steps: int = 200) -> None:
+    """The real optimizer: |w_{k+1}|² = (1−ηλ)²|w_k|² + η²|g_k|², exactly (RESULTS.md §1)."""
+    grad = _numeric_gradient(model)
     eta, lam = 0.05, 0.01
-    w = rng.normal(size=len(model.coords))
+    w = np.random.default_rng(1).normal(size=len(model.coords))
     for _ in range(steps):
         g = np.array(grad(w))
         w_next = (1 - eta * lam) * w - eta * g
         predicted = (1 - eta * lam) ** 2 * (w @ w) + eta**2 * (g @ g)
         assert abs(w_next @ w_next - predicted) <= 1e-12 * predicted
         w = w_next
+
+
+def _check_accumulators_on_discrete_gd(model: sn.models.Model) -> dict:
+    """The closed forms against the real optimizer (GD + weight decay, β = 0):
+
+    s(t) = e^{−2λt}s(0) + η∫e^{−2λ(t−u)}|g|² du   (Neural Mechanics), and
+    u(t) = e^{−4λt}u(0) + 2η∫e^{−4λ(t−u)}|ĝ|² du  (NLD Eq. 17–18, u = r⁴),
+
+    with the integrals summed along the discrete run (|ĝ| = r|g|, since ∇V is
+    homogeneous of degree −1). Both are leading-order laws: their error must
+    shrink as η is halved. Returns the relative errors by η.
+    """
+    grad = _numeric_gradient(model)
+    lam, horizon = 0.01, 20.0
+    errors = {}
+    for eta in (0.02, 0.01):
+        w = np.array([0.06, -0.04, 0.05])  # small |w|: large gradients, visible accumulation
+        s0, steps = w @ w, int(round(horizon / eta))
+        squared, radii, times = np.empty(steps), np.empty(steps), eta * np.arange(steps)
+        for k in range(steps):
+            g = np.array(grad(w))
+            squared[k], radii[k] = g @ g, w @ w
+            w = (1 - eta * lam) * w - eta * g
+        s = w @ w
+        s_law = np.exp(-2 * lam * horizon) * s0 + eta * eta * np.sum(
+            np.exp(-2 * lam * (horizon - times)) * squared
+        )
+        hat = squared * radii  # |ĝ|² = r²|g|²
+        u_law = np.exp(-4 * lam * horizon) * s0**2 + 2 * eta * eta * np.sum(
+            np.exp(-4 * lam * (horizon - times)) * hat
+        )
+        errors[eta] = (abs(s_law - s) / s, abs(u_law - s**2) / s**2)
+    (_, u_coarse), (s_fine, u_fine) = errors[0.02], errors[0.01]
+    assert s_fine < 1e-3 and u_fine < 2e-2, errors
+    assert u_fine < u_coarse, errors  # the r⁴ law converges as η → 0
+    return errors
 
 
 if __name__ == "__main__":
