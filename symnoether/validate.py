@@ -56,7 +56,8 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -92,6 +93,11 @@ _TABLEAUS = {
     "dopri5": (_DOPRI_A, _DOPRI_B, _DOPRI_E, _DOPRI_C, True),
     "rk4": (_RK4_A, _RK4_B, np.empty(0), _RK4_C, False),
 }
+# Below these the error test of Dormand–Prince asks for less than round-off (rtol) or
+# overflows its weights (atol); the step size then never settles.
+_RTOL_FLOOR, _ATOL_FLOOR = 1e-14, 1e-20
+# Optimizer steps of validate_discrete at its smallest η: steps·2^(levels−1).
+_MAX_OPTIMIZER_STEPS = 10**7
 _STATUS = {
     1: "the step budget max_steps ran out",
     2: "the step size underflowed",
@@ -116,7 +122,8 @@ def compile(  # noqa: A001 - exported as sn.compile, like re.compile
     >>> k.parameters
     ()
     """
-    laws = (laws,) if isinstance(laws, NoetherLaw) else tuple(laws)
+    _check_system(system)
+    laws = _check_laws(laws, "laws", allow_empty=True)
     try:
         key = (system, laws, backend)
         hash(key)
@@ -182,7 +189,7 @@ class ValidationReport:
     def _repr_latex_(self) -> str:
         status = r"\text{passed}" if self.passed else r"\text{failed}"
         return (
-            rf"$${status}:\ \max_t |Q(t) - Q(0) - \textstyle\int_0^t \dot Q|/|Q| = "
+            rf"$${status}:\ \max_t |\tilde Q - P| \,/\, \max_t(|\tilde Q|, |P|, |u||M\psi|) = "
             rf"{sp.latex(sp.Float(self.max_residual, 3))}$$"
         )
 
@@ -314,9 +321,13 @@ def validate(
         Values of the hyper-parameters and data symbols (by Symbol or name).
     t_end : float
     rtol, atol : float
-        Tolerances of Dormand–Prince 5(4).
+        Tolerances of Dormand–Prince 5(4); at least 10⁻¹⁴ and 10⁻²⁰ (below, the
+        error test asks for less than round-off and the step size never settles).
     method : {'dopri5', 'rk4'}
-        ``'rk4'`` takes the fixed step ``dt`` (default t_end/10⁴).
+        ``'rk4'`` takes the fixed step ``dt`` (default t_end/10⁴); t_end/dt must not
+        exceed ``max_steps``.
+    max_steps : int
+        Budget of accepted steps (per batch member).
     tolerance : float, optional
         Pass threshold on the relative residual (default max(10³·rtol, 10⁻¹⁰);
         10⁻⁶ for RK4).
@@ -337,6 +348,9 @@ def validate(
 
     Raises
     ------
+    InvalidInputError
+        An argument of the wrong type or out of range (named in the message), checked
+        before anything is integrated.
     DivergenceError
         The trajectory diverged (NaN/inf, step-size underflow): names time and state.
 
@@ -351,17 +365,33 @@ def validate(
     >>> validate(gd, law, [1.5, 0.2], params={eta: 0.1}, t_end=3.0, backend="numpy").passed
     True
     """
+    _check_params(params)
+    if not isinstance(method, str) or method not in _TABLEAUS:
+        raise InvalidInputError(f"method {method!r} is unknown; use 'dopri5' or 'rk4'")
+    t_end = _positive(t_end, "t_end", "10.0")
+    rtol = _positive(rtol, "rtol", "1e-9", least=_RTOL_FLOOR)
+    atol = _positive(atol, "atol", "1e-12", least=_ATOL_FLOOR)
+    max_steps = _count(max_steps, "max_steps", "1_000_000")
+    adaptive = method == "dopri5"
+    h = 0.0 if dt is None else _positive(dt, "dt", "0.001")
+    if not adaptive:
+        h = h or t_end / 10_000
+        if t_end / h > max_steps:
+            raise InvalidInputError(
+                f"dt = {h:g} takes {t_end / h:.3g} steps to reach t_end = {t_end:g}, more "
+                f"than max_steps = {max_steps}; raise dt (or max_steps), or shorten t_end"
+            )
+    if batch is not None:
+        batch = _count(batch, "batch", "100")
+    seed = _count(seed, "seed", "0", low=0)
+    spread = _positive(spread, "spread", "0.1", least=0.0)
+    if tolerance is not None:
+        tolerance = _positive(tolerance, "tolerance", "1e-6")
     laws, kernels, index = _prepare(system, law, kernels, backend)
     p = kernels.pack(params)
     ns, nl = len(kernels.state), len(kernels.laws)
     Y0 = _initial_states(kernels, q0, v0, batch, seed, spread)
-    if method not in ("dopri5", "rk4"):
-        raise InvalidInputError(f"method {method!r} is unknown; use 'dopri5' or 'rk4'")
-    if not (math.isfinite(t_end) and t_end > 0):
-        raise InvalidInputError(f"t_end = {t_end} must be a positive number of time units")
     tableau = _TABLEAUS[method]
-    adaptive = method == "dopri5"
-    h = 0.0 if adaptive else float(dt if dt is not None else t_end / 10_000)
     if tolerance is None:
         tolerance = max(1e3 * rtol, 1e-10) if adaptive else 1e-6
     module = kernels.module
@@ -413,11 +443,15 @@ def validate(
 
 
 def _prepare(system, law, kernels, backend):
-    laws = (law,) if isinstance(law, NoetherLaw) else tuple(law)
-    if not laws:
-        raise InvalidInputError("no law given; pass a NoetherLaw from sn.noether(system, ψ)")
+    _check_system(system)
+    laws = _check_laws(law, "law")
     if kernels is None:
         kernels = compile(system, laws, backend=backend)
+    elif not isinstance(kernels, Kernels):
+        raise InvalidInputError(
+            f"kernels is a {type(kernels).__name__}; pass the result of "
+            "symnoether.validate.compile(system, laws), or omit kernels="
+        )
     if kernels.system != system:
         raise InvalidInputError("kernels were compiled for another system; pass matching ones")
     index = []
@@ -433,6 +467,69 @@ def _prepare(system, law, kernels, backend):
             "kernels lack the validation drivers; build them with symnoether.validate.compile"
         )
     return laws, kernels, np.array(index, dtype=np.int64)
+
+
+def _check_system(system) -> None:
+    if not isinstance(system, LearningSystem):
+        raise InvalidInputError(
+            f"system is a {type(system).__name__}, not a LearningSystem; pass "
+            "sn.LearningSystem(coords, loss, rule=...)"
+        )
+
+
+def _check_laws(law, name, allow_empty=False) -> tuple:
+    laws = (law,) if isinstance(law, NoetherLaw) else law
+    if isinstance(laws, Iterable) and not isinstance(laws, (str, bytes, Mapping)):
+        laws = tuple(laws)
+        if all(isinstance(item, NoetherLaw) for item in laws) and (laws or allow_empty):
+            return laws
+    raise InvalidInputError(
+        f"{name} = {law!r} is not a NoetherLaw; pass sn.noether(system, ψ), or a list of them"
+    )
+
+
+def _check_params(params) -> None:
+    if params is not None and not isinstance(params, Mapping):
+        raise InvalidInputError(
+            f"params is a {type(params).__name__}, not a mapping; pass a dict "
+            "{symbol or name: value}, e.g. params={eta: 0.01, 'x': 1.0}"
+        )
+
+
+def _real(value, name: str, example: str) -> float:
+    """``value`` as a finite float, or InvalidInputError naming ``name``."""
+    if not isinstance(value, (str, bytes, bool)):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            pass
+        else:
+            if math.isfinite(number):
+                return number
+    raise InvalidInputError(f"{name} = {value!r} is not a finite number; pass e.g. {example}")
+
+
+def _positive(value, name: str, example: str, least: float | None = None) -> float:
+    """A finite float > 0 (or ≥ ``least``)."""
+    number = _real(value, name, f"{name}={example}")
+    if least is None and number <= 0:
+        raise InvalidInputError(f"{name} = {value!r} must be positive; pass e.g. {name}={example}")
+    if least is not None and number < least:
+        raise InvalidInputError(
+            f"{name} = {value!r} is below its floor {least:g}; pass e.g. {name}={example}"
+        )
+    return number
+
+
+def _count(value, name: str, example: str, low: int = 1, high: int | None = None) -> int:
+    """An int in [low, high]."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        if low <= value and (high is None or value <= high):
+            return int(value)
+    bound = f"≥ {low}" if high is None else f"from {low} to {high}"
+    raise InvalidInputError(
+        f"{name} = {value!r} must be an integer {bound}; pass e.g. {name}={example}"
+    )
 
 
 def _initial_states(kernels, q0, v0, batch, seed, spread) -> np.ndarray:
@@ -457,11 +554,16 @@ def _initial_states(kernels, q0, v0, batch, seed, spread) -> np.ndarray:
     return np.ascontiguousarray(states, dtype=np.float64)
 
 
-def _as_array(values, name, n) -> np.ndarray:
+def _as_array(values, name, n, batch=True) -> np.ndarray:
     try:
         array = np.array(values, dtype=np.float64)
     except (TypeError, ValueError):
         raise InvalidInputError(f"{name} is not numeric; pass {n} floats") from None
+    if not batch and array.ndim > 1:
+        raise InvalidInputError(
+            f"{name} has shape {array.shape}; validate_discrete runs one optimizer: pass "
+            f"{n} values (one per coordinate), shape ({n},)"
+        )
     array = np.atleast_2d(array)
     if array.ndim != 2 or array.shape[1] != n:
         raise InvalidInputError(
@@ -531,16 +633,19 @@ def validate_discrete(
     ----------
     system : LearningSystem
         Its rule gives the optimizer; a Symbol step size ``rule.lr`` is halved
-        ``levels − 1`` times (its value comes from ``params``).
+        ``levels − 1`` times (its value, > 0, comes from ``params``, as does a
+        Symbol momentum β, 0 ≤ β < 1).
     law : NoetherLaw or sequence of them
     q0 : array (n,)
+        One initial point (no batch).
     params : dict
     steps : int
-        Steps at the largest η (the time span steps·η is kept as η halves).
+        Steps at the largest η, ≥ 10 (the time span steps·η is kept as η halves,
+        so the smallest η takes steps·2^(levels−1) ≤ 10⁷ steps).
     lr : float, optional
         Gradient flow only: the step of the gradient descent compared with it.
     levels : int
-        Number of step sizes (≥ 2).
+        Number of step sizes, 2 to 8.
     order_tolerance : float
         The observed order must be at least expected − order_tolerance (a
         higher one means the charge converges faster than the trajectory).
@@ -564,6 +669,18 @@ def validate_discrete(
     >>> report.expected_order, report.passed, report.order > 1.65
     (2, True, True)
     """
+    _check_params(params)
+    steps = _count(steps, "steps", "2000", low=10)
+    levels = _count(levels, "levels", "3", low=2, high=8)
+    if steps * 2 ** (levels - 1) > _MAX_OPTIMIZER_STEPS:
+        raise InvalidInputError(
+            f"steps·2^(levels−1) = {steps * 2 ** (levels - 1)} optimizer steps at the smallest "
+            f"η exceed {_MAX_OPTIMIZER_STEPS:.0e}; lower steps or levels"
+        )
+    if lr is not None:
+        lr = _positive(lr, "lr", "0.01")
+    order_tolerance = _positive(order_tolerance, "order_tolerance", "0.35", least=0.0)
+    identity_tolerance = _positive(identity_tolerance, "identity_tolerance", "1e-10")
     laws, kernels, index = _prepare(system, law, kernels, backend)
     with np.errstate(all="ignore"):
         return _validate_discrete(
@@ -602,11 +719,9 @@ def _validate_discrete(
             "a hand-written kinetic term models no optimizer; validate_discrete needs a "
             "learning rule (rules.gradient_descent, momentum, preconditioned)"
         )
-    if levels < 2 or steps < 10:
-        raise InvalidInputError("validate_discrete needs levels ≥ 2 and steps ≥ 10")
     params = dict(params or {})
     eta_symbol, eta0, beta, expected = _optimizer(system, params, lr)
-    q0 = _as_array(q0, "q0", len(kernels.coords))[0]
+    q0 = _as_array(q0, "q0", len(kernels.coords), batch=False)[0]
     precondition = rule.preconditioner is not None
     burn_in = 1 if beta <= 0 else max(1, math.ceil(math.log(1e-14) / math.log(beta)))
     etas, errors, runs = [], [], []
@@ -659,13 +774,16 @@ def _optimizer(system, params, lr):
 
     def number(expr, what):
         expr = sp.sympify(expr)
-        value = expr.subs({s: by_name[str(s)] for s in expr.free_symbols if str(s) in by_name})
+        known = {s: by_name[str(s)] for s in expr.free_symbols if str(s) in by_name}
+        for s, v in known.items():
+            known[s] = _real(v, f"params[{s}]", f"params={{{s}: 0.1}}")
+        value = expr.subs(known)
         if value.free_symbols:
             raise InvalidInputError(f"{what} = {expr} needs a value for {value.free_symbols}")
-        return float(value)
+        return _real(value, what, "a real value")
 
     if rule.order == 1:
-        if lr is None or not lr > 0:
+        if lr is None:
             raise InvalidInputError(
                 "gradient flow is compared with gradient descent: pass its step, e.g. lr=0.01"
             )
@@ -677,8 +795,19 @@ def _optimizer(system, params, lr):
         )
     if str(rule.lr) not in by_name:
         raise InvalidInputError(f"params is missing the step size {rule.lr}; pass a value")
-    beta = number(rule.beta, "beta") if rule.beta is not None else 0.0
-    return rule.lr, float(by_name[str(rule.lr)]), beta, rule.modified_equation_order
+    eta = number(rule.lr, f"the step size {rule.lr}")
+    if eta <= 0:
+        raise InvalidInputError(
+            f"the step size {rule.lr} = {eta:g} is not positive (a negative one is gradient "
+            f"ascent); pass e.g. params={{{rule.lr}: 0.01}}"
+        )
+    beta = number(rule.beta, f"the momentum {rule.beta}") if rule.beta is not None else 0.0
+    if not 0 <= beta < 1:
+        raise InvalidInputError(
+            f"the momentum {rule.beta} = {beta:g} is outside [0, 1): heavy ball needs "
+            f"0 ≤ β < 1 to forget old gradients; pass e.g. params={{{rule.beta}: 0.9}}"
+        )
+    return rule.lr, eta, beta, rule.modified_equation_order
 
 
 def _discrete_run(kernels, params, q0, eta, beta, n, k0, precondition) -> dict:

@@ -400,3 +400,129 @@ def test_blow_up_raises_with_time_and_state():
     law = sn.noether(system, (sp.Integer(1),))
     with pytest.raises(DivergenceError, match=r"at t = 0\.(49|5);.* q="):
         validate(system, law, [1.0], params={}, t_end=2.0, backend="numpy")
+
+
+# -- bad arguments: named, and raised before anything is integrated ----------------
+
+
+@pytest.fixture
+def no_hang():
+    """Turn a hang into a failure (the NumPy backend is interruptible)."""
+    import signal
+
+    def expire(*_):
+        pytest.fail("hung: the bad argument was not rejected before integrating")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, 20.0)
+    yield
+    signal.setitimer(signal.ITIMER_REAL, 0.0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+NORMALIZED_PARAMS = {eta: 0.05, lam: 0.05, "x1": 1.0, "x2": 0.3, "y": 0.2}
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"rtol": 0, "atol": 0}, "rtol = 0 .*floor"),  # the step size used to go NaN: a hang
+        ({"atol": 0.0}, "atol = 0.0 .*floor"),  # 0/0 in the error weights of a zero state
+        ({"method": "rk4", "dt": 0.0}, "dt = 0.0 must be positive"),
+        ({"method": "rk4", "dt": 1e-9}, r"dt = 1e-09 takes 1e\+10 steps .*max_steps"),
+    ],
+    ids=["rtol=atol=0", "atol=0", "dt=0", "dt-over-max_steps"],
+)
+def test_integrator_settings_that_would_hang_are_rejected(normalized, no_hang, options, match):
+    _, system, law, kernels = normalized
+    with pytest.raises(InvalidInputError, match=match):
+        validate(system, law, [1.0, 0.5], params=NORMALIZED_PARAMS, t_end=10.0, kernels=kernels,
+                 **options)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"levels": 30}, "levels = 30 must be an integer from 2 to 8"),  # 2^29·steps steps
+        ({"steps": 10**7}, r"steps·2\^\(levels−1\) = 40000000 .*lower steps or levels"),
+    ],
+    ids=["levels=30", "steps=1e7"],
+)
+def test_discrete_runs_that_would_hang_are_rejected(normalized, no_hang, options, match):
+    _, system, law, kernels = normalized
+    with pytest.raises(InvalidInputError, match=match):
+        validate_discrete(system, law, [1.0, 0.5], params=NORMALIZED_PARAMS, kernels=kernels,
+                          **options)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"params": [1, 2]}, "params is a list, not a mapping; pass a dict"),
+        ({"t_end": "5"}, "t_end = '5' is not a finite number; pass e.g. t_end="),
+        ({"t_end": math.inf}, "t_end = inf is not a finite number"),
+        ({"batch": 2.5}, r"batch = 2\.5 must be an integer ≥ 1; pass e\.g\. batch="),
+        ({"max_steps": 0}, "max_steps = 0 must be an integer ≥ 1"),
+        ({"law": None}, "law = None is not a NoetherLaw; pass sn.noether"),
+        ({"law": []}, r"law = \[\] is not a NoetherLaw"),
+        ({"system": None}, "system is a NoneType, not a LearningSystem; pass sn.LearningSystem"),
+        ({"kernels": "compiled"}, "kernels is a str; pass the result of"),
+    ],
+    ids=["params-list", "t_end-str", "t_end-inf", "batch-float", "max_steps-0", "law-None",
+         "law-empty", "system-None", "kernels-str"],
+)  # fmt: skip
+def test_bad_continuous_argument_is_named(normalized, change, match):
+    _, system, law, kernels = normalized
+    arguments = {"system": system, "law": law, "q0": [1.0, 0.5], "params": NORMALIZED_PARAMS,
+                 "t_end": 1.0, "kernels": kernels, **change}  # fmt: skip
+    with pytest.raises(InvalidInputError, match=match):
+        validate(**arguments)
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"steps": 100.5}, r"steps = 100\.5 must be an integer ≥ 10"),
+        ({"params": {**NORMALIZED_PARAMS, eta: "x"}}, "params\\[eta\\] = 'x' is not a finite"),
+        ({"params": ((eta, 0.05),)}, "params is a tuple, not a mapping"),
+        ({"system": None}, "system is a NoneType, not a LearningSystem"),
+        # gradient ascent: it used to "pass" (the optimizer runs backwards in time)
+        ({"params": {**NORMALIZED_PARAMS, eta: -0.05}}, "eta = -0.05 is not positive"),
+        ({"params": {**NORMALIZED_PARAMS, eta: math.nan}}, "params\\[eta\\] = nan"),
+        # one optimizer: a second row used to be dropped silently
+        ({"q0": [[1.0, 0.5], [0.3, 0.2]]}, r"q0 has shape \(2, 2\); .*shape \(2,\)"),
+    ],
+    ids=["steps-float", "eta-str", "params-tuple", "system-None", "eta-negative", "eta-nan",
+         "q0-2d"],
+)  # fmt: skip
+def test_bad_discrete_argument_is_named(normalized, change, match):
+    _, system, law, kernels = normalized
+    arguments = {"system": system, "law": law, "q0": [1.0, 0.5], "params": NORMALIZED_PARAMS,
+                 "steps": 100, "kernels": kernels, **change}  # fmt: skip
+    with pytest.raises(InvalidInputError, match=match):
+        validate_discrete(**arguments)
+
+
+@pytest.mark.parametrize("momentum", [1.0, -0.5])
+def test_heavy_ball_momentum_outside_unit_interval_is_rejected(pair, momentum):
+    system, law, kernels = pair
+    with pytest.raises(InvalidInputError, match=rf"momentum beta = {momentum:g} .*\[0, 1\)"):
+        validate_discrete(system, law, [1.5, 0.3], params=pair_params(0.05, momentum),
+                          steps=100, kernels=kernels)  # fmt: skip
+
+
+def test_compile_rejects_a_non_system(pair):
+    _, law, _ = pair
+    with pytest.raises(InvalidInputError, match="system is a NoneType"):
+        validation.compile(None, [law], backend="numpy")
+
+
+def test_latex_names_the_measured_residual(normalized):
+    """The residual is |Q̃ − P| over the charge's scale max(|Q̃|, |P|, |u||Mψ|) (module doc)."""
+    _, system, law, kernels = normalized
+    report = validate(system, law, [1.0, 0.5], params=NORMALIZED_PARAMS, t_end=1.0,
+                      kernels=kernels)  # fmt: skip
+    latex = report._repr_latex_()
+    assert r"|\tilde Q - P|" in latex and r"|u||M\psi|" in latex
+    assert "Q(0)" not in latex
+    assert latex.endswith(f"{sp.latex(sp.Float(report.max_residual, 3))}$$")
