@@ -9,7 +9,10 @@ validation (``--plot``) and exports it (``--latex``, ``--markdown``).
 
 Exit codes: 0 success, 1 a law failed (a script's own check, or numerical
 validation), 2 bad input (missing file, no ``derivation()``, a
-SymnoetherError, a feature not available yet). Errors print as one line plus a
+SymnoetherError, a feature not available yet, and a derivation that ran out
+of its ``--timeout SECONDS`` budget). ``--timeout`` bounds the symbolic
+derivation (running the script or spec: symmetry search, simplification,
+verification); it is off by default. Errors print as one line plus a
 hint; ``--debug`` shows the traceback. Progress lines go to stderr when it is
 a terminal, unless ``--quiet``.
 
@@ -31,8 +34,10 @@ import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from .budget import time_budget
 from .derivation import Derivation
 from .errors import (
+    BudgetExceededError,
     DerivationScriptError,
     InvalidInputError,
     NotSupportedError,
@@ -46,7 +51,8 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 _EPILOG = """\
 exit codes: 0 success; 1 a derived law failed (a script's assertion or --validate);
-2 bad input (missing file, malformed script or spec, unavailable feature).
+2 bad input (missing file, malformed script or spec, unavailable feature,
+or a derivation that ran out of its --timeout).
 Errors print as one line plus a hint; --debug adds the traceback."""
 
 
@@ -90,7 +96,10 @@ def _run(args: argparse.Namespace, progress: _Progress) -> None:
     target = Path(args.script)
     _check_outputs(args)
     progress.stage(f"deriving {target.name}")
-    derivation, inputs = _load(target)
+    with time_budget(
+        args.timeout, "symnoether run", hint=_TIMEOUT_HINT, raise_with="--timeout SECONDS"
+    ):
+        derivation, inputs = _load(target)
     print(derivation)
     reports: list = []
     figure = None
@@ -112,6 +121,12 @@ def _run(args: argparse.Namespace, progress: _Progress) -> None:
     failed = [r for r in reports if not r.passed]
     if failed and args.validate:
         raise _LawFailed(f"a law failed numerical validation: {failed[0].message}")
+
+
+_TIMEOUT_HINT = (
+    "simplify the loss, or name the generators in the script (sn.derive(system, generators)) "
+    "or spec file ([generators])"
+)
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -379,6 +394,14 @@ def _parser() -> argparse.ArgumentParser:
         help="leave the typeset numeric kernels out of the exported documents",
     )
     run.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_seconds,
+        default=None,
+        help="time budget of the symbolic derivation (symmetry search, simplification); "
+        "stop with exit code 2 when it runs out (default: no budget)",
+    )
+    run.add_argument(
         "--backend",
         choices=("numba", "numpy"),
         default="numba",
@@ -389,6 +412,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     listing.add_argument("--dir", default="derivations", help="folder (default: derivations)")
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:  # also NaN
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
 
 
 def _failed_check(failure: AssertionError) -> str:
@@ -411,6 +444,8 @@ def _script_error(error: Exception) -> str:
 def _hint(error: SymnoetherError) -> str:
     if isinstance(error, _Unavailable):
         return "this part of symnoether is still being built; the other options work"
+    if isinstance(error, BudgetExceededError):
+        return "the derivation was stopped unfinished; nothing was written"
     if isinstance(error, OutputPathError):
         return "create the output folder, or pass a path in a writable one"
     if isinstance(error, DerivationScriptError):

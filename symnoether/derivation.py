@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 
 import sympy as sp
 
+from .budget import check, time_budget
 from .display import table_text
 from .dynamics import EquationsOfMotion, equations_of_motion
 from .errors import InvalidInputError, NoFirstOrderChargeError, NotSupportedError
@@ -123,6 +124,7 @@ def derive(
     generators: Mapping[str, object] | Sequence[object] | None = None,
     *,
     title: str | None = None,
+    timeout: float | None = None,
 ) -> Derivation:
     """Derive equations of motion and the Noether law of each generator.
 
@@ -136,10 +138,21 @@ def derive(
         flow the generators without a first-order charge are listed in
         ``notes`` instead.
     title : str, optional
+    timeout : float, optional
+        Time budget in seconds for the whole derivation — symmetry search,
+        equations of motion, simplification and verification of every law.
+        Default None: no budget (the gallery derives in seconds); see
+        :mod:`symnoether.budget`.
 
     Returns
     -------
     Derivation
+
+    Raises
+    ------
+    BudgetExceededError
+        The derivation ran out of its ``timeout``; the message names the stage
+        that was running.
 
     Examples
     --------
@@ -150,15 +163,23 @@ def derive(
     >>> sn.derive(flow, {"antidiagonal": (1, -1)}).law("antidiagonal").charge
     q1 - q2
     """
+    with time_budget(timeout, "derive()"):
+        return _derive(system, generators, title)
+
+
+def _derive(system: LearningSystem, generators: object, title: str | None) -> Derivation:
     notes: list[str] = []
     if generators is None:
         generators, notes = _discovered(system)
     named = _named(generators)
-    equations = equations_of_motion(system)
+    with time_budget(None, "the equations of motion", hint="simplify the loss"):
+        equations = equations_of_motion(system)
     names, laws = [], []
     for name, generator in named.items():
+        check()
         try:
-            laws.append(noether(system, generator))
+            with time_budget(None, f"the Noether law of {name!r}"):
+                laws.append(noether(system, generator))
         except NoFirstOrderChargeError:
             if not notes:  # generators the user chose: their failure is theirs to see
                 raise

@@ -136,3 +136,32 @@ class SpecFileError(InvalidInputError):
 
 
 __all__ += ["SpecFileError"]
+
+
+class BudgetExceededError(SymnoetherError):
+    """Symbolic work that ran out of its time budget (``timeout=``, ``--timeout``).
+
+    The message names the budget that ran out, the stage that was running and
+    what to do (raise the budget, simplify the loss, pass generators, use
+    structured mode). Attributes: ``stage``, ``owner``, ``seconds``.
+    """
+
+    def __init__(self, message: str, *, stage: str = "", owner: str = "", seconds: float = 0.0):
+        super().__init__(message)
+        self.stage = stage
+        self.owner = owner
+        self.seconds = seconds
+
+    def __reduce__(self):  # picklable with its keyword attributes (multiprocessing)
+        return (_budget_error, (str(self), self.stage, self.owner, self.seconds))
+
+
+def _budget_error(message: str, stage: str, owner: str, seconds: float) -> BudgetExceededError:
+    return BudgetExceededError(message, stage=stage, owner=owner, seconds=seconds)
+
+
+class KernelCacheWarning(SymnoetherWarning):
+    """The kernel cache directory is not writable: kernels were compiled in memory."""
+
+
+__all__ += ["BudgetExceededError", "KernelCacheWarning"]

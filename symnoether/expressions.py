@@ -57,7 +57,7 @@ from collections.abc import Callable, Mapping
 
 import sympy as sp
 
-from .errors import SpecFileError
+from .errors import BudgetExceededError, SpecFileError
 
 __all__ = [
     "parse_expression",
@@ -189,7 +189,7 @@ class _Parser:
         self._check(tree.body, 1)
         try:
             value = self._build(tree.body)
-        except SpecFileError:
+        except (SpecFileError, BudgetExceededError):
             raise
         except Exception as error:  # a SymPy failure on input we accepted: still bad input
             raise SpecFileError(

@@ -36,6 +36,8 @@ from collections.abc import Sequence
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
+from .budget import check
+
 __all__ = [
     "total_derivative",
     "prolonged_action",
@@ -242,6 +244,7 @@ def _numerically_zero(expr: sp.Expr, *, samples: int, seed: int) -> bool:
     symbols = sorted(concrete.free_symbols, key=lambda s: s.name)
     evaluated = 0
     for _ in range(5 * samples):
+        check()
         if evaluated == samples:
             break
         point = {s: _random_value(s, rng) for s in symbols}

@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import sympy as sp
 
 from .dynamics import accelerations
-from .errors import InvalidLossError, NotSupportedError
+from .errors import BudgetExceededError, InvalidLossError, NotSupportedError
 from .latex_notation import Notation, latex_text
 from .spec import TIME, LearningSystem, _matrix_name, velocity
 
@@ -115,6 +115,8 @@ def loss_from_function(
             )
     try:
         value = func(**arguments)
+    except BudgetExceededError:
+        raise
     except Exception as err:  # the user's code may raise anything on symbols
         raise InvalidLossError(
             f"calling {_name(func)} with symbols failed ({type(err).__name__}: {err}); "

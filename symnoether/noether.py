@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+from .budget import check, time_budget
 from .display import aligned_latex, table_text, vector_latex, vector_text
 from .dynamics import equations_of_motion
 from .errors import (
@@ -165,7 +166,9 @@ class NoetherLaw:
         )
 
 
-def noether(system: LearningSystem, generator: object) -> NoetherLaw:
+def noether(
+    system: LearningSystem, generator: object, *, timeout: float | None = None
+) -> NoetherLaw:
     """The Noether charge of ``generator`` and its closed-form law under ``system``.
 
     Parameters
@@ -175,6 +178,9 @@ def noether(system: LearningSystem, generator: object) -> NoetherLaw:
         ψ(q): a column over ``system.coords``; a flat sequence of its entries;
         or one entry per coordinate block, e.g. ``(A*W1, -W2*A)`` for a
         two-layer network declared with ``coords=(W1, W2)``.
+    timeout : float, optional
+        Time budget in seconds for the simplification and verification
+        (default None: no budget); see :mod:`symnoether.budget`.
 
     Returns
     -------
@@ -187,6 +193,8 @@ def noether(system: LearningSystem, generator: object) -> NoetherLaw:
         Wrong length or shape, or entries depending on velocities, time or data.
     NoFirstOrderChargeError
         Gradient flow, when Mψ is not a gradient field (no first-order charge).
+    BudgetExceededError
+        The derivation ran out of its ``timeout``.
 
     References
     ----------
@@ -206,9 +214,16 @@ def noether(system: LearningSystem, generator: object) -> NoetherLaw:
     """
     _require_system(system, "noether")
     psi = as_generator(generator, system)
-    if system.order == 1:
-        return _first_order_law(system, psi)
-    return _second_order_law(system, psi)
+    with time_budget(timeout, "the Noether law", hint=_NOETHER_HINT):
+        if system.order == 1:
+            return _first_order_law(system, psi)
+        return _second_order_law(system, psi)
+
+
+_NOETHER_HINT = (
+    "simplify the loss (fewer terms; numbers or declared hyper-parameters instead of long "
+    "symbolic coefficients) or pass a simpler generator"
+)
 
 
 def as_generator(generator: object, system: LearningSystem) -> sp.ImmutableMatrix:
@@ -372,6 +387,7 @@ def _breaking_regularizers(system: LearningSystem, psi: sp.ImmutableMatrix) -> t
     """Names ('weight decay') of the regularizers R_k with ψ·∇R_k ≢ 0."""
     names: list[str] = []
     for regularizer in system.regularizers:
+        check()
         term = _directional(regularizer.potential(system.coords), psi, system.coords)
         name = regularizer.name.replace("_", " ")
         if not is_zero(term) and name not in names:
@@ -428,6 +444,7 @@ def _first_order_law(system: LearningSystem, psi: sp.ImmutableMatrix) -> Noether
 
 def _require_gradient_field(field_: sp.Matrix, coords: tuple, psi: sp.ImmutableMatrix) -> None:
     for i, qi in enumerate(coords):
+        check()
         for j in range(i + 1, len(coords)):
             qj = coords[j]
             curl = sp.diff(field_[i], qj) - sp.diff(field_[j], qi)
@@ -445,6 +462,7 @@ def _potential_of(field_: sp.Matrix, coords: tuple) -> sp.Expr:
     """φ with ∇φ = field (curl-free), by integrating one coordinate at a time."""
     potential = sp.S.Zero
     for component, q in zip(field_, coords, strict=True):
+        check()
         remainder = sp.expand(component - sp.diff(potential, q))
         if remainder == 0:
             continue

@@ -293,11 +293,12 @@ class LearningSystem:
         free = set().union(*(sp.sympify(p).free_symbols for p in pieces))
         return tuple(sorted(free - known, key=lambda s: s.name))
 
-    def symmetries(self, *, mode: str = "auto", seed: int = 0):
+    def symmetries(self, *, mode: str = "auto", seed: int = 0, timeout: float | None = None):
         """The continuous affine symmetries of the loss (regularizers excluded, so
         that their breaking shows in ``algebra.broken_by(system)``).
 
-        See :func:`symnoether.find_symmetries`.
+        See :func:`symnoether.find_symmetries` (``timeout``: a time budget in
+        seconds, default None for none).
 
         Examples
         --------
@@ -309,7 +310,9 @@ class LearningSystem:
         from .symmetry import find_symmetries  # a later stage: imported on use
 
         blocks = tuple(block for _, block in self.blocks)
-        return find_symmetries(self.loss, blocks, data=self.data, mode=mode, seed=seed)
+        return find_symmetries(
+            self.loss, blocks, data=self.data, mode=mode, seed=seed, timeout=timeout
+        )
 
     def coordinate_matrix(self, name: str) -> sp.ImmutableMatrix | sp.Symbol:
         """The coordinate block (matrix or scalar) called ``name``."""

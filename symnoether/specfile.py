@@ -167,8 +167,9 @@ class SpecFile:
     data_values: Mapping[sp.Symbol, float]
     t_end: float | None = None
 
-    def derive(self) -> Derivation:
-        """Equations of motion and the Noether law of every generator of the file.
+    def derive(self, *, timeout: float | None = None) -> Derivation:
+        """Equations of motion and the Noether law of every generator of the file
+        (``timeout``: a time budget in seconds, as for :func:`symnoether.derive`).
 
         Examples
         --------
@@ -188,7 +189,7 @@ class SpecFile:
                 f"{self.source}: no [generators] to derive laws for; add e.g. "
                 '[generators] with scale = ["w1", "w2"]'
             )
-        return derive(self.system, dict(self.generators), title=self.title)
+        return derive(self.system, dict(self.generators), title=self.title, timeout=timeout)
 
     @property
     def q0(self) -> tuple[float, ...] | None:

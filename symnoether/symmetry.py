@@ -48,6 +48,7 @@ import numpy as np
 import sympy as sp
 from sympy.polys.matrices import DomainMatrix
 
+from .budget import check, time_budget
 from .errors import (
     InvalidCoordinatesError,
     InvalidInputError,
@@ -91,6 +92,7 @@ def find_symmetries(
     parameters: Iterable | None = None,
     seed: int = 0,
     max_unknowns: int = MAX_GENERAL_UNKNOWNS,
+    timeout: float | None = None,
 ) -> SymmetryAlgebra:
     """Every affine symmetry ψ = A q + b of ``loss``: a verified basis of its Lie algebra.
 
@@ -114,6 +116,8 @@ def find_symmetries(
         Seed of the random sample points (results are reproducible).
     max_unknowns : int
         Memory guard of the general search.
+    timeout : float, optional
+        Time budget in seconds (default None: no budget); see :mod:`symnoether.budget`.
 
     Returns
     -------
@@ -127,6 +131,8 @@ def find_symmetries(
         whose gradient SymPy cannot compute.
     SearchTooLargeError
         General search over too many unknowns: use ``mode='structured'``.
+    BudgetExceededError
+        The search ran out of its ``timeout``.
 
     Examples
     --------
@@ -138,6 +144,17 @@ def find_symmetries(
     >>> algebra.dimension, algebra[-1].kind, algebra[-1].generator.T
     (4, 'translation', Matrix([[1, 1, 1]]))
     """
+    with time_budget(timeout, "the symmetry search", hint=_SEARCH_HINT):
+        return _search(loss, coords, data, mode, seed, max_unknowns)
+
+
+_SEARCH_HINT = (
+    "pass the generators yourself (sn.derive(system, {name: generator})), or search layered "
+    "models declared with sn.matrix_coordinates with mode='structured'"
+)
+
+
+def _search(loss, coords, data, mode: str, seed: int, max_unknowns: int) -> SymmetryAlgebra:
     if mode not in _MODES:
         raise InvalidInputError(f"mode = {mode!r} is not one of {', '.join(_MODES)}")
     blocks = parse_blocks(coords)
@@ -427,6 +444,7 @@ def general_search(loss: sp.Expr, blocks: tuple, data: tuple, *, seed: int = 0) 
     members = []
     counts: dict = {}
     for vector in basis:
+        check()
         left = {divmod(i, n + 1): v for i, v in vector.items() if i % (n + 1) != n}
         shift = {(i // (n + 1), 0): v for i, v in vector.items() if i % (n + 1) == n}
         action = (BlockAction(n, 1, left=left, shift=shift),)
@@ -457,6 +475,7 @@ def exact_basis(ring: tuple, coords: tuple) -> list:
     grads = [loss.diff(x) for x in q]
     rows: dict[tuple, dict[int, object]] = {}
     for i, g in enumerate(grads):
+        check()
         for j in range(n + 1):
             column = i * (n + 1) + j
             poly = g * q[j] if j < n else g
@@ -545,6 +564,7 @@ def _stable_null_space(evaluate, symbols, n, unknowns, rows, rng) -> np.ndarray:
     """Null space of the sampled system, resampling until fresh points agree."""
     null = null_space(rows)
     for attempt in range(6):
+        check()
         fresh = _sample_rows(evaluate, symbols, n, max(2 * _EXTRA_SAMPLES, unknowns // 4), rng)
         if _annihilates(fresh, null):
             return null
@@ -556,6 +576,7 @@ def _stable_null_space(evaluate, symbols, n, unknowns, rows, rng) -> np.ndarray:
 def _sample_rows(evaluate, symbols: list, n: int, wanted: int, rng) -> np.ndarray:
     chunks, have = [], 0
     for _ in range(4):
+        check()
         count = wanted - have + 8
         values = sample_values(symbols, count, rng)
         with np.errstate(all="ignore"):

@@ -46,7 +46,8 @@ from fractions import Fraction
 import numpy as np
 import sympy as sp
 
-from .errors import NotSupportedError, VerificationError
+from .budget import check
+from .errors import BudgetExceededError, NotSupportedError, VerificationError
 from .symmetry import (
     _annihilates,
     blas_threads,
@@ -83,6 +84,7 @@ def structured_search(
     members = [_prove_family(oracle, f) for f in members]
     counts: dict = {}
     for action in extras:
+        check()
         kind = classify(action)
         counts[kind] = counts.get(kind, 0) + 1
         symmetry = Symmetry(f"{kind}_{counts[kind]}", kind, coords, blocks, action, "numeric")
@@ -174,6 +176,7 @@ def _interface_residual(points: list, grads: list, left: list, right: int) -> fl
 
 def _prove_family(oracle: _Oracle, family: SymmetryFamily) -> SymmetryFamily:
     """Fresh random matrices, then a symbolic proof where affordable."""
+    check()
     points, grads = oracle.sample(8, np.random.default_rng(12345))
     if _interface_residual(points, grads, list(family.left_blocks), family.right_block) > 1e-8:
         raise VerificationError(f"{family.name} fails at fresh random points; please report")
@@ -385,6 +388,8 @@ def _matrix_gradient(scalar: sp.Expr, block: sp.MatrixSymbol) -> sp.MatrixExpr:
     """∂V/∂W by SymPy's matrix calculus, as a matrix expression of W's shape."""
     try:
         grad = scalar.diff(block)
+    except BudgetExceededError:
+        raise
     except Exception as error:  # SymPy raises many types here
         raise NotSupportedError(
             f"SymPy's matrix calculus cannot differentiate the loss with respect to {block} "

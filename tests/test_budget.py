@@ -1,0 +1,422 @@
+"""Time budgets (symnoether.budget): runaway symbolic work stops with a clear error.
+
+Each slow workload below is bounded (it gives up by itself after ~20 s), so a
+broken budget makes these tests fail, never hang. Latency bounds are generous
+(the deadline plus 2 s): they check that the budget holds, not how fast it fires.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import signal
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+import sympy as sp
+
+import symnoether as sn
+from symnoether.budget import REFIRE_SECONDS, check, remaining, time_budget
+from symnoether.cli import main
+from symnoether.errors import BudgetExceededError
+from symnoether.symmetry import find_symmetries
+
+pytestmark = pytest.mark.skipif(
+    not hasattr(signal, "setitimer"), reason="SIGALRM timers need a POSIX platform"
+)
+
+GIVE_UP = 20.0  # a slow workload stops by itself after this many seconds
+SLACK = 2.0  # the error must come within the budget plus this many seconds
+
+x, y, z = sp.symbols("x y z")
+
+
+def slow_symbolic_work(*, cooperative: bool = False) -> None:
+    """SymPy expansions that would take GIVE_UP seconds; each one ~0.1–1 s."""
+    start = time.perf_counter()
+    power = 12
+    while time.perf_counter() - start < GIVE_UP:
+        sp.expand((x + y + z + 1) ** power)
+        power = min(power + 4, 60)
+        if cooperative:
+            check()
+
+
+def elapsed_until_error(seconds: float, **options) -> tuple[float, BudgetExceededError]:
+    start = time.perf_counter()
+    with pytest.raises(BudgetExceededError) as info:
+        with time_budget(seconds, **options):
+            slow_symbolic_work()
+    return time.perf_counter() - start, info.value
+
+
+@pytest.fixture(autouse=True)
+def no_alarm_left_behind():
+    """Every test starts and must end with SIGALRM's default handler and no timer."""
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL
+    yield
+    signal.setitimer(signal.ITIMER_REAL, 0)  # whatever happened, leave the process sane
+    handler = signal.getsignal(signal.SIGALRM)
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    assert handler == signal.SIG_DFL, "the budget did not give SIGALRM back"
+
+
+# -- the budget itself ------------------------------------------------------------------
+
+
+def test_slow_expand_stops_soon_after_the_deadline():
+    elapsed, error = elapsed_until_error(0.5, stage="the expansion", hint="expand less")
+    assert 0.5 <= elapsed < 0.5 + SLACK
+    assert str(error) == (
+        "the expansion ran out of its 0.5 s time budget; raise the budget "
+        "(timeout=SECONDS), or expand less"
+    )
+    assert (error.stage, error.owner, error.seconds) == ("the expansion", "the expansion", 0.5)
+    assert isinstance(error, sn.SymnoetherError)
+
+
+def test_timer_is_disarmed_afterwards_no_stray_alarm():
+    calls = []
+
+    def mine(*args):
+        calls.append(args)
+
+    previous = signal.signal(signal.SIGALRM, mine)
+    try:
+        elapsed_until_error(0.2, stage="fired")
+        assert signal.getsignal(signal.SIGALRM) is mine
+        with time_budget(0.2, "finished in time"):
+            sp.expand((x + 1) ** 3)
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+        assert signal.getsignal(signal.SIGALRM) is mine
+        time.sleep(0.5)  # past both deadlines
+        assert calls == []
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_inner_budget_fires_first_and_names_itself():
+    start = time.perf_counter()
+    with pytest.raises(BudgetExceededError, match="^inner ran out of its 0.3 s") as info:
+        with time_budget(30, "outer"):
+            with time_budget(0.3, "inner", hint="do less"):
+                slow_symbolic_work()
+    assert time.perf_counter() - start < 0.3 + SLACK
+    assert info.value.owner == "inner"
+
+
+def test_outer_budget_cannot_be_extended_by_an_inner_one():
+    with time_budget(0.4, "outer", hint="outer hint"), time_budget(30, "inner stage"):
+        assert remaining() <= 0.4
+    start = time.perf_counter()
+    with pytest.raises(BudgetExceededError) as info:
+        with time_budget(0.4, "outer", hint="outer hint"):
+            with time_budget(30, "inner stage"):
+                slow_symbolic_work()
+    assert time.perf_counter() - start < 0.4 + SLACK
+    assert str(info.value).startswith("outer ran out of its 0.4 s time budget during inner stage;")
+    assert (info.value.owner, info.value.stage) == ("outer", "inner stage")
+
+
+def test_outer_budget_holds_after_an_inner_one_closes():
+    """Leaving the inner budget re-arms the timer for the outer one."""
+    start = time.perf_counter()
+    with pytest.raises(BudgetExceededError, match="^outer ran out of its 0.6 s"):
+        with time_budget(0.6, "outer"):
+            with time_budget(30, "inner"):
+                sp.expand((x + y + 1) ** 5)
+            slow_symbolic_work()
+    assert 0.6 <= time.perf_counter() - start < 0.6 + SLACK
+
+
+def test_labels_name_the_stage_without_a_deadline():
+    with time_budget(None, "a label alone"):  # no budget open: costs nothing, sets no timer
+        assert remaining() is None
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    with pytest.raises(BudgetExceededError) as info:
+        with time_budget(0.3, "derive()"):
+            with time_budget(None, "the Noether law of 'scale'", hint="simplify the loss"):
+                with time_budget(None, "the Noether law"):  # a prefix of the label above
+                    slow_symbolic_work()
+    assert str(info.value) == (
+        "derive() ran out of its 0.3 s time budget during the Noether law of 'scale'; "
+        "raise the budget (timeout=SECONDS), or simplify the loss"
+    )
+
+
+def test_a_swallowed_error_is_raised_again():
+    swallowed = 0
+    with pytest.raises(BudgetExceededError):
+        with time_budget(0.3, "stubborn code"):
+            for _ in range(3):
+                try:
+                    slow_symbolic_work()
+                except Exception:  # code that swallows everything, as some SymPy code does
+                    swallowed += 1
+            slow_symbolic_work()
+    assert swallowed >= 1
+    assert REFIRE_SECONDS <= 0.5
+
+
+def busy(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def test_no_error_is_lost_in_garbage_collection_or_finalizers(monkeypatch):
+    """An error raised in a gc callback or a __del__ would be printed and dropped
+    ("Exception ignored in …"); the alarm waits until they have finished."""
+    lost, finished = [], []
+    monkeypatch.setattr(sys, "unraisablehook", lost.append)
+
+    def slow_callback(phase, info):
+        if phase == "start":
+            busy(0.4)
+            finished.append("gc callback")
+
+    class Slow:
+        def __del__(self):
+            busy(0.4)
+            finished.append("__del__")
+
+    gc.callbacks.append(slow_callback)
+    try:
+        with pytest.raises(BudgetExceededError):
+            with time_budget(0.1, "collecting"):
+                gc.collect()
+                slow_symbolic_work()
+        with pytest.raises(BudgetExceededError):
+            with time_budget(0.1, "finalizing"):
+                slow = Slow()
+                del slow
+                slow_symbolic_work()
+    finally:
+        gc.callbacks.remove(slow_callback)
+    assert "__del__" in finished and "gc callback" in finished
+    assert lost == []
+
+
+def test_a_previous_timer_gets_its_time_back_and_its_handler_called():
+    calls = []
+    previous = signal.signal(signal.SIGALRM, lambda *args: calls.append(time.perf_counter()))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 1.5)
+        with time_budget(30, "short work"):
+            time.sleep(0.2)
+        left, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 0.5 < left < 1.4  # restored, minus the time spent inside
+        signal.setitimer(signal.ITIMER_REAL, 0.3)  # falls due inside the next budget
+        start = time.perf_counter()
+        with time_budget(30, "long work"):
+            while not calls and time.perf_counter() - start < 5:
+                time.sleep(0.01)
+        assert calls and calls[0] - start < 0.3 + SLACK  # delivered on time, not at exit
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_cooperative_budget_in_another_thread():
+    outcome = {}
+
+    def worker():
+        start = time.perf_counter()
+        try:
+            with time_budget(0.3, "the worker's search"):
+                slow_symbolic_work(cooperative=True)
+        except BudgetExceededError as error:
+            outcome["error"] = error
+        outcome["elapsed"] = time.perf_counter() - start
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert "the worker's search ran out" in str(outcome["error"])
+    assert outcome["elapsed"] < 0.3 + SLACK
+    assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL  # main thread untouched
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, math.nan, "10", True, sp.Symbol("t")])
+def test_bad_timeouts_are_rejected_naming_the_stage(bad):
+    w1, w2 = sn.coordinates("w1 w2")
+    flow = sn.LearningSystem((w1, w2), (1 - w1 * w2) ** 2, rule=sn.rules.gradient_flow())
+    with pytest.raises(sn.InvalidInputError, match="timeout = .* for derive()"):
+        sn.derive(flow, {"rescale": (w1, -w2)}, timeout=bad)
+    with pytest.raises(sn.InvalidInputError, match="for the Noether law"):
+        sn.noether(flow, (w1, -w2), timeout=bad)
+    with pytest.raises(sn.InvalidInputError, match="for the symmetry search"):
+        flow.symmetries(timeout=bad)
+
+
+def test_infinite_or_generous_budgets_change_nothing():
+    w1, w2 = sn.coordinates("w1 w2")
+    flow = sn.LearningSystem((w1, w2), (1 - w1 * w2) ** 2 / 2, rule=sn.rules.gradient_flow())
+    law = sn.noether(flow, (w1, -w2), timeout=math.inf)
+    assert sp.expand(law.charge - (w1**2 - w2**2) / 2) == 0  # hand derivation
+    deriv = sn.derive(flow, timeout=60)
+    assert [s.kind for s in flow.symmetries(timeout=60)] == ["rescale"]
+    assert deriv.laws[0].conserved
+
+
+# -- the stages: search, Noether, derive ------------------------------------------------
+
+
+def heavy_loss_system(rule):
+    """(w1w2w3w4 − x + w1 + w2)^16: its Noether law takes ~10 s without a budget."""
+    w = sn.coordinates("w1:5")
+    (data,) = sn.data("x")
+    loss = (w[0] * w[1] * w[2] * w[3] - data + w[0] + w[1]) ** 16
+    return sn.LearningSystem(w, loss, rule=rule, data=(data,)), w
+
+
+def heavy_search_loss(n: int = 20):
+    """A smooth loss of 20 coordinates: the general search takes ~20 s without a budget."""
+    q = sn.coordinates(f"q1:{n + 1}")
+    logits = sum(c * (i % 3 + 1) for i, c in enumerate(q))
+    chain = sum((q[i] - q[i + 1]) ** 2 for i in range(n - 1))
+    return sp.log(1 + sp.exp(logits)) + sp.sqrt(1 + chain), q
+
+
+def test_noether_stops_at_its_timeout():
+    eta = sp.Symbol("eta", positive=True)
+    system, w = heavy_loss_system(sn.rules.gradient_descent(eta))
+    start = time.perf_counter()
+    with pytest.raises(BudgetExceededError) as info:
+        sn.noether(system, (w[0], -w[1], 0, 0), timeout=0.5)
+    assert time.perf_counter() - start < 0.5 + SLACK
+    message = str(info.value)
+    assert message.startswith("the Noether law ran out of its 0.5 s time budget;")
+    assert "timeout=SECONDS" in message and "simplify the loss" in message
+
+
+def test_symmetry_search_stops_at_its_timeout():
+    loss, q = heavy_search_loss()
+    start = time.perf_counter()
+    with pytest.raises(BudgetExceededError) as info:
+        find_symmetries(loss, q, timeout=0.5)
+    assert time.perf_counter() - start < 0.5 + SLACK
+    message = str(info.value)
+    assert message.startswith("the symmetry search ran out of its 0.5 s time budget;")
+    assert "mode='structured'" in message and "pass the generators" in message
+
+
+def test_derive_names_the_stage_that_was_running():
+    loss, q = heavy_search_loss()
+    flow = sn.LearningSystem(q, loss, rule=sn.rules.gradient_flow())
+    start = time.perf_counter()
+    with pytest.raises(BudgetExceededError) as info:
+        sn.derive(flow, timeout=0.5)  # no generators: the symmetry search runs first
+    assert time.perf_counter() - start < 0.5 + SLACK
+    assert str(info.value).startswith(
+        "derive() ran out of its 0.5 s time budget during the symmetry search;"
+    )
+    with pytest.raises(BudgetExceededError, match="^the symmetry search ran out of its 0.3 s"):
+        flow.symmetries(timeout=0.3)
+
+
+def test_an_interrupted_law_can_be_derived_again_unchanged():
+    """Interrupting SymPy leaves no half-made cached result: the same call, repeated
+    without a budget, gives the hand-derived law Q = e^{2t/η}(η/2)(w1ẇ1 − w2ẇ2)."""
+    eta = sp.Symbol("eta", positive=True)
+    w1, w2, w3 = sn.coordinates("w1:4")
+    (data,) = sn.data("x")
+    loss = (w1 * w2 * w3 - data) ** 6
+    system = sn.LearningSystem(
+        (w1, w2, w3), loss, rule=sn.rules.gradient_descent(eta), data=(data,)
+    )
+    with pytest.raises(BudgetExceededError):
+        sn.derive(system, {"rescale": (w1, -w2, 0)}, timeout=0.01)
+    law = sn.derive(system, {"rescale": (w1, -w2, 0)}).law("rescale")
+    v1, v2, _ = sn.velocities((w1, w2, w3))
+    t = system.time
+    assert sp.simplify(law.charge - sp.exp(2 * t / eta) * eta / 2 * (w1 * v1 - w2 * v2)) == 0
+    assert law.loss_breaking == 0
+
+
+def test_specfile_derive_passes_the_timeout():
+    spec = sn.loads(
+        textwrap.dedent(
+            """
+            [system]
+            coordinates = ["w1", "w2", "w3", "w4"]
+            data = ["x"]
+            loss = "(w1*w2*w3*w4 - x + w1 + w2)**16"
+            rule = "gradient_flow"
+            [generators]
+            rescale = ["w1", "-w2", "0", "0"]
+            """
+        )
+    )
+    with pytest.raises(BudgetExceededError, match=r"^derive\(\) ran out of its 0.4 s"):
+        spec.derive(timeout=0.4)
+
+
+# -- the command line ------------------------------------------------------------------
+
+SLOW_SCRIPT = """
+    import time
+    import sympy as sp
+    import symnoether as sn
+
+    def derivation():
+        x, y, z = sp.symbols("x y z")
+        start, power = time.perf_counter(), 12
+        while time.perf_counter() - start < 20:
+            sp.expand((x + y + z + 1) ** power)
+            power = min(power + 4, 60)
+        (q,) = sn.coordinates("q")
+        return sn.derive(sn.LearningSystem((q,), q**2, rule=sn.rules.gradient_flow()), {"s": (1,)})
+"""
+
+
+def test_cli_timeout_prints_one_error_line_and_exits_2(tmp_path, capsys):
+    script = tmp_path / "slow.py"
+    script.write_text(textwrap.dedent(SLOW_SCRIPT), encoding="utf-8")
+    latex = tmp_path / "out.tex"
+    start = time.perf_counter()
+    code = main(["run", str(script), "--timeout", "0.5", "--latex", str(latex)])
+    assert time.perf_counter() - start < 0.5 + SLACK
+    assert code == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert lines[0] == (
+        "symnoether: error: symnoether run ran out of its 0.5 s time budget; raise the budget "
+        "(--timeout SECONDS), or simplify the loss, or name the generators in the script "
+        "(sn.derive(system, generators)) or spec file ([generators])"
+    )
+    assert len(lines) == 2 and lines[1].startswith("  hint: ")
+    assert "Traceback" not in captured.err and captured.out == ""
+    assert not latex.exists()
+
+
+def test_cli_generous_timeout_runs_normally(tmp_path, capsys):
+    spec = tmp_path / "pair.toml"
+    spec.write_text(
+        textwrap.dedent(
+            """
+            [system]
+            coordinates = ["w1", "w2"]
+            loss = "(1 - w1*w2)**2/2"
+            rule = "gradient_flow"
+            [generators]
+            rescale = ["w1", "-w2"]
+            """
+        ),
+        encoding="utf-8",
+    )
+    assert main(["run", str(spec), "--timeout", "60"]) == 0
+    assert "rescale" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bad", ["0", "-3", "nan", "soon"])
+def test_cli_rejects_a_bad_timeout(bad, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["run", str(tmp_path / "any.py"), "--timeout", bad])
+    assert info.value.code == 2
+    assert "not a positive number of seconds" in capsys.readouterr().err
