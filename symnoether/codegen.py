@@ -5,7 +5,10 @@ SymPy expressions become Python source (common subexpressions eliminated with
 Heaviside and integer-zero entries type-check), the source is written to a
 cache directory under its content hash and imported as a real module, so
 numba's on-disk cache (``cache=True``) works across processes — numba cannot
-cache functions built from strings.
+cache functions built from strings. When the cache directory
+(``$SYMNOETHER_CACHE_DIR``) cannot be created or written, the same source is
+compiled in memory with numba's cache off, and a
+:class:`~symnoether.errors.KernelCacheWarning` names the directory.
 
 Kernels (all scalars float64, arrays 1-D float64; ``p`` the parameter vector):
 
@@ -70,6 +73,7 @@ import importlib.util
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,7 +84,7 @@ import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 from .dynamics import equations_of_motion
-from .errors import InvalidInputError, NotSupportedError
+from .errors import BudgetExceededError, InvalidInputError, KernelCacheWarning, NotSupportedError
 from .noether import NoetherLaw
 from .spec import TIME, LearningSystem
 
@@ -136,7 +140,8 @@ class Kernels:
     source : str
         The generated Python source.
     path : Path or None
-        Where the source lives (None for the numpy backend).
+        Where the source lives (None for the numpy backend, and for kernels
+        compiled in memory because the cache directory was not writable).
     backend : str
         ``'numba'`` or ``'numpy'``.
     module : module
@@ -327,8 +332,7 @@ def compile_kernels(
         exec(compile(source, f"<symnoether kernels {digest[:16]}>", "exec"), module.__dict__)
         path = None
     else:
-        source = _HEADER_NUMBA + body
-        path, module = _load_cached(source, digest)
+        path, module, source = _load_cached(body, digest)
     return Kernels(
         system=system,
         laws=laws,
@@ -480,6 +484,8 @@ def _function(printer, name, args, exprs, doc, ns, np_, scalar, uses) -> str:
             lines.append(f"    return {printer.doprint(reduced[0])}")
         else:
             lines += [f"    out[{i}] = {printer.doprint(e)}" for i, e in enumerate(reduced)]
+    except BudgetExceededError:
+        raise
     except Exception as err:  # the printer's own error types vary between SymPy versions
         raise NotSupportedError(
             f"cannot translate an expression of kernel {name!r} to numeric code ({err}); "
@@ -545,29 +551,58 @@ def _numba_version() -> str:
 # -- on-disk cache ----------------------------------------------------------------
 
 
-def _load_cached(source: str, digest: str) -> tuple[Path, ModuleType]:
-    """Write ``source`` (atomically, once) under its hash and import it as a module."""
+def _load_cached(body: str, digest: str) -> tuple[Path | None, ModuleType, str]:
+    """Write the kernel source (atomically, once) under its hash and import it as a
+    module: (path, module, source). When the cache directory cannot be created or
+    written, compile in memory instead, with a :class:`KernelCacheWarning`."""
+    source = _HEADER_NUMBA + body
     directory = cache_dir()
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InvalidInputError(
-            f"cannot create the kernel cache directory {directory} ({err}); set "
-            "SYMNOETHER_CACHE_DIR to a writable directory"
-        ) from None
     name = f"symnoether_k_{digest[:24]}"
     path = directory / f"{name}.py"
     text = f"{_MARK}{_body_hash(source)}\n{source}"
-    if not _is_intact(path, text):
-        _atomic_write(path, text)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        if not _is_intact(path, text):
+            _atomic_write(path, text)
+    except OSError as err:
+        return _in_memory(body, digest, f"the kernel cache directory {directory} ({err})")
     if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path):
-        return path, sys.modules[name]
+        return path, sys.modules[name], source
     try:
         module = _import(name, path)
     except Exception:
-        _atomic_write(path, text)  # a corrupted entry that still hashed right: rebuild once
-        module = _import(name, path)
-    return path, module
+        try:  # a corrupted entry that still hashed right: rebuild once
+            _atomic_write(path, text)
+            module = _import(name, path)
+        except OSError as err:
+            return _in_memory(body, digest, f"the kernel cache directory {directory} ({err})")
+        except RuntimeError as err:
+            if "cannot cache" not in str(err):
+                raise
+            return _in_memory(body, digest, f"numba's cache directory ({err})")
+    return path, module, source
+
+
+_IN_MEMORY: dict[str, ModuleType] = {}
+
+
+def _in_memory(body: str, digest: str, culprit: str) -> tuple[None, ModuleType, str]:
+    """The kernel module compiled from source in memory, numba's disk cache off (the
+    same kernels, compiled again in every process), with a warning naming ``culprit``."""
+    warnings.warn(
+        f"{culprit} is not writable, so the kernels are compiled in memory and numba "
+        "cannot cache them across processes; set SYMNOETHER_CACHE_DIR (and NUMBA_CACHE_DIR) "
+        "to a writable directory",
+        KernelCacheWarning,
+        stacklevel=4,
+    )
+    source = _HEADER_NUMBA.replace("cache=True", "cache=False") + body
+    module = _IN_MEMORY.get(digest)
+    if module is None:
+        module = ModuleType(f"symnoether_memory_{digest[:16]}")
+        exec(compile(source, f"<symnoether kernels {digest[:16]}>", "exec"), module.__dict__)
+        _IN_MEMORY[digest] = module
+    return None, module, source
 
 
 def _body_hash(source: str) -> str:

@@ -206,3 +206,75 @@ def test_concurrent_compiles_then_cached_bit_identical(tmp_path):
     assert warm[0] == cold[0][0]
     assert int(warm[1]) > 0  # drive_integrate came from numba's on-disk cache
     assert len(list((tmp_path / "kernels").glob("*.tmp"))) == 0
+
+
+def _kernel_values(kernels, y, p):
+    """rhs, charges and rates at the state y (float arrays)."""
+    rhs, charge, rate = np.empty(len(y)), np.empty(len(kernels.laws)), np.empty(len(kernels.laws))
+    kernels.rhs(0.0, y, p, rhs)
+    kernels.charge(y, p, charge)
+    kernels.rate(y, p, rate)
+    return rhs, charge, rate
+
+
+def test_unwritable_cache_compiles_in_memory_with_a_warning(tmp_path, monkeypatch):
+    """The tests run as root, for whom a read-only folder is still writable, so the
+    unwritable cache is simulated two ways: SYMNOETHER_CACHE_DIR under a regular file
+    (mkdir fails with NotADirectoryError), and a cache folder whose writes fail
+    (the atomic write monkeypatched to raise PermissionError)."""
+    w1, w2 = sn.coordinates("w1 w2")
+    system = sn.LearningSystem(
+        (w1, w2), (1 - w1 * w2) ** 2 / 2, rule=sn.rules.gradient_descent(eta)
+    )
+    law = sn.noether(system, (w1, -w2))
+    cached = compile_kernels(system, [law])  # the writable cache of the module fixture
+    assert cached.path is not None
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    unwritable = blocker / "kernels"
+    monkeypatch.setenv("SYMNOETHER_CACHE_DIR", str(unwritable))
+    with pytest.warns(sn.errors.KernelCacheWarning) as caught:
+        memory = compile_kernels(system, [law])
+    message = str(caught[0].message)
+    assert str(unwritable) in message and "SYMNOETHER_CACHE_DIR" in message
+    assert memory.path is None and memory.backend == "numba"
+    assert "cache=False" in memory.source and "cache=True" not in memory.source
+    assert memory.source.split("\n", 5)[5] == cached.source.split("\n", 5)[5]  # same body
+    assert not unwritable.exists()
+    # identical results, and the hand derivation: q̈ = −(2/η)(q̇ + ∇V), Q = e^{2t/η}(η/2)(w1ẇ1 − w2ẇ2)
+    y, step = np.array([0.7, -1.3, 0.4, 0.9]), 0.2
+    p = memory.pack({eta: step})
+    for got, want in zip(_kernel_values(memory, y, p), _kernel_values(cached, y, p)):
+        assert got.tobytes() == want.tobytes()
+    rhs, charge, _ = _kernel_values(memory, y, p)
+    gradient = -(1 - y[0] * y[1]) * np.array([y[1], y[0]])
+    np.testing.assert_allclose(rhs[2:], -(2 / step) * (y[2:] + gradient), rtol=1e-14)
+    np.testing.assert_allclose(charge, [(step / 2) * (y[0] * y[2] - y[1] * y[3])], rtol=1e-14)
+
+    # a cache folder that exists but cannot be written
+    monkeypatch.setenv("SYMNOETHER_CACHE_DIR", str(tmp_path / "kernels"))
+    codegen = importlib.import_module("symnoether.codegen")
+
+    def refuse(path, text):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(codegen, "_atomic_write", refuse)
+    other = sn.LearningSystem((w1, w2), (2 - w1 * w2) ** 2 / 2, rule=sn.rules.gradient_flow())
+    with pytest.warns(sn.errors.KernelCacheWarning, match="Permission denied"):
+        fallback = compile_kernels(other)
+    assert fallback.path is None and list((tmp_path / "kernels").iterdir()) == []
+    out = np.empty(2)
+    fallback.rhs(0.0, np.array([1.0, 3.0]), fallback.pack(), out)
+    assert out.tolist() == [-3.0, -1.0]  # −∇V = (2 − w1w2)(w2, w1) = −(3, 1) at (1, 3)
+
+    # numba finds no writable cache for the module (its import fails): same fallback
+    monkeypatch.undo()
+    monkeypatch.setenv("SYMNOETHER_CACHE_DIR", str(tmp_path / "kernels"))
+
+    def no_locator(name, path):
+        raise RuntimeError(f"cannot cache function 'rhs': no locator available for file {path}")
+
+    monkeypatch.setattr(codegen, "_import", no_locator)
+    with pytest.warns(sn.errors.KernelCacheWarning, match="numba's cache directory"):
+        again = compile_kernels(other)
+    assert again.module is fallback.module  # compiled once per process
