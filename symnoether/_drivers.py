@@ -188,7 +188,7 @@ def drive_integrate(
         h = min(100.0 * h, h1)
     end = 1e-13 * max(1.0, abs(t1))
     while status == 0 and t1 - t > end:
-        if steps >= max_steps:
+        if steps + rejected >= max_steps:  # rejected attempts count: no endless retrying
             status = 1
             break
         last = h >= t1 - t
@@ -205,7 +205,7 @@ def drive_integrate(
                 factor = 0.2 if not math.isfinite(err) else max(0.2, 0.9 * err**-0.2)
                 h = hh * factor
                 rejected += 1
-                if h < 1e-14 * max(1.0, abs(t)):
+                if not h >= 1e-14 * max(1.0, abs(t)):  # also catches a NaN step size
                     status = 2
                     break
                 continue

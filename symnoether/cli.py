@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .budget import time_budget
+from .codegen import law_parameters
 from .derivation import Derivation
 from .errors import (
     BudgetExceededError,
@@ -227,7 +228,8 @@ def validation_inputs(derivation: Derivation, given: Mapping | None = None, *, s
 
     ``given`` (a script's ``validation()`` hook) may set ``q0``, ``v0``,
     ``params`` and ``t_end``; the rest is drawn reproducibly: q0 and the data
-    from N(0, 1), every hyper-parameter 0.1, v0 = 0, t_end = 5.
+    from N(0, 1), every hyper-parameter (and constant of a generator) 0.1,
+    v0 = 0, t_end = 5.
 
     Examples
     --------
@@ -249,7 +251,7 @@ def validation_inputs(derivation: Derivation, given: Mapping | None = None, *, s
         )
     system = derivation.system
     rng = np.random.default_rng(seed)
-    params = {str(h): 0.1 for h in system.hyperparameters}
+    params = {str(h): 0.1 for h in law_parameters(system, tuple(derivation.laws))}
     params.update({str(d): float(rng.normal()) for d in system.data})
     params.update({str(k): v for k, v in dict(given.get("params") or {}).items()})
     q0 = given.get("q0")

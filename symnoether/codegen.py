@@ -33,8 +33,9 @@ overflows for τ = η/2 within a few hundred steps; the law
 dQ/dt = R then reads dQ̃/dt = R̃ − Q̃/τ. ``Kernels.fun(t, y)`` has
 ``scipy.integrate.solve_ivp``'s signature, with the parameters bound.
 
-The parameter vector ``p`` lists the system's hyper-parameters (sorted by
-name, :attr:`LearningSystem.hyperparameters`) followed by its data symbols in
+The parameter vector ``p`` lists the system's hyper-parameters and any
+constant only the laws mention, such as the entries of A in a gl generator
+(sorted by name, :func:`law_parameters`), followed by its data symbols in
 declaration order; ``Kernels.parameters`` holds them and
 ``Kernels.pack(params)`` builds ``p`` from a ``{symbol or name: value}`` dict.
 
@@ -88,7 +89,7 @@ from .errors import BudgetExceededError, InvalidInputError, KernelCacheWarning, 
 from .noether import NoetherLaw
 from .spec import TIME, LearningSystem
 
-__all__ = ["Kernels", "compile_kernels", "cache_dir", "CODEGEN_VERSION"]
+__all__ = ["Kernels", "compile_kernels", "cache_dir", "law_parameters", "CODEGEN_VERSION"]
 
 CODEGEN_VERSION = "1"
 """Bumped whenever the generated source changes meaning (part of the content hash)."""
@@ -415,11 +416,22 @@ class _Printer(PythonCodePrinter):
         return "False"
 
 
+def law_parameters(system: LearningSystem, laws: tuple) -> tuple:
+    """The system's hyper-parameters and those only the laws mention (a generator's
+    own constants, e.g. the entries of A in ψ_A = (A W₁, −W₂ A)), sorted by name."""
+    known = {*system.coords, *system.velocities, *system.data, TIME}
+    extra: set = set()
+    for law in laws:
+        for expr in (law.charge, law.rate, *law.generator):
+            extra |= sp.sympify(expr).free_symbols - known
+    return tuple(sorted(set(system.hyperparameters) | extra, key=lambda s: s.name))
+
+
 def _generate(system: LearningSystem, laws: tuple) -> tuple[str, tuple, tuple, tuple]:
     eom = equations_of_motion(system).first_order()
     state = tuple(eom.state)
     coords = tuple(system.coords)
-    parameters = tuple(system.hyperparameters) + tuple(system.data)
+    parameters = law_parameters(system, laws) + tuple(system.data)
     n, ns, nl = len(coords), len(state), len(laws)
     names: dict = {TIME: sp.Symbol("t")}
     names.update({s: sp.Symbol(f"y{i}") for i, s in enumerate(state)})

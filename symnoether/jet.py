@@ -52,6 +52,9 @@ _SHRINK = sp.Float(10) ** -15
 _SAMPLES = 4
 _ROUND_OFF = 1e-13
 _ROUND_OFF_BITS = 12
+_BRANCHING = (sp.Max, sp.Min, sp.Heaviside, sp.Piecewise, sp.Abs, sp.sign)
+_BRANCH_SAMPLES = 8
+_MIN_BITS = 8
 _EXPAND_OPS_LIMIT = 400
 _EXPAND_ZERO_OPS_LIMIT = 300
 _SIMPLIFY_OPS_LIMIT = 60
@@ -242,6 +245,8 @@ def _numerically_zero(expr: sp.Expr, *, samples: int, seed: int) -> bool:
     rng = random.Random(seed)
     concrete = _concretize_functions(expr, rng)
     symbols = sorted(concrete.free_symbols, key=lambda s: s.name)
+    if concrete.has(*_BRANCHING):  # a branch may hold on a small part of the space only
+        samples *= _BRANCH_SAMPLES
     evaluated = 0
     for _ in range(5 * samples):
         check()
@@ -253,9 +258,20 @@ def _numerically_zero(expr: sp.Expr, *, samples: int, seed: int) -> bool:
         if coarse is None or fine is None:
             continue
         evaluated += 1
-        if not (abs(fine) == 0 or abs(fine) <= _SHRINK * abs(coarse)):
+        if not (_no_digits(fine) or abs(fine) <= _SHRINK * abs(coarse)):
             return False
     return evaluated > 0
+
+
+def _no_digits(value: sp.Expr) -> bool:
+    """Zero, or a value evalf could give no significant bits (a cancellation below
+    its accuracy, printed like 0.e-226): an exact zero's round-off."""
+    for part in value.as_real_imag():
+        if part == 0:
+            continue
+        if not (isinstance(part, sp.Float) and part._prec < _MIN_BITS):
+            return False
+    return True
 
 
 def _concretize_functions(expr: sp.Expr, rng: random.Random) -> sp.Expr:
@@ -286,6 +302,9 @@ def _random_value(symbol: sp.Symbol, rng: random.Random) -> sp.Rational:
         return sp.Integer(sign * rng.randint(1, 10**4))
     denominator = rng.randint(10**6, 10**7)  # no lattice a periodic function could vanish on
     magnitude = sp.Rational(rng.randint(2 * denominator // 10, 22 * denominator // 10), denominator)
+    if rng.random() < 0.5:  # every other draw spans 10⁻² … 10²: thresholds (ReLU6, x > 3)
+        exponent = sp.Rational(rng.randint(-2000, 2000), 1000)  # are visited on both sides
+        magnitude = sp.Rational(sp.Float(10) ** exponent).limit_denominator(denominator)
     if symbol.is_nonnegative or symbol.is_positive:
         return magnitude
     if symbol.is_nonpositive or symbol.is_negative:

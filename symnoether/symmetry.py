@@ -43,6 +43,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
+from functools import partial
 
 import numpy as np
 import sympy as sp
@@ -322,8 +323,15 @@ def _short(expr: object, limit: int = 80) -> str:
 # -- numerics shared by both searches ----------------------------------------------
 
 
-def sample_values(symbols: Sequence, count: int, rng: np.random.Generator) -> list:
-    """Random values for ``symbols`` respecting their sign/integer assumptions."""
+def sample_values(
+    symbols: Sequence, count: int, rng: np.random.Generator, *, far: bool = False
+) -> list:
+    """Random values for ``symbols`` respecting their sign/integer assumptions.
+
+    With ``far``, a quarter of the real draws reach |x| ~ 10–50, so that
+    branches holding only far from 0 (ReLU6's saturation, a threshold at 3)
+    are sampled too; kept off for smooth losses, whose exponentials saturate
+    there and would ill-condition the system."""
     values = []
     for s in symbols:
         if isinstance(s, sp.MatrixSymbol):
@@ -334,6 +342,10 @@ def sample_values(symbols: Sequence, count: int, rng: np.random.Generator) -> li
             values.append(rng.uniform(0.5, 2.0, count))
         elif s.is_negative or s.is_nonpositive:
             values.append(-rng.uniform(0.5, 2.0, count))
+        elif far:
+            wide = rng.random(count) < 0.25
+            scale = np.where(wide, 10.0 ** rng.uniform(0.5, 1.2, count), 1.0)
+            values.append(rng.standard_normal(count) * scale)
         else:
             values.append(rng.standard_normal(count))
     return values
@@ -435,9 +447,11 @@ def general_search(loss: sp.Expr, blocks: tuple, data: tuple, *, seed: int = 0) 
         basis = exact_basis(ring, coords)
     else:
         rng = np.random.default_rng(seed)
-        rows = _sample_rows(evaluate, symbols, n, unknowns + _EXTRA_SAMPLES, rng)
+        branching = loss.has(sp.Max, sp.Min, sp.Heaviside, sp.Piecewise, sp.Abs, sp.sign)
+        sample = partial(_sample_rows, evaluate, symbols, n, far=branching)
+        rows = sample(unknowns + _EXTRA_SAMPLES, rng)
         with blas_threads():
-            null = _stable_null_space(evaluate, symbols, n, unknowns, rows, rng)
+            null = _stable_null_space(sample, unknowns, rows, rng)
         basis = canonical_basis(null)
     column = sp.Matrix(coords)
     single = (("q", column),)
@@ -560,25 +574,26 @@ def _annihilates(rows: np.ndarray, null: np.ndarray) -> bool:
     return bool(np.abs((rows / norms[:, None]) @ null).max() <= 1e-7)
 
 
-def _stable_null_space(evaluate, symbols, n, unknowns, rows, rng) -> np.ndarray:
-    """Null space of the sampled system, resampling until fresh points agree."""
+def _stable_null_space(sample, unknowns, rows, rng) -> np.ndarray:
+    """Null space of the sampled system, resampling (``sample(count, rng)``) until
+    fresh points agree."""
     null = null_space(rows)
     for attempt in range(6):
         check()
-        fresh = _sample_rows(evaluate, symbols, n, max(2 * _EXTRA_SAMPLES, unknowns // 4), rng)
+        fresh = sample(max(2 * _EXTRA_SAMPLES, unknowns // 4), rng)
         if _annihilates(fresh, null):
             return null
-        rows = np.concatenate([rows, fresh, _sample_rows(evaluate, symbols, n, unknowns, rng)])
+        rows = np.concatenate([rows, fresh, sample(unknowns, rng)])
         null = null_space(rows, fast=attempt == 0)
     return null
 
 
-def _sample_rows(evaluate, symbols: list, n: int, wanted: int, rng) -> np.ndarray:
+def _sample_rows(evaluate, symbols: list, n: int, wanted: int, rng, *, far=False) -> np.ndarray:
     chunks, have = [], 0
     for _ in range(4):
         check()
         count = wanted - have + 8
-        values = sample_values(symbols, count, rng)
+        values = sample_values(symbols, count, rng, far=far)
         with np.errstate(all="ignore"):
             raw = evaluate(*values)
         grads = np.stack([np.broadcast_to(np.asarray(g, dtype=float), (count,)) for g in raw], 1)

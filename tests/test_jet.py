@@ -272,3 +272,41 @@ def test_is_zero_rejects_function_vanishing_at_small_integers():
 def test_is_zero_rejects_hessian_determinant_of_undefined_function():
     F = f(x, y)
     assert is_zero(sp.diff(F, x, 2) * sp.diff(F, y, 2) - sp.diff(F, x, y) ** 2) is False
+
+
+# -- branches far from the origin (review finding: ReLU6, thresholds) ----------------
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        sp.Max(0, x - 3),
+        sp.Heaviside(x - 3),
+        sp.Piecewise((x, x > 5), (0, True)),
+        sp.Min(sp.Max(0, x), 6) - sp.Max(0, x),  # ReLU6 − ReLU: differs only for x > 6
+    ],
+    ids=["max-shifted", "heaviside-shifted", "piecewise-5", "relu6-vs-relu"],
+)
+def test_is_zero_sees_branches_far_from_the_origin(expr):
+    assert is_zero(expr) is False
+
+
+def test_relu6_rescale_is_not_a_symmetry():
+    """ReLU6 saturates: z ↦ min(max(0, z), 6) is not positively homogeneous, so
+    (w₁, −w₂) is no symmetry of ½(y − w₂·ReLU6(w₁x))² (ψ·∇V ≠ 0 where w₁x > 6)."""
+    import symnoether as sn
+
+    w1_, w2_ = sn.coordinates("w1 w2")
+    x_, y_ = sn.data("x y")
+    loss = (y_ - w2_ * sp.Min(sp.Max(0, w1_ * x_), 6)) ** 2 / 2
+    flow = sn.LearningSystem((w1_, w2_), loss, rule=sn.rules.gradient_flow(), data=(x_, y_))
+    law = sn.noether(flow, (w1_, -w2_))
+    assert law.loss_breaking != 0 and not law.conserved
+    assert sn.find_symmetries(loss, (w1_, w2_), data=(x_, y_)).dimension == 0
+
+
+def test_is_zero_of_softmax_identity_at_large_logits():
+    """Σ softmax − 1 ≡ 0 even where the logits are large and evalf finds no digits."""
+    zs = sp.symbols("a b c", real=True)
+    total = sp.log(sum(sp.exp(20 * z) for z in zs))
+    assert is_zero(sum(sp.diff(total, z) for z in zs) / 20 - 1)

@@ -493,3 +493,14 @@ def test_the_documented_complete_example_loads():
     assert spec.system.rule.name == "momentum" and spec.t_end == 5.0
     assert sorted(spec.generators) == ["gl", "scale_W1", "shift"]
     assert spec.generators["scale_W1"][:6] == list(W1) and spec.v0 == (0.0,) * 9
+
+
+@pytest.mark.parametrize("name", ["scalar_pair.toml", "linear_network.toml"])
+def test_example_spec_files_validate_from_the_command_line(name, capsys):
+    """`symnoether run FILE.toml --validate`: the gl charges carry the constants A_ij,
+    which must be filled in like hyper-parameters."""
+    from symnoether.cli import main
+
+    path = Path(__file__).parent.parent / "derivations" / name
+    assert main(["run", str(path), "--validate", "--backend", "numpy"]) == 0
+    assert "validation PASSED" in capsys.readouterr().out

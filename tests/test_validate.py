@@ -526,3 +526,16 @@ def test_latex_names_the_measured_residual(normalized):
     assert r"|\tilde Q - P|" in latex and r"|u||M\psi|" in latex
     assert "Q(0)" not in latex
     assert latex.endswith(f"{sp.latex(sp.Float(report.max_residual, 3))}$$")
+
+
+def test_constants_of_the_generator_are_parameters():
+    """ψ = (a w₁, −a w₂): the constant a lives only in the law; it must be a kernel
+    parameter (missing → a clear error, given → the law validates)."""
+    w1, w2 = sn.coordinates("w1 w2")
+    a = sp.Symbol("a")
+    gd = sn.LearningSystem((w1, w2), (1 - w1 * w2) ** 2 / 2, rule=sn.rules.gradient_descent(eta))
+    law = sn.noether(gd, (a * w1, -a * w2))
+    report = validate(gd, law, [1.5, 0.2], params={eta: 0.1, a: 2.0}, t_end=3.0, backend="numpy")
+    assert report.passed
+    with pytest.raises(InvalidInputError, match="missing a"):
+        validate(gd, law, [1.5, 0.2], params={eta: 0.1}, t_end=3.0, backend="numpy")
