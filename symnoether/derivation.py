@@ -31,6 +31,7 @@ from .dynamics import EquationsOfMotion, equations_of_motion
 from .errors import InvalidInputError, NoFirstOrderChargeError, NotSupportedError
 from .noether import NoetherLaw, noether
 from .spec import LearningSystem
+from .validate import validate, validate_discrete
 
 __all__ = ["Derivation", "derive"]
 
@@ -50,6 +51,11 @@ class Derivation:
     results : tuple of (str, sympy object)
         Further closed forms derived from the laws (an ODE, its solution),
         each labelled; added with :meth:`with_result`.
+    notes : tuple of str
+        What the derivation left out and why (e.g. generators without a
+        first-order charge).
+    reports : tuple
+        Numerical validation reports attached by :meth:`validate`.
     """
 
     title: str
@@ -59,6 +65,31 @@ class Derivation:
     laws: tuple[NoetherLaw, ...]
     results: tuple[tuple[str, sp.Basic], ...] = ()
     notes: tuple[str, ...] = ()
+    reports: tuple = ()
+
+    def validate(self, q0, v0=None, *, params=None, discrete: bool = False, **options):
+        """A copy with validation reports attached: every law checked along the
+        continuous trajectory (:func:`symnoether.validate`) and, with
+        ``discrete=True``, against the real optimizer
+        (:func:`symnoether.validate_discrete`, finite-step rules only).
+
+        Examples
+        --------
+        >>> import sympy as sp, symnoether as sn
+        >>> from symnoether import models
+        >>> eta = sp.Symbol("eta", positive=True)
+        >>> pair = models.scalar_pair()
+        >>> deriv = sn.derive(pair.system(sn.rules.gradient_descent(eta)), pair.generators)
+        >>> values = {eta: 0.1, sn.data("x")[0]: 1.0, sn.data("y")[0]: 0.5}
+        >>> checked = deriv.validate([1.5, 0.2], params=values, t_end=3.0, backend="numpy")
+        >>> [report.passed for report in checked.reports]
+        [True]
+        """
+        reports = [validate(self.system, self.laws, q0, v0, params=params, **options)]
+        if discrete:
+            kept = {k: v for k, v in options.items() if k in ("backend", "throw")}
+            reports.append(validate_discrete(self.system, self.laws, q0, params=params, **kept))
+        return replace(self, reports=(*self.reports, *reports))
 
     def law(self, name: str) -> NoetherLaw:
         """The law of the generator called ``name``."""
@@ -88,6 +119,7 @@ class Derivation:
             sections.append(table_text("derived results", rows))
         if self.notes:
             sections.append("notes\n" + "\n".join(f"  {note}" for note in self.notes))
+        sections.extend(str(report) for report in self.reports)
         return "\n\n".join(sections)
 
     def _repr_latex_(self) -> str:

@@ -53,3 +53,18 @@ def test_too_many_discovered_symmetries_asks_for_a_choice(monkeypatch):
     system = models.linear_network(3, 2, 2).system(sn.rules.gradient_flow())
     with pytest.raises(sn.NotSupportedError, match="4-dimensional"):
         sn.derive(system)
+
+
+def test_validate_attaches_continuous_and_discrete_reports():
+    """deriv.validate(...) (issue 5): the rescale law under GD holds along the flow and
+    against the real optimizer; a copy carries the reports, the original is unchanged."""
+    pair = models.scalar_pair()
+    deriv = sn.derive(pair.system(sn.rules.gradient_descent(ETA)), pair.generators)
+    x, y = pair.data
+    values = {ETA: 0.05, x: 1.0, y: 0.5}
+    checked = deriv.validate([1.2, 0.3], params=values, t_end=3.0, discrete=True, backend="numpy")
+    assert deriv.reports == ()
+    continuous, discrete = checked.reports
+    assert continuous.passed and discrete.passed
+    assert discrete.order >= 1.65  # the modified equation is second-order accurate
+    assert "validation PASSED" in str(checked)
