@@ -25,6 +25,7 @@ from .codegen import Kernels
 from .derivation import Derivation, derive
 from .dynamics import EquationsOfMotion, FirstOrderSystem, equations_of_motion
 from .errors import (
+    BudgetExceededError,
     DerivationScriptError,
     DivergenceError,
     FirstOrderRuleError,
@@ -34,6 +35,7 @@ from .errors import (
     InvalidKineticError,
     InvalidLossError,
     InvalidRuleError,
+    KernelCacheWarning,
     NoFirstOrderChargeError,
     NonDifferentiableLossError,
     NotASymmetryError,
@@ -136,6 +138,8 @@ __all__ = [
     "ValidationFailedError",
     "OutputPathError",
     "SpecFileError",
+    "BudgetExceededError",
     "SymnoetherWarning",
     "UndeclaredSymbolWarning",
+    "KernelCacheWarning",
 ]
