@@ -55,14 +55,17 @@ def elapsed_until_error(seconds: float, **options) -> tuple[float, BudgetExceede
 
 @pytest.fixture(autouse=True)
 def no_alarm_left_behind():
-    """Every test starts and must end with SIGALRM's default handler and no timer."""
-    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
-    assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL
-    yield
-    signal.setitimer(signal.ITIMER_REAL, 0)  # whatever happened, leave the process sane
+    """Each test must leave SIGALRM's handler as it found it, and no timer of its own."""
+    before = signal.getsignal(signal.SIGALRM)
+    timer_before = signal.getitimer(signal.ITIMER_REAL)
+    yield before
     handler = signal.getsignal(signal.SIGALRM)
-    signal.signal(signal.SIGALRM, signal.SIG_DFL)
-    assert handler == signal.SIG_DFL, "the budget did not give SIGALRM back"
+    timer = signal.getitimer(signal.ITIMER_REAL)
+    if timer_before == (0.0, 0.0):
+        signal.setitimer(signal.ITIMER_REAL, 0)  # whatever happened, leave the process sane
+    signal.signal(signal.SIGALRM, before)
+    assert handler == before, "the budget did not give SIGALRM back"
+    assert timer_before != (0.0, 0.0) or timer == (0.0, 0.0), "a timer was left armed"
 
 
 # -- the budget itself ------------------------------------------------------------------
@@ -222,7 +225,7 @@ def test_a_previous_timer_gets_its_time_back_and_its_handler_called():
         signal.signal(signal.SIGALRM, previous)
 
 
-def test_cooperative_budget_in_another_thread():
+def test_cooperative_budget_in_another_thread(no_alarm_left_behind):
     outcome = {}
 
     def worker():
@@ -239,7 +242,7 @@ def test_cooperative_budget_in_another_thread():
     thread.join()
     assert "the worker's search ran out" in str(outcome["error"])
     assert outcome["elapsed"] < 0.3 + SLACK
-    assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL  # main thread untouched
+    assert signal.getsignal(signal.SIGALRM) == no_alarm_left_behind  # main thread untouched
 
 
 @pytest.mark.parametrize("bad", [0, -1.0, math.nan, "10", True, sp.Symbol("t")])
