@@ -201,6 +201,11 @@ def derive(
 
 def _derive(system: LearningSystem, generators: object, title: str | None) -> Derivation:
     notes: list[str] = []
+    if not isinstance(system, LearningSystem):
+        raise InvalidInputError(
+            f"derive() needs a LearningSystem, got a {type(system).__name__}; build one with "
+            "sn.LearningSystem(coords, loss, rule=...)"
+        )
     if generators is None:
         generators, notes = _discovered(system)
     named = _named(generators)

@@ -377,6 +377,15 @@ class LearningSystem:
                 f"tau = {self.tau} given with rule {self.rule.name}; the rule fixes the "
                 "damping time, so drop tau (it is only for a hand-written kinetic term)"
             )
+        for label, value in (("learning rate", self.rule.lr), ("momentum", self.rule.beta)):
+            if value is None:
+                continue
+            moving = sorted(value.free_symbols & {*self.coords, *self.data}, key=str)
+            if moving:
+                raise InvalidRuleError(
+                    f"the {label} {value} depends on {moving[0]}, a coordinate or data symbol; "
+                    "it must be a constant (a number or hyper-parameter symbol)"
+                )
         self._set("rule", replace(self.rule, coordinates=self.coords))
         mass = self.rule.mass_matrix(self.coords)
         v = sp.Matrix(self.velocities)

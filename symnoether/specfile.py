@@ -241,6 +241,10 @@ def load(path: str | Path) -> SpecFile:
         Missing or unreadable file, invalid TOML, or any rejected content; the
         message names the file, the key and the fix.
     """
+    if not isinstance(path, str | Path):
+        raise SpecFileError(
+            f"load() takes the path of a .toml spec file, not a {type(path).__name__}"
+        )
     file = Path(path)
     if not file.is_file():
         raise SpecFileError(f"no spec file {file}; check the path (a .toml file)")

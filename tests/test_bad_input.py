@@ -535,3 +535,16 @@ def test_undeclared_symbol_warns_only_when_parameters_are_given():
     c = sp.Symbol("c", real=True)
     with pytest.warns(sn.UndeclaredSymbolWarning, match=r"symbols c are"):
         system(loss=LOSS + c * w1, parameters=(eta,))
+
+
+def test_review_cases_raise_named_errors():
+    """Cases a review found escaping as bare Python errors or wrong messages."""
+    (w,) = sn.coordinates("w")
+    (x,) = sn.data("x")
+    with pytest.raises(sn.InvalidInputError, match="needs a LearningSystem"):
+        sn.derive(None)
+    with pytest.raises(sn.SpecFileError, match="not a int"):
+        sn.load(3)
+    for lr in (x, w):
+        with pytest.raises(sn.InvalidRuleError, match=f"depends on {lr}"):
+            sn.LearningSystem((w,), (w * x) ** 2, rule=sn.rules.gradient_descent(lr), data=(x,))
