@@ -24,24 +24,7 @@ validation = importlib.import_module("symnoether.validate")
 eta, lam = sp.symbols("eta lam", positive=True)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def isolated_caches(tmp_path_factory):
-    import numba
-
-    root = tmp_path_factory.mktemp("codegen_caches")
-    saved = {k: os.environ.get(k) for k in ("NUMBA_CACHE_DIR", "SYMNOETHER_CACHE_DIR")}
-    saved_config = numba.config.CACHE_DIR
-    os.environ["NUMBA_CACHE_DIR"] = numba.config.CACHE_DIR = str(root / "numba")
-    os.environ["SYMNOETHER_CACHE_DIR"] = str(root / "kernels")
-    validation._MEMO.clear()
-    yield root
-    validation._MEMO.clear()
-    numba.config.CACHE_DIR = saved_config
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+pytestmark = pytest.mark.usefixtures("isolated_caches")
 
 
 def test_rhs_matches_hand_derivation():

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import math
-import os
 
 import numpy as np
 import pytest
@@ -33,25 +32,7 @@ validation = importlib.import_module("symnoether.validate")
 eta, beta, lam = sp.symbols("eta beta lam", positive=True)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def isolated_caches(tmp_path_factory):
-    """Kernel and numba caches in a temporary directory, restored afterwards."""
-    import numba
-
-    root = tmp_path_factory.mktemp("caches")
-    saved = {k: os.environ.get(k) for k in ("NUMBA_CACHE_DIR", "SYMNOETHER_CACHE_DIR")}
-    saved_config = numba.config.CACHE_DIR
-    os.environ["NUMBA_CACHE_DIR"] = numba.config.CACHE_DIR = str(root / "numba")
-    os.environ["SYMNOETHER_CACHE_DIR"] = str(root / "kernels")
-    validation._MEMO.clear()
-    yield root
-    validation._MEMO.clear()
-    numba.config.CACHE_DIR = saved_config
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+pytestmark = pytest.mark.usefixtures("isolated_caches")
 
 
 # -- the rescale pair under heavy ball + weight decay (numba) -------------------

@@ -1,0 +1,31 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def isolated_caches(tmp_path_factory):
+    """Kernel and numba caches in a temporary directory for one test module, restored
+    afterwards (numba may already be imported, so its config is set as well)."""
+    import numba
+
+    validation = importlib.import_module("symnoether.validate")  # sn.validate is the function
+    root = tmp_path_factory.mktemp("caches")
+    saved = {k: os.environ.get(k) for k in ("NUMBA_CACHE_DIR", "SYMNOETHER_CACHE_DIR")}
+    saved_config = numba.config.CACHE_DIR
+    os.environ["NUMBA_CACHE_DIR"] = numba.config.CACHE_DIR = str(root / "numba")
+    os.environ["SYMNOETHER_CACHE_DIR"] = str(root / "kernels")
+    validation._MEMO.clear()
+    yield root
+    validation._MEMO.clear()
+    numba.config.CACHE_DIR = saved_config
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
