@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import importlib
 import runpy
 import sys
 import time
@@ -34,6 +33,7 @@ import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from . import specfile
 from .budget import time_budget
 from .codegen import law_parameters
 from .derivation import Derivation
@@ -41,10 +41,10 @@ from .errors import (
     BudgetExceededError,
     DerivationScriptError,
     InvalidInputError,
-    NotSupportedError,
     OutputPathError,
     SymnoetherError,
 )
+from .validate import validate
 
 __all__ = ["main", "load_derivation", "list_derivations", "validation_inputs"]
 
@@ -59,10 +59,6 @@ Errors print as one line plus a hint; --debug adds the traceback."""
 
 class _LawFailed(Exception):
     """A law failed numerical validation (exit code 1)."""
-
-
-class _Unavailable(NotSupportedError):
-    """A command-line feature whose module is not there yet (exit code 2)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -142,12 +138,6 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 def _load(target: Path) -> tuple[Derivation, Mapping]:
     if target.suffix.lower() == ".toml":
-        specfile = _optional("specfile", "TOML spec files")
-        if not hasattr(specfile, "load"):
-            raise _Unavailable(
-                "TOML spec files are not available yet: symnoether.specfile has no load(); "
-                "run a derivation script (.py) instead"
-            )
         if not target.is_file():
             raise DerivationScriptError(f"no spec file {target}; check the path")
         spec = specfile.load(target)
@@ -262,13 +252,6 @@ def validation_inputs(derivation: Derivation, given: Mapping | None = None, *, s
 
 
 def _validate(derivation: Derivation, given: Mapping, *, backend: str):
-    validate = getattr(_optional("validate", "numerical validation (--validate, --plot)"),
-                       "validate", None)  # fmt: skip
-    if not callable(validate):
-        raise _Unavailable(
-            "numerical validation is not available yet: symnoether.validate has no "
-            "validate(); run without --validate/--plot"
-        )
     inputs = validation_inputs(derivation, given)
     return validate(
         derivation.system,
@@ -282,32 +265,18 @@ def _validate(derivation: Derivation, given: Mapping, *, backend: str):
 
 
 def _plot(report: object, path: str) -> Path:
-    from .export import save_figure
-
-    plot = getattr(report, "plot", None)
-    if not callable(plot):
-        raise _Unavailable("plots are not available yet: the validation report has no plot()")
     import matplotlib
+
+    from .export import save_figure
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure = plot()
+    figure = report.plot()
     try:
         return save_figure(figure, path)
     finally:
         plt.close(figure)
-
-
-def _optional(name: str, feature: str):
-    try:
-        return importlib.import_module(f"{__package__}.{name}")
-    except ModuleNotFoundError as err:
-        if err.name != f"{__package__}.{name}":
-            raise
-        raise _Unavailable(
-            f"{feature} not available yet: symnoether.{name} is not installed in this version"
-        ) from None
 
 
 # -- output -------------------------------------------------------------------------
@@ -444,8 +413,6 @@ def _script_error(error: Exception) -> str:
 
 
 def _hint(error: SymnoetherError) -> str:
-    if isinstance(error, _Unavailable):
-        return "this part of symnoether is still being built; the other options work"
     if isinstance(error, BudgetExceededError):
         return "the derivation was stopped unfinished; nothing was written"
     if isinstance(error, OutputPathError):

@@ -169,24 +169,7 @@ def test_a_law_failing_validation_exits_1(tmp_path, capsys):
     assert err[1].startswith("  hint:") and len(err) == 2
 
 
-@pytest.mark.parametrize("module", ["validate", "specfile"])
-def test_missing_modules_exit_2_not_available_yet(tmp_path, capsys, monkeypatch, module):
-    monkeypatch.setitem(sys.modules, f"symnoether.{module}", None)
-    if module == "validate":
-        argv = ["run", str(_pair_script(tmp_path)), "--validate"]
-    else:
-        spec = tmp_path / "pair.toml"
-        spec.write_text("title = 'x'\n", encoding="utf-8")
-        argv = ["run", str(spec)]
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert "not available yet" in err and f"symnoether.{module}" in err
-    assert "Traceback" not in err
-
-
 def test_toml_spec_goes_through_specfile_load(tmp_path, capsys, monkeypatch):
-    import types
-
     from symnoether import models
 
     calls = []
@@ -204,9 +187,9 @@ def test_toml_spec_goes_through_specfile_load(tmp_path, capsys, monkeypatch):
             return sn.derive(pair.system(sn.rules.gradient_descent(eta)), pair.generators,
                              title="from a spec file")  # fmt: skip
 
-    fake = types.ModuleType("symnoether.specfile")
-    fake.load = lambda path: calls.append(Path(path)) or Spec()
-    monkeypatch.setitem(sys.modules, "symnoether.specfile", fake)
+    from symnoether import cli
+
+    monkeypatch.setattr(cli.specfile, "load", lambda path: calls.append(Path(path)) or Spec())
     spec = tmp_path / "pair.toml"
     spec.write_text("", encoding="utf-8")
     assert main(["run", str(spec), "--validate", "--backend", "numpy"]) == 0
