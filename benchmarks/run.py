@@ -9,6 +9,9 @@ Figures (ratios measured in the same run, on the same system and tolerance):
   driven by the same Dormand–Prince driver (target <= 1.3);
 - warm_vs_cold_start: a second process with the kernels cached / a first one
   compiling them, compile + first validation timed inside each (target <= 0.1);
+  also numba's own floor (a process calling one trivial cached function: what
+  importing numba and its first call cost, whatever the kernels) and the ratio
+  of the two times above that floor;
 - batch_1024_speedup: serial loop / numba prange over 1024 initial conditions.
 
 System: the rescale pair V = ½(y − w1w2x)² + (λ/2)|w|² under gradient descent,
@@ -43,6 +46,20 @@ kernels = compile(system, [law])
 validate(system, law, [1.5, 0.3], [0.2, -0.1], params={eta: 0.05, lam: 0.01, "x": 0.4,
          "y": 0.5}, t_end=1.0, kernels=kernels)
 print(time.perf_counter() - t1)
+"""
+
+FLOOR = """
+import time
+t0 = time.perf_counter()
+import numba, numpy as np
+
+@numba.njit(cache=True)
+def double(y, out):
+    for i in range(y.shape[0]):
+        out[i] = 2.0 * y[i]
+
+double(np.ones(3), np.empty(3))
+print(time.perf_counter() - t0)
 """
 
 HAND = """
@@ -98,16 +115,30 @@ def best(function, repeat: int) -> float:
     return min(times)
 
 
-def start_times(root: Path) -> tuple[float, float]:
+def start_times(root: Path) -> tuple[float, float, float]:
+    """Seconds of (cold, warm, numba's floor): the probe in a first process (nothing
+    cached) and a second one (kernels cached); the floor is the best of three
+    processes that import numba and call one trivial cached function, the least a
+    process pays before any numba kernel runs (importing numba, and numba's typing
+    and target registries on the first call)."""
     env = dict(os.environ, NUMBA_CACHE_DIR=str(root / "numba"))
     env["SYMNOETHER_CACHE_DIR"] = str(root / "kernels")
-    seconds = []
-    for _ in range(2):
+
+    def seconds(script: str, cwd: Path) -> float:
         out = subprocess.run(
-            [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True
-        )
-        seconds.append(float(out.stdout.split()[-1]))
-    return seconds[0], seconds[1]
+            [sys.executable, "-c", script], env=env, cwd=cwd, capture_output=True, text=True,
+            check=True,
+        )  # fmt: skip
+        return float(out.stdout.split()[-1])
+
+    cold, warm = seconds(PROBE, Path.cwd()), seconds(PROBE, Path.cwd())
+    floor_dir = root / "floor"
+    floor_dir.mkdir()
+    (floor_dir / "floor_probe.py").write_text(FLOOR)
+    floor_script = "import sys; sys.path.insert(0, '.'); import floor_probe"
+    seconds(floor_script, floor_dir)  # compiles and caches the trivial function
+    floor = min(seconds(floor_script, floor_dir) for _ in range(3))
+    return cold, warm, floor
 
 
 def main() -> None:
@@ -118,8 +149,12 @@ def main() -> None:
     batch_t_end = 2.0 if args.quick else 10.0
     root = Path(tempfile.mkdtemp(prefix="symnoether-bench-"))
 
-    cold, warm = start_times(root)
-    emit("warm_vs_cold_start", warm / cold, "<= 0.1", cold_s=round(cold, 2), warm_s=round(warm, 2))
+    cold, warm, floor = start_times(root)
+    emit(
+        "warm_vs_cold_start", warm / cold, "<= 0.1", cold_s=round(cold, 2), warm_s=round(warm, 2),
+        numba_floor_s=round(floor, 2),
+        above_floor_ratio=round(max(warm - floor, 0.0) / max(cold - floor, 1e-9), 4),
+    )  # fmt: skip
 
     os.environ["NUMBA_CACHE_DIR"] = str(root / "numba")
     os.environ["SYMNOETHER_CACHE_DIR"] = str(root / "kernels")
@@ -130,7 +165,7 @@ def main() -> None:
     from scipy.integrate import solve_ivp
 
     import symnoether as sn
-    from symnoether import _drivers, codegen, models
+    from symnoether import _drivers, _kernel_cache, codegen, models
     from symnoether.validate import _TABLEAUS, compile, validate
 
     eta, lam = sp.symbols("eta lam", positive=True)
@@ -149,7 +184,7 @@ def main() -> None:
 
     report = ours()
     assert report.passed, report
-    ours_s = best(ours, 5)
+    ours_s = best(ours, 20)
 
     # baseline 1: solve_ivp(DOP853) + lambdify, the same extended system
     from symnoether.dynamics import equations_of_motion
@@ -167,13 +202,12 @@ def main() -> None:
                          rtol=rtol, atol=atol)  # fmt: skip
 
     assert scipy_run().success
-    scipy_s = best(scipy_run, 1 if not args.quick else 1)
+    scipy_s = best(scipy_run, 3)
     emit("validate_vs_solve_ivp", scipy_s / ours_s, ">= 100", ours_s=ours_s, scipy_s=scipy_s)
 
     # baseline 2: hand-written numba kernels, the same driver source
     body = HAND + "".join(codegen._driver_source(d) for d in _drivers.DRIVERS)
-    digest = codegen._body_hash(body)
-    _, hand, _ = codegen._load_cached(body, digest)
+    _, hand, _ = _kernel_cache.load_module(body, _kernel_cache.body_hash(body))
     p = kernels.pack(params)
     y = np.array([1.1, -0.4, 0.3, 0.7, 0.0])
     for name in ("rhs",):

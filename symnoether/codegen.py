@@ -5,7 +5,10 @@ SymPy expressions become Python source (common subexpressions eliminated with
 Heaviside and integer-zero entries type-check), the source is written to a
 cache directory under its content hash and imported as a real module, so
 numba's on-disk cache (``cache=True``) works across processes — numba cannot
-cache functions built from strings. When the cache directory
+cache functions built from strings. The generated body is also recorded
+under a hash of the symbolic inputs, so a warm start skips SymPy's
+elimination and printing altogether (:mod:`symnoether._kernel_cache`). When
+the cache directory
 (``$SYMNOETHER_CACHE_DIR``) cannot be created or written, the same source is
 compiled in memory with numba's cache off, and a
 :class:`~symnoether.errors.KernelCacheWarning` names the directory.
@@ -70,13 +73,10 @@ Examples
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import os
 import sys
-import tempfile
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 
@@ -84,8 +84,10 @@ import numpy as np
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
-from .dynamics import equations_of_motion
-from .errors import BudgetExceededError, InvalidInputError, KernelCacheWarning, NotSupportedError
+from . import _kernel_cache
+from ._kernel_cache import cache_dir
+from .dynamics import FirstOrderSystem, equations_of_motion
+from .errors import BudgetExceededError, InvalidInputError, NotSupportedError
 from .noether import NoetherLaw
 from .spec import TIME, LearningSystem
 
@@ -93,33 +95,6 @@ __all__ = ["Kernels", "compile_kernels", "cache_dir", "law_parameters", "CODEGEN
 
 CODEGEN_VERSION = "1"
 """Bumped whenever the generated source changes meaning (part of the content hash)."""
-
-_HEADER_NUMBA = (
-    "import math\nimport numpy as np\nfrom numba import njit, prange\n"
-    'jit = njit(cache=True, nogil=True, error_model="numpy")\n'
-    'pjit = njit(cache=True, nogil=True, parallel=True, error_model="numpy")\n'
-)
-_HEADER_NUMPY = (
-    "import math\nimport numpy as np\nprange = range\ndef jit(f):\n    return f\npjit = jit\n"
-)
-_MARK = "# symnoether-body-sha256: "
-
-
-def cache_dir() -> Path:
-    """Directory of generated kernel modules: ``$SYMNOETHER_CACHE_DIR``, else a per-user one.
-
-    The default is ``$XDG_CACHE_HOME/symnoether`` (``~/.cache/symnoether``).
-
-    Examples
-    --------
-    >>> cache_dir().name != ""
-    True
-    """
-    configured = os.environ.get("SYMNOETHER_CACHE_DIR")
-    if configured:
-        return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "symnoether"
 
 
 @dataclass(frozen=True)
@@ -194,10 +169,10 @@ class Kernels:
         [2.0]
         """
         params = dict(params or {})
-        by_name = {str(s): s for s in self.parameters}
+        by_name = {_name(s): s for s in self.parameters}
         values: dict = {}
         for key, value in params.items():
-            symbol = by_name.get(str(key))
+            symbol = by_name.get(_name(key))
             if symbol is None:
                 known = ", ".join(by_name) or "none"
                 raise InvalidInputError(
@@ -262,6 +237,12 @@ class Kernels:
         return self.describe()
 
 
+def _name(key) -> str:
+    """A parameter's name: ``Symbol.name`` without SymPy's printer (``pack`` runs on
+    every validation), ``str`` of anything else."""
+    return key.name if isinstance(key, sp.Symbol) else str(key)
+
+
 _KERNEL_NAMES = frozenset(
     "rhs loss potential grad loss_grad charge rate inv_tau metric phi psi mpsi".split()
     + "NS NQ NP NL".split()
@@ -323,17 +304,15 @@ def compile_kernels(
                 "a law was derived for another system; compile each system with its own "
                 "laws (sn.noether(system, generator))"
             )
-    body, affine, state, parameters = _generate(system, laws)
-    driver_source = "".join(_driver_source(d) for d in drivers)
-    body = body + driver_source
-    digest = hashlib.sha256((CODEGEN_VERSION + _numba_version() + body).encode("utf-8")).hexdigest()
+    eom = equations_of_motion(system).first_order()
+    state = tuple(eom.state)
+    parameters = law_parameters(system, laws) + tuple(system.data)
+    body, affine = _body(system, laws, eom, parameters, drivers)
+    digest = _kernel_cache.body_hash(CODEGEN_VERSION + _numba_version() + body)
     if backend == "numpy":
-        source = _HEADER_NUMPY + body
-        module = ModuleType(f"symnoether_numpy_{digest[:16]}")
-        exec(compile(source, f"<symnoether kernels {digest[:16]}>", "exec"), module.__dict__)
-        path = None
+        path, module, source = _kernel_cache.numpy_module(body, digest)
     else:
-        path, module, source = _load_cached(body, digest)
+        path, module, source = _kernel_cache.load_module(body, digest)
     return Kernels(
         system=system,
         laws=laws,
@@ -427,11 +406,64 @@ def law_parameters(system: LearningSystem, laws: tuple) -> tuple:
     return tuple(sorted(set(system.hyperparameters) | extra, key=lambda s: s.name))
 
 
-def _generate(system: LearningSystem, laws: tuple) -> tuple[str, tuple, tuple, tuple]:
-    eom = equations_of_motion(system).first_order()
+def _body(
+    system: LearningSystem, laws: tuple, eom: FirstOrderSystem, parameters: tuple, drivers
+) -> tuple[str, tuple]:
+    """The module body (kernels, then drivers) and which laws have affine generators:
+    from the index of the kernel cache when these inputs were generated before (a
+    warm start skips SymPy), else generated and recorded there."""
+    key = _inputs_key(system, laws, eom, parameters, _drivers_fingerprint(drivers))
+    state_names = [_name(s) for s in eom.state]
+    parameter_names = [_name(s) for s in parameters]
+    cached = _kernel_cache.read_index(key, state_names, parameter_names)
+    if cached is not None:
+        return cached
+    body, affine = _generate(system, laws, eom, parameters)
+    body += "".join(_driver_source(d) for d in drivers)
+    _kernel_cache.write_index(key, body, affine, state_names, parameter_names)
+    return body, affine
+
+
+_GENERATOR_HASH = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
+def _inputs_key(system, laws, eom, parameters, drivers: str) -> str:
+    """Hash of everything :func:`_generate` reads, in SymPy's exact ``srepr`` (symbols
+    with their assumptions), with the versions of SymPy, numba and this module."""
+    rule = system.rule
+    inputs = (
+        eom.state, eom.rhs, parameters, system.coords, system.loss, system.potential,
+        system.mass_matrix, system.tau, system.order,
+        None if rule is None else rule.preconditioner,
+        tuple((law.charge, law.rate, tuple(law.generator)) for law in laws),
+    )  # fmt: skip
+    text = "\n".join(sp.srepr(item, order="none") for item in inputs)
+    versions = f"{CODEGEN_VERSION} {_GENERATOR_HASH} {sp.__version__} {_numba_version()}"
+    return _kernel_cache.body_hash(f"{versions}\n{drivers}\n{text}")
+
+
+def _drivers_fingerprint(drivers: Sequence[Callable]) -> str:
+    """Names of the drivers and the hashes of the files that define them (reading a
+    file is cheaper than ``inspect.getsource``); the source itself for a driver
+    without a file."""
+    parts = []
+    for function in drivers:
+        path = getattr(sys.modules.get(function.__module__), "__file__", None)
+        identity = f"{function.__module__}.{function.__qualname__}"
+        parts.append(f"{identity} {_file_hash(path)}" if path else _driver_source(function))
+    return "\n".join(parts)
+
+
+@lru_cache(maxsize=32)
+def _file_hash(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _generate(
+    system: LearningSystem, laws: tuple, eom: FirstOrderSystem, parameters: tuple
+) -> tuple[str, tuple]:
     state = tuple(eom.state)
     coords = tuple(system.coords)
-    parameters = law_parameters(system, laws) + tuple(system.data)
     n, ns, nl = len(coords), len(state), len(laws)
     names: dict = {TIME: sp.Symbol("t")}
     names.update({s: sp.Symbol(f"y{i}") for i, s in enumerate(state)})
@@ -474,7 +506,7 @@ def _generate(system: LearningSystem, laws: tuple) -> tuple[str, tuple, tuple, t
         emit("mpsi", "y, p, out", mpsis, "M psi_j(q), row-major (law, coord)"),
     ]
     header = f"# parameters p = ({p_doc})\n# state y = ({y_doc})\n"
-    return header + "\n".join(parts), tuple(affine), state, parameters
+    return header + "\n".join(parts), tuple(affine)
 
 
 def _function(printer, name, args, exprs, doc, ns, np_, scalar, uses) -> str:
@@ -558,97 +590,3 @@ def _numba_version() -> str:
         return numba.__version__
     except ImportError:  # pragma: no cover
         return "none"
-
-
-# -- on-disk cache ----------------------------------------------------------------
-
-
-def _load_cached(body: str, digest: str) -> tuple[Path | None, ModuleType, str]:
-    """Write the kernel source (atomically, once) under its hash and import it as a
-    module: (path, module, source). When the cache directory cannot be created or
-    written, compile in memory instead, with a :class:`KernelCacheWarning`."""
-    source = _HEADER_NUMBA + body
-    directory = cache_dir()
-    name = f"symnoether_k_{digest[:24]}"
-    path = directory / f"{name}.py"
-    text = f"{_MARK}{_body_hash(source)}\n{source}"
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        if not _is_intact(path, text):
-            _atomic_write(path, text)
-    except OSError as err:
-        return _in_memory(body, digest, f"the kernel cache directory {directory} ({err})")
-    if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path):
-        return path, sys.modules[name], source
-    try:
-        module = _import(name, path)
-    except Exception:
-        try:  # a corrupted entry that still hashed right: rebuild once
-            _atomic_write(path, text)
-            module = _import(name, path)
-        except OSError as err:
-            return _in_memory(body, digest, f"the kernel cache directory {directory} ({err})")
-        except RuntimeError as err:
-            if "cannot cache" not in str(err):
-                raise
-            return _in_memory(body, digest, f"numba's cache directory ({err})")
-    return path, module, source
-
-
-_IN_MEMORY: dict[str, ModuleType] = {}
-
-
-def _in_memory(body: str, digest: str, culprit: str) -> tuple[None, ModuleType, str]:
-    """The kernel module compiled from source in memory, numba's disk cache off (the
-    same kernels, compiled again in every process), with a warning naming ``culprit``."""
-    warnings.warn(
-        f"{culprit} is not writable, so the kernels are compiled in memory and numba "
-        "cannot cache them across processes; set SYMNOETHER_CACHE_DIR (and NUMBA_CACHE_DIR) "
-        "to a writable directory",
-        KernelCacheWarning,
-        stacklevel=4,
-    )
-    source = _HEADER_NUMBA.replace("cache=True", "cache=False") + body
-    module = _IN_MEMORY.get(digest)
-    if module is None:
-        module = ModuleType(f"symnoether_memory_{digest[:16]}")
-        exec(compile(source, f"<symnoether kernels {digest[:16]}>", "exec"), module.__dict__)
-        _IN_MEMORY[digest] = module
-    return None, module, source
-
-
-def _body_hash(source: str) -> str:
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()
-
-
-def _is_intact(path: Path, text: str) -> bool:
-    try:
-        return path.read_text(encoding="utf-8") == text
-    except (OSError, UnicodeDecodeError):
-        return False
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, temporary = tempfile.mkstemp(prefix=path.stem, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
-
-
-def _import(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(name, None)
-        raise
-    return module

@@ -59,6 +59,7 @@ import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import sympy as sp
@@ -598,7 +599,7 @@ def _check_status(info, zlast, kernels, member=None) -> None:
 
 
 def _continuous_message(passed, worst, tolerance, laws, method, rtol) -> str:
-    charges = "; ".join(str(law.charge) for law in laws)
+    charges = _charges_text(laws)
     if passed:
         return f"Q(t) − Q(0) = ∫ rate holds to {worst:.1e} for Q = {charges}"
     return (
@@ -607,6 +608,13 @@ def _continuous_message(passed, worst, tolerance, laws, method, rtol) -> str:
         f"(now {rtol:g} with {method}), the law is wrong for this system: check the "
         "generator and the rule, and report it if sn.noether derived it."
     )
+
+
+@lru_cache(maxsize=128)
+def _charges_text(laws: tuple) -> str:
+    """The laws' charges as text, printed once per tuple of laws (SymPy's printer
+    would otherwise cost more than a short validation)."""
+    return "; ".join(str(law.charge) for law in laws)
 
 
 # -- discrete ---------------------------------------------------------------------

@@ -236,7 +236,7 @@ def test_unwritable_cache_compiles_in_memory_with_a_warning(tmp_path, monkeypatc
 
     # a cache folder that exists but cannot be written
     monkeypatch.setenv("SYMNOETHER_CACHE_DIR", str(tmp_path / "kernels"))
-    codegen = importlib.import_module("symnoether.codegen")
+    codegen = importlib.import_module("symnoether._kernel_cache")
 
     def refuse(path, text):
         raise PermissionError(13, "Permission denied", str(path))
@@ -261,3 +261,68 @@ def test_unwritable_cache_compiles_in_memory_with_a_warning(tmp_path, monkeypatc
     with pytest.warns(sn.errors.KernelCacheWarning, match="numba's cache directory"):
         again = compile_kernels(other)
     assert again.module is fallback.module  # compiled once per process
+
+
+def _count_generations(monkeypatch):
+    """Wrap codegen._generate (the SymPy side of code generation) with a call counter."""
+    codegen = importlib.import_module("symnoether.codegen")
+    calls = []
+    original = codegen._generate
+
+    def counted(*args):
+        calls.append(args[0])
+        return original(*args)
+
+    monkeypatch.setattr(codegen, "_generate", counted)
+    return calls
+
+
+def test_index_skips_sympy_on_a_warm_start_and_survives_damage(tmp_path, monkeypatch):
+    """The second compile of the same inputs reads the generated body from the index
+    (no CSE, no printing); another loss, or a damaged index entry, generates again."""
+    monkeypatch.setenv("SYMNOETHER_CACHE_DIR", str(tmp_path))
+    w1, w2 = sn.coordinates("w1 w2")
+    system = sn.LearningSystem(
+        (w1, w2), (1 - w1 * w2) ** 2 / 2, rule=sn.rules.gradient_descent(eta)
+    )
+    law = sn.noether(system, (w1, -w2))
+    calls = _count_generations(monkeypatch)
+    first = compile_kernels(system, [law], backend="numpy")
+    second = compile_kernels(system, [law], backend="numpy")
+    assert len(calls) == 1 and second.source == first.source
+    assert second.affine == first.affine == (True,)  # ψ = (w1, −w2): A = diag(1, −1)
+
+    other = sn.LearningSystem((w1, w2), (2 - w1 * w2) ** 2 / 2, rule=sn.rules.gradient_descent(eta))
+    compile_kernels(other, [sn.noether(other, (w1, -w2))], backend="numpy")
+    assert len(calls) == 2
+
+    entries = sorted(tmp_path.glob("symnoether_i_*.json"))
+    assert len(entries) == 2
+    for damage in ("{not json", '{"sha256": "0", "body": "rhs = None"}'):
+        for path in entries:
+            path.write_text(damage)
+        again = compile_kernels(system, [law], backend="numpy")
+        assert again.source == first.source
+    assert len(calls) == 4  # each damaged entry ignored, then rewritten
+    y, out = np.array([0.7, -1.3, 0.4, 0.9]), np.empty(4)
+    again.rhs(0.0, y, again.pack({eta: 0.2}), out)
+    gradient = -(1 - y[0] * y[1]) * np.array([y[1], y[0]])
+    np.testing.assert_allclose(out[2:], -(2 / 0.2) * (y[2:] + gradient), rtol=1e-14)
+
+
+def test_index_tampered_body_is_not_trusted(tmp_path, monkeypatch):
+    """An index entry whose body was edited (its SHA-256 no longer matches) is ignored:
+    the kernels come from SymPy again and compute the right gradient."""
+    monkeypatch.setenv("SYMNOETHER_CACHE_DIR", str(tmp_path))
+    (q,) = sn.coordinates("q")
+    flow = sn.LearningSystem((q,), q**2 / 2, rule=sn.rules.gradient_flow())
+    compile_kernels(flow, backend="numpy")
+    (path,) = tmp_path.glob("symnoether_i_*.json")
+    text = path.read_text()
+    assert "-y0" in text  # q' = −q
+    path.write_text(text.replace("-y0", "y0", 1))
+    calls = _count_generations(monkeypatch)
+    kernels = compile_kernels(flow, backend="numpy")
+    out = np.empty(1)
+    kernels.rhs(0.0, np.array([2.0]), kernels.pack(), out)
+    assert len(calls) == 1 and out.tolist() == [-2.0]
