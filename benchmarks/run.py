@@ -166,7 +166,8 @@ def main() -> None:
 
     import symnoether as sn
     from symnoether import _drivers, _kernel_cache, codegen, models
-    from symnoether.validate import _TABLEAUS, compile, validate
+    from symnoether._compiled import TABLEAUS
+    from symnoether.validate import compile, validate
 
     eta, lam = sp.symbols("eta lam", positive=True)
     pair = models.scalar_pair()
@@ -226,7 +227,7 @@ def main() -> None:
 
     def hand_run(module):
         info, zlast = np.empty(5), np.empty(5)
-        module.drive_integrate(*_TABLEAUS["dopri5"], 0.0, t_end, y0_hand, p, rtol, atol, 0.0,
+        module.drive_integrate(*TABLEAUS["dopri5"], 0.0, t_end, y0_hand, p, rtol, atol, 0.0,
                                1_000_000, *buffers, info, zlast)  # fmt: skip
         return info
 

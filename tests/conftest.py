@@ -14,15 +14,15 @@ def isolated_caches(tmp_path_factory):
     afterwards (numba may already be imported, so its config is set as well)."""
     import numba
 
-    validation = importlib.import_module("symnoether.validate")  # sn.validate is the function
+    compiled = importlib.import_module("symnoether._compiled")  # the in-process memo
     root = tmp_path_factory.mktemp("caches")
     saved = {k: os.environ.get(k) for k in ("NUMBA_CACHE_DIR", "SYMNOETHER_CACHE_DIR")}
     saved_config = numba.config.CACHE_DIR
     os.environ["NUMBA_CACHE_DIR"] = numba.config.CACHE_DIR = str(root / "numba")
     os.environ["SYMNOETHER_CACHE_DIR"] = str(root / "kernels")
-    validation._MEMO.clear()
+    compiled.MEMO.clear()
     yield root
-    validation._MEMO.clear()
+    compiled.MEMO.clear()
     numba.config.CACHE_DIR = saved_config
     for key, value in saved.items():
         if value is None:
