@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import importlib
 import inspect
 import itertools
 import linecache
@@ -42,8 +41,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import sympy as sp
 
+from .codegen import compile_kernels
 from .dynamics import accelerations
-from .errors import BudgetExceededError, InvalidLossError, NotSupportedError
+from .errors import BudgetExceededError, InvalidLossError, NotSupportedError, SymnoetherError
 from .latex_notation import Notation, latex_text
 from .spec import TIME, LearningSystem, _matrix_name, velocity
 
@@ -218,20 +218,16 @@ def kernel_latex(system: LearningSystem, laws: Sequence, law_names: Sequence[str
     -------
     (entries, notes)
         ``entries``: (title, LaTeX) per kernel output; ``notes``: why a kernel
-        or all of them are missing (no code generator, too large, latexify
-        cannot translate it).
+        or all of them are missing (a law the code printer cannot translate,
+        too large, latexify cannot translate it).
     """
     try:
-        codegen = importlib.import_module(f"{__package__}.codegen")
-    except ImportError:
-        return (), ("the numeric code generator (symnoether.codegen) is not available",)
-    try:
-        kernels = codegen.compile_kernels(system, tuple(laws), backend="numpy")
-    except Exception as err:  # a law the printer cannot translate: say why, keep going
+        kernels = compile_kernels(system, tuple(laws), backend="numpy")
+    except BudgetExceededError:
+        raise
+    except SymnoetherError as err:  # a law the printer cannot translate: say why, keep going
         return (), (f"no kernels were generated: {type(err).__name__}: {err}",)
-    source = getattr(kernels, "source", None)
-    if not isinstance(source, str):
-        return (), ("the code generator exposes no generated source",)
+    source = kernels.source
     lines = source.count("\n")
     if lines > MAX_KERNEL_LINES:
         return (), (f"the generated kernels have {lines} lines; too long to typeset here",)

@@ -48,6 +48,7 @@ from functools import partial
 import numpy as np
 import sympy as sp
 from sympy.polys.matrices import DomainMatrix
+from sympy.polys.polyerrors import CoercionFailed
 
 from .budget import check, time_budget
 from .errors import (
@@ -55,6 +56,7 @@ from .errors import (
     InvalidInputError,
     InvalidLossError,
     NonDifferentiableLossError,
+    NotSupportedError,
     SearchTooLargeError,
     VerificationError,
 )
@@ -466,12 +468,22 @@ def general_search(loss: sp.Expr, blocks: tuple, data: tuple, *, seed: int = 0) 
         counts[kind] = counts.get(kind, 0) + 1
         symmetry = Symmetry(f"{kind}_{counts[kind]}", kind, coords, single, action)
         if not _verified(symmetry.generator, coords, grad, ring):
-            raise VerificationError(
-                f"the generator {list(symmetry.generator)} found numerically fails the check "
-                "ψ·∇V ≡ 0; please report this loss"
-            )
+            raise NotSupportedError(_inexact_message(symmetry.generator, others))
         members.append(symmetry)
     return SymmetryAlgebra(coords, single, tuple(members), "general")
+
+
+def _inexact_message(generator: sp.MatrixBase, others: list) -> str:
+    """Why a numerically found generator can fail the exact check, and what to do."""
+    depends = f" or depend on {', '.join(map(str, others))}" if others else ""
+    approximate = [sp.N(entry, 6) for entry in generator]
+    return (
+        f"the general search found a symmetry numerically, close to ψ = {approximate}, "
+        f"but that ψ fails the exact check ψ·∇V ≡ 0: the true coefficients are not "
+        f"rational (such as √2){depends}, and the search reconstructs rational "
+        "coefficients only. Derive the generator by hand and pass it to "
+        "sn.noether(system, ψ), or sn.derive(system, {name: ψ})"
+    )
 
 
 def exact_basis(ring: tuple, coords: tuple) -> list:
@@ -527,7 +539,10 @@ def polynomial_ring(loss: sp.Expr, coords: Sequence[sp.Symbol] = ()) -> tuple | 
         return None
     symbols = sorted(loss.free_symbols | set(coords), key=lambda s: s.name)
     ring = sp.ring(symbols, sp.QQ)[0]
-    return ring, ring.from_expr(loss)
+    try:
+        return ring, ring.from_expr(loss)
+    except (ValueError, TypeError, sp.PolynomialError, CoercionFailed):
+        return None  # coefficients outside ℚ (√2, π): the numeric search takes it
 
 
 def _verified(psi: sp.MatrixBase, coords: tuple, grad: list, ring: tuple | None) -> bool:

@@ -14,7 +14,6 @@ import dataclasses
 import re
 import shutil
 import subprocess
-import sys
 
 import pytest
 import sympy as sp
@@ -235,11 +234,16 @@ def test_python_loss_and_kernels_in_the_appendix(tmp_path):
         assert unreadable not in text
 
 
-def test_kernels_skipped_with_a_note_without_codegen(pair_gd, monkeypatch):
-    monkeypatch.setitem(sys.modules, "symnoether.codegen", None)
-    entries, notes = kernel_latex(pair_gd.system, pair_gd.laws)
-    assert entries == () and "not available" in notes[0]
-    assert "Not typeset: the numeric code generator" in pair_gd.to_markdown()
+def test_kernels_skipped_with_a_note_when_the_printer_cannot_translate():
+    """V = J₀(w1 − w2) is translation invariant (ψ = (1, 1)), but numeric code has no
+    Bessel function: the law is still typeset, its kernels are skipped with the reason."""
+    w1, w2 = sn.coordinates("w1 w2")
+    flow = sn.LearningSystem((w1, w2), sp.besselj(0, w1 - w2), rule=sn.rules.gradient_flow())
+    law = sn.noether(flow, (1, 1))
+    entries, notes = kernel_latex(flow, [law])
+    assert entries == () and "NotSupportedError" in notes[0] and "besselj" in notes[0]
+    deriv = sn.derive(flow, {"translation": (1, 1)})
+    assert "Not typeset: no kernels were generated" in deriv.to_markdown()
 
 
 def test_loss_from_function_bad_input():

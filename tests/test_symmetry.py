@@ -20,6 +20,7 @@ from symnoether.errors import (
     InvalidInputError,
     InvalidLossError,
     NonDifferentiableLossError,
+    NotSupportedError,
     SearchTooLargeError,
 )
 from symnoether.jet import is_zero
@@ -270,3 +271,19 @@ def test_bad_input_names_the_culprit():
         find_symmetries(loss, (w1, w2), data=(x,), mode="fast")
     with pytest.raises(InvalidLossError, match="2×1 matrix"):
         find_symmetries(sp.Matrix([w1, w2]), (w1, w2))
+
+
+@pytest.mark.parametrize(
+    "make", [lambda u: sp.exp(u), lambda u: u**2], ids=["transcendental", "polynomial"]
+)
+def test_irrational_generator_is_not_supported_with_a_fix(make):
+    """V = f(w1 + √2 w2) is invariant under ψ = (√2, −1)·(affine), whose coefficients
+    are irrational: the search must say so (not crash in SymPy's polynomial ring,
+    and not return a generator that fails ψ·∇V ≡ 0)."""
+    w1, w2 = sn.coordinates("w1 w2")
+    loss = make(w1 + sp.sqrt(2) * w2)
+    with pytest.raises(NotSupportedError, match=r"not rational \(such as √2\).*sn\.noether"):
+        find_symmetries(loss, (w1, w2))
+    # the hand-derived generator is a symmetry: ψ·∇V = f'·(√2 − √2) = 0
+    psi = (sp.sqrt(2), -1)
+    assert sp.simplify(sum(p * sp.diff(loss, q) for p, q in zip(psi, (w1, w2)))) == 0
