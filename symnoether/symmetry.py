@@ -136,6 +136,18 @@ def find_symmetries(
         General search over too many unknowns: use ``mode='structured'``.
     BudgetExceededError
         The search ran out of its ``timeout``.
+    NotSupportedError
+        A symmetry was found numerically whose coefficients are not rational
+        (V = f(w1 + √2 w2)): derive that generator by hand.
+
+    Notes
+    -----
+    The coefficients of A and b are rational numbers, the same for every value
+    of the hyper-parameters and the data. A symmetry whose coefficients depend
+    on a hyper-parameter is therefore not found: V = (w1 + c·w2)² is invariant
+    under ψ = (c, −1) for each c, but no single constant ψ works for all c, so
+    its algebra is empty here; pass such a generator to
+    :func:`symnoether.noether` yourself.
 
     Examples
     --------
@@ -146,6 +158,10 @@ def find_symmetries(
     >>> algebra = find_symmetries(lse, b)
     >>> algebra.dimension, algebra[-1].kind, algebra[-1].generator.T
     (4, 'translation', Matrix([[1, 1, 1]]))
+    >>> c = sp.Symbol("c", positive=True)
+    >>> w1, w2 = sn.coordinates("w1 w2")
+    >>> find_symmetries((w1 + c * w2) ** 2, (w1, w2)).dimension   # ψ = (c, −1) depends on c
+    0
     """
     with time_budget(timeout, "the symmetry search", hint=_SEARCH_HINT):
         return _search(loss, coords, data, mode, seed, max_unknowns)
