@@ -61,6 +61,7 @@ from .errors import (
     VerificationError,
 )
 from .jet import is_zero
+from .spec import _matrix_name
 from .symmetry_algebra import (
     BlockAction,
     Symmetry,
@@ -226,7 +227,7 @@ def parse_blocks(coords: object) -> tuple:
                     f"coordinate matrix entry {bad[0]!r} is not a Symbol; build coordinate "
                     "matrices with sn.matrix_coordinates('W', rows, cols)"
                 )
-            blocks.append((str(symbols[0]).rsplit("_", 1)[0], sp.ImmutableMatrix(item)))
+            blocks.append((_matrix_name(item), sp.ImmutableMatrix(item)))
         elif isinstance(item, sp.Symbol):
             blocks.append((item.name, item))
             symbols = [item]

@@ -91,6 +91,16 @@ def test_structured_linear_network_is_one_gl_family_with_gl_structure_constants(
     assert list(psi) == [*(W1.row(1)), *[0] * 3, *[0, -W2[0, 0], 0, -W2[1, 0], 0, -W2[2, 0]]]
 
 
+def test_wide_layers_keep_their_names():
+    """Entries of a 2×10 matrix are named W1_1_10 (two indices past 9); the family must
+    still name the layers W1 and W2, as LearningSystem does."""
+    model = models.linear_network(10, 2, 1)
+    algebra = find_symmetries(model.loss, model.coords, data=model.data, mode="structured")
+    (family,) = algebra.members
+    assert family.name == "gl(2) at W1 -> W2"
+    assert family.dimension == 4
+
+
 def test_matrix_symbol_network_family_is_proved_by_trace_canonicalization():
     W1, W2 = sp.MatrixSymbol("W1", 6, 4), sp.MatrixSymbol("W2", 3, 6)
     x, y = sp.MatrixSymbol("x", 4, 1), sp.MatrixSymbol("y", 3, 1)
