@@ -62,13 +62,12 @@ from .errors import (
 )
 from .jet import is_zero
 from .spec import _matrix_name
+from .symmetry_actions import BlockAction, classify
 from .symmetry_algebra import (
-    BlockAction,
     Symmetry,
     SymmetryAlgebra,
     SymmetryBreaking,
     SymmetryFamily,
-    classify,
 )
 
 __all__ = [

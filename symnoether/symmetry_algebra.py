@@ -1,7 +1,8 @@
 r"""The results of a symmetry search: generators, families, their Lie algebra.
 
 Every generator found is an affine vector field acting block by block on the
-coordinate blocks B (a matrix, a column, or one scalar):
+coordinate blocks B (a matrix, a column, or one scalar; the exact actions live in
+:mod:`symnoether.symmetry_actions`):
 
     ψ(B) = L B + B R + C,
 
@@ -47,199 +48,21 @@ from fractions import Fraction
 import sympy as sp
 
 from .display import aligned_latex, table_text, vector_latex, vector_text
+from .symmetry_actions import (
+    BlockAction,
+    action_key,
+    bracket_actions,
+    classify,
+    combine,
+    rational,
+)
 
 __all__ = [
-    "BlockAction",
     "Symmetry",
     "SymmetryFamily",
     "SymmetryAlgebra",
     "SymmetryBreaking",
-    "KINDS",
 ]
-
-KINDS = ("translation", "scale", "rescale", "rotation", "general")
-"""The kinds a generator is classified into."""
-
-_Sparse = dict  # {(i, j): Fraction}
-
-
-# -- exact sparse affine actions ------------------------------------------------
-
-
-def _mul(x: _Sparse, y: _Sparse) -> _Sparse:
-    by_row: dict = {}
-    for (k, j), value in y.items():
-        by_row.setdefault(k, []).append((j, value))
-    out: dict = {}
-    for (i, k), value in x.items():
-        for j, other in by_row.get(k, ()):
-            out[(i, j)] = out.get((i, j), 0) + value * other
-    return {key: v for key, v in out.items() if v != 0}
-
-
-def _add(*terms: tuple) -> _Sparse:
-    out: dict = {}
-    for sign, matrix in terms:
-        for key, value in matrix.items():
-            out[key] = out.get(key, 0) + sign * value
-    return {key: v for key, v in out.items() if v != 0}
-
-
-@dataclass(frozen=True)
-class BlockAction:
-    """ψ(B) = L B + B R + C on one rows×cols block, exact and sparse.
-
-    ``left``, ``right``, ``shift`` map (i, j) (0-based) to non-zero Fractions.
-    The pair (L, R) is normalized so that tr R = 0 (L B + B R is unchanged by
-    L → L + λI, R → R − λI), making the representation unique.
-    """
-
-    rows: int
-    cols: int
-    left: dict = field(default_factory=dict)
-    right: dict = field(default_factory=dict)
-    shift: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        trace = sum((v for (i, j), v in self.right.items() if i == j), Fraction(0))
-        if trace != 0:
-            lam = trace / self.cols
-            eye_r = {(i, i): lam for i in range(self.rows)}
-            eye_c = {(i, i): lam for i in range(self.cols)}
-            object.__setattr__(self, "left", _add((1, self.left), (1, eye_r)))
-            object.__setattr__(self, "right", _add((1, self.right), (-1, eye_c)))
-
-    @property
-    def is_zero(self) -> bool:
-        return not (self.left or self.right or self.shift)
-
-    def bracket(self, other: BlockAction) -> BlockAction:
-        """Dψ₁ψ₂ − Dψ₂ψ₁ = [L₁,L₂]B − B[R₁,R₂] + L₁C₂ − L₂C₁ + C₂R₁ − C₁R₂."""
-        l1, r1, c1 = self.left, self.right, self.shift
-        l2, r2, c2 = other.left, other.right, other.shift
-        return BlockAction(
-            self.rows,
-            self.cols,
-            _add((1, _mul(l1, l2)), (-1, _mul(l2, l1))),
-            _add((1, _mul(r2, r1)), (-1, _mul(r1, r2))),
-            _add((1, _mul(l1, c2)), (-1, _mul(l2, c1)), (1, _mul(c2, r1)), (-1, _mul(c1, r2))),
-        )
-
-    def scaled(self, factor: Fraction) -> BlockAction:
-        return BlockAction(
-            self.rows,
-            self.cols,
-            {k: v * factor for k, v in self.left.items()},
-            {k: v * factor for k, v in self.right.items()},
-            {k: v * factor for k, v in self.shift.items()},
-        )
-
-    def plus(self, other: BlockAction) -> BlockAction:
-        return BlockAction(
-            self.rows,
-            self.cols,
-            _add((1, self.left), (1, other.left)),
-            _add((1, self.right), (1, other.right)),
-            _add((1, self.shift), (1, other.shift)),
-        )
-
-    def key(self) -> tuple:
-        return (
-            tuple(sorted(self.left.items())),
-            tuple(sorted(self.right.items())),
-            tuple(sorted(self.shift.items())),
-        )
-
-    def apply(self, block: sp.MatrixBase) -> sp.Matrix:
-        """The explicit entries of ψ(B)."""
-        out = sp.zeros(self.rows, self.cols)
-        for (i, k), v in self.left.items():
-            for j in range(self.cols):
-                out[i, j] += _rational(v) * block[k, j]
-        for (k, j), v in self.right.items():
-            for i in range(self.rows):
-                out[i, j] += _rational(v) * block[i, k]
-        for (i, j), v in self.shift.items():
-            out[i, j] += _rational(v)
-        return out
-
-    def entry_coefficients(self) -> dict:
-        """{(i, j): coefficient of B_ij in ψ(B)_ij}, the diagonal of the flattened action."""
-        out: dict = {}
-        for (i, k), v in self.left.items():
-            if i == k:
-                for j in range(self.cols):
-                    out[(i, j)] = out.get((i, j), 0) + v
-        for (k, j), v in self.right.items():
-            if k == j:
-                for i in range(self.rows):
-                    out[(i, j)] = out.get((i, j), 0) + v
-        return {key: v for key, v in out.items() if v != 0}
-
-    def is_flat_diagonal(self) -> bool:
-        return all(i == k for i, k in self.left) and all(k == j for k, j in self.right)
-
-    def is_flat_antisymmetric(self) -> bool:
-        def antisym(m: dict) -> bool:
-            return all(m.get((j, i), 0) == -v for (i, j), v in m.items())
-
-        return antisym(self.left) and antisym(self.right)
-
-
-def _rational(value: Fraction) -> sp.Rational:
-    return sp.Rational(value.numerator, value.denominator)
-
-
-def _combine(actions: list, coefficients: list) -> tuple:
-    total = None
-    for action, c in zip(actions, coefficients, strict=True):
-        if c == 0:
-            continue
-        scaled = tuple(None if a is None else a.scaled(c) for a in action)
-        total = scaled if total is None else _add_actions(total, scaled)
-    return total
-
-
-def _add_actions(x: tuple, y: tuple) -> tuple:
-    out = []
-    for a, b in zip(x, y, strict=True):
-        if a is None or b is None:
-            out.append(b if a is None else a)
-        else:
-            s = a.plus(b)
-            out.append(None if s.is_zero else s)
-    return tuple(out)
-
-
-def _bracket_actions(x: tuple, y: tuple) -> tuple:
-    out = []
-    for a, b in zip(x, y, strict=True):
-        if a is None or b is None:
-            out.append(None)
-        else:
-            s = a.bracket(b)
-            out.append(None if s.is_zero else s)
-    return tuple(out)
-
-
-def _action_key(action: tuple) -> tuple:
-    return tuple(None if a is None or a.is_zero else a.key() for a in action)
-
-
-def classify(action: tuple) -> str:
-    """'translation' | 'scale' | 'rescale' | 'rotation' | 'general' for an action."""
-    parts = [a for a in action if a is not None and not a.is_zero]
-    linear = any(a.left or a.right for a in parts)
-    shifted = any(a.shift for a in parts)
-    if shifted:
-        return "general" if linear else "translation"
-    if all(a.is_flat_diagonal() for a in parts):
-        signs = {v > 0 for a in parts for v in a.entry_coefficients().values()}
-        return "scale" if len(signs) == 1 else "rescale"
-    if all(a.is_flat_antisymmetric() for a in parts):
-        return "rotation"
-    return "general"
-
 
 # -- results ------------------------------------------------------------------------
 
@@ -252,7 +75,7 @@ class Symmetry:
     ----------
     name : str
     kind : str
-        One of :data:`KINDS`.
+        One of :data:`symnoether.symmetry_actions.KINDS`.
     coords : tuple
         The flattened coordinates ψ is a column over.
     blocks : tuple
@@ -567,7 +390,7 @@ class SymmetryAlgebra:
         """
         n = self.dimension
         coefficients = [sp.S.Zero] * n
-        bracket = _bracket_actions(self._action(i), self._action(j))
+        bracket = bracket_actions(self._action(i), self._action(j))
         if all(part is None for part in bracket):
             return tuple(coefficients)
         (mi, oi), (mj, oj) = self._locate(i), self._locate(j)
@@ -580,7 +403,7 @@ class SymmetryAlgebra:
             if t == p:
                 coefficients[start + s * r + q] -= 1
             return tuple(coefficients)
-        return tuple(_rational(c) for c in self._decompose(bracket))
+        return tuple(rational(c) for c in self._decompose(bracket))
 
     def _start(self, family: SymmetryFamily) -> int:
         start = 0
@@ -614,8 +437,8 @@ class SymmetryAlgebra:
             rhs[index[key]] = float(value)
         solution = np.linalg.lstsq(basis, rhs, rcond=None)[0]
         coefficients = [Fraction(float(c)).limit_denominator(10**6) for c in solution]
-        rebuilt = _combine([self._action(k) for k in range(n)], coefficients)
-        if rebuilt is None or _action_key(rebuilt) != _action_key(target):
+        rebuilt = combine([self._action(k) for k in range(n)], coefficients)
+        if rebuilt is None or action_key(rebuilt) != action_key(target):
             raise VerificationError(
                 "a bracket of two symmetries is not in the span of the basis found; "
                 "the algebra is incomplete — please report this loss"

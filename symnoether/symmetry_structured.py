@@ -59,7 +59,8 @@ from .symmetry import (
     proves_zero,
     sample_values,
 )
-from .symmetry_algebra import BlockAction, Symmetry, SymmetryAlgebra, SymmetryFamily, classify
+from .symmetry_actions import BlockAction, classify
+from .symmetry_algebra import Symmetry, SymmetryAlgebra, SymmetryFamily
 
 __all__ = ["structured_search"]
 

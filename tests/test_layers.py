@@ -19,7 +19,8 @@ STAGES = [
     "errors", "display", "budget", "_drivers",                  # foundations
     "rules", "spec", "jet",                                      # spec
     "dynamics", "noether", "models",                             # laws
-    "symmetry_algebra", "symmetry", "symmetry_structured",       # symmetry
+    "symmetry_actions", "symmetry_algebra", "symmetry",          # symmetry
+    "symmetry_structured",
     "_kernel_cache", "codegen",                                  # codegen
     "_arguments", "_reports", "_compiled", "_discrete", "validate",  # validate
     "derivation",
