@@ -45,7 +45,8 @@ from .codegen import compile_kernels
 from .dynamics import accelerations
 from .errors import BudgetExceededError, InvalidLossError, NotSupportedError, SymnoetherError
 from .latex_notation import Notation, latex_text
-from .spec import TIME, LearningSystem, _matrix_name, velocity
+from .spec import TIME, LearningSystem, velocity
+from .vocabulary import matrix_name
 
 __all__ = ["loss_from_function", "python_function", "function_latex", "kernel_latex"]
 
@@ -151,7 +152,7 @@ def _by_name(*groups: object) -> dict[str, object]:
         items = [group] if isinstance(group, sp.Basic) else list(group or ())
         for item in items:
             if isinstance(item, sp.MatrixBase):
-                found[_matrix_name(item)] = item
+                found[matrix_name(item)] = item
                 found.update({s.name: s for s in item if isinstance(s, sp.Symbol)})
             elif isinstance(item, sp.Symbol):
                 found[item.name] = item

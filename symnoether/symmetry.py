@@ -61,7 +61,6 @@ from .errors import (
     VerificationError,
 )
 from .jet import is_zero
-from .spec import _matrix_name
 from .symmetry_actions import BlockAction, classify
 from .symmetry_algebra import (
     Symmetry,
@@ -69,6 +68,7 @@ from .symmetry_algebra import (
     SymmetryBreaking,
     SymmetryFamily,
 )
+from .vocabulary import matrix_name
 
 __all__ = [
     "find_symmetries",
@@ -226,7 +226,7 @@ def parse_blocks(coords: object) -> tuple:
                     f"coordinate matrix entry {bad[0]!r} is not a Symbol; build coordinate "
                     "matrices with sn.matrix_coordinates('W', rows, cols)"
                 )
-            blocks.append((_matrix_name(item), sp.ImmutableMatrix(item)))
+            blocks.append((matrix_name(item), sp.ImmutableMatrix(item)))
         elif isinstance(item, sp.Symbol):
             blocks.append((item.name, item))
             symbols = [item]

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "symnoether"
 # A module may import the modules listed before it.
 STAGES = [
     "errors", "display", "budget", "_drivers",                  # foundations
-    "rules", "spec", "jet",                                      # spec
+    "vocabulary", "rules", "_spec_checks", "spec", "jet",        # spec
     "dynamics", "noether", "models",                             # laws
     "symmetry_actions", "symmetry_algebra", "symmetry",          # symmetry
     "symmetry_structured",
