@@ -48,8 +48,10 @@ import sympy as sp
 
 from .budget import check
 from .errors import BudgetExceededError, NotSupportedError, VerificationError
-from .symmetry import (
-    _annihilates,
+from .symmetry_actions import BlockAction, classify
+from .symmetry_algebra import Symmetry, SymmetryAlgebra, SymmetryFamily
+from .symmetry_numerics import (
+    annihilates,
     blas_threads,
     canonical_basis,
     coordinate_symbols,
@@ -59,8 +61,6 @@ from .symmetry import (
     proves_zero,
     sample_values,
 )
-from .symmetry_actions import BlockAction, classify
-from .symmetry_algebra import Symmetry, SymmetryAlgebra, SymmetryFamily
 
 __all__ = ["structured_search"]
 
@@ -323,7 +323,7 @@ def _scalings_and_translations(oracle: _Oracle, families: list, rng) -> list:
     null = null_space(rows)
     for _ in range(4):
         fresh = _features(*oracle.sample(32, rng), shapes)
-        if _annihilates(fresh, null):
+        if annihilates(fresh, null):
             break
         rows = np.concatenate([rows, fresh, _features(*oracle.sample(len(unknowns), rng), shapes)])
         null = null_space(rows)

@@ -19,8 +19,8 @@ STAGES = [
     "errors", "display", "budget", "_drivers",                  # foundations
     "vocabulary", "rules", "_spec_checks", "spec", "jet",        # spec
     "dynamics", "noether", "models",                             # laws
-    "symmetry_actions", "symmetry_algebra", "symmetry",          # symmetry
-    "symmetry_structured",
+    "symmetry_actions", "symmetry_algebra", "symmetry_numerics",  # symmetry
+    "symmetry_structured", "symmetry",
     "_kernel_cache", "codegen",                                  # codegen
     "_arguments", "_reports", "_compiled", "_discrete", "validate",  # validate
     "derivation",
@@ -33,8 +33,6 @@ STAGES = [
 ALLOWED = {
     # LearningSystem.symmetries() is a shortcut for find_symmetries(system)
     ("spec", "symmetry"),
-    # find_symmetries(mode="structured") dispatches to the structured search
-    ("symmetry", "symmetry_structured"),
     # Derivation.to_latex() / to_markdown() are shortcuts for export's documents
     ("derivation", "export"),
 }
