@@ -82,12 +82,12 @@ from types import ModuleType
 
 import numpy as np
 import sympy as sp
-from sympy.printing.pycode import PythonCodePrinter
 
-from . import _kernel_cache
+from . import _kernel_cache, _kernel_source
 from ._kernel_cache import cache_dir
+from ._kernel_source import FloatPrinter, kernel_function
 from .dynamics import FirstOrderSystem, equations_of_motion
-from .errors import BudgetExceededError, InvalidInputError, NotSupportedError
+from .errors import InvalidInputError, NotSupportedError
 from .noether import NoetherLaw
 from .spec import TIME, LearningSystem
 
@@ -330,71 +330,6 @@ def compile_kernels(
 # -- code generation ------------------------------------------------------------
 
 
-class _Printer(PythonCodePrinter):
-    """Python printer whose numbers are floats (numba unifies branches and args)."""
-
-    def _print_Integer(self, expr):
-        return f"{int(expr)}.0"
-
-    def _print_Rational(self, expr):
-        return f"({int(expr.p)}.0/{int(expr.q)}.0)"
-
-    def _print_Half(self, expr):
-        return "0.5"
-
-    def _print_Zero(self, expr):
-        return "0.0"
-
-    def _print_One(self, expr):
-        return "1.0"
-
-    def _print_NegativeOne(self, expr):
-        return "(-1.0)"
-
-    def _print_Float(self, expr):
-        return repr(float(expr))
-
-    def _print_Pow(self, expr, rational=False):
-        base, exponent = expr.as_base_exp()
-        b = self.parenthesize(base, 1000)
-        if exponent.is_Integer:
-            n = int(exponent)
-            if n == -1:
-                return f"(1.0/{b})"
-            if n >= 0:
-                return f"{b}**{n}"
-            return f"(1.0/{b}**{-n})"
-        if exponent == sp.S.Half:
-            return f"math.sqrt({self._print(base)})"
-        if exponent == -sp.S.Half:
-            return f"(1.0/math.sqrt({self._print(base)}))"
-        return f"{b}**{self.parenthesize(exponent, 1000)}"
-
-    def _print_Heaviside(self, expr):
-        x = self._print(expr.args[0])
-        half = self._print(expr.args[1]) if len(expr.args) > 1 else "0.5"
-        return f"(1.0 if {x} > 0.0 else ({half} if {x} == 0.0 else 0.0))"
-
-    def _print_DiracDelta(self, expr):
-        return "0.0"
-
-    def _print_Max(self, expr):
-        return "max(" + ", ".join(self._print(a) for a in expr.args) + ")"
-
-    def _print_Min(self, expr):
-        return "min(" + ", ".join(self._print(a) for a in expr.args) + ")"
-
-    def _print_sign(self, expr):
-        x = self._print(expr.args[0])
-        return f"(0.0 if {x} == 0.0 else math.copysign(1.0, {x}))"
-
-    def _print_BooleanTrue(self, expr):
-        return "True"
-
-    def _print_BooleanFalse(self, expr):
-        return "False"
-
-
 def law_parameters(system: LearningSystem, laws: tuple) -> tuple:
     """The system's hyper-parameters and those only the laws mention (a generator's
     own constants, e.g. the entries of A in ψ_A = (A W₁, −W₂ A)), sorted by name."""
@@ -424,7 +359,9 @@ def _body(
     return body, affine
 
 
-_GENERATOR_HASH = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+_GENERATOR_HASH = hashlib.sha256(
+    Path(__file__).read_bytes() + Path(_kernel_source.__file__).read_bytes()
+).hexdigest()
 
 
 def _inputs_key(system, laws, eom, parameters, drivers: str) -> str:
@@ -468,11 +405,11 @@ def _generate(
     names: dict = {TIME: sp.Symbol("t")}
     names.update({s: sp.Symbol(f"y{i}") for i, s in enumerate(state)})
     names.update({s: sp.Symbol(f"p{i}") for i, s in enumerate(parameters)})
-    printer = _Printer({"standard": "python3", "strict": True})
+    printer = FloatPrinter({"standard": "python3", "strict": True})
 
     def emit(name, args, exprs, doc, *, scalar=False, uses=("y", "p")):
         exprs = [sp.sympify(e).xreplace(names) for e in exprs]
-        return _function(printer, name, args, exprs, doc, ns, len(parameters), scalar, uses)
+        return kernel_function(printer, name, args, exprs, doc, ns, len(parameters), scalar, uses)
 
     gradient = [sp.diff(system.potential, q) for q in coords]
     loss_gradient = [sp.diff(system.loss, q) for q in coords]
@@ -507,35 +444,6 @@ def _generate(
     ]
     header = f"# parameters p = ({p_doc})\n# state y = ({y_doc})\n"
     return header + "\n".join(parts), tuple(affine)
-
-
-def _function(printer, name, args, exprs, doc, ns, np_, scalar, uses) -> str:
-    try:
-        replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("c"), optimizations=None)
-    except (TypeError, ValueError) as err:  # pragma: no cover - defensive
-        raise NotSupportedError(f"common-subexpression elimination failed in {name}: {err}")
-    lines = ["@jit", f"def {name}({args}):", f'    """{doc}."""']
-    needed = set()
-    for expr in [*(e for _, e in replacements), *reduced]:
-        needed |= {s.name for s in sp.sympify(expr).free_symbols}
-    if "y" in uses:
-        lines += [f"    y{i} = y[{i}]" for i in range(ns) if f"y{i}" in needed]
-    lines += [f"    p{i} = p[{i}]" for i in range(np_) if f"p{i}" in needed]
-    try:
-        for symbol, expr in replacements:
-            lines.append(f"    {symbol} = {printer.doprint(expr)}")
-        if scalar:
-            lines.append(f"    return {printer.doprint(reduced[0])}")
-        else:
-            lines += [f"    out[{i}] = {printer.doprint(e)}" for i, e in enumerate(reduced)]
-    except BudgetExceededError:
-        raise
-    except Exception as err:  # the printer's own error types vary between SymPy versions
-        raise NotSupportedError(
-            f"cannot translate an expression of kernel {name!r} to numeric code ({err}); "
-            "rewrite the loss with elementary functions, Abs, Max/Min, Heaviside or Piecewise"
-        ) from None
-    return "\n".join(lines) + "\n"
 
 
 def _undamped(expr: sp.Expr, system: LearningSystem, what: str) -> sp.Expr:

@@ -21,7 +21,7 @@ STAGES = [
     "dynamics", "noether", "models",                             # laws
     "symmetry_actions", "symmetry_algebra", "symmetry_numerics",  # symmetry
     "symmetry_structured", "symmetry",
-    "_kernel_cache", "codegen",                                  # codegen
+    "_kernel_cache", "_kernel_source", "codegen",                # codegen
     "_arguments", "_reports", "_compiled", "_discrete", "validate",  # validate
     "derivation",
     "latex_notation", "latex_python", "export",                  # export
