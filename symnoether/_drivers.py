@@ -77,6 +77,7 @@ def track(z, p, qb, mb, stats):
         stats[1, j] = max(stats[1, j], abs(qb[j]))
         stats[2, j] = max(stats[2, j], abs(z[NS + j]))
         stats[3, j] = max(stats[3, j], u * math.sqrt(m))
+        stats[4, j] = max(stats[4, j], math.sqrt(m))
 
 
 def store(t, z, qb, out_t, out_z, out_q, rows):

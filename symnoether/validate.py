@@ -6,9 +6,12 @@ P' = R̃ − P/τ, P(0) = Q̃(0), where Q̃ = e^{−t/τ}Q and R̃ = e^{−t/τ}
 charge and rate with the damping factor divided out (e^{t/τ} overflows for
 τ = η/2). Then Q̃(t) − P(t) = e^{−t/τ}(Q(t) − Q(0) − ∫₀ᵗ dQ/dt ds): the law's
 residual. It is reported relative to the scale of the charge,
-max_t max(|Q̃|, |P|, |u||Mψ|) (u = q̇, or q for gradient flow; |u||Mψ| bounds
-the terms of q̇ᵀMψ and keeps a charge that is itself small, such as
-(η/2)q̇·w for a scale symmetry, from turning round-off into a failure).
+max_t max(|Q̃|, |P|, |u||Mψ|, (atol/tolerance)|Mψ|) (u = q̇, or q for
+gradient flow; |u||Mψ| bounds the terms of q̇ᵀMψ and keeps a charge that is
+itself small, such as (η/2)q̇·w for a scale symmetry, from turning round-off
+into a failure; the last term keeps a discrepancy below atol·|Mψ|, what one
+absolute-tolerance error in u makes of the charge, from failing a state that
+is itself of round-off size).
 Integrators: Dormand–Prince 5(4) with error control, or fixed-step RK4.
 
 **Discrete** (:func:`validate_discrete`). The optimizer the rule stands for
@@ -190,7 +193,7 @@ def validate(
     if Y0.shape[0] == 1 and batch is None and np.ndim(q0) == 1:
         cap = 4096
         out_t, out_z, out_q = np.empty(cap), np.empty((cap, ns + nl)), np.empty((cap, nl))
-        stats, info, zlast = np.empty((4, nl)), np.empty(5), np.empty(ns + nl)
+        stats, info, zlast = np.empty((5, nl)), np.empty(5), np.empty(ns + nl)
         module.drive_integrate(
             *tableau, 0.0, float(t_end), Y0[0], p, rtol, atol, h, max_steps,
             out_t, out_z, out_q, stats, info, zlast,
@@ -198,18 +201,18 @@ def validate(
         check_status(info, zlast, kernels)
         rows = int(info[4])
         t, charge, predicted = out_t[:rows], out_q[:rows, index], out_z[:rows, ns:][:, index]
-        scale = _scale(stats[:, index])
+        scale = _scale(stats[:, index], atol / tolerance)
         residuals = stats[0, index] / scale
         steps = int(info[2])
     else:
-        S = np.empty((Y0.shape[0], 4, nl))
+        S = np.empty((Y0.shape[0], 5, nl))
         info = np.empty((Y0.shape[0], 5))
         Z = np.empty((Y0.shape[0], ns + nl))
         driver = module.drive_batch_parallel if parallel else module.drive_batch
         driver(*tableau, 0.0, float(t_end), Y0, p, rtol, atol, h, max_steps, S, info, Z)
         for b in range(Y0.shape[0]):
             check_status(info[b], Z[b], kernels, member=b)
-        scale = _scale(np.moveaxis(S[:, :, index], 1, 0))
+        scale = _scale(np.moveaxis(S[:, :, index], 1, 0), atol / tolerance)
         residuals = S[:, 0, index] / scale
         t = np.empty(0)
         charge = predicted = np.empty((0, len(index)))
@@ -234,9 +237,11 @@ def validate(
     return report.raise_if_failed() if throw else report
 
 
-def _scale(stats: np.ndarray) -> np.ndarray:
-    """max(|Q̃|, |P|, |u||Mψ|), never 0."""
-    scale = np.maximum(np.maximum(stats[1], stats[2]), stats[3])
+def _scale(stats: np.ndarray, floor: float) -> np.ndarray:
+    """max(|Q̃|, |P|, |u||Mψ|, floor·|Mψ|), never 0. With ``floor`` = atol/tolerance,
+    a discrepancy below atol·|Mψ| (what one absolute-tolerance error in u does to
+    the charge) never fails the law."""
+    scale = np.maximum(np.maximum(stats[1], stats[2]), np.maximum(stats[3], floor * stats[4]))
     return np.where(scale > 0, scale, 1.0)
 
 

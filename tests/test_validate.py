@@ -138,6 +138,28 @@ def test_flipped_rate_fails(pair):
     assert discrete.order < 1
 
 
+def test_state_below_atol_over_rtol_is_judged_against_the_integrators_noise():
+    """Gradient flow on V = ½(1 − w1w2)² from q0 = (1e-13, 2e-13), next to the saddle
+    at 0: ½(w1² − w2²) is conserved, but atol = 1e-12 bounds the error of q only in
+    absolute terms, so relative to |q||Mψ| ≈ 1e-26 round-off once looked like a 1e-4
+    violation. A wrong law at a small (but resolved) scale must still fail.
+
+    Before the floor atol·|Mψ| on the scale, the first run failed with residual 1.6e-4."""
+    w1, w2 = sn.coordinates("w1 w2")
+    flow = sn.LearningSystem((w1, w2), (1 - w1 * w2) ** 2 / 2, rule=sn.rules.gradient_flow())
+    law = sn.noether(flow, (w1, -w2))
+    report = validate(flow, law, [1e-13, 2e-13], t_end=5.0, backend="numpy")
+    assert report.passed, report
+    gd = sn.LearningSystem((w1, w2), (1 - w1 * w2) ** 2 / 2, rule=sn.rules.gradient_descent(eta))
+    right = sn.noether(gd, (w1, -w2))
+    wrong = dataclasses.replace(right, kinetic_breaking=-right.kinetic_breaking)
+    run = dict(params={eta: 0.1}, t_end=5.0, backend="numpy")
+    passed = validate(gd, right, [1e-4, 2e-4], [1e-4, -1e-4], **run)
+    failed = validate(gd, wrong, [1e-4, 2e-4], [1e-4, -1e-4], **run)
+    assert passed.passed and not failed.passed
+    assert failed.max_residual > 1e4 * passed.max_residual
+
+
 def test_batch_is_parallel_seeded_and_reproducible(pair):
     system, law, kernels = pair
     params = pair_params(0.05, 0.5, 0.1)
