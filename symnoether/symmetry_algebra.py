@@ -1,29 +1,15 @@
 r"""The results of a symmetry search: generators, families, their Lie algebra.
 
-Every generator found is an affine vector field acting block by block on the
-coordinate blocks B (a matrix, a column, or one scalar; the exact actions live in
-:mod:`symnoether.symmetry_actions`):
-
-    ψ(B) = L B + B R + C,
-
-with exact rational L (rows×rows), R (cols×cols) and C (rows×cols). The general
-search uses one block, the column of all coordinates, so ψ(q) = A q + b; the
-structured search uses the layers' own matrices, which is how a gl(r) family
-acting on a 64-wide layer stays small (L = E_ij, not a 12k×12k matrix).
-
-The bracket is the commutator of the generators as affine maps,
-
-    [ψ₁, ψ₂] = Dψ₁ ψ₂ − Dψ₂ ψ₁      (= −(Lie bracket of vector fields)),
-
-chosen so that ψ_A = (A W₁, −W₂ A) is a homomorphism gl(r) → aff(n): the
-structure constants are gl(r)'s own, [E_ij, E_kl] = δ_jk E_il − δ_li E_kj.
+Every generator found is an exact affine action ψ(B) = L B + B R + C on the
+coordinate blocks (:mod:`symnoether.symmetry_actions`, which also defines the
+bracket). A :class:`SymmetryAlgebra` holds a verified basis, its structure
+constants and, for a learning system, which symmetries the rule or a
+regularizer breaks (:class:`SymmetryBreaking`).
 
 References
 ----------
-.. [1] P. J. Olver, "Applications of Lie Groups to Differential Equations",
-   2nd ed., Springer 1993, Sec. 1.4 and 2.2 (infinitesimal generators).
-.. [2] D. Kunin et al., "Neural Mechanics", ICLR 2021, arXiv:2012.04728, Sec. 3
-   (translation, scale, rescale symmetries of networks).
+.. [1] H. Tanaka and D. Kunin, "Noether's Learning Dynamics", NeurIPS 2021,
+   arXiv:2105.02716 (which symmetries a learning rule breaks, and how).
 
 Examples
 --------

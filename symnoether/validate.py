@@ -14,28 +14,11 @@ absolute-tolerance error in u makes of the charge, from failing a state that
 is itself of round-off size).
 Integrators: Dormand–Prince 5(4) with error control, or fixed-step RK4.
 
-**Discrete** (:func:`validate_discrete`). The optimizer the rule stands for
-(gradient descent, heavy ball, preconditioned, with weight decay in the
-potential) runs on the compiled gradient from q₀ at rest (q₋₁ = q₀). Its
-charge is evaluated with the centred velocity v_k = (q_{k+1} − q_{k−1})/(2η),
-which is second-order accurate for the smooth curve interpolating the
-iterates (a forward difference is first order only: for GD it equals
-q̇ + (η/2)q̈, i.e. −∇V, not q̇). After a burn-in of k₀ steps (1 for one-step
-methods; for heavy ball, until β^{k₀} < 10⁻¹⁴ so the parasitic mode has
-died), the continuous law is started from (q_{k₀}, v_{k₀}) and integrated to
-the grid t_k = kη (RK4, 8 substeps); the error
-E(η) = max_k |Q̃_k − P(t_k)| / max_k |v_k||Mψ(q_k)| is measured for η, η/2,
-η/4 over the same time span. The observed order log₂(E(η)/E(η/2)) must match
-``rule.modified_equation_order`` (2 for constant metrics; gradient flow
-compared with gradient descent: 1). For an affine generator ψ = Aq + b (A
-symmetric) that is a symmetry of the loss, the exact one-step identity
-
-    φ(q_{k+1}) − φ(q_k) = ψ(q_k)·r_k + ½ Δ_kᵀ A Δ_k,   φ = ½qᵀAq + bᵀq,
-
-with Δ_k = q_{k+1} − q_k and r_k = Δ_k + η∇V_loss(q_k) the part of the step
-that is not the loss gradient, is checked to round-off (identity metric
-only). For a scale symmetry with weight decay it reads
-|w_{k+1}|² = (1 − ηλ)²|w_k|² + η²|g_k|² (Tanaka & Kunin 2021; Kunin et al. 2021).
+**Discrete** (:func:`validate_discrete`, in :mod:`symnoether._discrete`). The
+optimizer the rule stands for runs on the compiled gradient; its charge,
+taken with centred velocities, is compared with the continuous law at
+η, η/2, η/4, the observed order must match the modified-equation analysis,
+and exact one-step identities must hold to round-off.
 
 References
 ----------
