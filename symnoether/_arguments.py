@@ -32,6 +32,7 @@ __all__ = [
 
 
 def check_system(system) -> None:
+    """InvalidInputError unless ``system`` is a LearningSystem."""
     if not isinstance(system, LearningSystem):
         raise InvalidInputError(
             f"system is a {type(system).__name__}, not a LearningSystem; pass "
@@ -40,6 +41,8 @@ def check_system(system) -> None:
 
 
 def check_laws(law, name, allow_empty=False) -> tuple:
+    """``law`` (one NoetherLaw or a sequence of them) as a tuple of laws; empty only when
+    ``allow_empty``."""
     laws = (law,) if isinstance(law, NoetherLaw) else law
     if isinstance(laws, Iterable) and not isinstance(laws, (str, bytes, Mapping)):
         laws = tuple(laws)
@@ -51,6 +54,7 @@ def check_laws(law, name, allow_empty=False) -> tuple:
 
 
 def check_params(params) -> None:
+    """InvalidInputError unless ``params`` is None or a mapping."""
     if params is not None and not isinstance(params, Mapping):
         raise InvalidInputError(
             f"params is a {type(params).__name__}, not a mapping; pass a dict "
@@ -95,6 +99,8 @@ def count(value, name: str, example: str, low: int = 1, high: int | None = None)
 
 
 def initial_states(kernels, q0, v0, batch, seed, spread) -> np.ndarray:
+    """The initial states y₀ = (q₀, v₀) (or q₀ for gradient flow), one row per run;
+    ``batch`` draws them around q₀, v₀ with ``spread``·N(0, 1), seeded."""
     nq = len(kernels.coords)
     second = len(kernels.state) > nq
     q = as_array(q0, "q0", nq)
@@ -117,6 +123,8 @@ def initial_states(kernels, q0, v0, batch, seed, spread) -> np.ndarray:
 
 
 def as_array(values, name, n, batch=True) -> np.ndarray:
+    """``values`` as a finite float array of shape (runs, n); without ``batch`` a 2-D
+    input is refused (one run only)."""
     try:
         array = np.array(values, dtype=np.float64)
     except (TypeError, ValueError):

@@ -94,6 +94,8 @@ def compile(  # noqa: A001 - exported as sn.compile, like re.compile
 
 
 def prepare(system, law, kernels, backend):
+    """(laws, kernels, index of each law among the kernels' laws), the kernels compiled
+    when not given; InvalidInputError when given kernels do not fit."""
     check_system(system)
     laws = check_laws(law, "law")
     if kernels is None:
@@ -121,6 +123,8 @@ def prepare(system, law, kernels, backend):
 
 
 def check_status(info, zlast, kernels, member=None) -> None:
+    """Raise :class:`DivergenceError` naming the time and the last state when a driver
+    stopped early (``info[0]`` ≠ 0: step budget, step-size underflow, non-finite)."""
     status = int(info[0])
     if status == 0:
         return

@@ -172,6 +172,8 @@ class DiscreteReport:
 
 
 def plot_charges(t, charge, predicted, residual, xlabel, path, title):
+    """Charge vs prediction (top) and the residual on a log scale (bottom); saved to
+    ``path`` when given. Returns the Figure."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)

@@ -42,6 +42,7 @@ __all__ = [
 
 
 def coordinate_blocks(coords: object) -> tuple:
+    """(name, block) pairs of ``coords``: Symbols and matrices of Symbols, in order."""
     if isinstance(coords, set | frozenset | dict):
         raise InvalidCoordinatesError(
             f"coords is a {type(coords).__name__}, which has no fixed order; the order of "
@@ -76,10 +77,13 @@ def coordinate_blocks(coords: object) -> tuple:
 
 
 def block_symbols(block: object) -> list:
+    """The Symbols of one coordinate block."""
     return list(block) if isinstance(block, sp.MatrixBase) else [block]
 
 
 def check_coordinates(coords: tuple, data: tuple) -> None:
+    """Coordinates and data: Symbols, each distinct, none both a coordinate and data,
+    none reserved by the engine (a velocity symbol or the time t)."""
     for q in coords:
         if not isinstance(q, sp.Symbol):
             raise InvalidCoordinatesError(
@@ -109,6 +113,7 @@ def check_coordinates(coords: tuple, data: tuple) -> None:
 
 
 def check_distinct(symbols: tuple, what: str) -> None:
+    """InvalidCoordinatesError naming a Symbol that appears twice in ``symbols``."""
     seen: set = set()
     for s in symbols:
         if s in seen:
@@ -119,6 +124,7 @@ def check_distinct(symbols: tuple, what: str) -> None:
 
 
 def as_scalar(expr: object, what: str, error: type) -> sp.Expr:
+    """``expr`` as a scalar SymPy expression (a 1×1 matrix unwrapped); ``error`` otherwise."""
     if isinstance(expr, sp.MatrixBase):
         if expr.shape == (1, 1):
             return expr[0, 0]
@@ -145,6 +151,8 @@ def as_scalar(expr: object, what: str, error: type) -> sp.Expr:
 
 
 def check_loss(loss: object, coords: tuple, data: tuple, vels: tuple) -> sp.Expr:
+    """The loss as a scalar free of I, of velocities and of time, depending on at
+    least one coordinate (named look-alikes of engine symbols rejected)."""
     loss = as_scalar(loss, "loss", InvalidLossError)
     if loss.has(sp.I):
         raise InvalidLossError(
@@ -185,6 +193,8 @@ def reject_look_alikes(free: set, engine: tuple, what: str) -> None:
 
 
 def check_regularizers(regularizers: object, coords: tuple) -> tuple:
+    """The regularizers as a tuple of ``rules.weight_decay`` terms whose ``on=``
+    names only coordinates of this system."""
     if regularizers is None:
         return ()
     if isinstance(regularizers, WeightDecay):
@@ -205,6 +215,8 @@ def check_regularizers(regularizers: object, coords: tuple) -> tuple:
 
 
 def mass_from_kinetic(kinetic: sp.Expr, coords: tuple, vels: tuple) -> sp.ImmutableMatrix:
+    """M(q) of a hand-written kinetic term T = ½ q̇ᵀ M(q) q̇, checked to be quadratic in
+    q̇."""
     if kinetic.free_symbols & {TIME}:
         raise NotSupportedError(
             "a kinetic term that depends on the time t is not supported yet; "
@@ -257,6 +269,8 @@ def definitely_not_positive_definite(matrix: sp.MatrixBase) -> bool:
 
 
 def warn_undeclared(system) -> None:
+    """UndeclaredSymbolWarning naming the hyper-parameters missing from
+    ``system.parameters`` (symbols that are neither coordinates, data nor declared)."""
     declared = set(system.parameters or ())
     undeclared = [s for s in system.hyperparameters if s not in declared]
     if undeclared:

@@ -184,10 +184,12 @@ class BlockAction:
 
 
 def rational(value: Fraction) -> sp.Rational:
+    """A Fraction as a SymPy Rational."""
     return sp.Rational(value.numerator, value.denominator)
 
 
 def combine(actions: list, coefficients: list) -> tuple:
+    """Σ cₖ·actionₖ for actions given block by block."""
     total = None
     for action, c in zip(actions, coefficients, strict=True):
         if c == 0:
@@ -198,6 +200,7 @@ def combine(actions: list, coefficients: list) -> tuple:
 
 
 def add_actions(x: tuple, y: tuple) -> tuple:
+    """The sum of two actions, block by block."""
     out = []
     for a, b in zip(x, y, strict=True):
         if a is None or b is None:
@@ -209,6 +212,7 @@ def add_actions(x: tuple, y: tuple) -> tuple:
 
 
 def bracket_actions(x: tuple, y: tuple) -> tuple:
+    """[x, y] of two actions, block by block (see BlockAction.bracket)."""
     out = []
     for a, b in zip(x, y, strict=True):
         if a is None or b is None:
@@ -220,6 +224,7 @@ def bracket_actions(x: tuple, y: tuple) -> tuple:
 
 
 def action_key(action: tuple) -> tuple:
+    """A hashable key of an action (to compare generators)."""
     return tuple(None if a is None or a.is_zero else a.key() for a in action)
 
 

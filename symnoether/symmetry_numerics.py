@@ -35,6 +35,7 @@ __all__ = [
 
 
 def coordinate_symbols(blocks: tuple) -> tuple:
+    """The coordinate Symbols of ``blocks``, row by row (MatrixSymbol blocks have none)."""
     out = []
     for _, block in blocks:
         if isinstance(block, sp.MatrixBase):
@@ -61,6 +62,7 @@ def gradient(loss: sp.Expr, coords: Sequence[sp.Symbol]) -> list:
 
 
 def short_text(expr: object, limit: int = 80) -> str:
+    """``expr`` as text, cut to ``limit`` characters for messages."""
     text = sp.sstr(expr)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 

@@ -132,6 +132,8 @@ def velocities(coords: Iterable) -> tuple[sp.Symbol, ...]:
 
 
 def real_symbols(names: str, what: str) -> tuple[sp.Symbol, ...]:
+    """Real Symbols from a names string (``'w1 w2'``, ``'w1:4'``); ``what`` names the
+    caller in the error."""
     if not isinstance(names, str) or not names.strip():
         raise InvalidCoordinatesError(
             f"{what}({names!r}): expected a non-empty string of names, e.g. 'w1 w2' or 'w1:4'"
