@@ -14,7 +14,8 @@ The same source runs without numba in the NumPy backend.
   Dormand–Prince 5(4) with error control [1]_, or classical RK4 with a fixed
   step; the tableaus are passed in by validate. Status codes: 0 done, 1 step budget exhausted,
   2 step size underflow, 3 non-finite or exploding state.
-* ``drive_batch``/``drive_batch_parallel``: many initial conditions (prange).
+* ``drive_batch``/``drive_batch_parallel``: many initial conditions, one
+  ``drive_member`` each (serially, or across cores with prange).
 * ``drive_optimizer``: q_{k+1} = q_k − ηG⁻¹∇V(q_k) + β(q_k − q_{k−1}).
 * ``drive_grid``: RK4 on the grid t_k of a discrete run (with substeps).
 * ``drive_discrete_charge``, ``drive_identity``: charges of discrete iterates
@@ -238,60 +239,24 @@ def drive_integrate(
     copy_row(z, zlast)
 
 
-def drive_batch_parallel(A, b, e, c, fsal, t0, t1, Y0, p, rtol, atol, h, max_steps, S, info, Z):
-    for m in prange(Y0.shape[0]):
-        ot = np.empty(1)
-        oz = np.empty((1, NS + NL))
-        oq = np.empty((1, NL))
-        drive_integrate(
-            A,
-            b,
-            e,
-            c,
-            fsal,
-            t0,
-            t1,
-            Y0[m],
-            p,
-            rtol,
-            atol,
-            h,
-            max_steps,
-            ot,
-            oz,
-            oq,
-            S[m],
-            info[m],
-            Z[m],
-        )
-
-
-def drive_batch(A, b, e, c, fsal, t0, t1, Y0, p, rtol, atol, h, max_steps, S, info, Z):
+def drive_member(A, b, e, c, fsal, t0, t1, Y0, p, rtol, atol, h, max_steps, S, info, Z, m):
     ot = np.empty(1)
     oz = np.empty((1, NS + NL))
     oq = np.empty((1, NL))
+    drive_integrate(
+        A, b, e, c, fsal, t0, t1, Y0[m], p, rtol, atol, h, max_steps, ot, oz, oq, S[m], info[m],
+        Z[m],
+    )  # fmt: skip
+
+
+def drive_batch_parallel(A, b, e, c, fsal, t0, t1, Y0, p, rtol, atol, h, max_steps, S, info, Z):
+    for m in prange(Y0.shape[0]):
+        drive_member(A, b, e, c, fsal, t0, t1, Y0, p, rtol, atol, h, max_steps, S, info, Z, m)
+
+
+def drive_batch(A, b, e, c, fsal, t0, t1, Y0, p, rtol, atol, h, max_steps, S, info, Z):
     for m in range(Y0.shape[0]):
-        drive_integrate(
-            A,
-            b,
-            e,
-            c,
-            fsal,
-            t0,
-            t1,
-            Y0[m],
-            p,
-            rtol,
-            atol,
-            h,
-            max_steps,
-            ot,
-            oz,
-            oq,
-            S[m],
-            info[m],
-            Z[m],
-        )
+        drive_member(A, b, e, c, fsal, t0, t1, Y0, p, rtol, atol, h, max_steps, S, info, Z, m)
 
 
 def solve_into(G, g, d):
@@ -428,6 +393,7 @@ DRIVERS = (
     rk_stages,
     combine,
     drive_integrate,
+    drive_member,
     drive_batch_parallel,
     drive_batch,
     solve_into,
