@@ -41,16 +41,16 @@ __all__ = [
 ]  # fmt: skip
 
 
-def coordinate_blocks(coords: object) -> tuple:
-    """(name, block) pairs of ``coords``: Symbols and matrices of Symbols, in order."""
+def coordinate_blocks(coords: object, *, matrix_symbols: bool = False) -> tuple:
+    """(name, block) pairs of ``coords``: Symbols and matrices of Symbols, in order
+    (and whole MatrixSymbols when ``matrix_symbols``: the structured symmetry search
+    takes them)."""
     if isinstance(coords, set | frozenset | dict):
         raise InvalidCoordinatesError(
             f"coords is a {type(coords).__name__}, which has no fixed order; the order of "
             "coordinates fixes velocities, generators and equations: pass a tuple or list"
         )
-    if isinstance(coords, sp.MatrixBase):
-        coords = [coords]
-    elif isinstance(coords, sp.Symbol):
+    if isinstance(coords, sp.MatrixBase | sp.Symbol | sp.MatrixSymbol):
         coords = [coords]
     elif isinstance(coords, str) or not isinstance(coords, Iterable):
         raise InvalidCoordinatesError(
@@ -61,7 +61,7 @@ def coordinate_blocks(coords: object) -> tuple:
     for item in coords:
         if isinstance(item, sp.MatrixBase):
             blocks.append((matrix_name(item), sp.ImmutableMatrix(item)))
-        elif isinstance(item, sp.Symbol):
+        elif isinstance(item, sp.Symbol) or (matrix_symbols and isinstance(item, sp.MatrixSymbol)):
             blocks.append((item.name, item))
         else:
             raise InvalidCoordinatesError(
@@ -70,8 +70,7 @@ def coordinate_blocks(coords: object) -> tuple:
             )
     if not blocks:
         raise InvalidCoordinatesError(
-            "coords is empty; a learning system needs at least one coordinate, "
-            "e.g. sn.coordinates('w1 w2')"
+            "coords is empty; pass at least one coordinate, e.g. sn.coordinates('w1 w2')"
         )
     return tuple(blocks)
 

@@ -48,6 +48,7 @@ import numpy as np
 import sympy as sp
 from sympy.polys.matrices import DomainMatrix
 
+from ._spec_checks import block_symbols, check_distinct, coordinate_blocks
 from .budget import check, time_budget
 from .errors import (
     InvalidCoordinatesError,
@@ -76,7 +77,6 @@ from .symmetry_numerics import (
     short_text,
 )
 from .symmetry_structured import structured_search
-from .vocabulary import matrix_name
 
 __all__ = [
     "find_symmetries",
@@ -211,43 +211,18 @@ def _search(loss, coords, data, mode: str, seed: int, max_unknowns: int) -> Symm
 
 
 def parse_blocks(coords: object) -> tuple:
-    """(name, block) pairs: Symbols, explicit matrices of Symbols, MatrixSymbols."""
-    if isinstance(coords, sp.Symbol | sp.MatrixBase | sp.MatrixSymbol):
-        coords = [coords]
-    if isinstance(coords, str) or not isinstance(coords, Iterable):
+    """(name, block) pairs: Symbols, explicit matrices of Symbols, MatrixSymbols; checked
+    as :class:`~symnoether.spec.LearningSystem` checks its coordinates."""
+    blocks = coordinate_blocks(coords, matrix_symbols=True)
+    symbols = [s for _, block in blocks for s in block_symbols(block)]
+    bad = [s for s in symbols if not isinstance(s, sp.Symbol | sp.MatrixSymbol)]
+    if bad:
         raise InvalidCoordinatesError(
-            f"coords = {coords!r} is not a sequence of coordinate Symbols or matrices; "
-            "pass e.g. sn.coordinates('w1 w2') or (W1, W2) from sn.matrix_coordinates"
+            f"coordinate matrix entry {bad[0]!r} is not a Symbol; build coordinate "
+            "matrices with sn.matrix_coordinates('W', rows, cols)"
         )
-    blocks, seen = [], set()
-    for item in coords:
-        if isinstance(item, sp.MatrixSymbol):
-            blocks.append((item.name, item))
-            symbols = [item]
-        elif isinstance(item, sp.MatrixBase):
-            symbols = list(item)
-            bad = [s for s in symbols if not isinstance(s, sp.Symbol)]
-            if bad:
-                raise InvalidCoordinatesError(
-                    f"coordinate matrix entry {bad[0]!r} is not a Symbol; build coordinate "
-                    "matrices with sn.matrix_coordinates('W', rows, cols)"
-                )
-            blocks.append((matrix_name(item), sp.ImmutableMatrix(item)))
-        elif isinstance(item, sp.Symbol):
-            blocks.append((item.name, item))
-            symbols = [item]
-        else:
-            raise InvalidCoordinatesError(
-                f"coordinate {item!r} is a {type(item).__name__}, not a Symbol; create "
-                "coordinates with sn.coordinates('w1 w2') or sn.matrix_coordinates"
-            )
-        for s in symbols:
-            if s in seen:
-                raise InvalidCoordinatesError(f"coordinate {s} appears twice")
-            seen.add(s)
-    if not blocks:
-        raise InvalidCoordinatesError("coords is empty; pass e.g. sn.coordinates('w1 w2')")
-    return tuple(blocks)
+    check_distinct(symbols, "coordinate")
+    return blocks
 
 
 def parse_data(data: object, blocks: tuple) -> tuple:

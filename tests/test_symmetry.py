@@ -265,6 +265,13 @@ def test_bad_input_names_the_culprit():
     loss = (x - w1 * w2) ** 2
     with pytest.raises(InvalidCoordinatesError, match="'w1 w2'"):
         find_symmetries(loss, "w1 w2")
+    # the same checks as LearningSystem: no order in a set, no repeats, Symbol entries
+    with pytest.raises(InvalidCoordinatesError, match="set, which has no fixed order"):
+        find_symmetries(loss, {w1, w2})
+    with pytest.raises(InvalidCoordinatesError, match="coordinate w1 appears twice"):
+        find_symmetries(loss, (w1, w1))
+    with pytest.raises(InvalidCoordinatesError, match="matrix entry 3 is not a Symbol"):
+        find_symmetries(loss, (sp.Matrix([[w1, 3]]),))
     with pytest.raises(InvalidCoordinatesError, match="data entry 3"):
         find_symmetries(loss, (w1, w2), data=(x, 3))
     with pytest.raises(InvalidCoordinatesError, match="data = 'x'"):
