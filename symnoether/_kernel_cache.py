@@ -89,7 +89,8 @@ def read_index(key: str, state: list[str], parameters: list[str]) -> tuple[str, 
         entry = json.loads(_index_path(key).read_text(encoding="utf-8"))
         body, affine = entry["body"], entry["affine"]
         intact = (
-            isinstance(body, str)
+            entry["key"] == key
+            and isinstance(body, str)
             and entry["sha256"] == body_hash(body)
             and entry["state"] == state
             and entry["parameters"] == parameters
@@ -107,6 +108,7 @@ def write_index(
     """Record ``body`` as generated for ``key`` (skipped when the cache is not
     writable: :func:`load_module` then warns)."""
     entry = {
+        "key": key,
         "sha256": body_hash(body),
         "state": state,
         "parameters": parameters,
