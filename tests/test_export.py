@@ -246,6 +246,21 @@ def test_kernels_skipped_with_a_note_when_the_printer_cannot_translate():
     assert "Not typeset: no kernels were generated" in deriv.to_markdown()
 
 
+def test_kernel_typesetting_does_not_hide_a_bug(monkeypatch):
+    """Only a SymnoetherError (a law the printer cannot translate) becomes a note; any
+    other exception from the code generator is a bug and must surface."""
+    w1, w2 = sn.coordinates("w1 w2")
+    flow = sn.LearningSystem((w1, w2), (1 - w1 * w2) ** 2 / 2, rule=sn.rules.gradient_flow())
+    law = sn.noether(flow, (w1, -w2))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the code generator")
+
+    monkeypatch.setattr("symnoether.latex_python.compile_kernels", broken)
+    with pytest.raises(RuntimeError, match="a bug in the code generator"):
+        kernel_latex(flow, [law])
+
+
 def test_loss_from_function_bad_input():
     w1, w2 = sn.coordinates("w1 w2")
     with pytest.raises(InvalidLossError, match="argument 'z' of <lambda> is neither"):
