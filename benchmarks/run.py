@@ -36,7 +36,7 @@ import time
 t0 = time.perf_counter()
 import sympy as sp, symnoether as sn
 from symnoether import models
-from symnoether.validate import compile, validate
+from symnoether.numerics import compile, validate
 eta, lam = sp.symbols("eta lam", positive=True)
 pair = models.scalar_pair()
 system = pair.system(sn.rules.gradient_descent(eta), [sn.rules.weight_decay(lam)])
@@ -166,9 +166,8 @@ def main() -> None:
     from scipy.integrate import solve_ivp
 
     import symnoether as sn
-    from symnoether import _drivers, _kernel_cache, codegen, models
-    from symnoether._compiled import TABLEAUS
-    from symnoether.validate import compile, validate
+    from symnoether import models
+    from symnoether.numerics import TABLEAUS, codegen, compile, drivers, kernel_cache, validate
 
     eta, lam = sp.symbols("eta lam", positive=True)
     pair = models.scalar_pair()
@@ -189,7 +188,7 @@ def main() -> None:
     ours_s = best(ours, 20)
 
     # baseline 1: solve_ivp(DOP853) + lambdify, the same extended system
-    from symnoether.dynamics import equations_of_motion
+    from symnoether.core import equations_of_motion
 
     eom = equations_of_motion(system).first_order()
     undamped_rate = sp.powsimp(sp.expand(law.rate / system.damping_factor))
@@ -208,8 +207,8 @@ def main() -> None:
     emit("validate_vs_solve_ivp", scipy_s / ours_s, ">= 100", ours_s=ours_s, scipy_s=scipy_s)
 
     # baseline 2: hand-written numba kernels, the same driver source
-    body = HAND + "".join(codegen._driver_source(d) for d in _drivers.DRIVERS)
-    _, hand, _ = _kernel_cache.load_module(body, _kernel_cache.body_hash(body))
+    body = HAND + "".join(codegen._driver_source(d) for d in drivers.DRIVERS)
+    _, hand, _ = kernel_cache.load_module(body, kernel_cache.body_hash(body))
     p = kernels.pack(params)
     y = np.array([1.1, -0.4, 0.3, 0.7, 0.0])
     for name in ("rhs",):

@@ -36,7 +36,7 @@ import sympy as sp
 
 import symnoether as sn
 from symnoether import models
-from symnoether.jet import is_zero
+from symnoether.core import is_zero
 
 ETA, LAM = sp.symbols("eta lambda", positive=True)
 T = sn.TIME

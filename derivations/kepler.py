@@ -32,7 +32,7 @@ from scipy.integrate import solve_ivp
 
 import symnoether as sn
 from symnoether import models
-from symnoether.jet import is_zero
+from symnoether.core import is_zero
 
 K = sp.Symbol("k", positive=True)
 

@@ -42,7 +42,7 @@ import numpy as np
 import sympy as sp
 
 import symnoether as sn
-from symnoether.jet import is_zero
+from symnoether.core import is_zero
 
 ETA, BETA, LAM = sp.symbols("eta beta lambda", positive=True)
 GAMMA, OMEGA = sp.symbols("gamma omega", positive=True)

@@ -34,7 +34,7 @@ import sympy as sp
 
 import symnoether as sn
 from symnoether import models
-from symnoether.jet import is_zero
+from symnoether.core import is_zero
 
 ETA, BETA, LAM = sp.symbols("eta beta lambda", positive=True)
 T = sn.TIME

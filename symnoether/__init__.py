@@ -20,10 +20,25 @@ Examples
 eta*(wdot1**2 - wdot2**2)*exp(2*t/eta)/2
 """
 
-from . import models, rules
-from .codegen import Kernels
-from .derivation import Derivation, derive
-from .dynamics import EquationsOfMotion, FirstOrderSystem, equations_of_motion
+import sys as _sys
+
+from . import core, io, numerics, symmetry
+from .core import (
+    TIME,
+    EquationsOfMotion,
+    FirstOrderSystem,
+    LearningSystem,
+    NoetherLaw,
+    coordinates,
+    data,
+    equations_of_motion,
+    matrix_coordinates,
+    models,
+    noether,
+    rules,
+    velocities,
+    velocity,
+)
 from .errors import (
     BudgetExceededError,
     DerivationScriptError,
@@ -49,19 +64,25 @@ from .errors import (
     ValidationFailedError,
     VerificationError,
 )
-from .export import to_latex, write_latex, write_markdown
-from .latex_python import loss_from_function
-from .noether import NoetherLaw, noether
-from .spec import (
-    TIME,
-    LearningSystem,
-    coordinates,
-    data,
-    matrix_coordinates,
-    velocities,
-    velocity,
+from .io import (
+    Derivation,
+    SpecFile,
+    derive,
+    load,
+    loads,
+    loss_from_function,
+    to_latex,
+    write_latex,
+    write_markdown,
 )
-from .specfile import SpecFile, load, loads
+from .numerics import (
+    DiscreteReport,
+    Kernels,
+    ValidationReport,
+    compile,
+    validate,
+    validate_discrete,
+)
 from .symmetry import (
     Symmetry,
     SymmetryAlgebra,
@@ -69,17 +90,45 @@ from .symmetry import (
     SymmetryFamily,
     find_symmetries,
 )
-from .validate import (
-    DiscreteReport,
-    ValidationReport,
-    compile,
-    validate,
-    validate_discrete,
-)
+
+# Module paths of releases before the stage sub-packages, kept importable
+# (``from symnoether.jet import is_zero`` keeps working); new code imports from
+# ``symnoether`` or from a stage sub-package (``symnoether.core``, ...).
+MOVED_MODULES = {
+    "vocabulary": "core.vocabulary",
+    "rules": "core.rules",
+    "models": "core.models",
+    "spec": "core.system",
+    "jet": "core.jet",
+    "dynamics": "core.dynamics",
+    "noether": "core.noether",
+    "codegen": "numerics.codegen",
+    "validate": "numerics.validate",
+    "derivation": "io.derivation",
+    "export": "io.export",
+    "latex_python": "io.latex_python",
+    "specfile": "io.specfile",
+}
+for _old, _new in MOVED_MODULES.items():
+    _sys.modules.setdefault(f"{__name__}.{_old}", _sys.modules[f"{__name__}.{_new}"])
+del _old, _new
+
+
+def __getattr__(name: str):
+    """``symnoether.jet`` and the other moved module paths, as attributes too."""
+    if name in MOVED_MODULES:
+        return _sys.modules[f"{__name__}.{MOVED_MODULES[name]}"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 
 __all__ = [
+    # the stages, in the order of the data flow
+    "core",
+    "symmetry",
+    "numerics",
+    "io",
     # symbols and systems
     "TIME",
     "coordinates",

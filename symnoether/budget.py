@@ -27,7 +27,7 @@ its end first).
 - A long call in C (a large SVD, an LLVM compilation) is not cut short: the
   error is raised as soon as it returns to Python.
 - An interrupted SymPy call leaves no half-made result behind: SymPy caches
-  (and :func:`~symnoether.dynamics.equations_of_motion` memoizes) only
+  (and :func:`~symnoether.core.dynamics.equations_of_motion` memoizes) only
   finished results, so the same call can be repeated with a larger budget.
 
 Examples

@@ -33,10 +33,7 @@ import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from . import specfile
 from .budget import time_budget
-from .codegen import law_parameters
-from .derivation import Derivation
 from .errors import (
     BudgetExceededError,
     DerivationScriptError,
@@ -44,7 +41,10 @@ from .errors import (
     OutputPathError,
     SymnoetherError,
 )
-from .validate import validate
+from .io import specfile
+from .io.derivation import Derivation
+from .numerics.codegen import law_parameters
+from .numerics.validate import validate
 
 __all__ = ["main", "load_derivation", "list_derivations", "validation_inputs"]
 
@@ -128,7 +128,7 @@ _TIMEOUT_HINT = (
 
 def _check_outputs(args: argparse.Namespace) -> None:
     """Fail on an unwritable output before the (long) derivation, not after it."""
-    from .export import check_output_path
+    from .io.export import check_output_path
 
     for option in ("latex", "markdown", "plot"):
         path = getattr(args, option)
@@ -267,7 +267,7 @@ def _validate(derivation: Derivation, given: Mapping, *, backend: str):
 def _plot(report: object, path: str) -> Path:
     import matplotlib
 
-    from .export import save_figure
+    from .io.export import save_figure
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

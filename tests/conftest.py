@@ -14,7 +14,7 @@ def isolated_caches(tmp_path_factory):
     afterwards (numba may already be imported, so its config is set as well)."""
     import numba
 
-    compiled = importlib.import_module("symnoether._compiled")  # the in-process memo
+    compiled = importlib.import_module("symnoether.numerics.compiled")  # the in-process memo
     root = tmp_path_factory.mktemp("caches")
     saved = {k: os.environ.get(k) for k in ("NUMBA_CACHE_DIR", "SYMNOETHER_CACHE_DIR")}
     saved_config = numba.config.CACHE_DIR

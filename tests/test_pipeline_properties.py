@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symnoether as sn
-from symnoether.validate import validate
+from symnoether.numerics.validate import validate
 
 ETA = sp.Symbol("eta", positive=True)
 KINDS = ("translation", "rotation", "rescale")

@@ -1,0 +1,49 @@
+"""Stage 1, the mechanics: what a learning system is and what follows from it alone.
+
+Owns the vocabulary (coordinates, data, velocities, time), the learning rules,
+:class:`LearningSystem` and its construction checks, the jet calculus (total
+derivative, prolongation, the zero test), the equations of motion, Noether's
+learning dynamics, the plain-text/LaTeX display helpers the results print
+with, and the catalogue of standard systems (:mod:`symnoether.core.models`).
+
+May import: :mod:`symnoether.errors`, :mod:`symnoether.budget`. Nothing later,
+with one documented exception: :meth:`LearningSystem.symmetries` is a shortcut
+for :func:`symnoether.find_symmetries` and imports :mod:`symnoether.symmetry`
+when it is called.
+
+Examples
+--------
+>>> import sympy as sp
+>>> from symnoether.core import LearningSystem, coordinates, noether, rules
+>>> w1, w2 = coordinates("w1 w2")
+>>> system = LearningSystem((w1, w2), (1 - w1 * w2) ** 2 / 2, rule=rules.gradient_flow())
+>>> noether(system, (w1, -w2)).conserved
+True
+"""
+
+from . import models, rules
+from .dynamics import EquationsOfMotion, FirstOrderSystem, equations_of_motion
+from .jet import is_zero, prolonged_action, total_derivative
+from .noether import NoetherLaw, noether
+from .system import LearningSystem
+from .vocabulary import TIME, coordinates, data, matrix_coordinates, velocities, velocity
+
+__all__ = [
+    "TIME",
+    "coordinates",
+    "data",
+    "matrix_coordinates",
+    "velocities",
+    "velocity",
+    "LearningSystem",
+    "rules",
+    "models",
+    "equations_of_motion",
+    "EquationsOfMotion",
+    "FirstOrderSystem",
+    "noether",
+    "NoetherLaw",
+    "is_zero",
+    "total_derivative",
+    "prolonged_action",
+]

@@ -1,0 +1,282 @@
+"""Checks made when a :class:`~symnoether.core.system.LearningSystem` is built: coordinates
+distinct real Symbols, a scalar loss of coordinates, data and hyper-parameters
+only, regularizers of known kinds, a kinetic term quadratic in the velocities
+with a mass matrix that may be positive definite. Each failure raises the
+:class:`~symnoether.errors.SymnoetherError` subclass that names the culprit and
+the fix.
+
+Examples
+--------
+>>> import sympy as sp
+>>> from symnoether.core.vocabulary import coordinates
+>>> w1, w2 = coordinates("w1 w2")
+>>> check_distinct((w1, w2, w1), "coordinates")
+Traceback (most recent call last):
+  ...
+symnoether.errors.InvalidCoordinatesError: ...
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+
+import sympy as sp
+
+from ..errors import (
+    InvalidCoordinatesError,
+    InvalidKineticError,
+    InvalidLossError,
+    InvalidRuleError,
+    NotSupportedError,
+    UndeclaredSymbolWarning,
+)
+from .rules import WeightDecay
+from .vocabulary import TIME, matrix_name, velocities
+
+__all__ = [
+    "coordinate_blocks", "block_symbols", "check_coordinates", "check_distinct",
+    "as_scalar", "check_loss", "reject_look_alikes", "check_regularizers", "mass_from_kinetic",
+    "definitely_not_positive_definite", "warn_undeclared",
+]  # fmt: skip
+
+
+def coordinate_blocks(coords: object, *, matrix_symbols: bool = False) -> tuple:
+    """(name, block) pairs of ``coords``: Symbols and matrices of Symbols, in order
+    (and whole MatrixSymbols when ``matrix_symbols``: the structured symmetry search
+    takes them)."""
+    if isinstance(coords, set | frozenset | dict):
+        raise InvalidCoordinatesError(
+            f"coords is a {type(coords).__name__}, which has no fixed order; the order of "
+            "coordinates fixes velocities, generators and equations: pass a tuple or list"
+        )
+    if isinstance(coords, sp.MatrixBase | sp.Symbol | sp.MatrixSymbol):
+        coords = [coords]
+    elif isinstance(coords, str) or not isinstance(coords, Iterable):
+        raise InvalidCoordinatesError(
+            f"coords = {coords!r} is not a sequence of coordinate Symbols or matrices; "
+            "pass e.g. sn.coordinates('w1 w2') or (W1, W2) from sn.matrix_coordinates"
+        )
+    blocks = []
+    for item in coords:
+        if isinstance(item, sp.MatrixBase):
+            blocks.append((matrix_name(item), sp.ImmutableMatrix(item)))
+        elif isinstance(item, sp.Symbol) or (matrix_symbols and isinstance(item, sp.MatrixSymbol)):
+            blocks.append((item.name, item))
+        else:
+            raise InvalidCoordinatesError(
+                f"coordinate {item!r} is a {type(item).__name__}, not a Symbol; coordinates "
+                "must be distinct Symbols: create them with sn.coordinates('w1 w2')"
+            )
+    if not blocks:
+        raise InvalidCoordinatesError(
+            "coords is empty; pass at least one coordinate, e.g. sn.coordinates('w1 w2')"
+        )
+    return tuple(blocks)
+
+
+def block_symbols(block: object) -> list:
+    """The Symbols of one coordinate block."""
+    return list(block) if isinstance(block, sp.MatrixBase) else [block]
+
+
+def check_coordinates(coords: tuple, data: tuple) -> None:
+    """Coordinates and data: Symbols, each distinct, none both a coordinate and data,
+    none reserved by the engine (a velocity symbol or the time t)."""
+    for q in coords:
+        if not isinstance(q, sp.Symbol):
+            raise InvalidCoordinatesError(
+                f"coordinate {q!r} is not a Symbol; coordinates must be distinct Symbols: "
+                "create them with sn.coordinates('w1 w2') or sn.matrix_coordinates"
+            )
+    check_distinct(coords, "coordinate")
+    for d in data:
+        if not isinstance(d, sp.Symbol):
+            raise InvalidCoordinatesError(
+                f"data entry {d!r} is not a Symbol; declare data with sn.data('x y')"
+            )
+    check_distinct(data, "data symbol")
+    shared = [q for q in coords if q in set(data)]
+    if shared:
+        raise InvalidCoordinatesError(
+            f"{shared[0]} is both a coordinate and a data symbol; a parameter cannot be "
+            "data: rename one of them"
+        )
+    engine = set(velocities(coords)) | {TIME}
+    clash = [s for s in (*coords, *data) if s in engine]
+    if clash:
+        raise InvalidCoordinatesError(
+            f"symbol {clash[0]} is reserved by the engine (a velocity or the time t); "
+            "rename that coordinate or data symbol"
+        )
+
+
+def check_distinct(symbols: tuple, what: str) -> None:
+    """InvalidCoordinatesError naming a Symbol that appears twice in ``symbols``."""
+    seen: set = set()
+    for s in symbols:
+        if s in seen:
+            raise InvalidCoordinatesError(
+                f"{what} {s} appears twice; each {what} must be a distinct Symbol"
+            )
+        seen.add(s)
+
+
+def as_scalar(expr: object, what: str, error: type) -> sp.Expr:
+    """``expr`` as a scalar SymPy expression (a 1×1 matrix unwrapped); ``error`` otherwise."""
+    if isinstance(expr, sp.MatrixBase):
+        if expr.shape == (1, 1):
+            return expr[0, 0]
+        raise error(
+            f"the {what} is a {expr.shape[0]}×{expr.shape[1]} matrix; it must be a scalar "
+            "(for a squared norm write e.g. (r.T*r)[0] or sum of squares)"
+        )
+    if isinstance(expr, str):
+        raise error(
+            f"the {what} {expr!r} is a string; build it from SymPy symbols (strings are "
+            "never parsed: spec files have their own safe parser)"
+        )
+    if isinstance(expr, bool) or not isinstance(expr, int | float | sp.Expr):
+        raise error(
+            f"the {what} is a {type(expr).__name__}, not a SymPy expression; build it "
+            "from the symbols of sn.coordinates and sn.data"
+        )
+    expr = sp.sympify(expr)
+    if expr.has(sp.Derivative):
+        raise error(f"the {what} {expr} contains an unevaluated Derivative; call .doit() first")
+    if expr.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+        raise error(f"the {what} {expr} is not finite")
+    return expr
+
+
+def check_loss(loss: object, coords: tuple, data: tuple, vels: tuple) -> sp.Expr:
+    """The loss as a scalar free of I, of velocities and of time, depending on at
+    least one coordinate (named look-alikes of engine symbols rejected)."""
+    loss = as_scalar(loss, "loss", InvalidLossError)
+    if loss.has(sp.I):
+        raise InvalidLossError(
+            f"the loss {loss} contains the imaginary unit I; a loss must be real-valued"
+        )
+    free = loss.free_symbols
+    reject_look_alikes(free, (*coords, *data, *vels, TIME), "loss")
+    moving = sorted((free & set(vels)) | (free & {TIME}), key=str)
+    if moving:
+        raise InvalidLossError(
+            f"the loss depends on {moving[0]}, a velocity or the time; a loss is a function "
+            "of coordinates and data only (put velocity terms in the kinetic term)"
+        )
+    if not free & set(coords):
+        impostors = [s for s in free if any(s.name == q.name for q in coords)]
+        hint = (
+            f": its symbol {impostors[0]} has the name of a coordinate but other "
+            "assumptions; create the loss from the symbols sn.coordinates returns"
+            if impostors
+            else "; check that it is built from these coordinates"
+        )
+        raise InvalidLossError(f"the loss {loss} depends on none of the coordinates{hint}")
+    return loss
+
+
+def reject_look_alikes(free: set, engine: tuple, what: str) -> None:
+    """A free symbol named like a coordinate, data symbol, velocity or t but not
+    equal to it (other assumptions) would silently become a hyper-parameter."""
+    by_name = {s.name: s for s in engine}
+    for symbol in sorted(free, key=str):
+        twin = by_name.get(symbol.name)
+        if twin is not None and twin != symbol:
+            raise InvalidLossError(
+                f"the {what} contains a symbol {symbol} that has the name of the engine's "
+                f"{symbol} but other assumptions, so it is not the same symbol; build the "
+                f"{what} from sn.coordinates, sn.data, sn.velocities and system.time"
+            )
+
+
+def check_regularizers(regularizers: object, coords: tuple) -> tuple:
+    """The regularizers as a tuple of ``rules.weight_decay`` terms whose ``on=``
+    names only coordinates of this system."""
+    if regularizers is None:
+        return ()
+    if isinstance(regularizers, WeightDecay):
+        regularizers = (regularizers,)
+    checked = tuple(regularizers)
+    for regularizer in checked:
+        if not isinstance(regularizer, WeightDecay):
+            raise InvalidRuleError(
+                f"regularizer {regularizer!r} is not supported; use "
+                "sn.rules.weight_decay(lam) (add other penalties to the loss itself)"
+            )
+        outside = [q for q in regularizer.on or () if q not in set(coords)]
+        if outside:
+            raise InvalidRuleError(
+                f"weight_decay(on=...) names {outside[0]}, which is not a coordinate of this system"
+            )
+    return checked
+
+
+def mass_from_kinetic(kinetic: sp.Expr, coords: tuple, vels: tuple) -> sp.ImmutableMatrix:
+    """M(q) of a hand-written kinetic term T = ½ q̇ᵀ M(q) q̇, checked to be quadratic in
+    q̇."""
+    if kinetic.free_symbols & {TIME}:
+        raise NotSupportedError(
+            "a kinetic term that depends on the time t is not supported yet; "
+            "time dependence enters only through the damping factor e^{t/τ}"
+        )
+    if not kinetic.free_symbols & set(vels):
+        names = ", ".join(map(str, vels[:3])) + (", ..." if len(vels) > 3 else "")
+        raise InvalidKineticError(
+            f"the kinetic term T = {kinetic} does not depend on the velocities {names}; "
+            "build it from the symbols sn.velocities(coords) returns"
+        )
+    v = list(vels)
+    mass = sp.hessian(kinetic, v)
+    if any(entry.free_symbols & set(v) for entry in mass):
+        raise InvalidKineticError(
+            f"the kinetic term T = {kinetic} is not quadratic in the velocities "
+            "(its Hessian in q̇ depends on q̇); T must be ½q̇ᵀM(q)q̇"
+        )
+    vm = sp.Matrix(v)
+    remainder = sp.expand(kinetic - (vm.T * mass * vm)[0] / 2)
+    if remainder != 0:
+        raise InvalidKineticError(
+            f"the kinetic term T = {kinetic} has terms {remainder} that are not quadratic "
+            "in the velocities; T must be ½q̇ᵀM(q)q̇ (no linear or constant terms)"
+        )
+    if sp.simplify(mass.det()) == 0:
+        raise InvalidKineticError(
+            f"the mass matrix of T = {kinetic} is singular (det M = 0): some velocity "
+            "has no inertia; give every coordinate a kinetic term, or use gradient flow"
+        )
+    if definitely_not_positive_definite(mass):
+        raise InvalidKineticError(
+            f"the mass matrix of T = {kinetic} is not positive definite, so T is not a "
+            "kinetic energy; every velocity needs positive inertia"
+        )
+    return sp.ImmutableMatrix(mass)
+
+
+def definitely_not_positive_definite(matrix: sp.MatrixBase) -> bool:
+    """True only when M is provably not positive definite (a diagonal entry or
+    leading minor that cannot be positive, or SymPy's own verdict)."""
+    for k in range(1, matrix.shape[0] + 1):
+        minor = sp.simplify(matrix[:k, :k].det())
+        if minor.is_positive is False or (minor.is_number and not minor.is_positive):
+            return True
+    for entry in matrix.diagonal():
+        if entry.is_positive is False:
+            return True
+    return False
+
+
+def warn_undeclared(system) -> None:
+    """UndeclaredSymbolWarning naming the hyper-parameters missing from
+    ``system.parameters`` (symbols that are neither coordinates, data nor declared)."""
+    declared = set(system.parameters or ())
+    undeclared = [s for s in system.hyperparameters if s not in declared]
+    if undeclared:
+        names = ", ".join(map(str, undeclared))
+        warnings.warn(
+            f"symbols {names} are neither coordinates, data nor declared parameters; "
+            "they are treated as hyper-parameters (add them to parameters= to silence this)",
+            UndeclaredSymbolWarning,
+            stacklevel=4,
+        )

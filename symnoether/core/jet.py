@@ -1,0 +1,324 @@
+"""Pure SymPy helpers on the jet space (t, q, q̇, q̈).
+
+The engine works with plain SymPy Symbols for coordinates q, velocities q̇ and
+accelerations q̈, and one time Symbol t. This module holds the three pieces of
+calculus every later stage needs:
+
+* :func:`total_derivative` — the total time derivative
+  D_t = ∂_t + q̇·∂_q + q̈·∂_q̇ (with q̈ a symbol or an on-shell expression);
+* :func:`prolonged_action` — the first prolongation pr ψ of a point
+  generator ψ(q): pr ψ = ψ·∂_q + (Dψ q̇)·∂_q̇;
+* :func:`is_zero` — a robust zero test that never calls a zero expression
+  "not zero" because SymPy could not simplify it: exact rationalization,
+  ``cancel``, then a randomized numeric check at high precision (undefined
+  functions are replaced by random concrete ones first).
+
+Examples
+--------
+>>> import sympy as sp
+>>> from symnoether.core.jet import is_zero
+>>> x = sp.Symbol("x", real=True)
+>>> is_zero(sp.sqrt(x**2 + 1) ** 2 - x**2 - 1)
+True
+>>> is_zero(sp.Max(0, x) - sp.Max(0, -x) - x)
+True
+>>> is_zero(0.1 * x + 0.2 * x - 0.3 * x)
+True
+>>> is_zero(x - sp.Abs(x))
+False
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+import sympy as sp
+from sympy.core.function import AppliedUndef
+
+from ..budget import check
+
+__all__ = [
+    "total_derivative",
+    "prolonged_action",
+    "generator_derivative",
+    "is_zero",
+    "readable",
+]
+
+_COARSE_DIGITS = 30
+_FINE_DIGITS = 60
+_SHRINK = sp.Float(10) ** -15
+_SAMPLES = 4
+_ROUND_OFF = 1e-13
+_ROUND_OFF_BITS = 12
+_BRANCHING = (sp.Max, sp.Min, sp.Heaviside, sp.Piecewise, sp.Abs, sp.sign)
+_BRANCH_SAMPLES = 8
+_MIN_BITS = 8
+_EXPAND_OPS_LIMIT = 400
+_EXPAND_ZERO_OPS_LIMIT = 300
+_SIMPLIFY_OPS_LIMIT = 60
+
+
+def total_derivative(
+    expr: sp.Expr,
+    coords: Sequence[sp.Symbol],
+    velocities: Sequence[sp.Symbol],
+    accelerations: Sequence[sp.Expr],
+    time: sp.Symbol,
+) -> sp.Expr:
+    """Total time derivative D_t of a function on the jet space.
+
+    D_t f = ∂_t f + Σ q̇_i ∂f/∂q_i + Σ q̈_i ∂f/∂q̇_i, where q̈_i are symbols or
+    on-shell expressions (then D_t is the derivative along the motion).
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> q, v, a, t = sp.symbols("q v a t")
+    >>> total_derivative(q * v * sp.exp(t), [q], [v], [a], t)
+    a*q*exp(t) + q*v*exp(t) + v**2*exp(t)
+    """
+    rate = sp.diff(expr, time)
+    for q, v in zip(coords, velocities, strict=True):
+        rate += v * sp.diff(expr, q)
+    for v, a in zip(velocities, accelerations, strict=True):
+        rate += a * sp.diff(expr, v)
+    return rate
+
+
+def generator_derivative(
+    generator: sp.Matrix, coords: Sequence[sp.Symbol], velocities: Sequence[sp.Symbol]
+) -> sp.Matrix:
+    """The velocity part of the prolongation: Dψ q̇ (Jacobian of ψ times q̇).
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> q1, q2, v1, v2 = sp.symbols("q1 q2 v1 v2")
+    >>> generator_derivative(sp.Matrix([-q2, q1]), [q1, q2], [v1, v2]).T
+    Matrix([[-v2, v1]])
+    """
+    jacobian = sp.Matrix(generator).jacobian(list(coords))
+    return jacobian * sp.Matrix(velocities)
+
+
+def prolonged_action(
+    expr: sp.Expr,
+    generator: sp.Matrix,
+    coords: Sequence[sp.Symbol],
+    velocities: Sequence[sp.Symbol],
+) -> sp.Expr:
+    """Apply the first prolongation pr ψ = ψ·∂_q + (Dψ q̇)·∂_q̇ to ``expr``.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> q1, q2, v1, v2 = sp.symbols("q1 q2 v1 v2")
+    >>> kinetic = (v1**2 + v2**2) / 2
+    >>> prolonged_action(kinetic, sp.Matrix([-q2, q1]), [q1, q2], [v1, v2])
+    0
+    """
+    velocity_part = generator_derivative(generator, coords, velocities)
+    action = sp.S.Zero
+    for psi, q in zip(generator, coords, strict=True):
+        action += psi * sp.diff(expr, q)
+    for dpsi, v in zip(velocity_part, velocities, strict=True):
+        action += dpsi * sp.diff(expr, v)
+    return action
+
+
+def is_zero(expr: sp.Expr, *, samples: int = _SAMPLES, seed: int = 0) -> bool:
+    """Decide whether ``expr`` is identically zero, robustly.
+
+    Rational functions of moderate size are decided exactly (``cancel``).
+    Otherwise cheap symbolic steps come first (structural test, floats made
+    rational — the residue of cancelling doubles, a tiny short binary fraction
+    like 2⁻⁵⁴, counts as round-off —, ``expand``); when
+    they do not reach 0, the expression is evaluated at ``samples`` random
+    points, undefined functions replaced by random concrete smooth functions.
+    A sample counts as zero when the value vanishes, or shrinks by at least
+    10⁻¹⁵ as the working precision goes from 30 to 60 digits (SymPy's evalf
+    raises precision adaptively, so the round-off of an exact zero shrinks,
+    while a genuine value, however small, stays). So float coefficients,
+    sqrt, exp/log, Abs or Max never produce a false "not zero", and tiny
+    genuine values are not mistaken for zero.
+
+    Parameters
+    ----------
+    expr : sympy expression
+    samples : int
+        Number of random points of the numeric check.
+    seed : int
+        Seed of the random points (results are reproducible).
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> a, b = sp.symbols("a b", positive=True)
+    >>> is_zero(sp.log(a * b) - sp.log(a) - sp.log(b))
+    True
+    >>> is_zero(sp.exp(a) - 1 - a)
+    False
+    """
+    expr = sp.sympify(expr)
+    if expr == 0 or expr.is_zero is True:
+        return True
+    exact = _rationalize(expr)
+    if exact == 0:
+        return True
+    if sp.count_ops(exact) <= _EXPAND_ZERO_OPS_LIMIT:
+        if _is_rational_function(exact):
+            return sp.cancel(sp.together(exact)) == 0  # exact decision, either way
+        if _attempt(sp.expand, exact):
+            return True
+    return _numerically_zero(exact, samples=samples, seed=seed)
+
+
+def _is_rational_function(expr: sp.Expr) -> bool:
+    try:
+        return bool(expr.is_rational_function(*expr.free_symbols))
+    except (TypeError, ValueError, NotImplementedError):
+        return False
+
+
+def _attempt(transform, expr: sp.Expr) -> bool:
+    try:
+        return transform(expr) == 0
+    except (sp.PolynomialError, TypeError, ValueError, NotImplementedError, RecursionError):
+        return False
+
+
+def readable(expr: sp.Expr, *, effort: str = "full") -> sp.Expr:
+    """A short equivalent form of ``expr`` for display: the fewest operations
+    among the expression itself, its common factors pulled out, and (for
+    small expressions, unless ``effort="low"``) ``simplify``. Never slow on
+    large expressions.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> a, b = sp.symbols("a b")
+    >>> readable(a * b**2 / 2 + a * b / 2)
+    a*b*(b + 1)/2
+    """
+    expr = sp.sympify(expr)
+    candidates = [expr, sp.factor_terms(expr)]
+    if sp.count_ops(expr) <= _EXPAND_OPS_LIMIT:
+        expanded = sp.expand(expr)
+        candidates += [sp.factor_terms(expanded)]
+        if effort == "full" and sp.count_ops(expanded) <= _SIMPLIFY_OPS_LIMIT:
+            try:
+                candidates.append(sp.simplify(expr))
+            except (TypeError, ValueError, NotImplementedError, RecursionError):
+                pass
+    return min(candidates, key=sp.count_ops)
+
+
+def _rationalize(expr: sp.Expr) -> sp.Expr:
+    """Floats → exact rationals (by their 15-digit decimal form), round-off → 0."""
+    floats = expr.atoms(sp.Float)
+    if not floats:
+        return expr
+    return expr.xreplace(
+        {f: sp.S.Zero if _is_round_off(f) else sp.nsimplify(f, rational=True) for f in floats}
+    )
+
+
+def _is_round_off(value: sp.Float) -> bool:
+    """The residue of cancelling doubles, such as (0.1 + 0.2) − 0.3 = 2⁻⁵⁴.
+
+    Such a residue is tiny (below 10⁻¹³) *and* a short binary fraction (a few
+    significant bits: a difference of nearby doubles), whereas a coefficient a
+    user wrote, such as 1e-14, carries a full 53-bit mantissa and is kept.
+    """
+    if value == 0 or abs(value) >= _ROUND_OFF:
+        return value == 0
+    bits = value._mpf_[3]
+    return bits <= _ROUND_OFF_BITS
+
+
+def _numerically_zero(expr: sp.Expr, *, samples: int, seed: int) -> bool:
+    """Zero at every random point: the value vanishes or shrinks by ≥ 10⁻¹⁵ when the
+    working precision goes from 30 to 60 digits (round-off of an exact zero does,
+    a genuine value — however small — does not)."""
+    rng = random.Random(seed)
+    concrete = _concretize_functions(expr, rng)
+    symbols = sorted(concrete.free_symbols, key=lambda s: s.name)
+    if concrete.has(*_BRANCHING):  # a branch may hold on a small part of the space only
+        samples *= _BRANCH_SAMPLES
+    evaluated = 0
+    for _ in range(5 * samples):
+        check()
+        if evaluated == samples:
+            break
+        point = {s: _random_value(s, rng) for s in symbols}
+        coarse = _evaluate(concrete, point, _COARSE_DIGITS)
+        fine = _evaluate(concrete, point, _FINE_DIGITS)
+        if coarse is None or fine is None:
+            continue
+        evaluated += 1
+        if not (_no_digits(fine) or abs(fine) <= _SHRINK * abs(coarse)):
+            return False
+    return evaluated > 0
+
+
+def _no_digits(value: sp.Expr) -> bool:
+    """Zero, or a value evalf could give no significant bits (a cancellation below
+    its accuracy, printed like 0.e-226): an exact zero's round-off."""
+    for part in value.as_real_imag():
+        if part == 0:
+            continue
+        if not (isinstance(part, sp.Float) and part._prec < _MIN_BITS):
+            return False
+    return True
+
+
+def _concretize_functions(expr: sp.Expr, rng: random.Random) -> sp.Expr:
+    """Replace every undefined function f(z₁…z_k) by a random smooth function."""
+    functions = {applied.func: len(applied.args) for applied in expr.atoms(AppliedUndef)}
+    if not functions:
+        return expr
+    replacements = {}
+    for function, arity in functions.items():
+        zs = sp.symbols(f"z0:{arity}", real=True)
+        ridges = [_random_linear(zs, rng) for _ in range(arity + 2)]
+        # A sum of ridge functions in more directions than arguments: no
+        # degenerate Hessian or other accidental identity of one ridge.
+        concrete = sp.sin(ridges[0] + 1) + ridges[1] ** 2 / 3 + ridges[1] * ridges[0] ** 3 / 7
+        concrete += sum((sp.exp(r / 5) / (k + 2) for k, r in enumerate(ridges[2:])), sp.S.Zero)
+        replacements[function] = sp.Lambda(zs, concrete)
+    return expr.subs(replacements).doit()
+
+
+def _random_linear(zs: tuple, rng: random.Random) -> sp.Expr:
+    weights = [sp.Rational(rng.randint(-9, 9) or 1, rng.randint(3, 11)) for _ in zs]
+    return sum((w * z for w, z in zip(weights, zs, strict=True)), sp.S.Zero)
+
+
+def _random_value(symbol: sp.Symbol, rng: random.Random) -> sp.Rational:
+    if symbol.is_integer:
+        sign = -1 if not symbol.is_nonnegative and rng.random() < 0.5 else 1
+        return sp.Integer(sign * rng.randint(1, 10**4))
+    denominator = rng.randint(10**6, 10**7)  # no lattice a periodic function could vanish on
+    magnitude = sp.Rational(rng.randint(2 * denominator // 10, 22 * denominator // 10), denominator)
+    if rng.random() < 0.5:  # every other draw spans 10⁻² … 10²: thresholds (ReLU6, x > 3)
+        exponent = sp.Rational(rng.randint(-2000, 2000), 1000)  # are visited on both sides
+        magnitude = sp.Rational(sp.Float(10) ** exponent).limit_denominator(denominator)
+    if symbol.is_nonnegative or symbol.is_positive:
+        return magnitude
+    if symbol.is_nonpositive or symbol.is_negative:
+        return -magnitude
+    return magnitude if rng.random() < 0.5 else -magnitude
+
+
+def _evaluate(expr: sp.Expr, point: dict, digits: int) -> sp.Expr | None:
+    try:
+        value = expr.xreplace(point).evalf(digits)
+    except (TypeError, ValueError, ZeroDivisionError, RecursionError):
+        return None
+    if not value.is_number or value.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+        return None
+    if value.has(sp.Heaviside, sp.DiracDelta, sp.Piecewise, sp.Max, sp.Min):
+        return None
+    return value

@@ -1,0 +1,267 @@
+"""The derivation bundle: a system, its equations of motion, its Noether laws,
+and the closed-form results a derivation script obtains from them.
+
+:func:`derive` composes the stages, one line each; the CLI and the export
+consume the :class:`Derivation` it returns.
+
+Examples
+--------
+>>> import sympy as sp
+>>> import symnoether as sn
+>>> from symnoether import models
+>>> pair = models.scalar_pair()
+>>> eta = sp.Symbol("eta", positive=True)
+>>> deriv = sn.derive(pair.system(sn.rules.gradient_descent(eta)), pair.generators)
+>>> [law.conserved for law in deriv.laws]
+[False]
+>>> deriv.law("rescale").kinetic_breaking
+eta*(wdot1**2 - wdot2**2)*exp(2*t/eta)/2
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import sympy as sp
+
+from ..budget import check, time_budget
+from ..core.display import table_text
+from ..core.dynamics import EquationsOfMotion, equations_of_motion
+from ..core.noether import NoetherLaw, noether
+from ..core.system import LearningSystem
+from ..errors import InvalidInputError, NoFirstOrderChargeError, NotSupportedError
+from ..numerics.validate import validate, validate_discrete
+from .export import latex_document, markdown_document, write_latex, write_markdown
+
+__all__ = ["Derivation", "derive"]
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """A derivation: system, equations of motion, Noether laws, derived results.
+
+    Attributes
+    ----------
+    title : str
+    system : LearningSystem
+    equations : EquationsOfMotion
+    names : tuple of str
+        One name per law (e.g. ``'scale'``).
+    laws : tuple of NoetherLaw
+    results : tuple of (str, sympy object)
+        Further closed forms derived from the laws (an ODE, its solution),
+        each labelled; added with :meth:`with_result`.
+    notes : tuple of str
+        What the derivation left out and why (e.g. generators without a
+        first-order charge).
+    reports : tuple
+        Numerical validation reports attached by :meth:`validate`.
+    """
+
+    title: str
+    system: LearningSystem
+    equations: EquationsOfMotion
+    names: tuple[str, ...]
+    laws: tuple[NoetherLaw, ...]
+    results: tuple[tuple[str, sp.Basic], ...] = ()
+    notes: tuple[str, ...] = ()
+    reports: tuple = ()
+
+    def validate(self, q0, v0=None, *, params=None, discrete: bool = False, **options):
+        """A copy with validation reports attached: every law checked along the
+        continuous trajectory (:func:`symnoether.validate`) and, with
+        ``discrete=True``, against the real optimizer
+        (:func:`symnoether.validate_discrete`, finite-step rules only).
+
+        Examples
+        --------
+        >>> import sympy as sp, symnoether as sn
+        >>> from symnoether import models
+        >>> eta = sp.Symbol("eta", positive=True)
+        >>> pair = models.scalar_pair()
+        >>> deriv = sn.derive(pair.system(sn.rules.gradient_descent(eta)), pair.generators)
+        >>> values = {eta: 0.1, sn.data("x")[0]: 1.0, sn.data("y")[0]: 0.5}
+        >>> checked = deriv.validate([1.5, 0.2], params=values, t_end=3.0, backend="numpy")
+        >>> [report.passed for report in checked.reports]
+        [True]
+        """
+        reports = [validate(self.system, self.laws, q0, v0, params=params, **options)]
+        if discrete:
+            kept = {k: v for k, v in options.items() if k in ("backend", "throw")}
+            reports.append(validate_discrete(self.system, self.laws, q0, params=params, **kept))
+        return replace(self, reports=(*self.reports, *reports))
+
+    def law(self, name: str) -> NoetherLaw:
+        """The law of the generator called ``name``."""
+        if name not in self.names:
+            raise InvalidInputError(f"no law named {name!r}; the laws are {', '.join(self.names)}")
+        return self.laws[self.names.index(name)]
+
+    def with_result(self, label: str, result: sp.Basic) -> Derivation:
+        """A copy with one more labelled closed-form result."""
+        return replace(self, results=(*self.results, (label, result)))
+
+    def result(self, label: str) -> sp.Basic:
+        """The result called ``label``."""
+        for name, value in self.results:
+            if name == label:
+                return value
+        raise InvalidInputError(f"no result labelled {label!r}")
+
+    def __str__(self) -> str:
+        rule = "=" * len(self.title)
+        sections = [f"{self.title}\n{rule}", "system\n" + _indent(str(self.system))]
+        sections.append(_indent(str(self.equations), first=False))
+        for name, law in zip(self.names, self.laws, strict=True):
+            sections.append(f"[{name}] " + str(law))
+        if self.results:
+            rows = [(label, _plain(value)) for label, value in self.results]
+            sections.append(table_text("derived results", rows))
+        if self.notes:
+            sections.append("notes\n" + "\n".join(f"  {note}" for note in self.notes))
+        sections.extend(str(report) for report in self.reports)
+        return "\n\n".join(sections)
+
+    def _repr_latex_(self) -> str:
+        parts = [law._repr_latex_() for law in self.laws]
+        parts += [f"$${sp.latex(value)}$$" for _, value in self.results]
+        return "\n".join(parts)
+
+    def to_latex(self, path: str | None = None, **options: object) -> str:
+        """The standalone LaTeX document (compiles with pdflatex); written to ``path``
+        atomically when given. Options: see :func:`symnoether.io.export.latex_document`."""
+        if path is None:
+            return latex_document(self, **options)
+        return write_latex(self, path, **options)
+
+    def to_markdown(self, path: str | None = None, **options: object) -> str:
+        """The derivation as Markdown with ``$$``-math; written to ``path`` when given.
+        Options: see :func:`symnoether.io.export.latex_document`."""
+        if path is None:
+            return markdown_document(self, **options)
+        return write_markdown(self, path, **options)
+
+    def _repr_markdown_(self) -> str:
+        return markdown_document(self, kernels=False)
+
+
+def derive(
+    system: LearningSystem,
+    generators: Mapping[str, object] | Sequence[object] | None = None,
+    *,
+    title: str | None = None,
+    timeout: float | None = None,
+) -> Derivation:
+    """Derive equations of motion and the Noether law of each generator.
+
+    Parameters
+    ----------
+    system : LearningSystem
+    generators : mapping name → generator, or a sequence of generators, optional
+        The symmetries to derive laws for (names default to ``psi1, psi2, …``).
+        When omitted, the symmetries of the loss are found
+        (``system.symmetries()``) and a law is derived for each; under gradient
+        flow the generators without a first-order charge are listed in
+        ``notes`` instead.
+    title : str, optional
+    timeout : float, optional
+        Time budget in seconds for the whole derivation — symmetry search,
+        equations of motion, simplification and verification of every law.
+        Default None: no budget (the gallery derives in seconds); see
+        :mod:`symnoether.budget`.
+
+    Returns
+    -------
+    Derivation
+
+    Raises
+    ------
+    BudgetExceededError
+        The derivation ran out of its ``timeout``; the message names the stage
+        that was running.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> import symnoether as sn
+    >>> q1, q2 = sn.coordinates("q1 q2")
+    >>> flow = sn.LearningSystem((q1, q2), (q1 + q2) ** 2, rule=sn.rules.gradient_flow())
+    >>> sn.derive(flow, {"antidiagonal": (1, -1)}).law("antidiagonal").charge
+    q1 - q2
+    """
+    with time_budget(timeout, "derive()"):
+        return _derive(system, generators, title)
+
+
+def _derive(system: LearningSystem, generators: object, title: str | None) -> Derivation:
+    notes: list[str] = []
+    if not isinstance(system, LearningSystem):
+        raise InvalidInputError(
+            f"derive() needs a LearningSystem, got a {type(system).__name__}; build one with "
+            "sn.LearningSystem(coords, loss, rule=...)"
+        )
+    if generators is None:
+        generators, notes = _discovered(system)
+    named = _named(generators)
+    with time_budget(None, "the equations of motion", hint="simplify the loss"):
+        equations = equations_of_motion(system)
+    names, laws = [], []
+    for name, generator in named.items():
+        check()
+        try:
+            with time_budget(None, f"the Noether law of {name!r}"):
+                laws.append(noether(system, generator))
+        except NoFirstOrderChargeError:
+            if not notes:  # generators the user chose: their failure is theirs to see
+                raise
+            notes.append(f"{name}: no first-order charge under gradient flow (Mψ not a gradient)")
+            continue
+        names.append(name)
+    return Derivation(
+        title=title or "symnoether derivation",
+        system=system,
+        equations=equations,
+        names=tuple(names),
+        laws=tuple(laws),
+        notes=tuple(notes),
+    )
+
+
+def _discovered(system: LearningSystem) -> tuple[dict[str, object], list[str]]:
+    """The symmetries of the loss, found by :func:`find_symmetries`, by name."""
+    algebra = system.symmetries()
+    if algebra.dimension > MAX_DISCOVERED_LAWS:
+        raise NotSupportedError(
+            f"the loss has a {algebra.dimension}-dimensional symmetry algebra, too many laws "
+            f"to derive one by one (limit {MAX_DISCOVERED_LAWS}); pick generators: "
+            "derive(system, {name: generator}) with elements of system.symmetries()"
+        )
+    found = {symmetry.name: symmetry for symmetry in algebra}
+    note = f"generators found by symmetry search: dimension {algebra.dimension}"
+    return found, [note]
+
+
+MAX_DISCOVERED_LAWS = 32
+"""Most laws :func:`derive` derives from a discovered algebra without being asked."""
+
+
+def _named(generators: Mapping[str, object] | Sequence[object]) -> dict[str, object]:
+    if isinstance(generators, Mapping):
+        return dict(generators)
+    if isinstance(generators, str) or not isinstance(generators, Sequence):
+        raise InvalidInputError(
+            f"generators = {generators!r}: pass a mapping name → generator or a list of generators"
+        )
+    return {f"psi{i + 1}": generator for i, generator in enumerate(generators)}
+
+
+def _indent(text: str, first: bool = True) -> str:
+    lines = text.splitlines()
+    return "\n".join(("  " + line) if (first or i) else line for i, line in enumerate(lines))
+
+
+def _plain(value: sp.Basic) -> str:
+    if isinstance(value, sp.Equality):
+        return f"{sp.sstr(value.lhs)} = {sp.sstr(value.rhs)}"
+    return sp.sstr(value)

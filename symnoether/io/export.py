@@ -1,0 +1,515 @@
+r"""Export: LaTeX fragments of any result, standalone LaTeX and Markdown documents.
+
+:func:`to_latex` turns a result object — :class:`~symnoether.LearningSystem`,
+:class:`~symnoether.EquationsOfMotion`, :class:`~symnoether.NoetherLaw`,
+:class:`~symnoether.Derivation`, a validation report, a SymPy expression — into
+a LaTeX fragment in the notation of the papers: the charge
+:math:`Q = e^{t/\tau}(\dots)`, its law split into the kinetic symmetry
+breaking and the potential (loss, regularizer) breaking, dotted velocities,
+bold layer matrices, long sums broken across ``align*`` lines.
+
+:func:`latex_document` and :func:`markdown_document` assemble a whole
+derivation (system, equations of motion, laws, derived results, validation,
+and an appendix with the Python side typeset by latexify-py: a loss written
+as a Python function and the generated numeric kernels);
+:func:`write_latex` and :func:`write_markdown` write them atomically (a
+temporary file in the same folder, then :func:`os.replace`). The LaTeX
+document needs only the ``amsmath``, ``amssymb`` and ``graphicx`` packages
+(Debian's ``texlive-latex-base``) and compiles with ``pdflatex``.
+
+References
+----------
+.. [1] H. Tanaka and D. Kunin, "Noether's Learning Dynamics: Role of Symmetry
+   Breaking in Neural Networks", NeurIPS 2021, arXiv:2105.02716 (the notation
+   of charges and kinetic symmetry breaking).
+
+Examples
+--------
+>>> import sympy as sp, symnoether as sn
+>>> w1, w2 = sn.coordinates("w1 w2")
+>>> eta = sp.Symbol("eta", positive=True)
+>>> gd = sn.LearningSystem((w1, w2), (1 - w1 * w2) ** 2 / 2, rule=sn.rules.gradient_descent(eta))
+>>> print(to_latex(sn.noether(gd, (w1, -w2))))
+\begin{align*}
+\boldsymbol{\psi} &= \left(w_{1}, - w_{2}\right) \\
+\tau &= \frac{\eta}{2} \\
+Q &= e^{t/\tau} \frac{\eta \left(w_{1} \dot{w}_{1} - w_{2} \dot{w}_{2}\right)}{2} \\
+\frac{dQ}{dt} &= \dot{Q}^{\mathrm{kin}} + \dot{Q}^{\mathrm{pot}} && \text{broken by kinetic term} \\
+\dot{Q}^{\mathrm{kin}} &= e^{t/\tau} \frac{\eta \left(\dot{w}_{1}^{2} - \dot{w}_{2}^{2}\right)}{2} && \text{kinetic symmetry breaking} \\
+\dot{Q}^{\mathrm{pot}} &= 0 && \text{symmetry of the loss}
+\end{align*}
+"""  # noqa: E501
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import sympy as sp
+
+from ..core.dynamics import EquationsOfMotion, FirstOrderSystem, accelerations
+from ..core.noether import NoetherLaw
+from ..core.system import LearningSystem
+from ..errors import InvalidInputError, NotSupportedError, OutputPathError
+from .latex_python import function_latex, kernel_latex, python_function
+from .notation import (
+    DEFAULT_WIDTH,
+    MAX_MATRIX_SIDE,
+    TAU,
+    Notation,
+    Row,
+    bold,
+    latex_math,
+    latex_text,
+    render_rows,
+)
+
+__all__ = [
+    "DerivationLike",
+    "to_latex",
+    "latex_document",
+    "markdown_document",
+    "write_latex",
+    "write_markdown",
+    "write_text",
+    "save_figure",
+    "check_output_path",
+]
+
+
+@runtime_checkable
+class DerivationLike(Protocol):
+    """What a document is made of: the fields of :class:`~symnoether.Derivation`.
+
+    Export reads these fields and never imports the derivation bundle itself
+    (which comes later in the data flow and uses export for its
+    ``to_latex``/``to_markdown`` shortcuts).
+    """
+
+    title: str
+    system: LearningSystem
+    equations: EquationsOfMotion
+    names: tuple[str, ...]
+    laws: tuple[NoetherLaw, ...]
+    results: tuple
+
+
+def to_latex(obj: object, *, env: str = "align*", width: int = DEFAULT_WIDTH) -> str:
+    r"""A LaTeX fragment for any result object.
+
+    Parameters
+    ----------
+    obj : LearningSystem, EquationsOfMotion, NoetherLaw, Derivation, SymPy object,
+        or any result with ``_repr_latex_`` (validation reports, symmetries)
+    env : {'align*', 'aligned'}
+        ``'align*'`` for a LaTeX document (amsmath), ``'aligned'`` to place
+        inside ``$$ … $$`` (Markdown, notebooks).
+    width : int
+        Characters of LaTeX per line before a long sum is broken.
+
+    Raises
+    ------
+    InvalidInputError
+        ``obj`` is not a result symnoether can export.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> print(to_latex(sp.Eq(sp.Symbol("Q"), sp.Symbol("w1") ** 2)))
+    \begin{align*}
+    Q &= w_{1}^{2}
+    \end{align*}
+    """
+    if env not in ("align*", "aligned"):
+        raise InvalidInputError(f"env = {env!r}: use 'align*' (LaTeX) or 'aligned' (inside $$)")
+    if isinstance(obj, DerivationLike):
+        notation = Notation(obj.system, width=width)
+        parts = [render_rows(system_rows(obj.system, notation), env=env)]
+        parts.append(render_rows(equation_rows(obj.equations, notation), env=env))
+        for name, law in zip(obj.names, obj.laws, strict=True):
+            rows = law_rows(law, notation, name=name, define_tau=False)
+            parts.append(f"% {name}\n" + render_rows(rows, env=env))
+        parts += [render_rows([result_row(v, notation)], env=env) for _, v in obj.results]
+        return "\n\n".join(parts)
+    rows = _rows(obj, width)
+    if rows is not None:
+        return render_rows(rows, env=env)
+    latex = getattr(obj, "_repr_latex_", None)
+    if callable(latex) and not isinstance(obj, type):
+        return _strip_dollars(latex())
+    raise InvalidInputError(
+        f"cannot export a {type(obj).__name__} to LaTeX; pass a LearningSystem, "
+        "EquationsOfMotion, NoetherLaw, Derivation, validation report or SymPy expression"
+    )
+
+
+def _rows(obj: object, width: int) -> list[Row] | None:
+    if isinstance(obj, NoetherLaw):
+        return law_rows(obj, Notation(obj.system, width=width))
+    if isinstance(obj, LearningSystem):
+        return system_rows(obj, Notation(obj, width=width))
+    if isinstance(obj, EquationsOfMotion):
+        return equation_rows(obj, Notation(obj.system, width=width))
+    if isinstance(obj, FirstOrderSystem):
+        notation = Notation(width=width)
+        return [
+            Row(rf"\frac{{d{notation.latex(s)}}}{{dt}}", notation.lines(f))
+            for s, f in zip(obj.state, obj.rhs, strict=True)
+        ]
+    if isinstance(obj, sp.Basic):
+        return [result_row(obj, Notation(width=width))]
+    return None
+
+
+def _strip_dollars(text: str) -> str:
+    text = text.strip()
+    for fence in ("$$", "$"):
+        if text.startswith(fence) and text.endswith(fence) and len(text) > 2 * len(fence):
+            return text[len(fence) : -len(fence)].strip()
+    return text
+
+
+# -- rows of each result -------------------------------------------------------------
+
+
+def system_rows(system: LearningSystem, notation: Notation) -> list[Row]:
+    """Coordinates, data, potential, kinetic term, damping and Lagrangian."""
+    rows = []
+    scalars = [b for _, b in system.blocks if not isinstance(b, sp.MatrixBase)]
+    if scalars:
+        rows.append(Row(r"\mathbf{q}", (_vector(scalars, notation),)))
+    for name, block in system.blocks:
+        if isinstance(block, sp.MatrixBase):
+            if max(block.shape) > MAX_MATRIX_SIDE:
+                rows.append(Row(bold(name), (rf"\mathbb{{R}}^{{{block.rows}\times{block.cols}}}",),
+                                rel=r"\in"))  # fmt: skip
+            else:
+                rows.append(Row(bold(name), (notation.latex(block),)))
+    if system.data:
+        data = ", ".join(notation.latex(d) for d in system.data)
+        rows.append(Row(r"\text{data}", (data,), rel=":"))
+    note = "loss + " + ", ".join(str(r.name).replace("_", " ") for r in system.regularizers)
+    rows.append(Row("V", notation.lines(system.potential), note if system.regularizers else ""))
+    mass = notation.latex(system.mass_matrix)
+    if system.order == 1:
+        rows.append(Row(r"\mathbf{G}", (mass,), "metric"))
+        rows.append(Row(r"\mathbf{G}\,\dot{\mathbf{q}}", (r"-\nabla V",), "gradient flow"))
+        return rows
+    rows.append(Row(r"\mathbf{M}", (mass,), "mass matrix"))
+    rows.append(Row("T", notation.lines(system.kinetic)))
+    if notation.factor is not None:
+        rows.append(Row(r"\tau", (notation.latex(system.tau),), "damping time"))
+        rows.append(Row("L", (rf"{TAU} \left(T - V\right)",)))
+    else:
+        rows.append(Row("L", ("T - V",), "no damping"))
+    return rows
+
+
+def equation_rows(equations: EquationsOfMotion, notation: Notation) -> list[Row]:
+    r"""One row per coordinate: :math:`(M\ddot q)_i = f_i` (or :math:`(G\dot q)_i` for
+    gradient flow)."""
+    system = equations.system
+    rates = system.velocities if equations.order == 1 else accelerations(system.coords)
+    mass = equations.mass_matrix
+    diagonal = mass.is_diagonal() and not (mass.free_symbols & set(system.coords))
+    rows = []
+    for i, (rate, force) in enumerate(zip(rates, equations.forcing, strict=True)):
+        if diagonal:
+            m = mass[i, i]
+            lhs = notation.latex(rate) if m == 1 else f"{notation.latex(m)} {notation.latex(rate)}"
+        else:
+            lhs = notation.latex(sp.expand((mass * sp.Matrix(rates))[i]))
+        rows.append(Row(lhs, notation.lines(force)))
+    return rows
+
+
+def law_rows(
+    law: NoetherLaw,
+    notation: Notation,
+    *,
+    name: str | None = None,
+    define_tau: bool = True,
+) -> list[Row]:
+    """Generator, charge, and its law split into kinetic and potential breaking."""
+    system = law.system
+    sub = rf"_{{\text{{{latex_text(name)}}}}}" if name else ""
+    charge = f"Q{sub}"
+    rows = _generator_rows(law, notation)
+    if define_tau and notation.factor is not None:
+        rows.append(Row(r"\tau", (notation.latex(system.tau),)))
+    rows.append(Row(charge, notation.damped(law.charge)))
+    rate = rf"\frac{{d{charge}}}{{dt}}"
+    if law.conserved:
+        rows.append(Row(rate, ("0",), "conserved"))
+        return rows
+    broken = "broken by " + " and ".join(law.broken_by)
+    if law.order == 1:
+        rows.append(Row(rate, notation.lines(law.rate), broken + " (gradient flow)"))
+        return rows
+    kinetic, potential = (
+        rf"\dot{{Q}}^{{\mathrm{{kin}}}}{sub}",
+        rf"\dot{{Q}}^{{\mathrm{{pot}}}}{sub}",
+    )
+    rows.append(Row(rate, (f"{kinetic} + {potential}",), broken))
+    rows.append(Row(kinetic, notation.damped(law.kinetic_breaking), "kinetic symmetry breaking"))
+    causes = [c for c in law.broken_by if c != "kinetic term"]
+    note = "breaking by the " + " and ".join(causes) if causes else "symmetry of the loss"
+    rows.append(Row(potential, notation.damped(law.potential_breaking), note))
+    return rows
+
+
+def _generator_rows(law: NoetherLaw, notation: Notation) -> list[Row]:
+    blocks = law.system.blocks
+    if all(not isinstance(b, sp.MatrixBase) for _, b in blocks):
+        return [Row(r"\boldsymbol{\psi}", (_vector(law.generator, notation),))]
+    rows, start = [], 0
+    for name, block in blocks:
+        size = len(block) if isinstance(block, sp.MatrixBase) else 1
+        entries = list(law.generator[start : start + size])
+        start += size
+        if isinstance(block, sp.MatrixBase):
+            value = sp.Matrix(block.rows, block.cols, entries)
+            rows.append(Row(rf"\psi_{{{bold(name)}}}", (notation.latex(value),)))
+        else:
+            rows.append(Row(rf"\psi_{{{notation.latex(block)}}}", (notation.latex(entries[0]),)))
+    return rows
+
+
+def _vector(entries: Sequence, notation: Notation) -> str:
+    return r"\left(" + ", ".join(notation.latex(e) for e in entries) + r"\right)"
+
+
+def result_row(value: object, notation: Notation) -> Row:
+    """``lhs = rhs`` for an equation, ``= value`` otherwise."""
+    if isinstance(value, sp.Equality):
+        return Row(notation.latex(value.lhs), notation.lines(value.rhs))
+    return Row("", notation.lines(value), rel="")
+
+
+# -- documents -------------------------------------------------------------------------
+
+
+def _blocks(
+    deriv: DerivationLike,
+    *,
+    reports: Sequence = (),
+    figure: str | os.PathLike | None = None,
+    functions: Sequence[Callable] = (),
+    kernels: bool = True,
+    width: int = DEFAULT_WIDTH,
+) -> list[tuple[str, object]]:
+    """The document as (kind, content) blocks, shared by the LaTeX and Markdown writers."""
+    if not isinstance(deriv, DerivationLike):
+        raise InvalidInputError(
+            f"a document is made of a Derivation, not a {type(deriv).__name__}; "
+            "build one with sn.derive(system, generators), or use sn.to_latex(obj) for a fragment"
+        )
+    system, notation = deriv.system, Notation(deriv.system, width=width)
+    rule = str(system.rule) if system.rule is not None else "a hand-written kinetic term"
+    blocks: list[tuple[str, object]] = [("title", deriv.title)]
+    blocks += [("section", "Learning system"), ("code_text", f"Learning rule: {rule}")]
+    blocks.append(("rows", system_rows(system, notation)))
+    blocks += [
+        ("section", "Equations of motion"),
+        ("rows", equation_rows(deriv.equations, notation)),
+    ]
+    blocks.append(("section", "Noether's learning dynamics"))
+    for name, law in zip(deriv.names, deriv.laws, strict=True):
+        blocks.append(("subsection", f"Symmetry '{name}'"))
+        blocks.append(("rows", law_rows(law, notation, name=name, define_tau=False)))
+    if deriv.results:
+        blocks.append(("section", "Derived results"))
+        for label, value in deriv.results:
+            blocks += [("text", f"{label}:"), ("rows", [result_row(value, notation)])]
+    if reports or figure is not None:
+        blocks.append(("section", "Numerical validation"))
+        blocks += [("lines", str(report)) for report in reports]
+        if figure is not None:
+            blocks.append(("figure", Path(figure)))
+    blocks += _appendix(deriv, functions, kernels)
+    return blocks
+
+
+def _appendix(deriv: DerivationLike, functions: Sequence[Callable], kernels: bool) -> list:
+    functions = list(functions)
+    remembered = python_function(deriv.system.loss)
+    if remembered is not None and remembered not in functions:
+        functions.insert(0, remembered)
+    blocks: list[tuple[str, object]] = []
+    if functions:
+        blocks.append(("section", "Appendix: the loss as Python"))
+        for func in functions:
+            try:
+                blocks.append(("math", function_latex(func)))
+            except NotSupportedError as err:
+                blocks.append(("text", f"({err})"))
+    if kernels:
+        names = list(deriv.names)
+        entries, notes = kernel_latex(deriv.system, deriv.laws, names)
+        blocks.append(("section", "Appendix: the generated numeric kernels"))
+        blocks.append(("text", _KERNEL_INTRO))
+        for title, latex in entries:
+            blocks += [("text", f"{title}:"), ("math", latex)]
+        blocks += [("text", f"Not typeset: {note}.") for note in notes]
+    return blocks
+
+
+_KERNEL_INTRO = (
+    "The compiled kernels evaluate the closed forms above (symnoether.numerics.codegen), "
+    "with common subexpressions c_k; charges and rates carry the damping factor "
+    "divided out (Q~ = exp(-t/tau) Q, R~ = exp(-t/tau) dQ/dt)."
+)
+
+_PREAMBLE = r"""\documentclass[11pt]{article}
+\usepackage[margin=2cm]{geometry}
+\usepackage{amsmath,amssymb}
+\usepackage{graphicx}
+\setcounter{MaxMatrixCols}{%d}
+\allowdisplaybreaks
+\begin{document}
+"""
+
+
+def latex_document(deriv: DerivationLike, *, base: Path | None = None, **options) -> str:
+    r"""A standalone LaTeX document of ``deriv`` (compiles with pdflatex).
+
+    Options: ``reports`` (validation reports), ``figure`` (an image path),
+    ``functions`` (Python functions for the appendix, besides a loss made by
+    :func:`~symnoether.io.latex_python.loss_from_function`), ``kernels`` (typeset
+    the generated kernels, default True), ``width``.
+    """
+    out = [_PREAMBLE % (MAX_MATRIX_SIDE + 1)]
+    for kind, content in _blocks(deriv, **options):
+        if kind == "title":
+            out.append(rf"\begin{{center}}\Large\bfseries {latex_text(str(content))}\end{{center}}")
+        elif kind in ("section", "subsection"):
+            out.append(rf"\{kind}*{{{latex_text(str(content))}}}")
+        elif kind == "text":
+            out.append(r"\noindent " + latex_text(str(content)))
+        elif kind == "code_text":
+            out.append(r"\noindent\texttt{" + latex_text(str(content)) + "}")
+        elif kind == "lines":
+            out.append(r"\noindent " + " \\\\\n".join(map(latex_text, str(content).splitlines())))
+        elif kind == "rows":
+            out.append(render_rows(content, env="align*"))
+        elif kind == "math":
+            out.append(rf"\[ {latex_math(str(content))} \]")
+        elif kind == "figure":
+            image = _relative(content, base).as_posix()
+            out.append(
+                rf"\begin{{center}}\includegraphics[width=0.9\linewidth]{{{image}}}\end{{center}}"
+            )
+    out.append(r"\end{document}")
+    return "\n\n".join(out) + "\n"
+
+
+def markdown_document(deriv: DerivationLike, *, base: Path | None = None, **options) -> str:
+    """``deriv`` as Markdown with ``$$``-math (GitHub, Jupyter).
+
+    Options as :func:`latex_document`.
+    """
+    out = []
+    for kind, content in _blocks(deriv, **options):
+        if kind == "title":
+            out.append(f"# {content}")
+        elif kind == "section":
+            out.append(f"## {content}")
+        elif kind == "subsection":
+            out.append(f"### {content}")
+        elif kind == "text":
+            out.append(str(content))
+        elif kind == "code_text":
+            out.append(f"`{content}`")
+        elif kind == "lines":
+            out.append("```\n" + str(content) + "\n```")
+        elif kind == "rows":
+            out.append("$$\n" + render_rows(content, env="aligned") + "\n$$")
+        elif kind == "math":
+            out.append(f"$$\n{content}\n$$")
+        elif kind == "figure":
+            out.append(f"![validation plot]({_relative(content, base).as_posix()})")
+    return "\n\n".join(out) + "\n"
+
+
+def _relative(path: Path, base: Path | None) -> Path:
+    if base is None:
+        return path
+    try:
+        return Path(os.path.relpath(Path(path).resolve(), base.resolve()))
+    except ValueError:
+        return Path(path).resolve()
+
+
+def write_latex(deriv: DerivationLike, path: str | os.PathLike, **options) -> str:
+    """Write :func:`latex_document` to ``path`` atomically; return the document."""
+    target = check_output_path(path)
+    text = latex_document(deriv, base=target.parent, **options)
+    write_text(target, text)
+    return text
+
+
+def write_markdown(deriv: DerivationLike, path: str | os.PathLike, **options) -> str:
+    """Write :func:`markdown_document` to ``path`` atomically; return the document."""
+    target = check_output_path(path)
+    text = markdown_document(deriv, base=target.parent, **options)
+    write_text(target, text)
+    return text
+
+
+# -- files ---------------------------------------------------------------------------
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically: a temporary file in the same
+    folder, then :func:`os.replace`. Raises :class:`OutputPathError` naming the path."""
+    target = check_output_path(path)
+    return _atomic(target, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def save_figure(figure: object, path: str | os.PathLike, *, dpi: int = 100) -> Path:
+    """Save a matplotlib figure to ``path`` atomically (format from the suffix)."""
+    target = check_output_path(path)
+    suffix = target.suffix.lstrip(".").lower() or "png"
+    return _atomic(target, lambda handle: figure.savefig(handle, format=suffix, dpi=dpi))
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """``path`` as a Path whose folder exists; :class:`OutputPathError` naming it otherwise."""
+    if not isinstance(path, str | os.PathLike) or not str(path):
+        raise OutputPathError(f"output path {path!r} is not a file name; pass e.g. 'nld.tex'")
+    target = Path(path)
+    folder = target.parent
+    if not folder.is_dir():
+        raise OutputPathError(
+            f"cannot write {target}: the folder {folder} does not exist; create it first "
+            "or choose another output path"
+        )
+    if target.is_dir():
+        raise OutputPathError(f"cannot write {target}: it is a folder; give a file name in it")
+    return target
+
+
+def _atomic(target: Path, write: Callable) -> Path:
+    try:
+        descriptor, temporary = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+        )
+    except OSError as err:
+        raise OutputPathError(
+            f"cannot write {target}: the folder {target.parent} is not writable "
+            f"({err.strerror or err}); choose a writable output folder"
+        ) from None
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            write(handle)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    except BaseException as err:
+        Path(temporary).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise OutputPathError(f"cannot write {target}: {err.strerror or err}") from None
+        raise
+    return target

@@ -1,0 +1,44 @@
+"""Stage 2b, numbers: compiled kernels and the numerical validation of every law.
+
+Owns the code generator (SymPy → numba or NumPy source, :mod:`~symnoether.numerics.codegen`,
+with the printer in :mod:`~symnoether.numerics.kernel_source` and the on-disk
+cache in :mod:`~symnoether.numerics.kernel_cache`), the integrators and
+optimizers the kernels are compiled with (:mod:`~symnoether.numerics.drivers`),
+the checks of validation arguments (:mod:`~symnoether.numerics.arguments`), the
+compiled kernels with their drivers (:mod:`~symnoether.numerics.compiled`), the
+continuous validation (:mod:`~symnoether.numerics.validate`), the real
+optimizers (:mod:`~symnoether.numerics.discrete`) and the reports
+(:mod:`~symnoether.numerics.reports`).
+
+May import: :mod:`symnoether.errors`, :mod:`symnoether.budget`,
+:mod:`symnoether.core`. It never imports :mod:`symnoether.symmetry`.
+
+Examples
+--------
+>>> import sympy as sp
+>>> from symnoether.core import LearningSystem, coordinates, noether, rules
+>>> from symnoether.numerics import validate
+>>> w1, w2 = coordinates("w1 w2")
+>>> system = LearningSystem((w1, w2), (1 - w1 * w2) ** 2 / 2, rule=rules.gradient_flow())
+>>> validate(system, noether(system, (w1, -w2)), [1.5, 0.2], t_end=2.0).passed
+True
+"""
+
+from .codegen import Kernels, cache_dir, compile_kernels
+from .compiled import TABLEAUS
+from .drivers import DRIVERS
+from .reports import DiscreteReport, ValidationReport
+from .validate import compile, validate, validate_discrete
+
+__all__ = [
+    "compile",
+    "compile_kernels",
+    "Kernels",
+    "cache_dir",
+    "validate",
+    "validate_discrete",
+    "ValidationReport",
+    "DiscreteReport",
+    "TABLEAUS",
+    "DRIVERS",
+]

@@ -1,0 +1,414 @@
+r"""Structured symmetry search for layered models: gl(r) families, scalings, shifts.
+
+A general affine search over a 64-wide three-layer network would have 1.5·10⁸
+unknowns. Layered models have a few known kinds of continuous symmetry, and
+this search proposes exactly those, at the matrix level, and verifies them:
+
+* **gl(r) at a hidden interface** — for blocks W_a (r×·) and W_b (·×r) composed
+  as W_b W_a (optionally with a bias b_a of r rows): ψ_A = (A W_a, A b_a, −W_b A)
+  for every A ∈ gl(r). It is kept, as *one* family of dimension r², when
+  G_a W_aᵀ + G_b' b_aᵀ − W_bᵀ G_b ≡ 0 (G = ∂V/∂W), checked at random matrices
+  and then proved: by trace-cyclic canonicalization of Σ tr(Gᵀψ_A) for
+  ``MatrixSymbol`` layers, or entry-wise with a symbolic A for explicit ones.
+* **scalings** — per row (per neuron) and per column of each block: covers the
+  rescale symmetry of positively homogeneous activations and the scale
+  symmetry of weights before a normalization;
+* **translations along 𝟙** — per-row and per-column constant shifts of each
+  block: covers shifts of softmax logits.
+
+The scalings and translations are found together as the null space of one
+sampled linear system (a few hundred unknowns at width 64), minus what the
+gl(r) families already contain.
+
+References
+----------
+.. [1] D. Kunin et al., "Neural Mechanics", ICLR 2021, arXiv:2012.04728, Sec. 3.
+.. [2] H. Tanaka and D. Kunin, "Noether's Learning Dynamics", NeurIPS 2021,
+   arXiv:2105.02716, Sec. 5 (GL(r) of linear networks).
+
+Examples
+--------
+>>> import sympy as sp
+>>> from symnoether.symmetry import find_symmetries
+>>> W1, W2 = sp.MatrixSymbol("W1", 8, 5), sp.MatrixSymbol("W2", 3, 8)
+>>> x, y = sp.MatrixSymbol("x", 5, 1), sp.MatrixSymbol("y", 3, 1)
+>>> residual = y - W2 * W1 * x
+>>> algebra = find_symmetries(residual.T * residual / 2, (W1, W2), data=(x, y))
+>>> algebra.dimension, algebra.families[0].name
+(64, 'gl(8) at W1 -> W2')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from fractions import Fraction
+
+import numpy as np
+import sympy as sp
+
+from ..budget import check
+from ..errors import BudgetExceededError, NotSupportedError, VerificationError
+from .actions import BlockAction, classify
+from .algebra import Symmetry, SymmetryAlgebra, SymmetryFamily
+from .sampling import (
+    annihilates,
+    blas_threads,
+    canonical_basis,
+    coordinate_symbols,
+    gradient,
+    null_space,
+    polynomial_ring,
+    proves_zero,
+    sample_values,
+)
+
+__all__ = ["structured_search"]
+
+_SYMBOLIC_LIMIT = 400  # explicit coordinates up to which generators are proved entry-wise
+_RELATIVE = 1e-9
+
+
+def structured_search(
+    loss: object, blocks: tuple, data: tuple, *, seed: int = 0
+) -> SymmetryAlgebra:
+    """gl(r) families at hidden interfaces, then scalings and translations (module doc)."""
+    rng = np.random.default_rng(seed)
+    oracle = _Oracle(loss, blocks, data)
+    with blas_threads():
+        families = [f for f in _interface_families(oracle, rng) if f is not None]
+        extras = _scalings_and_translations(oracle, families, rng)
+    coords = oracle.coords
+    members = [
+        SymmetryFamily(name, r, coords, blocks, tuple(left), right, sp.MatrixSymbol(f"A{k}", r, r))
+        for k, (name, r, left, right) in enumerate(families, start=1)
+    ]
+    members = [_prove_family(oracle, f) for f in members]
+    counts: dict = {}
+    for action in extras:
+        check()
+        kind = classify(action)
+        counts[kind] = counts.get(kind, 0) + 1
+        symmetry = Symmetry(f"{kind}_{counts[kind]}", kind, coords, blocks, action, "numeric")
+        members.append(_prove_symmetry(oracle, symmetry))
+    return SymmetryAlgebra(coords, blocks, tuple(members), "structured")
+
+
+class _Oracle:
+    """Numeric gradients of the loss per block, at random points (vectorized)."""
+
+    def __init__(self, loss: object, blocks: tuple, data: tuple) -> None:
+        self.loss, self.blocks, self.data = loss, blocks, data
+        self.shapes = [_shape(b) for _, b in blocks]
+        self.symbolic_matrices = any(isinstance(b, sp.MatrixSymbol) for _, b in blocks)
+        if self.symbolic_matrices:
+            if not all(isinstance(b, sp.MatrixSymbol) for _, b in blocks):
+                raise NotSupportedError(
+                    "mixing MatrixSymbol layers with explicit coordinates is not supported "
+                    "yet; declare every block as a MatrixSymbol (biases as r×1 ones)"
+                )
+            scalar = sp.Trace(loss) if isinstance(loss, sp.MatrixExpr) else loss
+            self.grads = [_matrix_gradient(scalar, b) for _, b in blocks]
+            others = sorted(_free(loss) - set(data) - {b for _, b in blocks}, key=str)
+            self.symbols = [*(b for _, b in blocks), *data, *others]
+            self.coords = tuple(e for _, b in blocks for e in b.as_explicit())
+        else:
+            self.coords = coordinate_symbols(blocks)
+            self.grads = gradient(loss, self.coords)
+            others = sorted(loss.free_symbols - set(self.coords) - set(data), key=str)
+            self.symbols = [*self.coords, *data, *others]
+        self._evaluate = sp.lambdify(self.symbols, self.grads, modules="numpy", docstring_limit=0)
+
+    def sample(self, count: int, rng: np.random.Generator) -> tuple[list, list]:
+        """(values, gradients): per block, arrays of shape (K, rows, cols)."""
+        values = sample_values(self.symbols, count, rng)
+        with np.errstate(all="ignore"):
+            if self.symbolic_matrices:
+                raw = [self._evaluate(*(v[k] for v in values)) for k in range(count)]
+                grads = [
+                    np.stack([np.asarray(r[b], float) for r in raw]) for b in range(len(raw[0]))
+                ]
+                points = values[: len(self.blocks)]
+            else:
+                flat = self._evaluate(*values)
+                flat = np.stack([np.broadcast_to(np.asarray(g, float), (count,)) for g in flat], 1)
+                coords = np.stack(values[: len(self.coords)], 1)
+                grads, points, start = [], [], 0
+                for rows, cols in self.shapes:
+                    stop = start + rows * cols
+                    grads.append(flat[:, start:stop].reshape(count, rows, cols))
+                    points.append(coords[:, start:stop].reshape(count, rows, cols))
+                    start = stop
+        points = [np.asarray(p, float).reshape(count, *s) for p, s in zip(points, self.shapes)]
+        grads = [np.asarray(g, float).reshape(count, *s) for g, s in zip(grads, self.shapes)]
+        finite = np.all([np.isfinite(g).all(axis=(1, 2)) for g in grads], axis=0)
+        return [p[finite] for p in points], [g[finite] for g in grads]
+
+
+# -- gl(r) families -------------------------------------------------------------------
+
+
+def _interface_families(oracle: _Oracle, rng: np.random.Generator) -> list:
+    points, grads = oracle.sample(6, rng)
+    found = []
+    names = [name for name, _ in oracle.blocks]
+    for a, (ra, _) in enumerate(oracle.shapes):
+        for b, (_, cb) in enumerate(oracle.shapes):
+            if a == b or ra != cb or ra < 2 or oracle.shapes[a] == (ra, 1):
+                continue
+            biases = [c for c, s in enumerate(oracle.shapes) if s == (ra, 1) and c not in (a, b)]
+            for left in ([a], *([a, c] for c in biases)):
+                if _interface_residual(points, grads, left, b) <= _RELATIVE:
+                    label = "+".join(names[k] for k in left)
+                    found.append((f"gl({ra}) at {label} -> {names[b]}", ra, left, b))
+                    break
+    return found
+
+
+def _interface_residual(points: list, grads: list, left: list, right: int) -> float:
+    """max over samples of |Σ G_l B_lᵀ − B_bᵀ G_b| relative to the size of its terms."""
+    total = -np.einsum("kji,kjl->kil", points[right], grads[right])
+    scale = np.abs(total).sum(axis=(1, 2))
+    for index in left:
+        term = np.einsum("kij,klj->kil", grads[index], points[index])
+        total = total + term
+        scale = scale + np.abs(term).sum(axis=(1, 2))
+    return float((np.abs(total).max(axis=(1, 2)) / np.maximum(scale, 1e-300)).max())
+
+
+def _prove_family(oracle: _Oracle, family: SymmetryFamily) -> SymmetryFamily:
+    """Fresh random matrices, then a symbolic proof where affordable."""
+    check()
+    points, grads = oracle.sample(8, np.random.default_rng(12345))
+    if _interface_residual(points, grads, list(family.left_blocks), family.right_block) > 1e-8:
+        raise VerificationError(f"{family.name} fails at fresh random points; please report")
+    if oracle.symbolic_matrices:
+        proved = _trace_zero(oracle, family)
+    elif len(oracle.coords) <= _SYMBOLIC_LIMIT:
+        generic = sp.Matrix(family.rank, family.rank, lambda i, j: sp.Dummy(f"a{i}{j}"))
+        psi = _generic_generator(family, generic)
+        proved = _proves_directional(oracle, psi)
+    else:
+        proved = False
+    if proved is None:
+        raise VerificationError(f"{family.name} fails the symbolic check; please report")
+    status = "symbolic" if proved else "numeric"
+    return dataclasses.replace(family, verified=status)
+
+
+def _generic_generator(family: SymmetryFamily, generic: sp.Matrix) -> list:
+    entries = []
+    for index, (_, block) in enumerate(family.blocks):
+        matrix = block if isinstance(block, sp.MatrixBase) else sp.Matrix([[block]])
+        if index in family.left_blocks:
+            entries.extend(generic * matrix)
+        elif index == family.right_block:
+            entries.extend(-matrix * generic)
+        else:
+            entries.extend([sp.S.Zero] * len(matrix))
+    return entries
+
+
+def _proves_directional(oracle: _Oracle, psi: list) -> bool | None:
+    """True when ψ·∇V ≡ 0 is proved, None when it is disproved."""
+    pairs = [(p, g) for p, g in zip(psi, oracle.grads, strict=True) if p != 0]
+    free = set().union(*(sp.sympify(p).free_symbols for p, _ in pairs))
+    ring = polynomial_ring(oracle.loss, oracle.coords) if free <= set(oracle.coords) else None
+    if ring is not None:
+        algebra, loss = ring
+        total = algebra.zero
+        for p, q in zip(psi, oracle.coords, strict=True):
+            if p != 0:
+                total += algebra.from_expr(p) * loss.diff(algebra.from_expr(q))
+        return True if total == 0 else None
+    return True if proves_zero(sp.Add(*[p * g for p, g in pairs])) else None
+
+
+def _prove_symmetry(oracle: _Oracle, symmetry: Symmetry) -> Symmetry:
+    if oracle.symbolic_matrices or len(oracle.coords) > _SYMBOLIC_LIMIT:
+        return symmetry
+    if _proves_directional(oracle, list(symmetry.generator)) is None:
+        raise VerificationError(f"{symmetry} fails the symbolic check; please report")
+    return dataclasses.replace(symmetry, verified="symbolic")
+
+
+# -- trace-cyclic canonicalization (MatrixSymbol layers) -------------------------------
+
+
+def _trace_zero(oracle: _Oracle, family: SymmetryFamily) -> bool | None:
+    """Σ_blocks tr(G_Bᵀ ψ_A(B)) ≡ 0 by expanding into words of matrix symbols and
+    identifying words equal under cyclic rotation and transposition of the trace."""
+    A = family.parameter
+    total: dict = {}
+    try:
+        for index, (_, block) in enumerate(oracle.blocks):
+            if index in family.left_blocks:
+                term, sign = sp.Transpose(oracle.grads[index]) * A * block, 1
+            elif index == family.right_block:
+                term, sign = sp.Transpose(oracle.grads[index]) * block * A, -1
+            else:
+                continue
+            for word, coefficient in _words(term).items():
+                key = _canonical(word)
+                total[key] = total.get(key, 0) + sign * coefficient
+    except NotSupportedError:
+        return False
+    return True if all(sp.simplify(c) == 0 for c in total.values()) else None
+
+
+def _words(expr: object) -> dict:
+    if isinstance(expr, sp.MatAdd):
+        out: dict = {}
+        for arg in expr.args:
+            for word, c in _words(arg).items():
+                out[word] = out.get(word, 0) + c
+        return out
+    if isinstance(expr, sp.MatMul):
+        coefficient, matrices = expr.as_coeff_matrices()
+        out = {(): coefficient}
+        for matrix in matrices:
+            factor = _words(matrix)
+            out = {w1 + w2: c1 * c2 for w1, c1 in out.items() for w2, c2 in factor.items()}
+        return out
+    if isinstance(expr, sp.Transpose):
+        return {_transpose(w): c for w, c in _words(expr.arg).items()}
+    if isinstance(expr, sp.MatrixSymbol):
+        return {((expr.name, False),): sp.S.One}
+    if isinstance(expr, sp.Identity):
+        return {(): sp.S.One}
+    if isinstance(expr, sp.ZeroMatrix):
+        return {}
+    raise NotSupportedError(f"cannot canonicalize the matrix expression {type(expr).__name__}")
+
+
+def _transpose(word: tuple) -> tuple:
+    return tuple((name, not flag) for name, flag in reversed(word))
+
+
+def _canonical(word: tuple) -> tuple:
+    options = []
+    for w in (word, _transpose(word)):
+        options.extend(w[k:] + w[:k] for k in range(max(len(w), 1)))
+    return min(options)
+
+
+# -- scalings and translations ----------------------------------------------------------
+
+
+def _unknowns(shapes: list) -> list:
+    """(block, part, index): row/col scalings and row/col shifts, redundancy removed."""
+    out = []
+    for b, (rows, cols) in enumerate(shapes):
+        out += [(b, "row_scale", i) for i in range(rows)]
+        out += [(b, "col_scale", j) for j in range(cols - 1)]
+        out += [(b, "row_shift", j) for j in range(cols)]
+        out += [(b, "col_shift", i) for i in range(rows - 1)]
+    return out
+
+
+def _features(points: list, grads: list, shapes: list) -> np.ndarray:
+    columns = []
+    for b, (rows, cols) in enumerate(shapes):
+        weighted = grads[b] * points[b]
+        columns += [weighted.sum(axis=2)[:, :rows], weighted.sum(axis=1)[:, : cols - 1]]
+        columns += [grads[b].sum(axis=1)[:, :cols], grads[b].sum(axis=2)[:, : rows - 1]]
+    return np.concatenate(columns, axis=1)
+
+
+def _scalings_and_translations(oracle: _Oracle, families: list, rng) -> list:
+    shapes = oracle.shapes
+    unknowns = _unknowns(shapes)
+    position = {u: k for k, u in enumerate(unknowns)}
+    points, grads = oracle.sample(len(unknowns) + 16, rng)
+    rows = _features(points, grads, shapes)
+    null = null_space(rows)
+    for _ in range(4):
+        fresh = _features(*oracle.sample(32, rng), shapes)
+        if annihilates(fresh, null):
+            break
+        rows = np.concatenate([rows, fresh, _features(*oracle.sample(len(unknowns), rng), shapes)])
+        null = null_space(rows)
+    if null.shape[1] == 0:
+        return []
+    basis = canonical_basis(null)
+    spanned = [_family_diagonal(f, shapes, position) for f in families]
+    spanned = [v for vectors in spanned for v in vectors]
+    kept = []
+    for vector in basis:
+        dense = np.zeros(len(unknowns))
+        for k, v in vector.items():
+            dense[k] = float(v)
+        trial = np.array(spanned + [dense]) if spanned else dense[None]
+        if np.linalg.matrix_rank(trial, tol=1e-8) > len(spanned):
+            spanned.append(dense)
+            kept.append(vector)
+    return [_action_of(vector, unknowns, shapes) for vector in kept]
+
+
+def _family_diagonal(family: tuple, shapes: list, position: dict) -> list:
+    """The vectors ψ_{E_ii} of a gl(r) family in the scaling unknowns."""
+    _, r, left, right = family
+    vectors = []
+    cols = shapes[right][1]
+    for i in range(r):
+        v = np.zeros(len(position))
+        for index in left:
+            v[position[(index, "row_scale", i)]] += 1
+        if i < cols - 1:
+            v[position[(right, "col_scale", i)]] -= 1
+        else:  # the last column scaling = whole-block scaling − the other columns
+            for row in range(shapes[right][0]):
+                v[position[(right, "row_scale", row)]] -= 1
+            for j in range(cols - 1):
+                v[position[(right, "col_scale", j)]] += 1
+        vectors.append(v)
+    return vectors
+
+
+def _action_of(vector: dict, unknowns: list, shapes: list) -> tuple:
+    parts: list = [dict(left={}, right={}, shift={}) for _ in shapes]
+    for k, value in vector.items():
+        b, part, i = unknowns[k]
+        rows, cols = shapes[b]
+        if part == "row_scale":
+            parts[b]["left"][(i, i)] = value
+        elif part == "col_scale":
+            parts[b]["right"][(i, i)] = value
+        else:
+            cells = [(r, i) for r in range(rows)] if part == "row_shift" else None
+            cells = cells or [(i, c) for c in range(cols)]
+            for cell in cells:
+                parts[b]["shift"][cell] = parts[b]["shift"].get(cell, Fraction(0)) + value
+    actions = []
+    for (rows, cols), part in zip(shapes, parts, strict=True):
+        action = BlockAction(rows, cols, **part)
+        actions.append(None if action.is_zero else action)
+    return tuple(actions)
+
+
+def _matrix_gradient(scalar: sp.Expr, block: sp.MatrixSymbol) -> sp.MatrixExpr:
+    """∂V/∂W by SymPy's matrix calculus, as a matrix expression of W's shape."""
+    try:
+        grad = scalar.diff(block)
+    except BudgetExceededError:
+        raise
+    except Exception as error:  # SymPy raises many types here
+        raise NotSupportedError(
+            f"SymPy's matrix calculus cannot differentiate the loss with respect to {block} "
+            f"({type(error).__name__}); declare the layer with sn.matrix_coordinates instead"
+        ) from None
+    if not isinstance(grad, sp.MatrixExpr) or tuple(grad.shape) != tuple(block.shape):
+        raise NotSupportedError(
+            f"the gradient with respect to {block} is not a {block.shape[0]}×{block.shape[1]} "
+            "matrix expression; declare the layer with sn.matrix_coordinates instead"
+        )
+    return grad
+
+
+def _shape(block: object) -> tuple[int, int]:
+    if isinstance(block, sp.MatrixBase | sp.MatrixSymbol):
+        return int(block.shape[0]), int(block.shape[1])
+    return 1, 1
+
+
+def _free(expr: object) -> set:
+    return {s for s in expr.free_symbols if isinstance(s, sp.Symbol | sp.MatrixSymbol)}
