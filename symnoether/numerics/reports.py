@@ -135,6 +135,8 @@ class DiscreteReport:
     iterates: np.ndarray
     message: str
     scale: np.ndarray = field(repr=False, default=None)
+    status: str = ""
+    """'passed', 'failed' or 'inconclusive' (no signal to compare: never passed)."""
 
     def __str__(self) -> str:
         status = "PASSED" if self.passed else "FAILED"

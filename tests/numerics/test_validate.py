@@ -90,12 +90,11 @@ def test_optimizer_follows_the_law_at_second_order(pair, momentum, decay):
     )  # fmt: skip
     assert report.passed, report
     assert report.expected_order == 2
-    if decay > 0:
-        assert abs(report.order - 2) < 0.4, report
-    else:
-        # without weight decay the rescale charge of GD is superconvergent: the
-        # η² error terms cancel in w1ẇ1 − w2ẇ2 (observed ≈ 3, never below 2)
-        assert report.order > 2.5, report
+    # Errors are relative to the charge's own scale (issue 11). Without weight decay
+    # the rescale charge of GD is itself O(η) (ψ·q̇ = −ψ·∇V + O(η) and ψ·∇V = 0) and
+    # its absolute error O(η³): against the charge that is order 2, as predicted
+    # (measured against |q̇||Mψ| instead, it looked like a superconvergent order 3).
+    assert abs(report.order - 2) < 0.4, report
     assert report.identity_residual < 1e-12
 
 
@@ -108,7 +107,7 @@ def test_rescale_exact_discrete_identity(pair, decay):
     system, law, kernels = pair
     step = 0.05
     report = validate_discrete(
-        system, law, [1.5, 0.3], params=pair_params(step, 0.0, decay), steps=200, levels=2,
+        system, law, [1.5, 0.3], params=pair_params(step, 0.0, decay), steps=200, levels=3,
         kernels=kernels,
     )  # fmt: skip
     w = report.iterates
@@ -266,7 +265,7 @@ def test_scale_exact_identity_with_weight_decay(normalized):
     model, system, law, kernels = normalized
     step, decay = 0.1, 0.2
     params = {eta: step, lam: decay, "x1": 1.0, "x2": 0.3, "y": 0.2}
-    report = validate_discrete(system, law, [1.0, 0.5], params=params, steps=100, levels=2,
+    report = validate_discrete(system, law, [1.0, 0.5], params=params, steps=100, levels=3,
                                kernels=kernels)  # fmt: skip
     w = report.iterates
     gradient = sp.lambdify(
@@ -446,7 +445,7 @@ def test_integrator_settings_that_would_hang_are_rejected(normalized, no_hang, o
 @pytest.mark.parametrize(
     "options, match",
     [
-        ({"levels": 30}, "levels = 30 must be an integer from 2 to 8"),  # 2^29·steps steps
+        ({"levels": 30}, "levels = 30 must be an integer from 3 to 8"),  # 2^29·steps steps
         ({"steps": 10**7}, r"steps·2\^\(levels−1\) = 40000000 .*lower steps or levels"),
     ],
     ids=["levels=30", "steps=1e7"],
