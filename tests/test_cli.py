@@ -266,11 +266,15 @@ def test_activity_names_what_runs_from_the_stack():
     assert activity(None) == ""
 
 
+SCALAR_PAIR_RUN = (sys.executable, "-m", "symnoether", "run", "scalar_pair", "--validate")
+SCALAR_PAIR_RUN += ("--backend", "numpy")
+
+
 def test_piped_output_has_no_progress_noise():
     """A real process with stdout and stderr piped: no spinner, no ✓ lines, no escapes."""
     env = {k: v for k, v in os.environ.items() if k != "SYMNOETHER_PROGRESS"}
     done = subprocess.run(
-        [sys.executable, "-m", "symnoether", "run", "scalar_pair", "--validate"],
+        [*SCALAR_PAIR_RUN],
         capture_output=True, text=True, timeout=600, env=env, cwd=ROOT,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -288,7 +292,7 @@ def test_a_terminal_sees_the_spinner_and_the_stages():
     env = {k: v for k, v in os.environ.items() if k != "SYMNOETHER_PROGRESS"}
     master, slave = pty.openpty()
     process = subprocess.Popen(
-        [sys.executable, "-m", "symnoether", "run", "scalar_pair", "--validate"],
+        [*SCALAR_PAIR_RUN],
         stdout=subprocess.PIPE, stderr=slave, env=env, cwd=ROOT,
     )  # fmt: skip
     os.close(slave)

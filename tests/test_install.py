@@ -91,10 +91,9 @@ def _check_the_commands(bin_dir: Path, elsewhere: Path) -> str:
     names = sorted(line.split("  —  ")[0] for line in listing.stdout.splitlines())
     assert names == GALLERY
     title = tomllib.loads((ROOT / "derivations" / "scalar_pair.toml").read_text("utf-8"))["title"]
-    for name in ("scalar_pair", "scalar_pair.toml", "derivations/scalar_pair.toml"):
-        ran = _run([bin_dir / "symnoether", "run", name], elsewhere)
-        assert ran.returncode == 0, ran.stderr
-        assert title in ran.stdout and ran.stderr == ""
+    ran = _run([bin_dir / "symnoether", "run", "scalar_pair"], elsewhere)  # by name
+    assert ran.returncode == 0, ran.stderr
+    assert title in ran.stdout and ran.stderr == ""
     assert list(elsewhere.iterdir()) == []  # nothing written where it ran
     return where.stdout.strip()
 
