@@ -40,6 +40,7 @@ MODULES = {
                  "reports", "compiled", "discrete", "validate", "__init__"],
     "io": ["notation", "latex_python", "export", "derivation", "expressions",
            "spec_tables", "specfile", "__init__"],
+    "cli": ["progress", "gallery", "__init__"],
 }  # fmt: skip
 
 # Backward imports made on use, each for a stated reason (documented where it is).

@@ -179,6 +179,8 @@ def _user_of(key: str, rule: object) -> str:
 def _unused_reason(key: str, rule: object) -> str:
     if key == "weight_decay":
         return 'no regularizer uses it (add regularizers = ["weight_decay"])'
+    if rule is None:
+        return f"a system with a hand-written kinetic term has no learning rule to take {key}"
     return f"rule {rule!r} takes no {key}"
 
 

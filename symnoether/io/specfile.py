@@ -280,6 +280,7 @@ class _Loader(Declarations):
         check_keys(self.doc, _TOP_KEYS, "the top level")
         system = sub_table(self.doc, "system", "the top level", required=True)
         check_keys(system, _SYSTEM_KEYS, "[system]")
+        self._rule_name(system)  # before [parameters], which the rule decides
         self._declare(system)
         self._parameters(system)
         self._constants()
@@ -353,11 +354,6 @@ class _Loader(Declarations):
         loss = self._scalar(system["loss"], "[system] loss")
         rule, kinetic, tau = None, None, None
         if "kinetic" in system:
-            if "rule" in system:
-                raise SpecFileError(
-                    "[system] gives both rule and kinetic; a rule fixes the kinetic term, "
-                    "so keep one of them"
-                )
             kinetic = self._scalar(system["kinetic"], "[system] kinetic", "kinetic")
             if "tau" in system:
                 tau = self._scalar(system["tau"], "[system] tau")
@@ -382,7 +378,16 @@ class _Loader(Declarations):
             tau=tau,
         )
 
-    def _rule(self, system: dict) -> rules.LearningRule:
+    def _rule_name(self, system: dict) -> str | None:
+        """The rule's name (None with a kinetic term), checked before [parameters]: an
+        unknown rule is reported as such, not as parameters it would not take."""
+        if "kinetic" in system:
+            if "rule" in system:
+                raise SpecFileError(
+                    "[system] gives both rule and kinetic; a rule fixes the kinetic term, "
+                    "so keep one of them"
+                )
+            return None
         if "rule" not in system:
             raise SpecFileError(
                 '[system] has no rule; add rule = "gradient_descent" (or one of '
@@ -395,6 +400,10 @@ class _Loader(Declarations):
                 f"[system] rule = {name!r} is not a learning rule{closest(name, RULES)}; "
                 "the rules are " + ", ".join(RULES)
             )
+        return name
+
+    def _rule(self, system: dict) -> rules.LearningRule:
+        name = self._rule_name(system)
         metric = None
         if "preconditioner" in system:
             if name not in ("preconditioned", "gradient_flow"):

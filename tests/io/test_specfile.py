@@ -321,6 +321,37 @@ def test_file_rejections_name_the_culprit(text, message):
         loads(text)
 
 
+# The rule decides which [parameters] are allowed, so a misspelt or missing rule is
+# reported as such, not as a parameter it "takes no" (issue 10).
+RULE_BEFORE_PARAMETERS = [
+    ('rule = "momentm"', "lr = 0.1\nbeta = 0.9", r"rule = 'momentm' .*did you mean 'momentum'"),
+    ('rule = "gradient_decent"', "lr = 0.1", r"did you mean 'gradient_descent'"),
+    ('rule = "adam"', "beta = 0.9", r"rule = 'adam' is not a learning rule"),
+    ("", "lr = 0.1", r"\[system\] has no rule"),
+    ('rule = "momentum"\nkinetic = "wdot1**2"', "lr = 0.1", r"both rule and kinetic"),
+]
+
+
+@pytest.mark.parametrize(
+    ("rule", "parameters", "message"),
+    RULE_BEFORE_PARAMETERS,
+    ids=["misspelt", "misspelt-gd", "unknown", "missing", "rule-and-kinetic"],
+)
+def test_the_rule_is_checked_before_its_parameters(rule, parameters, message):
+    text = _system().replace('rule = "gradient_flow"', rule) + f"[parameters]\n{parameters}\n"
+    with pytest.raises(SpecFileError, match=message) as caught:
+        loads(text)
+    assert "[parameters]" not in str(caught.value)
+
+
+def test_a_kinetic_system_given_lr_says_it_has_no_rule():
+    text = _system(loss="w1*w2", extra='kinetic = "wdot1**2 + wdot2**2"\n').replace(
+        'rule = "gradient_flow"\n', ""
+    )
+    with pytest.raises(SpecFileError, match=r"lr is given but .*kinetic term has no learning rule"):
+        loads(text + "[parameters]\nlr = 0.1\n")
+
+
 def test_missing_file_and_non_toml_file(tmp_path):
     with pytest.raises(SpecFileError, match=r"no spec file .*missing\.toml"):
         load(tmp_path / "missing.toml")

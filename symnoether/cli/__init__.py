@@ -1,20 +1,33 @@
-"""The ``symnoether`` command.
+"""Stage 4, the ``symnoether`` command.
+
+Owns the command line (this module), the gallery of shipped derivations
+(:mod:`~symnoether.cli.gallery`) and the progress display on stderr
+(:mod:`~symnoether.cli.progress`). May import every earlier stage; nothing in
+the package imports it but ``python -m symnoether``.
 
 ``symnoether run SCRIPT`` runs a derivation script (a Python file defining
 ``derivation() -> symnoether.Derivation``, like those in ``derivations/``) or
 a TOML spec file, checks what it asserts, prints the derivation and, on
 request, validates its laws numerically (``--validate``), plots the
 validation (``--plot``) and exports it (``--latex``, ``--markdown``).
-``symnoether list`` shows the scripts of a derivations folder.
+SCRIPT is a path or the name of a shipped derivation (``normalization_rmsprop``,
+``scalar_pair.toml``). ``symnoether list`` shows the shipped gallery, from any
+directory (:func:`gallery_folder`: the package data of an installed wheel, or
+``derivations/`` of the checkout an editable install runs from), or the
+scripts of ``--dir FOLDER``.
 
 Exit codes: 0 success, 1 a law failed (a script's own check, or numerical
 validation), 2 bad input (missing file, no ``derivation()``, a
 SymnoetherError, a feature not available yet, and a derivation that ran out
-of its ``--timeout SECONDS`` budget). ``--timeout`` bounds the symbolic
-derivation (running the script or spec: symmetry search, simplification,
-verification); it is off by default. Errors print as one line plus a
-hint; ``--debug`` shows the traceback. Progress lines go to stderr when it is
-a terminal, unless ``--quiet``.
+of its ``--timeout SECONDS`` budget) and errors raised inside a script.
+``--timeout`` bounds the symbolic derivation (running the script or spec:
+symmetry search, simplification, verification); it is off by default. Errors
+print as one line, with a hint where one helps; an unexpected exception (a bug
+in a script, or in symnoether) suggests ``--debug``, which shows the
+traceback. While a stage runs (deriving, compiling, validating) a spinner on
+stderr names it and what runs inside it (symmetry search, Noether laws, numba
+compilation, integration), when stderr is a terminal (``SYMNOETHER_PROGRESS=1``
+forces it on, ``=0`` off) and unless ``--quiet``; pipes stay clean.
 
 Examples
 --------
@@ -25,28 +38,46 @@ Examples
 from __future__ import annotations
 
 import argparse
-import ast
+import os
 import runpy
 import sys
-import time
 import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .budget import time_budget
-from .errors import (
+from ..budget import time_budget
+from ..errors import (
     BudgetExceededError,
     DerivationScriptError,
     InvalidInputError,
     OutputPathError,
+    SpecFileError,
     SymnoetherError,
+    VerificationError,
 )
-from .io import specfile
-from .io.derivation import Derivation
-from .numerics.codegen import law_parameters
-from .numerics.validate import validate
+from ..io import specfile
+from ..io.derivation import Derivation
+from ..numerics.codegen import law_parameters
+from ..numerics.compiled import compile as compile_kernels
+from ..numerics.validate import validate
+from .gallery import (
+    PACKAGE,
+    UNREADABLE,
+    gallery_folder,
+    list_derivations,
+    resolve_derivation,
+    runnable_name,
+)
+from .progress import Progress
 
-__all__ = ["main", "load_derivation", "list_derivations", "validation_inputs"]
+__all__ = [
+    "main",
+    "load_derivation",
+    "list_derivations",
+    "validation_inputs",
+    "gallery_folder",
+    "resolve_derivation",
+]
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -54,7 +85,7 @@ _EPILOG = """\
 exit codes: 0 success; 1 a derived law failed (a script's assertion or --validate);
 2 bad input (missing file, malformed script or spec, unavailable feature,
 or a derivation that ran out of its --timeout).
-Errors print as one line plus a hint; --debug adds the traceback."""
+Errors print as one line, with a hint where one helps; --debug adds the traceback."""
 
 
 class _LawFailed(Exception):
@@ -65,59 +96,80 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``symnoether`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
     args.debug, args.quiet = getattr(args, "debug", False), getattr(args, "quiet", False)
-    progress = _Progress(quiet=args.quiet)
+    progress = Progress(quiet=args.quiet)
     try:
         if args.command == "run":
             _run(args, progress)
         else:
-            for path, summary in list_derivations(args.dir):
-                print(f"{path}  —  {summary}")
+            _list(args)
+    except BrokenPipeError:  # the reader left (symnoether list | head): stop quietly
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), sys.stdout.fileno())
+        return EXIT_OK
     except AssertionError as failure:
         _report(args, _failed_check(failure), "the script's assertion names the law")
         return EXIT_FAILED
     except _LawFailed as failure:
         _report(args, str(failure), "see the validation report above; --plot draws it")
         return EXIT_FAILED
-    except SymnoetherError as error:
-        _report(args, str(error), _hint(error))
+    except VerificationError as error:  # a derived law failed its own check: our bug
+        _report(args, f"internal error: {error}", internal=True)
         return EXIT_BAD_INPUT
-    except Exception as error:  # a bug in the user's script: bad input, shown in one line
-        _report(args, _script_error(error), "run with --debug to see the traceback")
+    except SymnoetherError as error:  # bad input: the message already says what to fix
+        _report(args, str(error), _hint(error, args))
         return EXIT_BAD_INPUT
-    finally:
-        progress.done()
+    except Exception as error:  # unexpected: a bug in the user's script, or in symnoether
+        _report(args, _unexpected(error), internal=True)
+        return EXIT_BAD_INPUT
     return EXIT_OK
 
 
-def _run(args: argparse.Namespace, progress: _Progress) -> None:
-    target = Path(args.script)
+def _run(args: argparse.Namespace, progress: Progress) -> None:
+    target = resolve_derivation(args.script)
     _check_outputs(args)
-    progress.stage(f"deriving {target.name}")
-    with time_budget(
-        args.timeout, "symnoether run", hint=_TIMEOUT_HINT, raise_with="--timeout SECONDS"
-    ):
-        derivation, inputs = _load(target)
+    with progress.stage(f"deriving {target.name}"):
+        with time_budget(
+            args.timeout, "symnoether run", hint=_TIMEOUT_HINT, raise_with="--timeout SECONDS"
+        ):
+            derivation, inputs = _load(target)
     print(derivation)
     reports: list = []
     figure = None
     if args.validate or args.plot:
-        progress.stage("compiling kernels and validating the laws numerically")
-        report = _validate(derivation, inputs, backend=args.backend)
+        laws = tuple(derivation.laws)
+        with progress.stage("compiling the kernels"):
+            kernels = compile_kernels(derivation.system, laws, backend=args.backend)
+        with progress.stage("validating the laws numerically"):
+            report = _validate(derivation, inputs, backend=args.backend, kernels=kernels)
         reports.append(report)
         print(f"\n{report}")
         if args.plot:
-            progress.stage(f"plotting to {args.plot}")
-            figure = _plot(report, args.plot)
+            with progress.stage(f"plotting to {args.plot}"):
+                figure = _plot(report, args.plot)
     options = {"reports": reports, "figure": figure, "kernels": not args.no_kernels}
     if args.latex:
-        progress.stage(f"writing LaTeX to {args.latex}")
-        derivation.to_latex(args.latex, **options)
+        with progress.stage(f"writing LaTeX to {args.latex}"):
+            derivation.to_latex(args.latex, **options)
     if args.markdown:
-        progress.stage(f"writing Markdown to {args.markdown}")
-        derivation.to_markdown(args.markdown, **options)
+        with progress.stage(f"writing Markdown to {args.markdown}"):
+            derivation.to_markdown(args.markdown, **options)
     failed = [r for r in reports if not r.passed]
     if failed and args.validate:
         raise _LawFailed(f"a law failed numerical validation: {failed[0].message}")
+
+
+def _list(args: argparse.Namespace) -> None:
+    folder = gallery_folder() if args.dir is None else Path(args.dir)
+    if folder is None:
+        raise DerivationScriptError(
+            "the shipped derivations are missing from this installation; reinstall "
+            "symnoether, or pass --dir with a folder of derivation scripts"
+        )
+    for path, summary in list_derivations(folder):
+        shown = path if args.dir is not None else runnable_name(Path(path))
+        print(f"{shown}  —  {summary}")
+        if summary.startswith(UNREADABLE):
+            print(f"symnoether: warning: {path}: {summary}", file=sys.stderr)
 
 
 _TIMEOUT_HINT = (
@@ -128,7 +180,7 @@ _TIMEOUT_HINT = (
 
 def _check_outputs(args: argparse.Namespace) -> None:
     """Fail on an unwritable output before the (long) derivation, not after it."""
-    from .io.export import check_output_path
+    from ..io.export import check_output_path
 
     for option in ("latex", "markdown", "plot"):
         path = getattr(args, option)
@@ -138,8 +190,6 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 def _load(target: Path) -> tuple[Derivation, Mapping]:
     if target.suffix.lower() == ".toml":
-        if not target.is_file():
-            raise DerivationScriptError(f"no spec file {target}; check the path")
         spec = specfile.load(target)
         derivation = spec.derive()
         inputs = getattr(spec, "validation", None)
@@ -189,27 +239,6 @@ def _run_script(path: Path) -> tuple[Derivation, Mapping]:
     return derivation, inputs
 
 
-def list_derivations(folder: str | Path = "derivations") -> list[tuple[str, str]]:
-    """(path, summary) of every ``*.py`` script (first docstring line) and ``*.toml``
-    spec (first comment line) in ``folder``."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise DerivationScriptError(
-            f"no derivations folder {root}; pass --dir with the folder holding the scripts"
-        )
-    listing = []
-    for path in sorted([*root.glob("*.py"), *root.glob("*.toml")]):
-        text = path.read_text(encoding="utf-8")
-        if path.suffix == ".py":
-            doc = (ast.get_docstring(ast.parse(text)) or "").strip()
-        else:  # a spec file: its first comment line
-            comments = [line.lstrip("# ").strip() for line in text.splitlines()]
-            doc = next((c for c, line in zip(comments, text.splitlines()) if line.startswith("#")
-                        and c), "")  # fmt: skip
-        listing.append((str(path), doc.splitlines()[0] if doc else ""))
-    return listing
-
-
 # -- validation -----------------------------------------------------------------------
 
 
@@ -251,7 +280,7 @@ def validation_inputs(derivation: Derivation, given: Mapping | None = None, *, s
             "t_end": float(given.get("t_end", 5.0))}  # fmt: skip
 
 
-def _validate(derivation: Derivation, given: Mapping, *, backend: str):
+def _validate(derivation: Derivation, given: Mapping, *, backend: str, kernels=None):
     inputs = validation_inputs(derivation, given)
     return validate(
         derivation.system,
@@ -261,13 +290,14 @@ def _validate(derivation: Derivation, given: Mapping, *, backend: str):
         params=inputs["params"],
         t_end=inputs["t_end"],
         backend=backend,
+        kernels=kernels,
     )
 
 
 def _plot(report: object, path: str) -> Path:
     import matplotlib
 
-    from .io.export import save_figure
+    from ..io.export import save_figure
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -280,26 +310,6 @@ def _plot(report: object, path: str) -> Path:
 
 
 # -- output -------------------------------------------------------------------------
-
-
-class _Progress:
-    """One stderr line per stage, with elapsed time; silent unless stderr is a terminal."""
-
-    def __init__(self, *, quiet: bool):
-        self.enabled = not quiet and sys.stderr.isatty()
-        self.start = time.perf_counter()
-        self.count = 0
-
-    def stage(self, what: str) -> None:
-        if self.enabled:
-            self.count += 1
-            elapsed = time.perf_counter() - self.start
-            print(f"symnoether [{elapsed:6.1f}s] {what} …", file=sys.stderr, flush=True)
-
-    def done(self) -> None:
-        if self.enabled and self.count:
-            elapsed = time.perf_counter() - self.start
-            print(f"symnoether [{elapsed:6.1f}s] done", file=sys.stderr, flush=True)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -315,7 +325,7 @@ def _parser() -> argparse.ArgumentParser:
         "-q",
         action="store_true",
         default=argparse.SUPPRESS,
-        help="no progress lines on stderr (they are off anyway when stderr is not a terminal)",
+        help="no progress display on stderr (it is off anyway when stderr is not a terminal)",
     )
     parser = argparse.ArgumentParser(
         prog="symnoether",
@@ -339,7 +349,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "script",
         metavar="SCRIPT",
-        help="a derivation script, e.g. derivations/normalization_rmsprop.py, or a .toml spec",
+        help="a derivation script or .toml spec: a path, or the name of a shipped one "
+        "(`symnoether list`), e.g. normalization_rmsprop or scalar_pair.toml",
     )
     run.add_argument(
         "--validate",
@@ -379,9 +390,15 @@ def _parser() -> argparse.ArgumentParser:
         help="kernels for --validate: compiled numba (default) or plain NumPy (no compile)",
     )
     listing = commands.add_parser(
-        "list", parents=[common], help="list the derivation scripts of a folder"
+        "list",
+        parents=[common],
+        help="list the shipped derivations (or those of --dir), each runnable by the name shown",
     )
-    listing.add_argument("--dir", default="derivations", help="folder (default: derivations)")
+    listing.add_argument(
+        "--dir",
+        default=None,
+        help="list the scripts and specs of this folder instead of the shipped gallery",
+    )
     return parser
 
 
@@ -403,28 +420,46 @@ def _failed_check(failure: AssertionError) -> str:
     return f"a derived law failed its check at {where}{detail}"
 
 
-def _script_error(error: Exception) -> str:
+def _unexpected(error: Exception) -> str:
+    """One line for an exception nobody raised on purpose, with where it was raised."""
     frames = traceback.extract_tb(error.__traceback__)
-    where = ""
+    where, ours = "", False
     if frames:
-        frame = frames[-1]
-        where = f" at {Path(frame.filename).name}:{frame.lineno}"
+        path = Path(frames[-1].filename).resolve()
+        where = f" at {path.name}:{frames[-1].lineno}"
+        ours = path.is_relative_to(PACKAGE) and not path.is_relative_to(PACKAGE / "derivations")
+    if ours:
+        return f"internal error: symnoether raised {type(error).__name__}{where}: {error}"
     return f"the derivation raised {type(error).__name__}{where}: {error}"
 
 
-def _hint(error: SymnoetherError) -> str:
+def _hint(error: SymnoetherError, args: argparse.Namespace) -> str | None:
+    """A hint for an input error, where one adds to its message (None: it does not)."""
     if isinstance(error, BudgetExceededError):
         return "the derivation was stopped unfinished; nothing was written"
     if isinstance(error, OutputPathError):
         return "create the output folder, or pass a path in a writable one"
-    if isinstance(error, DerivationScriptError):
-        return "`symnoether list` shows the shipped scripts; `symnoether run --help` the options"
-    return "run with --debug to see where it was raised"
+    if isinstance(error, DerivationScriptError) and args.command == "run":
+        return (
+            "`symnoether list` shows the shipped derivations; `symnoether run --help` the options"
+        )
+    if isinstance(error, SpecFileError):
+        return "the spec file format: python -m pydoc symnoether.io.specfile"
+    return None
 
 
-def _report(args: argparse.Namespace, message: str, hint: str) -> None:
+def _report(
+    args: argparse.Namespace, message: str, hint: str | None = None, *, internal: bool = False
+) -> None:
+    """The error as one line on stderr; the traceback first with --debug. Only an
+    unexpected (``internal``) error suggests --debug, and only when it is not given."""
     if args.debug:
         traceback.print_exc()
+    elif internal:
+        hint = "run with --debug to see the traceback"
+        if message.startswith("internal error"):
+            hint += ", and report it: this is a bug in symnoether"
     line = " ".join(message.split())
     print(f"symnoether: error: {line}", file=sys.stderr)
-    print(f"  hint: {hint}", file=sys.stderr)
+    if hint:
+        print(f"  hint: {hint}", file=sys.stderr)
