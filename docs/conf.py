@@ -12,6 +12,7 @@ docstrings (numpydoc style); ``tests/test_docs.py`` checks that every name in
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -49,3 +50,30 @@ autosummary_generate = False
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
+
+
+# ``sn.validate`` is documented once, where its stage exports it
+# (``symnoether.numerics.validate``); docstrings that name it by its public alias
+# (:func:`symnoether.validate`, :class:`ValidationFailedError`) link there too.
+_HOMES = {
+    name: f"symnoether.{stage}.{name}"
+    for stage in ("core", "symmetry", "numerics", "io", "errors")
+    for name in importlib.import_module(f"symnoether.{stage}").__all__
+    if name in symnoether.__all__
+}
+
+
+def _link_public_alias(app, env, node, contnode):
+    if node.get("refdomain") != "py":
+        return None
+    home = _HOMES.get(node["reftarget"].removeprefix("symnoether."))
+    if home is None:
+        return None
+    domain = env.get_domain("py")
+    return domain.resolve_xref(
+        env, node["refdoc"], app.builder, node["reftype"], home, node, contnode
+    )
+
+
+def setup(app):
+    app.connect("missing-reference", _link_public_alias)

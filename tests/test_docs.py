@@ -78,12 +78,10 @@ def documented_modules() -> set[str]:
     return found
 
 
-def declared_data() -> set[str]:
-    """Names documented by hand with ``.. data::`` (autodoc skips undocumented constants)."""
-    found = set()
-    for text in api_pages().values():
-        found.update(re.findall(r"^\.\. data:: (\S+)", text, flags=re.MULTILINE))
-    return found
+def declared_data(page: str) -> set[str]:
+    """Names documented by hand with ``.. data::`` on ``page``, in the module its
+    automodule sets (autodoc skips constants that have no docstring of their own)."""
+    return set(re.findall(r"^\.\. data:: (\w+)$", api_pages()[page], flags=re.MULTILINE))
 
 
 def is_autodocumented(obj: object) -> bool:
@@ -110,7 +108,7 @@ def test_every_public_name_of_a_stage_is_in_the_reference(stage):
         if isinstance(obj, types.ModuleType):
             assert obj.__name__ in documented_modules(), f"{obj.__name__} has no api section"
         elif not is_autodocumented(obj):
-            assert f"symnoether.{stage}.{name}" in declared_data(), (
+            assert name in declared_data(stage), (
                 f"symnoether.{stage}.{name} is a constant: add a '.. data::' entry to "
                 f"docs/api/{stage}.rst"
             )
