@@ -180,7 +180,7 @@ def softmax_regression(k: int = 3, d: int = 2, label: int = 0) -> Model:
 
 
 def normalized_unit(n: int = 3) -> Model:
-    """Weights feeding a normalization: V = ½(y − w·x/|w|)², invariant under w → αw.
+    """Weights feeding a normalization: ``V = ½(y − w·x/|w|)²``, invariant under w → αw.
 
     Examples
     --------
@@ -196,7 +196,7 @@ def normalized_unit(n: int = 3) -> Model:
 
 
 def kepler(dim: int = 2) -> Model:
-    """The Kepler problem V = −k/|q|, T = ½|q̇|², in 2 or 3 dimensions: so(dim).
+    """The Kepler problem ``V = −k/|q|``, ``T = ½|q̇|²``, in 2 or 3 dimensions: so(dim).
 
     Examples
     --------

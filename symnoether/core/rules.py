@@ -6,7 +6,7 @@ as the damped Lagrangian system
     L = e^{t/τ} ( ½ q̇ᵀ M q̇ − V(q) ),
     Euler–Lagrange:  M q̈ + (Ṁ − ½ ∂_q(q̇ᵀMq̇)) q̇ + (1/τ) M q̇ + ∇V = 0.
 
-Derivation (Kunin et al. 2021, Sec. 5; Tanaka & Kunin 2021, Sec. 3). Expand
+Derivation (Kunin et al. 2021 [2]_, Sec. 5; Tanaka & Kunin 2021 [1]_, Sec. 3). Expand
 the discrete iterates in Taylor series about t = kη:
 q_{k±1} = q ± η q̇ + (η²/2) q̈ + O(η³).
 

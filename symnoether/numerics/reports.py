@@ -33,7 +33,7 @@ class ValidationReport:
     ----------
     passed : bool
     max_residual : float
-        max over time, laws (and batch members) of |Q̃ − P| / scale.
+        max over time, laws (and batch members) of ``|Q̃ − P| / scale``.
     tolerance : float
     residuals : ndarray
         Per law (shape ``(laws,)``), or per member and law for a batch.
@@ -64,7 +64,7 @@ class ValidationReport:
 
     @property
     def residual(self) -> np.ndarray:
-        """|Q̃(t) − P(t)| / scale at the stored times, shape (times, laws)."""
+        """``|Q̃(t) − P(t)| / scale`` at the stored times, shape (times, laws)."""
         return np.abs(self.charge - self.predicted) / self.scale
 
     def __str__(self) -> str:
@@ -176,10 +176,7 @@ class DiscreteReport:
 def plot_charges(t, charge, predicted, residual, xlabel, path, title):
     """Charge vs prediction (top) and the residual on a log scale (bottom); saved to
     ``path`` when given. Returns the Figure."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # the caller's backend: inline in Jupyter, Agg in the CLI
 
     figure, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(7, 5))
     for j in range(charge.shape[1]):
