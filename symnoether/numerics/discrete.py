@@ -41,10 +41,10 @@ import sympy as sp
 from ..core.noether import NoetherLaw
 from ..core.system import LearningSystem
 from ..errors import DivergenceError, InvalidInputError, NotSupportedError
-from .arguments import as_array, check_params, count, finite_real, positive
+from .arguments import as_array, check_params, count, finite_real, positive, resolve_params
 from .codegen import Kernels
 from .compiled import RK4_A, RK4_B, RK4_C, prepare
-from .reports import DiscreteReport
+from .reports import DiscreteReport, law_names
 
 __all__ = ["validate_discrete"]
 
@@ -67,6 +67,8 @@ def validate_discrete(
     kernels: Kernels | None = None,
     backend: str = "numba",
     throw: bool = False,
+    seed: int = 0,
+    names: Sequence[str] | None = None,
 ) -> DiscreteReport:
     """Run the optimizer the rule models and compare its charge with the continuous law.
 
@@ -80,6 +82,9 @@ def validate_discrete(
     q0 : array (n,)
         One initial point (no batch).
     params : dict
+        Values by Symbol or name, checked as in :func:`~symnoether.numerics.validate.validate`
+        (declared assumptions, unused symbols ignored with a warning, constants only the
+        laws mention drawn with ``seed`` and reported in ``report.drawn``).
     steps : int
         Steps at the largest η, ≥ 10 (the time span steps·η is kept as η halves,
         so the smallest η takes steps·2^(levels−1) ≤ 10⁷ steps).
@@ -92,6 +97,10 @@ def validate_discrete(
         higher one means the charge converges faster than the trajectory).
     identity_tolerance : float
         Allowed relative residual of the exact one-step identity.
+    seed : int
+        Seeds the constants drawn for the laws.
+    names : sequence of str, optional
+        One name per law for the report (default ``psi1, psi2, …``).
 
     Returns
     -------
@@ -122,14 +131,16 @@ def validate_discrete(
         lr = positive(lr, "lr", "0.01")
     order_tolerance = positive(order_tolerance, "order_tolerance", "0.35", least=0.0)
     identity_tolerance = positive(identity_tolerance, "identity_tolerance", "1e-10")
+    seed = count(seed, "seed", "0", low=0)
     laws, kernels, index = prepare(system, law, kernels, backend)
+    names = law_names(names, len(laws))
     rule = system.rule
     if rule is None:
         raise NotSupportedError(
             "a hand-written kinetic term models no optimizer; validate_discrete needs a "
             "learning rule (rules.gradient_descent, momentum, preconditioned)"
         )
-    params = dict(params or {})
+    params, drawn = resolve_params(kernels, params, seed=seed)
     eta_symbol, eta0, beta, expected = _optimizer(system, params, lr)
     q0 = as_array(q0, "q0", len(kernels.coords), batch=False)[0]
     precondition = rule.preconditioner is not None
@@ -156,6 +167,12 @@ def validate_discrete(
     ok_identity = identity is None or identity <= identity_tolerance
     passed = bool(ok_order and ok_identity)
     message = _discrete_message(passed, ok_order, ok_identity, order, expected, identity, exact)
+    law_errors = np.array([run["error"][index] for run in runs])
+    verdicts = []  # the same verdict, law by law (the table's "passed" column)
+    for j, i in enumerate(index):
+        order_j, _, exact_j = _orders(list(law_errors[:, j]))
+        ok_j = identity is None or runs[0]["identity"][i] <= identity_tolerance
+        verdicts.append(bool((exact_j or order_j >= expected - order_tolerance) and ok_j))
     first = runs[0]
     report = DiscreteReport(
         laws=laws,
@@ -172,6 +189,10 @@ def validate_discrete(
         iterates=first["iterates"],
         message=message,
         scale=first["scale"][index],
+        names=names,
+        drawn=drawn,
+        law_errors=law_errors,
+        law_verdicts=tuple(verdicts),
     )
     return report.raise_if_failed() if throw else report
 
