@@ -91,7 +91,7 @@ class Derivation:
         >>> [report.passed for report in checked.reports]
         [True]
         """
-        names = self.names
+        names = options.pop("names", self.names)
         continuous = validate(self.system, self.laws, q0, v0, params=params, names=names,
                               **options)  # fmt: skip
         reports = [continuous]

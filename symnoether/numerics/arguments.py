@@ -182,10 +182,13 @@ def check_assumptions(symbol, value) -> float:
     >>> import sympy as sp
     >>> check_assumptions(sp.Symbol("eta", positive=True), 0.01)
     0.01
-    >>> check_assumptions(sp.Symbol("eta", positive=True), -0.01)
-    Traceback (most recent call last):
-      ...
-    symnoether.errors.InvalidParameterError: eta = -0.01 is not positive, but eta is declared positive=True; pass a positive value, e.g. params={eta: 0.1}, or declare eta without it
+    >>> try:
+    ...     check_assumptions(sp.Symbol("eta", positive=True), -0.01)
+    ... except InvalidParameterError as err:
+    ...     for part in str(err).split("; "):
+    ...         print(part)
+    eta = -0.01 is not positive, but eta is declared positive=True
+    pass a positive value, e.g. params={eta: 0.1}, or declare eta without it
     """
     name = getattr(symbol, "name", str(symbol))
     if not isinstance(value, (str, bytes, bool)):

@@ -12,7 +12,7 @@ Examples
 >>> report = sn.validate(flow, law, [1.5, 0.2], t_end=2.0, backend="numpy", names=["rescale"])
 >>> print(str(report).splitlines()[0])  # doctest: +ELLIPSIS
 continuous validation PASSED (dopri5, ... steps, tolerance 1.0e-06)
->>> str(report).splitlines()[3].split()[:2], report.raise_if_failed() is report
+>>> str(report).splitlines()[2].split()[:2], report.raise_if_failed() is report
 (['rescale', 'yes'], True)
 """
 
@@ -60,7 +60,7 @@ class ValidationReport:
     ----------
     passed : bool
     max_residual : float
-        max over time, laws (and batch members) of |Q̃ − P| / scale.
+        max over time, laws (and batch members) of ``|Q̃ − P| / scale``.
     tolerance : float
     residuals : ndarray
         Per law (shape ``(laws,)``), or per member and law for a batch.
@@ -101,7 +101,7 @@ class ValidationReport:
 
     @property
     def residual(self) -> np.ndarray:
-        """|Q̃(t) − P(t)| / scale at the stored times, shape (times, laws)."""
+        """``|Q̃(t) − P(t)| / scale`` at the stored times, shape (times, laws)."""
         return np.abs(self.charge - self.predicted) / self.scale
 
     @property
@@ -345,14 +345,14 @@ def _charge_text(law) -> str:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """Left-aligned columns, two spaces apart, a rule under the header (ASCII, so the
-    LaTeX export keeps it)."""
+    """Left-aligned columns, two spaces apart, header first (plain ASCII and no rule
+    line, which LaTeX's text mode would turn into dashes)."""
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
 
     def line(cells):
         return "  " + "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
 
-    return [line(header), line(["-" * w for w in widths]), *map(line, rows)]
+    return [line(header), *map(line, rows)]
 
 
 def _drawn_lines(drawn: dict) -> list[str]:
@@ -404,14 +404,9 @@ def plot_charges(
     linear axis shows a step and a flat line, and a zoomed inset would hide the tail
     that the residual panel still needs. Returns the Figure.
     """
-    import matplotlib
+    import matplotlib.pyplot as plt  # the caller's backend: inline in Jupyter, Agg in the CLI
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    figure, (top, bottom) = plt.subplots(
-        2, 1, sharex=True, figsize=(7, 5), layout="constrained"
-    )
+    figure, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(7, 5), layout="constrained")
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for j, name in enumerate(names):
         colour = colours[j % len(colours)]
