@@ -49,6 +49,7 @@ from .errors import (
     InvalidInputError,
     InvalidKineticError,
     InvalidLossError,
+    InvalidParameterError,
     InvalidRuleError,
     KernelCacheWarning,
     NoFirstOrderChargeError,
@@ -61,6 +62,7 @@ from .errors import (
     SymnoetherError,
     SymnoetherWarning,
     UndeclaredSymbolWarning,
+    UnusedParameterWarning,
     ValidationFailedError,
     VerificationError,
 )
@@ -187,8 +189,10 @@ __all__ = [
     "ValidationFailedError",
     "OutputPathError",
     "SpecFileError",
+    "InvalidParameterError",
     "BudgetExceededError",
     "SymnoetherWarning",
     "UndeclaredSymbolWarning",
     "KernelCacheWarning",
+    "UnusedParameterWarning",
 ]

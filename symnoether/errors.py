@@ -165,3 +165,15 @@ class KernelCacheWarning(SymnoetherWarning):
 
 
 __all__ += ["BudgetExceededError", "KernelCacheWarning"]
+
+
+class InvalidParameterError(InvalidInputError):
+    """A parameter or data value that contradicts its symbol's declared assumptions
+    (``positive``, ``nonnegative``, ``real``, ``integer``, …) or is not a finite number."""
+
+
+class UnusedParameterWarning(SymnoetherWarning):
+    """A value in ``params`` for a symbol the system and its laws do not use: ignored."""
+
+
+__all__ += ["InvalidParameterError", "UnusedParameterWarning"]

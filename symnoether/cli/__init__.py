@@ -57,7 +57,6 @@ from ..errors import (
 )
 from ..io import specfile
 from ..io.derivation import Derivation
-from ..numerics.codegen import law_parameters
 from ..numerics.compiled import compile as compile_kernels
 from ..numerics.validate import validate
 from .gallery import (
@@ -247,8 +246,9 @@ def validation_inputs(derivation: Derivation, given: Mapping | None = None, *, s
 
     ``given`` (a script's ``validation()`` hook) may set ``q0``, ``v0``,
     ``params`` and ``t_end``; the rest is drawn reproducibly: q0 and the data
-    from N(0, 1), every hyper-parameter (and constant of a generator) 0.1,
-    v0 = 0, t_end = 5.
+    from N(0, 1), every hyper-parameter 0.1, v0 = 0, t_end = 5. A constant only the
+    laws mention (an entry of A in ψ_A) is left to :func:`symnoether.validate`,
+    which draws it and lists it in the report (``report.drawn``).
 
     Examples
     --------
@@ -270,7 +270,7 @@ def validation_inputs(derivation: Derivation, given: Mapping | None = None, *, s
         )
     system = derivation.system
     rng = np.random.default_rng(seed)
-    params = {str(h): 0.1 for h in law_parameters(system, tuple(derivation.laws))}
+    params = {str(h): 0.1 for h in system.hyperparameters}
     params.update({str(d): float(rng.normal()) for d in system.data})
     params.update({str(k): v for k, v in dict(given.get("params") or {}).items()})
     q0 = given.get("q0")
@@ -291,6 +291,7 @@ def _validate(derivation: Derivation, given: Mapping, *, backend: str, kernels=N
         t_end=inputs["t_end"],
         backend=backend,
         kernels=kernels,
+        names=derivation.names,
     )
 
 

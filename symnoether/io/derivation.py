@@ -74,6 +74,11 @@ class Derivation:
         ``discrete=True``, against the real optimizer
         (:func:`symnoether.validate_discrete`, finite-step rules only).
 
+        The reports name the laws as the derivation does; ``print(report)`` shows one
+        table row per law, and ``str(derivation)`` ends with those tables. Constants
+        only the laws mention (the entries of A in ψ_A) may be left out of ``params``:
+        they are drawn once, used by both runs and listed in ``report.drawn``.
+
         Examples
         --------
         >>> import sympy as sp, symnoether as sn
@@ -86,10 +91,17 @@ class Derivation:
         >>> [report.passed for report in checked.reports]
         [True]
         """
-        reports = [validate(self.system, self.laws, q0, v0, params=params, **options)]
+        names = options.pop("names", self.names)
+        continuous = validate(self.system, self.laws, q0, v0, params=params, names=names,
+                              **options)  # fmt: skip
+        reports = [continuous]
         if discrete:
-            kept = {k: v for k, v in options.items() if k in ("backend", "throw")}
-            reports.append(validate_discrete(self.system, self.laws, q0, params=params, **kept))
+            kept = {k: v for k, v in options.items() if k in ("backend", "throw", "seed")}
+            # the constants drawn for the continuous run, so both runs check the same laws
+            same = {**continuous.drawn, **dict(params or {})}
+            reports.append(
+                validate_discrete(self.system, self.laws, q0, params=same, names=names, **kept)
+            )
         return replace(self, reports=(*self.reports, *reports))
 
     def law(self, name: str) -> NoetherLaw:
@@ -120,7 +132,8 @@ class Derivation:
             sections.append(table_text("derived results", rows))
         if self.notes:
             sections.append("notes\n" + "\n".join(f"  {note}" for note in self.notes))
-        sections.extend(str(report) for report in self.reports)
+        if self.reports:  # each report is a short table, one row per law
+            sections.append("\n\n".join(["numerical validation", *map(str, self.reports)]))
         return "\n\n".join(sections)
 
     def _repr_latex_(self) -> str:

@@ -3,6 +3,14 @@
 integrated: each bad value raises :class:`InvalidInputError` naming the argument and
 what to pass instead.
 
+Parameter values go through :func:`resolve_params`: a value must be a finite real
+number that satisfies the assumptions its symbol was declared with (a value −0.01
+for ``Symbol('eta', positive=True)`` raises :class:`InvalidParameterError` instead
+of diverging in the integrator); a value for a symbol the system does not use is
+ignored with an :class:`UnusedParameterWarning`; a constant that only the laws
+mention (an entry of A in a gl(r) generator ψ_A) is drawn when not given — the laws
+hold for every value of it and it does not enter the dynamics — and reported.
+
 Examples
 --------
 >>> positive(0.5, "t_end", "10.0")
@@ -17,17 +25,18 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 
 from ..core.noether import NoetherLaw
 from ..core.system import LearningSystem
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, InvalidParameterError, UnusedParameterWarning
 
 __all__ = [
     "check_system", "check_laws", "check_params", "finite_real", "positive", "count",
-    "initial_states", "as_array",
+    "initial_states", "as_array", "resolve_params", "check_assumptions", "draw_constant",
 ]  # fmt: skip
 
 
@@ -143,3 +152,171 @@ def as_array(values, name, n, batch=True) -> np.ndarray:
     if not np.all(np.isfinite(array)):
         raise InvalidInputError(f"{name} contains NaN or inf; pass finite values")
     return array
+
+
+# -- parameter values -----------------------------------------------------------------
+
+# (assumption, test on the value, what the value must be), strongest first: a symbol
+# declared positive is also nonnegative and nonzero, and is named by the first.
+_ASSUMPTIONS = (
+    ("integer", lambda v: float(v).is_integer(), "an integer"),
+    ("even", lambda v: float(v).is_integer() and v % 2 == 0, "even"),
+    ("odd", lambda v: float(v).is_integer() and v % 2 == 1, "odd"),
+    ("positive", lambda v: v > 0, "positive"),
+    ("negative", lambda v: v < 0, "negative"),
+    ("nonnegative", lambda v: v >= 0, "nonnegative"),
+    ("nonpositive", lambda v: v <= 0, "nonpositive"),
+    ("nonzero", lambda v: v != 0, "nonzero"),
+    ("zero", lambda v: v == 0, "zero"),
+)
+_EXAMPLE = {"positive": 0.1, "nonnegative": 0.1, "negative": -0.1, "nonpositive": -0.1}
+
+
+def check_assumptions(symbol, value) -> float:
+    """``value`` as a float, or :class:`InvalidParameterError` naming ``symbol``, the
+    assumption it was declared with and the value (finite and real are checked for
+    every symbol: the kernels compute in float64).
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> check_assumptions(sp.Symbol("eta", positive=True), 0.01)
+    0.01
+    >>> try:
+    ...     check_assumptions(sp.Symbol("eta", positive=True), -0.01)
+    ... except InvalidParameterError as err:
+    ...     for part in str(err).split("; "):
+    ...         print(part)
+    eta = -0.01 is not positive, but eta is declared positive=True
+    pass a positive value, e.g. params={eta: 0.1}, or declare eta without it
+    """
+    name = getattr(symbol, "name", str(symbol))
+    if not isinstance(value, (str, bytes, bool)):
+        try:
+            number = complex(value)
+        except (TypeError, ValueError):
+            pass
+        else:
+            if number.imag != 0:
+                declared = "is declared real" if symbol.is_real else "enters float64 kernels"
+                raise InvalidParameterError(
+                    f"{name} = {value!r} is not real, but {name} {declared}; pass a real value"
+                )
+            if math.isfinite(number.real):
+                return _declared(symbol, name, number.real)
+    raise InvalidParameterError(
+        f"params[{name}] = {value!r} is not a finite number; pass e.g. params={{{name}: 0.1}}"
+    )
+
+
+def _declared(symbol, name: str, number: float) -> float:
+    for assumption, holds, what in _ASSUMPTIONS:
+        if getattr(symbol, f"is_{assumption}", None) is True and not holds(number):
+            adjective = what.removeprefix("an ")
+            article = "an" if adjective[0] in "aeiou" else "a"
+            raise InvalidParameterError(
+                f"{name} = {number:g} is not {what}, but {name} is declared {assumption}=True; "
+                f"pass {article} {adjective} value, e.g. params={{{name}: "
+                f"{_EXAMPLE.get(assumption, 1)}}}, or declare {name} without it"
+            )
+    return number
+
+
+def draw_constant(symbol, rng: np.random.Generator) -> float:
+    """A value for a constant of a generator: magnitude in [0.5, 1.5] rounded to three
+    digits (1, 2 or 3 for an integer), with a random sign unless the symbol's sign is
+    declared; it satisfies the symbol's assumptions.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> rng = np.random.default_rng(0)
+    >>> a, k = sp.Symbol("a", positive=True), sp.Symbol("k", integer=True)
+    >>> 0.5 <= draw_constant(a, rng) <= 1.5, draw_constant(k, rng) in (-3, -2, -1, 1, 2, 3)
+    (True, True)
+    """
+    magnitude = round(float(rng.uniform(0.5, 1.5)), 3)
+    sign = float(rng.choice((-1.0, 1.0)))  # always drawn: one stream shape for every symbol
+    if symbol.is_integer:
+        magnitude = float(rng.integers(1, 4))
+        if (symbol.is_even and magnitude % 2) or (symbol.is_odd and not magnitude % 2):
+            magnitude += 1.0
+    if symbol.is_nonnegative:
+        sign = 1.0
+    elif symbol.is_nonpositive:
+        sign = -1.0
+    try:
+        return _declared(symbol, symbol.name, sign * magnitude)
+    except InvalidParameterError:
+        raise InvalidParameterError(
+            f"{symbol.name} is a constant of a generator and no value for it can be drawn "
+            f"under its assumptions; pass one, e.g. params={{{symbol.name}: ...}}"
+        ) from None
+
+
+def resolve_params(kernels, params, *, seed: int = 0) -> tuple[dict, dict]:
+    """(value of every kernel parameter by Symbol, the constants that were drawn).
+
+    Each given value is checked against its symbol's declared assumptions
+    (:func:`check_assumptions`); a key the kernels do not take is ignored with an
+    :class:`UnusedParameterWarning` naming it; a missing constant that only the laws
+    mention (not a hyper-parameter of the system, not data) is drawn with
+    :func:`draw_constant` from ``numpy.random.default_rng(seed)`` in the order of
+    ``kernels.parameters``; any other missing value raises :class:`InvalidInputError`.
+
+    Examples
+    --------
+    >>> import sympy as sp, symnoether as sn
+    >>> from symnoether.numerics.compiled import compile
+    >>> w1, w2 = sn.coordinates("w1 w2")
+    >>> a = sp.Symbol("a")
+    >>> flow = sn.LearningSystem((w1, w2), (1 - w1 * w2) ** 2 / 2, rule=sn.rules.gradient_flow())
+    >>> kernels = compile(flow, sn.noether(flow, (a * w1, -a * w2)), backend="numpy")
+    >>> values, drawn = resolve_params(kernels, {})
+    >>> drawn == values, list(drawn), 0.5 <= abs(drawn[a]) <= 1.5
+    (True, [a], True)
+    """
+    check_params(params)
+    system = kernels.system
+    by_name = {s.name: s for s in kernels.parameters}
+    values: dict = {}
+    given: dict = {}
+    for key, value in dict(params or {}).items():
+        name = key.name if hasattr(key, "name") else str(key)
+        symbol = by_name.get(name)
+        if symbol is None:
+            warnings.warn(_unused(system, key, name, by_name), UnusedParameterWarning,
+                          stacklevel=3)  # fmt: skip
+            continue
+        if symbol in given:
+            raise InvalidInputError(
+                f"params gives {name} twice (as {given[symbol]!r} and {key!r}); keep one"
+            )
+        given[symbol] = key
+        values[symbol] = check_assumptions(symbol, value)
+    constants = set(kernels.parameters) - set(system.hyperparameters) - set(system.data)
+    rng = np.random.default_rng(seed)
+    drawn = {}
+    for symbol in kernels.parameters:
+        if symbol not in values and symbol in constants:
+            drawn[symbol] = values[symbol] = draw_constant(symbol, rng)
+    missing = [s.name for s in kernels.parameters if s not in values]
+    if missing:
+        raise InvalidInputError(
+            f"params is missing {', '.join(missing)}; pass a value for every "
+            f"hyper-parameter and data symbol, e.g. params={{{missing[0]}: 0.1, ...}}"
+        )
+    return values, drawn
+
+
+def _unused(system, key, name: str, by_name: Mapping) -> str:
+    roles = (("coords", "a coordinate: its value comes from q0"),
+             ("velocities", "a velocity: its value comes from v0"))  # fmt: skip
+    for attribute, role in roles:
+        if name in {s.name for s in getattr(system, attribute)}:
+            return f"params has {name}, {role}; ignored"
+    known = ", ".join(by_name) or "none"
+    return (
+        f"params has {name!s}, which this system and its laws do not use (their "
+        f"parameters: {known}); ignored"
+    )

@@ -56,10 +56,10 @@ import sympy as sp
 from ..core.noether import NoetherLaw
 from ..core.system import LearningSystem
 from ..errors import DivergenceError, InvalidInputError, NotSupportedError
-from .arguments import as_array, check_params, count, finite_real, positive
+from .arguments import as_array, check_params, count, finite_real, positive, resolve_params
 from .codegen import Kernels
 from .compiled import RK4_A, RK4_B, RK4_C, prepare
-from .reports import DiscreteReport
+from .reports import DiscreteReport, law_names
 
 __all__ = ["validate_discrete"]
 
@@ -83,6 +83,8 @@ def validate_discrete(
     kernels: Kernels | None = None,
     backend: str = "numba",
     throw: bool = False,
+    seed: int = 0,
+    names: Sequence[str] | None = None,
 ) -> DiscreteReport:
     """Run the optimizer the rule models and compare its charge with the continuous law.
 
@@ -96,6 +98,9 @@ def validate_discrete(
     q0 : array (n,)
         One initial point (no batch).
     params : dict
+        Values by Symbol or name, checked as in :func:`~symnoether.numerics.validate.validate`
+        (declared assumptions, unused symbols ignored with a warning, constants only the
+        laws mention drawn with ``seed`` and reported in ``report.drawn``).
     steps : int
         Steps at the largest η, ≥ 10 (the time span steps·η is kept as η halves,
         so the smallest η takes steps·2^(levels−1) ≤ 10⁷ steps).
@@ -111,6 +116,10 @@ def validate_discrete(
         smallest η whatever the order.
     identity_tolerance : float
         Allowed relative residual of the exact one-step identity.
+    seed : int
+        Seeds the constants drawn for the laws.
+    names : sequence of str, optional
+        One name per law for the report (default ``psi1, psi2, …``).
 
     Returns
     -------
@@ -142,14 +151,16 @@ def validate_discrete(
     order_tolerance = positive(order_tolerance, "order_tolerance", "0.35", least=0.0)
     relative_tolerance = positive(relative_tolerance, "relative_tolerance", "0.05")
     identity_tolerance = positive(identity_tolerance, "identity_tolerance", "1e-10")
+    seed = count(seed, "seed", "0", low=0)
     laws, kernels, index = prepare(system, law, kernels, backend)
+    names = law_names(names, len(laws))
     rule = system.rule
     if rule is None:
         raise NotSupportedError(
             "a hand-written kinetic term models no optimizer; validate_discrete needs a "
             "learning rule (rules.gradient_descent, momentum, preconditioned)"
         )
-    params = dict(params or {})
+    params, drawn = resolve_params(kernels, params, seed=seed)
     eta_symbol, eta0, beta, expected = _optimizer(system, params, lr)
     q0 = as_array(q0, "q0", len(kernels.coords), batch=False)[0]
     precondition = rule.preconditioner is not None
@@ -178,6 +189,12 @@ def validate_discrete(
     passed = status == "passed"
     message = _discrete_message(status, verdict, expected, identity, ok_identity, burn_in, beta)
     errors, order, orders = verdict["errors"], verdict["order"], verdict["orders"]
+    law_errors = np.array(verdict["law_errors"]).T  # (levels, laws)
+    verdicts = tuple(  # law by law, for the table's "passed" column
+        s in ("passed", "exact")
+        and (identity is None or runs[0]["identity"][i] <= identity_tolerance)
+        for s, i in zip(verdict["law_statuses"], index)
+    )
     first = runs[0]
     report = DiscreteReport(
         laws=laws,
@@ -195,6 +212,10 @@ def validate_discrete(
         message=message,
         scale=first["scale"][index],
         status=status,
+        names=names,
+        drawn=drawn,
+        law_errors=law_errors,
+        law_verdicts=verdicts,
     )
     return report.raise_if_failed() if throw else report
 
@@ -306,6 +327,7 @@ def _verdict(runs, index, expected, order_tolerance, relative_tolerance) -> dict
     """
     levels = len(runs)
     statuses, errors, orders = [], np.zeros(levels), np.full(levels - 1, np.inf)
+    law_errors = []
     for j in index:
         absolute = np.array([run["absolute"][j] for run in runs])
         signal = np.array([run["signal"][j] for run in runs])
@@ -316,9 +338,11 @@ def _verdict(runs, index, expected, order_tolerance, relative_tolerance) -> dict
             # parameters move (a wrong rate would then move the prediction).
             still = np.all(absolute <= 10 * floor) and np.all(motion > _SIGNAL * floor)
             statuses.append("exact" if still else "inconclusive")
-            errors = np.maximum(errors, absolute / np.maximum(motion, 1e-300))
+            law_errors.append(absolute / np.maximum(motion, 1e-300))
+            errors = np.maximum(errors, law_errors[-1])
             continue
         relative = absolute / signal
+        law_errors.append(relative)
         errors = np.maximum(errors, relative)
         at_floor = absolute <= 10 * floor
         if at_floor.all():
@@ -345,6 +369,8 @@ def _verdict(runs, index, expected, order_tolerance, relative_tolerance) -> dict
         "orders": tuple(float(o) if math.isfinite(o) else float("nan") for o in orders),
         "order": order,
         "relative_tolerance": relative_tolerance,
+        "law_statuses": tuple(statuses),
+        "law_errors": tuple(law_errors),
     }
 
 

@@ -49,11 +49,11 @@ import numpy as np
 from ..core.noether import NoetherLaw
 from ..core.system import LearningSystem
 from ..errors import InvalidInputError
-from .arguments import check_params, count, initial_states, positive
+from .arguments import check_params, count, initial_states, positive, resolve_params
 from .codegen import Kernels
 from .compiled import TABLEAUS, check_status, compile, prepare
 from .discrete import validate_discrete
-from .reports import DiscreteReport, ValidationReport
+from .reports import DiscreteReport, ValidationReport, law_names
 
 __all__ = ["compile", "validate", "validate_discrete", "ValidationReport", "DiscreteReport"]
 
@@ -84,6 +84,7 @@ def validate(
     kernels: Kernels | None = None,
     backend: str = "numba",
     throw: bool = False,
+    names: Sequence[str] | None = None,
 ) -> ValidationReport:
     """Check Q(t) − Q(0) = ∫₀ᵗ rate along trajectories of ``system``.
 
@@ -96,7 +97,12 @@ def validate(
     v0 : array, optional
         Initial velocities (second-order systems; default 0). Ignored for gradient flow.
     params : dict
-        Values of the hyper-parameters and data symbols (by Symbol or name).
+        Values of the hyper-parameters and data symbols (by Symbol or name). Each must
+        satisfy its symbol's declared assumptions (``positive=True``, ``integer=True``,
+        …), else :class:`InvalidParameterError`; a symbol the system does not use is
+        ignored with an :class:`UnusedParameterWarning`. A constant only the laws
+        mention (an entry of A in ψ_A) may be left out: it is drawn (seeded by
+        ``seed``) and reported in ``report.drawn``.
     t_end : float
     rtol, atol : float
         Tolerances of Dormand–Prince 5(4); at least 10⁻¹⁴ and 10⁻²⁰ (below, the
@@ -111,7 +117,8 @@ def validate(
         10⁻⁶ for RK4).
     batch, seed, spread : optional
         Draw ``batch`` initial conditions q0 + spread·N(0, 1) (and v0 likewise),
-        seeded, and validate them in parallel.
+        seeded, and validate them in parallel. ``seed`` also seeds the constants
+        drawn for the laws.
     parallel : bool
         Use all cores (numba ``prange``) for a batch.
     kernels : Kernels, optional
@@ -119,6 +126,9 @@ def validate(
     backend : {'numba', 'numpy'}
     throw : bool
         Raise :class:`ValidationFailedError` when the law fails.
+    names : sequence of str, optional
+        One name per law, shown in the report's table and plot legends (default
+        ``psi1, psi2, …``; :meth:`Derivation.validate` passes the derivation's names).
 
     Returns
     -------
@@ -128,7 +138,9 @@ def validate(
     ------
     InvalidInputError
         An argument of the wrong type or out of range (named in the message), checked
-        before anything is integrated.
+        before anything is integrated; :class:`InvalidParameterError` for a parameter
+        value that contradicts its symbol's assumptions (``eta = -0.01`` for a
+        positive η).
     DivergenceError
         The trajectory diverged (NaN/inf, step-size underflow): names time and state.
 
@@ -166,7 +178,9 @@ def validate(
     if tolerance is not None:
         tolerance = positive(tolerance, "tolerance", "1e-6")
     laws, kernels, index = prepare(system, law, kernels, backend)
-    p = kernels.pack(params)
+    names = law_names(names, len(laws))
+    values, drawn = resolve_params(kernels, params, seed=seed)
+    p = kernels.pack(values)
     ns, nl = len(kernels.state), len(kernels.laws)
     Y0 = initial_states(kernels, q0, v0, batch, seed, spread)
     tableau = TABLEAUS[method]
@@ -216,6 +230,8 @@ def validate(
         method=method,
         steps=steps,
         message=message,
+        names=names,
+        drawn=drawn,
     )
     return report.raise_if_failed() if throw else report
 

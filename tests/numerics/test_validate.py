@@ -29,7 +29,10 @@ from symnoether.numerics.validate import validate, validate_discrete
 # the module, not sn.validate (the function of the same name shadows it)
 validation = importlib.import_module("symnoether.numerics.validate")
 
-eta, beta, lam = sp.symbols("eta beta lam", positive=True)
+eta = sp.Symbol("eta", positive=True)
+# β = 0 is gradient descent and λ = 0 no decay: both are declared nonnegative, since a
+# value must satisfy its symbol's assumptions (a positive β at 0 is refused)
+beta, lam = sp.symbols("beta lam", nonnegative=True)
 
 
 pytestmark = pytest.mark.usefixtures("isolated_caches")
@@ -505,10 +508,17 @@ def test_bad_discrete_argument_is_named(normalized, change, match):
         validate_discrete(**arguments)
 
 
-@pytest.mark.parametrize("momentum", [1.0, -0.5])
-def test_heavy_ball_momentum_outside_unit_interval_is_rejected(pair, momentum):
+@pytest.mark.parametrize(
+    "momentum, match",
+    [
+        (1.0, r"momentum beta = 1 .*\[0, 1\)"),
+        # β is declared nonnegative: the declaration is checked first, and named
+        (-0.5, r"beta = -0.5 is not nonnegative, but beta is declared nonnegative=True"),
+    ],
+)
+def test_heavy_ball_momentum_outside_unit_interval_is_rejected(pair, momentum, match):
     system, law, kernels = pair
-    with pytest.raises(InvalidInputError, match=rf"momentum beta = {momentum:g} .*\[0, 1\)"):
+    with pytest.raises(InvalidInputError, match=match):
         validate_discrete(system, law, [1.5, 0.3], params=pair_params(0.05, momentum),
                           steps=100, kernels=kernels)  # fmt: skip
 
@@ -531,13 +541,22 @@ def test_latex_names_the_measured_residual(normalized):
 
 
 def test_constants_of_the_generator_are_parameters():
-    """ψ = (a w₁, −a w₂): the constant a lives only in the law; it must be a kernel
-    parameter (missing → a clear error, given → the law validates)."""
+    """ψ = (a w₁, −a w₂): the constant a lives only in the law; it is a kernel
+    parameter (given → used; missing → drawn, reported, and reproducible from the
+    report). A missing hyper-parameter of the system is still an error."""
     w1, w2 = sn.coordinates("w1 w2")
     a = sp.Symbol("a")
     gd = sn.LearningSystem((w1, w2), (1 - w1 * w2) ** 2 / 2, rule=sn.rules.gradient_descent(eta))
     law = sn.noether(gd, (a * w1, -a * w2))
-    report = validate(gd, law, [1.5, 0.2], params={eta: 0.1, a: 2.0}, t_end=3.0, backend="numpy")
-    assert report.passed
-    with pytest.raises(InvalidInputError, match="missing a"):
-        validate(gd, law, [1.5, 0.2], params={eta: 0.1}, t_end=3.0, backend="numpy")
+    fixed = {"t_end": 3.0, "method": "rk4", "dt": 0.001, "backend": "numpy"}  # same times
+    report = validate(gd, law, [1.5, 0.2], params={eta: 0.1, a: 2.0}, **fixed)
+    assert report.passed and report.drawn == {}
+    drawn = validate(gd, law, [1.5, 0.2], params={eta: 0.1}, **fixed)
+    assert drawn.passed and list(drawn.drawn) == [a] and 0.5 <= abs(drawn.drawn[a]) <= 1.5
+    # Q = a·(η/2)(w1ẇ1 − w2ẇ2)e^{2t/η}: linear in a, so Q̃(a)/Q̃(2) = a/2 at every time
+    expected = report.charge * drawn.drawn[a] / 2.0
+    np.testing.assert_allclose(drawn.charge, expected, rtol=1e-9, atol=1e-12 * abs(expected).max())
+    again = validate(gd, law, [1.5, 0.2], params={eta: 0.1, **drawn.drawn}, **fixed)
+    np.testing.assert_array_equal(again.charge, drawn.charge)
+    with pytest.raises(InvalidInputError, match="missing eta"):
+        validate(gd, law, [1.5, 0.2], params={a: 1.0}, t_end=3.0, backend="numpy")
