@@ -89,7 +89,7 @@ from ..core.system import TIME, LearningSystem
 from ..errors import InvalidInputError, NotSupportedError
 from . import kernel_cache, kernel_source
 from .kernel_cache import cache_dir
-from .kernel_source import FloatPrinter, kernel_function
+from .kernel_source import FloatPrinter, check_kernel_source, kernel_function, source_label
 
 __all__ = ["Kernels", "compile_kernels", "cache_dir", "law_parameters", "CODEGEN_VERSION"]
 
@@ -408,7 +408,9 @@ def _generate(
     printer = FloatPrinter({"standard": "python3", "strict": True})
 
     def emit(name, args, exprs, doc, *, scalar=False, uses=("y", "p")):
-        exprs = [sp.sympify(e).xreplace(names) for e in exprs]
+        exprs = [sp.sympify(e) for e in exprs]
+        _refuse_stray_symbols(name, exprs, names)
+        exprs = [e.xreplace(names) for e in exprs]
         return kernel_function(printer, name, args, exprs, doc, ns, len(parameters), scalar, uses)
 
     gradient = [sp.diff(system.potential, q) for q in coords]
@@ -424,9 +426,9 @@ def _generate(
         mpsis.extend(system.mass_matrix * sp.Matrix(law.generator))
     inv_tau = sp.S.Zero if system.order == 1 or system.tau == sp.oo else 1 / system.tau
     metric = _metric(system)
-    y_doc = ", ".join(map(str, state))
-    q_doc = ", ".join(map(str, coords))
-    p_doc = ", ".join(map(str, parameters)) or "none"
+    y_doc = ", ".join(source_label(_name(s)) for s in state)
+    q_doc = ", ".join(source_label(_name(s)) for s in coords)
+    p_doc = ", ".join(source_label(_name(s)) for s in parameters) or "none"
     parts = [
         f"NS = {ns}\nNQ = {n}\nNP = {len(parameters)}\nNL = {nl}\n",
         emit("rhs", "t, y, p, out", eom.rhs, f"dy/dt at time t; y = ({y_doc})"),
@@ -443,7 +445,22 @@ def _generate(
         emit("mpsi", "y, p, out", mpsis, "M psi_j(q), row-major (law, coord)"),
     ]
     header = f"# parameters p = ({p_doc})\n# state y = ({y_doc})\n"
-    return header + "\n".join(parts), tuple(affine)
+    kernels = header + "\n".join(parts)
+    check_kernel_source(kernels, _KERNEL_NAMES)
+    return kernels, tuple(affine)
+
+
+def _refuse_stray_symbols(kernel: str, exprs: list, names: dict) -> None:
+    """Refuse a symbol that is neither time, a state entry nor a parameter: the
+    printer would write its name into the source as an identifier."""
+    stray = set().union(*(e.free_symbols for e in exprs)) - set(names)
+    if stray:
+        symbol = min(stray, key=sp.default_sort_key)
+        raise InvalidInputError(
+            f"kernel {kernel!r} would read the symbol {str(symbol)!r}, which is neither a "
+            "coordinate, a velocity, a hyper-parameter nor a data symbol of the system; "
+            "declare it (e.g. as data) or substitute a value for it"
+        )
 
 
 def _undamped(expr: sp.Expr, system: LearningSystem, what: str) -> sp.Expr:
