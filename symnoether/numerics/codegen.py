@@ -2,16 +2,23 @@ r"""Compile a learning system and its Noether laws into numba kernels.
 
 SymPy expressions become Python source (common subexpressions eliminated with
 :func:`sympy.cse`, every number printed as a float so Piecewise, Max,
-Heaviside and integer-zero entries type-check), the source is written to a
-cache directory under its content hash and imported as a real module, so
+Heaviside and integer-zero entries type-check). Symbols reach the source only
+as the generator's own variables (``y{i}``, ``p{i}``; a symbol that is none of
+the system's is refused with :class:`~symnoether.errors.InvalidInputError`),
+their names only in comments through
+:func:`~symnoether.numerics.kernel_source.source_label`, and the kernels are
+parsed and checked (:func:`~symnoether.numerics.kernel_source.check_kernel_source`)
+before anything runs. The source is written to the kernel cache under its
+content hash and the same bytes compiled from memory under the file's name, so
 numba's on-disk cache (``cache=True``) works across processes — numba cannot
-cache functions built from strings. The generated body is also recorded
-under a hash of the symbolic inputs, so a warm start skips SymPy's
-elimination and printing altogether (:mod:`symnoether.numerics.kernel_cache`). When
-the cache directory
-(``$SYMNOETHER_CACHE_DIR``) cannot be created or written, the same source is
-compiled in memory with numba's cache off, and a
-:class:`~symnoether.errors.KernelCacheWarning` names the directory.
+cache functions built from strings. The generated body is also recorded, with
+an HMAC under this user's key, under a hash of the symbolic inputs, so a warm
+start skips SymPy's elimination and printing altogether
+(:mod:`symnoether.numerics.kernel_cache`). When the cache directory
+(``$SYMNOETHER_CACHE_DIR``) cannot be created or written, or is not safe (owner
+and mode, OpenSSH's rule), freshly generated source is compiled in memory with
+numba's cache off, and a :class:`~symnoether.errors.KernelCacheWarning` names
+the directory.
 
 Kernels (all scalars float64, arrays 1-D float64; ``p`` the parameter vector):
 

@@ -1,57 +1,58 @@
 """The on-disk cache of generated kernels: sources under their content hash, and an
-index from the symbolic inputs to the source they generate. Nothing in it runs
+index from the symbolic inputs to the source they generate. Nothing from it runs
 unless this process generated it or this user's key authenticates it.
 
-Trust
------
+Trust (:mod:`symnoether.numerics.cache_trust`)
+----------------------------------------------
 Before anything in :func:`cache_dir` (or in numba's cache directory) is read,
 the directory is created with mode 0700 if missing and checked with OpenSSH's
-rule for key files (:func:`directory_problem`): it is owned by the current user
-and not writable by group or others, and every directory above it is owned by
-the user or root and not writable by group or others unless it has the sticky
-bit (as ``/tmp`` has). A directory that fails gets one :class:`KernelCacheWarning`
+rule for key files (:func:`directory_problem`): owned by the current user and
+not writable by group or others, and every directory above it owned by the
+user or root and not writable by group or others unless it has the sticky bit
+(as ``/tmp`` has). A directory that fails gets one :class:`KernelCacheWarning`
 naming it and the fix; nothing is then read from it, and the kernels are
 generated afresh and compiled in memory.
 
 Entries
 -------
-Two kinds of entry live in the cache, both written atomically (a temporary
+Three kinds of entry live in the cache, all written atomically (a temporary
 0600 file, then :func:`os.replace`) and read only as regular files:
 
 * ``symnoether_i_<hash>.json``: the generated body for a hash of the symbolic
   inputs (equations of motion, loss, charges, rates, generators, drivers, the
   versions of SymPy, numba and of the generator itself). A warm start reads it
   instead of running SymPy's common-subexpression elimination and printer
-  again. The entry carries an HMAC-SHA256 of all its fields under a per-user
-  secret (:func:`key_path`: ``$XDG_CONFIG_HOME/symnoether/key``, default
-  ``~/.config/symnoether/key``, 32 random bytes created 0600 in a directory
-  that passes the same rule, and refused unless the file is the user's, regular
-  and unreadable by others). An entry without a valid HMAC, for another key,
-  or naming another state or parameters, is ignored and rewritten; without a
-  usable key (one warning) the index is not used at all.
-* ``symnoether_k_<hash>.py``: a kernel module. The process holds the body
-  (generated or authenticated); the file exists only so that numba's on-disk
-  cache (``cache=True``), which needs a file-backed function, can locate it.
-  The file is rewritten unless it holds exactly these bytes, and then those
-  bytes — the ones in memory, never the file — are compiled with the file's
-  path as their name into a fresh module, so a planted ``__pycache__/*.pyc``
-  or a file swapped after the check cannot substitute code. numba keeps its
-  ``.nbi``/``.nbc`` files in ``__pycache__`` inside the checked directory, or
-  under ``NUMBA_CACHE_DIR`` when that is set, in a directory checked likewise.
+  again. The entry carries an HMAC-SHA256 of all its fields under this user's
+  secret key (:func:`key_path`, ``~/.config/symnoether/key``, kept 0600 and
+  apart from the cache, so that a cache directory written by anyone else, or
+  copied from elsewhere, authenticates nothing). An entry whose HMAC does not
+  verify, or that names another state or parameters, is ignored and
+  rewritten; without a usable key (one warning) the index is not used.
+* ``symnoether_k_<hash>.py``: a kernel module. The process holds its body
+  (generated, or authenticated from the index); the file exists only because
+  numba's on-disk cache (``cache=True``) needs a file-backed function. The file
+  is rewritten unless it holds exactly these bytes, and then the bytes in
+  memory, never the file, are compiled under the file's path into a fresh
+  module, so neither a planted ``__pycache__/*.pyc`` nor a file swapped after
+  the check can substitute code. numba keeps its ``.nbi``/``.nbc`` files in
+  ``__pycache__`` inside the checked directory, or, when ``NUMBA_CACHE_DIR`` is
+  set, in its sub-directory for the cache, created 0700 and checked likewise.
+* ``symnoether_k_<hash>.<python tag>.code``: those bytes compiled (marshalled
+  code), behind an HMAC of the interpreter's magic number, the module's path,
+  the SHA-256 of its text and the code, so that a warm start skips Python's
+  compiler as an import from a ``.pyc`` would, without trusting a ``.pyc``.
 
-When the directory cannot be created or written, the kernels are compiled in
+When a directory cannot be created or written, the kernels are compiled in
 memory with numba's cache off and a :class:`KernelCacheWarning` names the
 directory (each warning once per process).
 
 Examples
 --------
 >>> import hashlib
->>> from symnoether.numerics.kernel_cache import body_hash, cache_dir, directory_problem
+>>> from symnoether.numerics.kernel_cache import body_hash, cache_dir
 >>> body_hash("x = 1") == hashlib.sha256(b"x = 1").hexdigest()
 True
 >>> cache_dir().name != ""
-True
->>> directory_problem("/") is None  # owned by root, not writable by others
 True
 """
 
@@ -59,17 +60,24 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib.util
 import json
+import marshal
 import os
-import secrets
-import stat
 import sys
 import tempfile
-import warnings
 from pathlib import Path
-from types import ModuleType
+from types import CodeType, ModuleType
 
-from ..errors import KernelCacheWarning
+from .cache_trust import (
+    Untrusted,
+    directory_problem,
+    key_path,
+    private_directory,
+    read_regular,
+    user_key,
+    warn_once,
+)
 
 __all__ = [
     "cache_dir",
@@ -94,9 +102,6 @@ HEADER_NUMPY = (
 _MARK = "# symnoether-body-sha256: "
 _IN_MEMORY: dict[str, ModuleType] = {}
 _LOADED: dict[tuple[str, str], ModuleType] = {}
-_SECRETS: dict[str, bytes] = {}
-_WARNED: set[str] = set()
-_KEY_BYTES = 32
 _FIX = (
     "make it yours and writable only by you (chmod 700), with parents writable only by "
     "you or root, or set SYMNOETHER_CACHE_DIR to a directory of your own (e.g. made by "
@@ -121,99 +126,12 @@ def cache_dir() -> Path:
     return Path(base) / "symnoether"
 
 
-def key_path() -> Path:
-    """The per-user secret that authenticates index entries:
-    ``$XDG_CONFIG_HOME/symnoether/key`` (``~/.config/symnoether/key``).
-
-    Kept apart from the cache, so that a cache directory written by anyone else
-    (or copied from elsewhere) authenticates nothing.
-
-    Examples
-    --------
-    >>> key_path().name
-    'key'
-    """
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "symnoether" / "key"
-
-
 def body_hash(text: str) -> str:
     """SHA-256 of ``text`` (UTF-8), as hex."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-# -- trust: OpenSSH's rule for directories, the per-user key ----------------------------
-
-
-class _Unsafe(Exception):
-    """A directory or key file that fails the ownership and mode rule (the reason)."""
-
-
-def directory_problem(path: str | os.PathLike) -> str | None:
-    """None when ``path`` may hold code this user trusts, else the reason (OpenSSH's rule).
-
-    ``path`` (symbolic links resolved) must be a directory owned by the current
-    user and not writable by group or others; every directory above it must be
-    owned by the user or root and not writable by group or others unless it has
-    the sticky bit. Always None where the OS has no POSIX owners.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> private = tempfile.mkdtemp()  # 0700 under the sticky /tmp
-    >>> directory_problem(private) is None
-    True
-    >>> os.chmod(private, 0o777)
-    >>> "writable by group or others" in directory_problem(private)
-    True
-    >>> os.rmdir(private)
-    """
-    if not hasattr(os, "geteuid"):  # pragma: no cover - Windows
-        return None
-    uid = os.geteuid()
-    real = Path(os.path.realpath(path))
-    try:
-        for directory in (real, *real.parents):
-            info = os.stat(directory)
-            mode = stat.S_IMODE(info.st_mode)
-            writable = mode & 0o022
-            if directory == real:
-                if not stat.S_ISDIR(info.st_mode):
-                    return f"{real} is not a directory"
-                if info.st_uid != uid:
-                    return f"{real} is owned by uid {info.st_uid}, not by you (uid {uid})"
-                if writable:
-                    return f"{real} is writable by group or others (mode {mode:04o})"
-            elif info.st_uid not in (0, uid):
-                return f"its parent {directory} is owned by uid {info.st_uid}, not by you or root"
-            elif writable and not info.st_mode & stat.S_ISVTX:
-                return (
-                    f"its parent {directory} is writable by group or others without the "
-                    f"sticky bit (mode {mode:04o})"
-                )
-    except OSError as err:
-        return f"{real} cannot be checked ({err})"
-    return None
-
-
-def _private_directory(path: Path) -> Path:
-    """``path`` created (each missing component 0700) and checked: its real path.
-    Raises OSError when it cannot be created, :class:`_Unsafe` when it fails the rule."""
-    path = Path(os.path.abspath(path))
-    missing, ancestor = [], path
-    while not os.path.lexists(ancestor) and ancestor != ancestor.parent:
-        missing.append(ancestor)
-        ancestor = ancestor.parent
-    for directory in reversed(missing):
-        try:
-            os.mkdir(directory, 0o700)
-        except FileExistsError:
-            pass
-    real = Path(os.path.realpath(path))
-    problem = directory_problem(real)
-    if problem is not None:
-        raise _Unsafe(problem)
-    return real
+# -- trust ----------------------------------------------------------------------------
 
 
 def trusted_cache() -> Path | None:
@@ -222,95 +140,21 @@ def trusted_cache() -> Path | None:
     cannot be created or fails the rule."""
     directory = cache_dir()
     try:
-        return _private_directory(directory)
+        return private_directory(directory)
     except OSError as err:
-        _warn_once(
+        warn_once(
             f"the kernel cache directory {directory} cannot be created ({err}), so the "
             "kernels are generated afresh and compiled in memory and numba cannot cache them "
             "across processes; set SYMNOETHER_CACHE_DIR (and NUMBA_CACHE_DIR) to a writable "
             "directory"
         )
-    except _Unsafe as err:
-        _warn_once(
+    except Untrusted as err:
+        warn_once(
             f"the kernel cache directory {directory} is not safe: {err}. Nothing in it is "
             "used: the kernels are generated afresh and compiled in memory (numba cannot "
             f"cache them across processes). Fix: {_FIX}"
         )
     return None
-
-
-def _secret() -> bytes | None:
-    """This user's key (created on first use); None, after one warning, when it
-    cannot be created or fails the ownership and mode rule."""
-    path = key_path()
-    known = _SECRETS.get(str(path))
-    if known is not None:
-        return known
-    try:
-        real = _private_directory(path.parent) / path.name
-        try:
-            secret = _read_key(real)
-        except FileNotFoundError:
-            _create_key(real)
-            secret = _read_key(real)
-    except (OSError, _Unsafe) as err:
-        _warn_once(
-            f"the key that authenticates cached kernels, {path}, cannot be used ({err}); "
-            "cached kernel bodies are not trusted, so they are generated again on every start. "
-            "Fix: let only you write its directory and read the file (chmod 700 "
-            f"{path.parent}; chmod 600 {path}; or delete it to have a new one made), or set "
-            "XDG_CONFIG_HOME to a directory of your own"
-        )
-        return None
-    _SECRETS[str(path)] = secret
-    return secret
-
-
-def _read_key(path: Path) -> bytes:
-    data, info = _read_regular(path, with_stat=True)
-    if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
-        raise _Unsafe(f"{path} is owned by uid {info.st_uid}, not by you")
-    if stat.S_IMODE(info.st_mode) & 0o077:
-        mode = stat.S_IMODE(info.st_mode)
-        raise _Unsafe(f"{path} is readable or writable by group or others (mode {mode:04o})")
-    if len(data) != _KEY_BYTES:
-        raise _Unsafe(f"{path} holds {len(data)} bytes, not {_KEY_BYTES}")
-    return data
-
-
-def _create_key(path: Path) -> None:
-    """A new random key, published with a hard link so a concurrent creator's wins."""
-    fd, temporary = tempfile.mkstemp(prefix=".key", dir=path.parent)  # mode 0600
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(secrets.token_bytes(_KEY_BYTES))
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            pass
-    finally:
-        os.unlink(temporary)
-
-
-def _read_regular(path: Path, with_stat: bool = False):
-    """The bytes of ``path``, refused (OSError) unless it is a regular file and not a
-    symbolic link; a FIFO or device is never opened for blocking reads."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    fd = os.open(path, flags)
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(f"{path} is not a regular file")
-        data = handle.read()
-    return (data, info) if with_stat else data
-
-
-def _warn_once(message: str) -> None:
-    if message not in _WARNED:
-        _WARNED.add(message)
-        warnings.warn(message, KernelCacheWarning, stacklevel=5)
 
 
 # -- the index: symbolic inputs -> generated body ---------------------------------------
@@ -326,11 +170,11 @@ def read_index(key: str, state: list[str], parameters: list[str]) -> tuple[str, 
     None when there is none, the cache or the key is not trusted, the entry's HMAC
     does not verify, or it names another state or parameters."""
     directory = trusted_cache()
-    secret = None if directory is None else _secret()
+    secret = None if directory is None else user_key()
     if secret is None:
         return None
     try:
-        entry = json.loads(_read_regular(_index_path(directory, key)))
+        entry = json.loads(read_regular(_index_path(directory, key)))
         mac = entry.pop("mac")
         if not (isinstance(mac, str) and hmac.compare_digest(mac, _mac(secret, entry))):
             return None
@@ -354,7 +198,7 @@ def write_index(
     """Record ``body`` as generated for ``key``, authenticated with this user's key
     (skipped when the cache or the key is not usable: a warning has said so)."""
     directory = trusted_cache()
-    secret = None if directory is None else _secret()
+    secret = None if directory is None else user_key()
     if secret is None:
         return
     entry = {
@@ -431,14 +275,14 @@ def _numba_cache_usable(path: Path) -> bool:
     leaf = Path(configured) / _numba_subpath(path) if configured else path.parent / "__pycache__"
     origin = "numba's cache directory" + (" (NUMBA_CACHE_DIR)" if configured else "")
     try:
-        real = _private_directory(leaf)
+        real = private_directory(leaf)
         if not os.access(real, os.W_OK):
             raise PermissionError("not writable")
     except OSError as err:
         _warn_unwritable(f"{origin} {leaf} ({err})")
         return False
-    except _Unsafe as err:
-        _warn_once(
+    except Untrusted as err:
+        warn_once(
             f"{origin} {leaf} is not safe: {err}. Nothing in it is used: the kernels are "
             "compiled in memory (numba cannot cache them across processes). Fix: make it "
             "yours and writable only by you, or unset NUMBA_CACHE_DIR (numba then caches "
@@ -460,7 +304,7 @@ def _numba_subpath(path: Path) -> str:
 
 
 def _warn_unwritable(culprit: str) -> None:
-    _warn_once(
+    warn_once(
         f"{culprit} is not writable, so the kernels are compiled in memory and numba "
         "cannot cache them across processes; set SYMNOETHER_CACHE_DIR (and "
         "NUMBA_CACHE_DIR) to a writable directory"
@@ -481,16 +325,20 @@ def _in_memory(body: str, digest: str) -> tuple[None, ModuleType, str]:
 
 def _is_intact(path: Path, text: str) -> bool:
     try:
-        return _read_regular(path) == text.encode("utf-8")
+        return read_regular(path) == text.encode("utf-8")
     except OSError:
         return False
 
 
 def _atomic_write(path: Path, text: str) -> None:
+    _atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
     fd, temporary = tempfile.mkstemp(prefix=path.stem, suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.replace(temporary, path)
     except BaseException:
         try:
@@ -506,7 +354,7 @@ def _exec_file(name: str, path: Path, text: str) -> ModuleType:
     read from the file or from a ``.pyc``."""
     module = ModuleType(name)
     module.__file__ = str(path)
-    code = compile(text, str(path), "exec", dont_inherit=True)
+    code = _compiled(path, text)
     sys.modules[name] = module  # numba rebuilds cached environments by module name
     try:
         exec(code, module.__dict__)
@@ -514,3 +362,37 @@ def _exec_file(name: str, path: Path, text: str) -> ModuleType:
         sys.modules.pop(name, None)
         raise
     return module
+
+
+def _compiled(path: Path, text: str) -> CodeType:
+    """``text`` compiled with ``path`` as its file name, through an authenticated
+    bytecode cache (``<name>.<python tag>.code``: an HMAC under this user's key of
+    the interpreter's magic number, ``path``, the SHA-256 of ``text`` and the
+    marshalled code), so that a warm start of a large module skips Python's
+    compiler as an import would; unmarshalled only after the HMAC verifies."""
+    key = user_key()
+    store = path.with_name(f"{path.stem}.{sys.implementation.cache_tag}.code")
+    if key is not None:
+        try:
+            data = read_regular(store)
+            mac, payload = data[:32], data[32:]
+            if hmac.compare_digest(mac, _code_mac(key, path, text, payload)):
+                code = marshal.loads(payload)
+                if isinstance(code, CodeType) and code.co_filename == str(path):
+                    return code
+        except (OSError, ValueError, EOFError, TypeError):
+            pass
+    code = compile(text, str(path), "exec", dont_inherit=True)
+    if key is not None:
+        payload = marshal.dumps(code)
+        try:
+            _atomic_write_bytes(store, _code_mac(key, path, text, payload) + payload)
+        except OSError:
+            pass
+    return code
+
+
+def _code_mac(key: bytes, path: Path, text: str, payload: bytes) -> bytes:
+    header = b"symnoether code 1\n" + importlib.util.MAGIC_NUMBER + os.fsencode(path) + b"\0"
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return hmac.new(key, header + digest + payload, "sha256").digest()
