@@ -285,9 +285,14 @@ def compile_kernels(
     Raises
     ------
     InvalidInputError
-        A law of another system, or an unknown backend.
+        A law of another system, an unknown backend, a parameter that is not a
+        plain symbol, or a symbol that is no state entry or parameter.
     NotSupportedError
         An expression with a function the code printer cannot translate.
+
+    Symbol names never become code: the kernels read ``y[i]`` and ``p[i]``, and a
+    name is shown only in comments, escaped (a name such as ``'k\\nimport os'``
+    cannot end its comment line).
 
     Examples
     --------
@@ -314,6 +319,13 @@ def compile_kernels(
     eom = equations_of_motion(system).first_order()
     state = tuple(eom.state)
     parameters = law_parameters(system, laws) + tuple(system.data)
+    for symbol in parameters:
+        if not isinstance(symbol, sp.Symbol):
+            raise InvalidInputError(
+                f"the kernels read {str(symbol)!r}, a {type(symbol).__name__}; a loss, rule "
+                "or law compiles only with plain symbols as parameters, so write each entry "
+                "as its own sp.Symbol"
+            )
     body, affine = _body(system, laws, eom, parameters, drivers)
     digest = kernel_cache.body_hash(CODEGEN_VERSION + _numba_version() + body)
     if backend == "numpy":
