@@ -124,7 +124,7 @@ class Kernels:
         The generated Python source.
     path : Path or None
         Where the source lives (None for the numpy backend, and for kernels
-        compiled in memory because the cache directory was not writable).
+        compiled in memory because the cache directory was not writable or not safe).
     backend : str
         ``'numba'`` or ``'numpy'``.
     module : module
