@@ -161,7 +161,7 @@ def _budget_error(message: str, stage: str, owner: str, seconds: float) -> Budge
 
 
 class KernelCacheWarning(SymnoetherWarning):
-    """The kernel cache directory is not writable: kernels were compiled in memory."""
+    """The kernel cache (or its key) is unwritable or unsafe: kernels were compiled in memory."""
 
 
 __all__ += ["BudgetExceededError", "KernelCacheWarning"]

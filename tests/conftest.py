@@ -16,10 +16,12 @@ def isolated_caches(tmp_path_factory):
 
     compiled = importlib.import_module("symnoether.numerics.compiled")  # the in-process memo
     root = tmp_path_factory.mktemp("caches")
-    saved = {k: os.environ.get(k) for k in ("NUMBA_CACHE_DIR", "SYMNOETHER_CACHE_DIR")}
+    names = ("NUMBA_CACHE_DIR", "SYMNOETHER_CACHE_DIR", "XDG_CONFIG_HOME")
+    saved = {k: os.environ.get(k) for k in names}
     saved_config = numba.config.CACHE_DIR
     os.environ["NUMBA_CACHE_DIR"] = numba.config.CACHE_DIR = str(root / "numba")
     os.environ["SYMNOETHER_CACHE_DIR"] = str(root / "kernels")
+    os.environ["XDG_CONFIG_HOME"] = str(root / "config")  # the cache's key (kernel_cache)
     compiled.MEMO.clear()
     yield root
     compiled.MEMO.clear()

@@ -2,16 +2,23 @@ r"""Compile a learning system and its Noether laws into numba kernels.
 
 SymPy expressions become Python source (common subexpressions eliminated with
 :func:`sympy.cse`, every number printed as a float so Piecewise, Max,
-Heaviside and integer-zero entries type-check), the source is written to a
-cache directory under its content hash and imported as a real module, so
+Heaviside and integer-zero entries type-check). Symbols reach the source only
+as the generator's own variables (``y{i}``, ``p{i}``; a symbol that is none of
+the system's is refused with :class:`~symnoether.errors.InvalidInputError`),
+their names only in comments through
+:func:`~symnoether.numerics.kernel_source.source_label`, and the kernels are
+parsed and checked (:func:`~symnoether.numerics.kernel_source.check_kernel_source`)
+before anything runs. The source is written to the kernel cache under its
+content hash and the same bytes compiled from memory under the file's name, so
 numba's on-disk cache (``cache=True``) works across processes — numba cannot
-cache functions built from strings. The generated body is also recorded
-under a hash of the symbolic inputs, so a warm start skips SymPy's
-elimination and printing altogether (:mod:`symnoether.numerics.kernel_cache`). When
-the cache directory
-(``$SYMNOETHER_CACHE_DIR``) cannot be created or written, the same source is
-compiled in memory with numba's cache off, and a
-:class:`~symnoether.errors.KernelCacheWarning` names the directory.
+cache functions built from strings. The generated body is also recorded, with
+an HMAC under this user's key, under a hash of the symbolic inputs, so a warm
+start skips SymPy's elimination and printing altogether
+(:mod:`symnoether.numerics.kernel_cache`). When the cache directory
+(``$SYMNOETHER_CACHE_DIR``) cannot be created or written, or is not safe (owner
+and mode, OpenSSH's rule), freshly generated source is compiled in memory with
+numba's cache off, and a :class:`~symnoether.errors.KernelCacheWarning` names
+the directory.
 
 Kernels (all scalars float64, arrays 1-D float64; ``p`` the parameter vector):
 
@@ -89,7 +96,7 @@ from ..core.system import TIME, LearningSystem
 from ..errors import InvalidInputError, NotSupportedError
 from . import kernel_cache, kernel_source
 from .kernel_cache import cache_dir
-from .kernel_source import FloatPrinter, kernel_function
+from .kernel_source import FloatPrinter, check_kernel_source, kernel_function, source_label
 
 __all__ = ["Kernels", "compile_kernels", "cache_dir", "law_parameters", "CODEGEN_VERSION"]
 
@@ -117,7 +124,7 @@ class Kernels:
         The generated Python source.
     path : Path or None
         Where the source lives (None for the numpy backend, and for kernels
-        compiled in memory because the cache directory was not writable).
+        compiled in memory because the cache directory was not writable or not safe).
     backend : str
         ``'numba'`` or ``'numpy'``.
     module : module
@@ -278,9 +285,14 @@ def compile_kernels(
     Raises
     ------
     InvalidInputError
-        A law of another system, or an unknown backend.
+        A law of another system, an unknown backend, a parameter that is not a
+        plain symbol, or a symbol that is no state entry or parameter.
     NotSupportedError
         An expression with a function the code printer cannot translate.
+
+    Symbol names never become code: the kernels read ``y[i]`` and ``p[i]``, and a
+    name is shown only in comments, escaped (a name such as ``'k\\nimport os'``
+    cannot end its comment line).
 
     Examples
     --------
@@ -307,6 +319,13 @@ def compile_kernels(
     eom = equations_of_motion(system).first_order()
     state = tuple(eom.state)
     parameters = law_parameters(system, laws) + tuple(system.data)
+    for symbol in parameters:
+        if not isinstance(symbol, sp.Symbol):
+            raise InvalidInputError(
+                f"the kernels read {str(symbol)!r}, a {type(symbol).__name__}; a loss, rule "
+                "or law compiles only with plain symbols as parameters, so write each entry "
+                "as its own sp.Symbol"
+            )
     body, affine = _body(system, laws, eom, parameters, drivers)
     digest = kernel_cache.body_hash(CODEGEN_VERSION + _numba_version() + body)
     if backend == "numpy":
@@ -408,7 +427,9 @@ def _generate(
     printer = FloatPrinter({"standard": "python3", "strict": True})
 
     def emit(name, args, exprs, doc, *, scalar=False, uses=("y", "p")):
-        exprs = [sp.sympify(e).xreplace(names) for e in exprs]
+        exprs = [sp.sympify(e) for e in exprs]
+        _refuse_stray_symbols(name, exprs, names)
+        exprs = [e.xreplace(names) for e in exprs]
         return kernel_function(printer, name, args, exprs, doc, ns, len(parameters), scalar, uses)
 
     gradient = [sp.diff(system.potential, q) for q in coords]
@@ -424,9 +445,9 @@ def _generate(
         mpsis.extend(system.mass_matrix * sp.Matrix(law.generator))
     inv_tau = sp.S.Zero if system.order == 1 or system.tau == sp.oo else 1 / system.tau
     metric = _metric(system)
-    y_doc = ", ".join(map(str, state))
-    q_doc = ", ".join(map(str, coords))
-    p_doc = ", ".join(map(str, parameters)) or "none"
+    y_doc = ", ".join(source_label(_name(s)) for s in state)
+    q_doc = ", ".join(source_label(_name(s)) for s in coords)
+    p_doc = ", ".join(source_label(_name(s)) for s in parameters) or "none"
     parts = [
         f"NS = {ns}\nNQ = {n}\nNP = {len(parameters)}\nNL = {nl}\n",
         emit("rhs", "t, y, p, out", eom.rhs, f"dy/dt at time t; y = ({y_doc})"),
@@ -443,7 +464,22 @@ def _generate(
         emit("mpsi", "y, p, out", mpsis, "M psi_j(q), row-major (law, coord)"),
     ]
     header = f"# parameters p = ({p_doc})\n# state y = ({y_doc})\n"
-    return header + "\n".join(parts), tuple(affine)
+    kernels = header + "\n".join(parts)
+    check_kernel_source(kernels, _KERNEL_NAMES)
+    return kernels, tuple(affine)
+
+
+def _refuse_stray_symbols(kernel: str, exprs: list, names: dict) -> None:
+    """Refuse a symbol that is neither time, a state entry nor a parameter: the
+    printer would write its name into the source as an identifier."""
+    stray = set().union(*(e.free_symbols for e in exprs)) - set(names)
+    if stray:
+        symbol = min(stray, key=sp.default_sort_key)
+        raise InvalidInputError(
+            f"kernel {kernel!r} would read the symbol {str(symbol)!r}, which is neither a "
+            "coordinate, a velocity, a hyper-parameter nor a data symbol of the system; "
+            "declare it (e.g. as data) or substitute a value for it"
+        )
 
 
 def _undamped(expr: sp.Expr, system: LearningSystem, what: str) -> sp.Expr:

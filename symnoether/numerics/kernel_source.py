@@ -5,6 +5,14 @@ arguments, so ``Piecewise(0, …)`` next to ``x*y`` must not mix int and float),
 ``Heaviside``, ``sign``, ``Max``/``Min`` become expressions numba compiles, and
 common subexpressions are eliminated with :func:`sympy.cse`.
 
+Names chosen by the user never reach the code as identifiers: the kernels read
+``y{i}``/``p{i}`` from their arrays, and a symbol's own name appears only in
+comments and docstrings, through :func:`source_label`, which keeps no line
+break, quote or backslash. :func:`check_kernel_source` then parses the kernels
+and refuses any statement, name, attribute or call other than the generator's
+own (assignments and returns of arithmetic on those variables, ``math``
+functions, ``max``/``min``/``abs``).
+
 Examples
 --------
 >>> import sympy as sp
@@ -12,6 +20,8 @@ Examples
 >>> printer = FloatPrinter({"standard": "python3", "strict": True})
 >>> printer.doprint(sp.Heaviside(x) + x / 2 + 1)
 '(0.5)*y0 + (1.0 if y0 > 0.0 else (0.5 if y0 == 0.0 else 0.0)) + 1.0'
+>>> source_label("k\\nimport os")  # a line break cannot end a comment
+'k<U+000A>import os'
 >>> print(kernel_function(printer, "f", "y, p", [sp.Max(0, x) ** 2], "ReLU squared", 1, 0,
 ...                       True, ("y", "p")))
 @jit
@@ -24,12 +34,16 @@ def f(y, p):
 
 from __future__ import annotations
 
+import ast
+import math
+import re
+
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 from ..errors import BudgetExceededError, NotSupportedError
 
-__all__ = ["FloatPrinter", "kernel_function"]
+__all__ = ["FloatPrinter", "kernel_function", "source_label", "check_kernel_source"]
 
 
 class FloatPrinter(PythonCodePrinter):
@@ -127,3 +141,103 @@ def kernel_function(printer, name, args, exprs, doc, ns, np_, scalar, uses) -> s
             "rewrite the loss with elementary functions, Abs, Max/Min, Heaviside or Piecewise"
         ) from None
     return "\n".join(lines) + "\n"
+
+
+_LABEL_PUNCTUATION = frozenset(" _,.;:'()[]{}^+-*/<>=|!?&~@$%#")
+
+
+def source_label(name: str) -> str:
+    """``name`` as generated source may show it in a comment or a docstring: letters,
+    digits and plain punctuation kept, every other character (line breaks, quotes,
+    backslashes, control and formatting characters) written as ``<U+XXXX>``.
+
+    Examples
+    --------
+    >>> source_label("W_1,2"), source_label("θ'")
+    ('W_1,2', "θ'")
+    >>> source_label('a"b\\\\c')
+    'a<U+0022>b<U+005C>c'
+    """
+    return "".join(
+        ch if ch.isalnum() or ch in _LABEL_PUNCTUATION else f"<U+{ord(ch):04X}>" for ch in name
+    )
+
+
+_VARIABLE = re.compile(r"[ypc][0-9]+\Z")
+_CONSTANTS = frozenset({"NS", "NQ", "NP", "NL"})
+_NAMES = _CONSTANTS | {"t", "y", "p", "out", "math", "jit", "max", "min", "abs", "float"}
+_CALLS = frozenset({"max", "min", "abs", "float"})
+_NODES = (
+    ast.Module, ast.FunctionDef, ast.arguments, ast.arg, ast.Expr, ast.Assign, ast.Return,
+    ast.Name, ast.Load, ast.Store, ast.Constant, ast.Subscript, ast.Attribute, ast.Call,
+    ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.operator, ast.unaryop,
+    ast.boolop, ast.cmpop,
+)  # fmt: skip
+
+
+def check_kernel_source(source: str, kernels: frozenset | set) -> None:
+    """Refuse generated kernel source that does anything but the generator's own work.
+
+    Allowed: ``NS``/``NQ``/``NP``/``NL`` = an integer, and functions named in
+    ``kernels``, decorated ``@jit``, whose bodies are a docstring, assignments and
+    a return, built from constants, arithmetic, comparisons, conditional
+    expressions, the variables ``t, y, p, out, y{i}, p{i}, c{k}``, ``math.<name>``
+    and calls of ``max``, ``min``, ``abs``, ``float`` and ``math`` functions.
+    Raises :class:`NotSupportedError` naming what else was found.
+
+    Examples
+    --------
+    >>> check_kernel_source("@jit\\ndef f(y, p):\\n    return math.exp(y[0])\\n", {"f"})
+    >>> check_kernel_source("@jit\\ndef f(y, p):\\n    return open('x')\\n", {"f"})
+    Traceback (most recent call last):
+    ...
+    symnoether.errors.NotSupportedError: the generated kernel source calls 'open' at line 3, ...
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as err:
+        _refuse(f"does not parse ({err.msg}, line {err.lineno})")
+    for statement in tree.body:
+        if isinstance(statement, ast.Assign):
+            (target,) = statement.targets
+            if not (
+                isinstance(target, ast.Name)
+                and target.id in _CONSTANTS
+                and isinstance(statement.value, ast.Constant)
+                and type(statement.value.value) is int
+            ):
+                _refuse(f"has the module-level assignment at line {statement.lineno}")
+        elif isinstance(statement, ast.FunctionDef):
+            decorators = [d.id for d in statement.decorator_list if isinstance(d, ast.Name)]
+            if statement.name not in kernels or decorators != ["jit"]:
+                _refuse(f"defines {statement.name!r} at line {statement.lineno}")
+        else:
+            _refuse(f"has a {type(statement).__name__} statement at line {statement.lineno}")
+    for node in ast.walk(tree):
+        if not isinstance(node, _NODES):
+            _refuse(f"has a {type(node).__name__} at line {getattr(node, 'lineno', '?')}")
+        if isinstance(node, ast.Name) and not (node.id in _NAMES or _VARIABLE.match(node.id)):
+            _refuse(f"uses the name {node.id!r} at line {node.lineno}")
+        elif isinstance(node, ast.Attribute) and not (
+            isinstance(node.value, ast.Name)
+            and node.value.id == "math"
+            and not node.attr.startswith("_")
+            and hasattr(math, node.attr)
+        ):
+            _refuse(f"uses the attribute {node.attr!r} at line {node.lineno}")
+        elif isinstance(node, ast.Call) and (
+            node.keywords
+            or not (isinstance(node.func, ast.Attribute) or getattr(node.func, "id", "") in _CALLS)
+        ):
+            _refuse(f"calls {ast.unparse(node.func)[:60]!r} at line {node.lineno}")
+        elif isinstance(node, ast.Expr) and not (
+            isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+        ):
+            _refuse(f"has an expression statement at line {node.lineno}")
+
+
+def _refuse(what: str):
+    raise NotSupportedError(
+        f"the generated kernel source {what}, which the code generator never writes; "
+        "nothing was executed. Please report this with the system that produced it"
+    )

@@ -258,10 +258,10 @@ def test_unwritable_cache_compiles_in_memory_with_a_warning(tmp_path, monkeypatc
     monkeypatch.undo()
     monkeypatch.setenv("SYMNOETHER_CACHE_DIR", str(tmp_path / "kernels"))
 
-    def no_locator(name, path):
+    def no_locator(name, path, text):
         raise RuntimeError(f"cannot cache function 'rhs': no locator available for file {path}")
 
-    monkeypatch.setattr(codegen, "_import", no_locator)
+    monkeypatch.setattr(codegen, "_exec_file", no_locator)
     with pytest.warns(sn.errors.KernelCacheWarning, match="numba's cache directory"):
         again = compile_kernels(other)
     assert again.module is fallback.module  # compiled once per process
