@@ -44,6 +44,7 @@ from .errors import (
     DerivationScriptError,
     DivergenceError,
     FirstOrderRuleError,
+    IgnoredCoordinateWarning,
     InvalidCoordinatesError,
     InvalidGeneratorError,
     InvalidInputError,
@@ -87,7 +88,9 @@ from .symmetry import (
     Symmetry,
     SymmetryAlgebra,
     SymmetryBreaking,
+    SymmetryBreakingTable,
     SymmetryFamily,
+    TranslationModule,
     find_symmetries,
 )
 
@@ -154,6 +157,8 @@ __all__ = [
     "SymmetryFamily",
     "SymmetryAlgebra",
     "SymmetryBreaking",
+    "SymmetryBreakingTable",
+    "TranslationModule",
     "derive",
     "Derivation",
     # kernels and validation
@@ -191,4 +196,5 @@ __all__ = [
     "SymnoetherWarning",
     "UndeclaredSymbolWarning",
     "KernelCacheWarning",
+    "IgnoredCoordinateWarning",
 ]

@@ -165,3 +165,11 @@ class KernelCacheWarning(SymnoetherWarning):
 
 
 __all__ += ["BudgetExceededError", "KernelCacheWarning"]
+
+
+class IgnoredCoordinateWarning(SymnoetherWarning):
+    """Coordinates the loss does not depend on: every vector field on them is a symmetry,
+    so the symmetry search reports them apart (``algebra.ignored``)."""
+
+
+__all__ += ["IgnoredCoordinateWarning"]

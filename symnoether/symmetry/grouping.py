@@ -1,0 +1,153 @@
+r"""Present a basis found by the general search as families where it has them.
+
+The general search returns a basis of the whole algebra of affine symmetries in
+reduced row-echelon form: correct, but cluttered. Two structures are common in
+learning systems, and this module finds them, by exact linear algebra on the
+generators' coefficients (:class:`~symnoether.symmetry.actions.Span`):
+
+* **translations times affine functions** — when t is a constant symmetry, so is
+  f(q)·t for every function f (f t·∇V = 0). The translations T are the
+  generators with no linear part; with them come the n + 1 generators t and q_j·t
+  each, one :class:`~symnoether.symmetry.members.TranslationModule` of dimension
+  dim T·(n + 1) (a softmax's shift along 𝟙 of the logits);
+* **gl(r) at a hidden interface** — for coordinate matrices W_a (r×·), W_b (·×r)
+  and optionally a bias b_a (r×1), the r² generators ψ_{E_ij} = (E_ij W_a, E_ij b_a,
+  −W_b E_ij) all in the span found: one
+  :class:`~symnoether.symmetry.members.SymmetryFamily` (a linear network).
+
+What is left is kept as single generators: original basis elements, chosen
+greedily to complete a basis. Every element presented is in the span of the
+verified generators (or, for f·t, a symmetry by the identity above), so it is a
+symmetry: nothing is claimed that was not proved.
+
+Examples
+--------
+>>> import sympy as sp
+>>> import symnoether as sn
+>>> from symnoether.symmetry import find_symmetries
+>>> w = sn.coordinates("w1:5")
+>>> algebra = find_symmetries(1 / (w[0] ** 2 + w[1] ** 2) + sp.exp(w[2] - w[3]), w)
+>>> print(algebra)
+symmetry algebra of dimension 6 (general search)
+  translations times affine functions (dimension 5): psi = f(q)*t, f affine in the 4
+  coordinates, t in the span of
+    translation_1 = (0, 0, 1, 1)
+  rotation_1 [rotation]: psi = (w2, -w1, 0, 0)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from fractions import Fraction
+
+import sympy as sp
+
+from .actions import BlockAction, Span, action_vector, classify
+from .members import Symmetry, SymmetryFamily, TranslationModule, block_shape
+
+__all__ = ["present"]
+
+MODULE_NAME = "translations times affine functions"
+
+
+def present(members: list, coords: tuple, factors: tuple, blocks: tuple) -> tuple:
+    """The members of a general-search algebra: gl(r) families, then the translation
+    module, then the remaining generators.
+
+    Parameters
+    ----------
+    members : list of Symmetry
+        The verified basis, each an action on the one column of ``coords``.
+    coords : tuple
+        All coordinates, in order.
+    factors : tuple
+        The coordinates the generators' coefficients may depend on (those the loss uses).
+    blocks : tuple
+        The (name, block) pairs of the coordinates, where gl(r) families are looked for.
+    """
+    if not members:
+        return ()
+    found = Span()
+    for member in members:
+        found.add(action_vector(member.action))
+    column = members[0].blocks
+    chosen = Span()
+    grouped: list = []
+    for family in _gl_families(found, coords, blocks, _status(members)):
+        trial = chosen.copy()
+        if all([trial.add(action_vector(family.flat_action(k))) for k in range(len(family))]):
+            chosen = trial
+            grouped.append(family)
+    translations = _translations(members, column, coords)
+    if translations:
+        module = TranslationModule(MODULE_NAME, translations, factors, coords, column)
+        for k in range(module.dimension):
+            chosen.add(action_vector(module.basis_action(k)))
+        grouped.append(module)
+    rest = [m for m in members if chosen.add(action_vector(m.action))]
+    return (*grouped, *_renamed(rest))
+
+
+def _translations(members: list, column: tuple, coords: tuple) -> tuple:
+    """A reduced basis of the generators with no linear part (constant ψ = t).
+
+    In reduced echelon form with the linear coefficients ordered first, the rows whose
+    pivot is a constant coefficient have no linear part, and they span all such
+    combinations of the members."""
+    span = Span(order=lambda key: (key[1] != "L", key[2], key[3]))
+    for member in members:
+        span.add(action_vector(member.action))
+    out = []
+    n = len(coords)
+    for row in span.rows:
+        if any(label == "L" for _, label, _, _ in row):
+            continue
+        shift = {(i, 0): Fraction(v) for (_, _, i, _), v in row.items()}
+        action = (BlockAction(n, 1, shift=shift),)
+        name = f"translation_{len(out) + 1}"
+        out.append(Symmetry(name, classify(action), coords, column, action, _status(members)))
+    return tuple(out)
+
+
+def _status(members: list) -> str:
+    return "symbolic" if all(m.verified == "symbolic" for m in members) else "numeric"
+
+
+def _gl_families(found: Span, coords: tuple, blocks: tuple, verified: str) -> list:
+    """gl(r) at each interface W_a (r×·) → W_b (·×r), with or without a bias b_a (r×1),
+    whose r² elements all lie in ``found``."""
+    shapes = [block_shape(block) for _, block in blocks]
+    names = [name for name, _ in blocks]
+    out = []
+    for a, (r, cols_a) in enumerate(shapes):
+        for b, (_, cols_b) in enumerate(shapes):
+            if a == b or cols_b != r or r < 2 or cols_a == 1:
+                continue
+            biases = [c for c, s in enumerate(shapes) if s == (r, 1) and c not in (a, b)]
+            for left in ([a], *([a, c] for c in biases)):
+                label = "+".join(names[k] for k in left)
+                family = SymmetryFamily(
+                    f"gl({r}) at {label} -> {names[b]}",
+                    r,
+                    coords,
+                    blocks,
+                    tuple(left),
+                    b,
+                    sp.MatrixSymbol(f"A{len(out) + 1}", r, r),
+                    verified,
+                )
+                elements = (action_vector(family.flat_action(k)) for k in range(r * r))
+                if all(found.contains(v) for v in elements):
+                    out.append(family)
+                    break
+    return out
+
+
+def _renamed(rest: list) -> list:
+    """Names ``kind_k`` counted among the generators that remain."""
+    counts: dict = {}
+    out = []
+    for symmetry in rest:
+        counts[symmetry.kind] = counts.get(symmetry.kind, 0) + 1
+        out.append(dataclasses.replace(symmetry, name=f"{symmetry.kind}_{counts[symmetry.kind]}"))
+    return out
