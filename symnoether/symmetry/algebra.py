@@ -291,16 +291,13 @@ class SymmetryAlgebra:
     def _repr_latex_(self) -> str:
         rows = []
         for member in (*self.families, *self.generators):
-            if isinstance(member, SymmetryFamily):
-                rows.append((rf"\mathfrak{{gl}}({member.rank})", member._latex()))
-            elif isinstance(member, TranslationModule):
-                rows.append((r"\text{translations}", member._latex()))
-            else:
+            if isinstance(member, Symmetry):
                 rows.append((rf"\psi_{{\mathrm{{{member.kind}}}}}", vector_latex(member.generator)))
+            else:
+                rows.append(member.latex_row())
         if self.ignored:
             names = ", ".join(sp.latex(q) for q in self.ignored)
-            text = r"\text{any vector field on them (the loss does not depend on them)}"
-            rows.append((r"\text{ignored } " + names, text))
+            rows.append((rf"\psi_{{{names}}}", r"\text{any: the loss does not depend on them}"))
         if not rows:
             return r"$$\text{no continuous symmetry}$$"
         return aligned_latex(rows)

@@ -16,9 +16,11 @@ generators' coefficients (:class:`~symnoether.symmetry.actions.Span`):
   :class:`~symnoether.symmetry.members.SymmetryFamily` (a linear network).
 
 What is left is kept as single generators: original basis elements, chosen
-greedily to complete a basis. Every element presented is in the span of the
-verified generators (or, for f·t, a symmetry by the identity above), so it is a
-symmetry: nothing is claimed that was not proved.
+greedily to complete a basis. The basis found numerically only guides the
+grouping: every element presented is proved by the ``verify`` callback (each
+translation t, each element of a gl(r) family, each remaining generator), and an
+element f(q)·t of the module follows from its t by the identity above — which is
+also why the module's n·dim T elements need no proof of their own.
 
 Examples
 --------
@@ -38,10 +40,12 @@ symmetry algebra of dimension 6 (general search)
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from fractions import Fraction
 
 import sympy as sp
 
+from ..budget import check
 from .actions import BlockAction, Span, action_vector, classify
 from .members import Symmetry, SymmetryFamily, TranslationModule, block_shape
 
@@ -50,41 +54,55 @@ __all__ = ["present"]
 MODULE_NAME = "translations times affine functions"
 
 
-def present(members: list, coords: tuple, factors: tuple, blocks: tuple) -> tuple:
+def present(members: list, coords: tuple, factors: tuple, blocks: tuple, verify: Callable) -> tuple:
     """The members of a general-search algebra: gl(r) families, then the translation
-    module, then the remaining generators.
+    module, then the remaining generators, each proved by ``verify``.
 
     Parameters
     ----------
     members : list of Symmetry
-        The verified basis, each an action on the one column of ``coords``.
+        The basis found, each an action on the one column of ``coords`` (not yet
+        proved: ``verify`` proves what is presented).
     coords : tuple
         All coordinates, in order.
     factors : tuple
         The coordinates the generators' coefficients may depend on (those the loss uses).
     blocks : tuple
         The (name, block) pairs of the coordinates, where gl(r) families are looked for.
+    verify : callable
+        ``verify(symmetry)`` proves ψ·∇V ≡ 0 or raises.
     """
     if not members:
         return ()
     found = Span()
     for member in members:
+        check()
         found.add(action_vector(member.action))
     column = members[0].blocks
     chosen = Span()
     grouped: list = []
-    for family in _gl_families(found, coords, blocks, _status(members)):
+    for family in _gl_families(found, coords, blocks):
         trial = chosen.copy()
         if all([trial.add(action_vector(family.flat_action(k))) for k in range(len(family))]):
+            for element in family:
+                verify(element)
             chosen = trial
             grouped.append(family)
     translations = _translations(members, column, coords)
+    for translation in translations:
+        verify(translation)
     if translations:
         module = TranslationModule(MODULE_NAME, translations, factors, coords, column)
         for k in range(module.dimension):
+            check()
             chosen.add(action_vector(module.basis_action(k)))
         grouped.append(module)
-    rest = [m for m in members if chosen.add(action_vector(m.action))]
+    rest = []
+    for member in members:
+        check()
+        if chosen.add(action_vector(member.action)):
+            verify(member)
+            rest.append(member)
     return (*grouped, *_renamed(rest))
 
 
@@ -96,6 +114,7 @@ def _translations(members: list, column: tuple, coords: tuple) -> tuple:
     combinations of the members."""
     span = Span(order=lambda key: (key[1] != "L", key[2], key[3]))
     for member in members:
+        check()
         span.add(action_vector(member.action))
     out = []
     n = len(coords)
@@ -105,15 +124,11 @@ def _translations(members: list, column: tuple, coords: tuple) -> tuple:
         shift = {(i, 0): Fraction(v) for (_, _, i, _), v in row.items()}
         action = (BlockAction(n, 1, shift=shift),)
         name = f"translation_{len(out) + 1}"
-        out.append(Symmetry(name, classify(action), coords, column, action, _status(members)))
+        out.append(Symmetry(name, classify(action), coords, column, action))
     return tuple(out)
 
 
-def _status(members: list) -> str:
-    return "symbolic" if all(m.verified == "symbolic" for m in members) else "numeric"
-
-
-def _gl_families(found: Span, coords: tuple, blocks: tuple, verified: str) -> list:
+def _gl_families(found: Span, coords: tuple, blocks: tuple) -> list:
     """gl(r) at each interface W_a (r×·) → W_b (·×r), with or without a bias b_a (r×1),
     whose r² elements all lie in ``found``."""
     shapes = [block_shape(block) for _, block in blocks]
@@ -125,6 +140,7 @@ def _gl_families(found: Span, coords: tuple, blocks: tuple, verified: str) -> li
                 continue
             biases = [c for c, s in enumerate(shapes) if s == (r, 1) and c not in (a, b)]
             for left in ([a], *([a, c] for c in biases)):
+                check()
                 label = "+".join(names[k] for k in left)
                 family = SymmetryFamily(
                     f"gl({r}) at {label} -> {names[b]}",
@@ -134,7 +150,6 @@ def _gl_families(found: Span, coords: tuple, blocks: tuple, verified: str) -> li
                     tuple(left),
                     b,
                     sp.MatrixSymbol(f"A{len(out) + 1}", r, r),
-                    verified,
                 )
                 elements = (action_vector(family.flat_action(k)) for k in range(r * r))
                 if all(found.contains(v) for v in elements):

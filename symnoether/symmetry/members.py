@@ -229,14 +229,14 @@ class SymmetryFamily:
         )
 
     def _repr_latex_(self) -> str:
-        return f"$${self._latex()}$$"
+        return aligned_latex([self.latex_row()])
 
-    def _latex(self) -> str:
+    def latex_row(self) -> tuple[str, str]:
+        """(ψ_A, its value and range) for an ``aligned`` display."""
         shown = ", ".join(sp.latex(a) for a in self._named_action())
-        return (
-            rf"\psi_{{A}} = \left({shown}\right),\quad A \in \mathfrak{{gl}}({self.rank}),"
-            rf"\quad \dim = {self.dimension}"
-        )
+        a = sp.latex(self.parameter)
+        gl = rf"{a} \in \mathfrak{{gl}}({self.rank})"
+        return rf"\psi_{{{a}}}", rf"\left({shown}\right),\quad {gl}\quad (\dim {self.dimension})"
 
 
 @dataclass(frozen=True)
@@ -329,15 +329,14 @@ class TranslationModule:
         return "\n".join(lines)
 
     def _repr_latex_(self) -> str:
-        return f"$${self._latex()}$$"
+        return aligned_latex([self.latex_row()])
 
-    def _latex(self) -> str:
+    def latex_row(self) -> tuple[str, str]:
+        """(ψ, f(q)·t with its range) for an ``aligned`` display."""
         ts = ", ".join(vector_latex(t.generator) for t in self.translations)
-        return (
-            rf"\psi = f(\mathbf{{q}})\,\mathbf{{t}},\quad \mathbf{{t}} \in "
-            rf"\operatorname{{span}}\left\{{{ts}\right\}},\quad f \text{{ affine}},"
-            rf"\quad \dim = {self.dimension}"
-        )
+        span = rf"\mathbf{{t}} \in \operatorname{{span}}\left\{{{ts}\right\}}"
+        rhs = rf"f(\mathbf{{q}})\,\mathbf{{t}},\quad {span},\ f \text{{ affine}}"
+        return r"\psi", rf"{rhs}\quad (\dim {self.dimension})"
 
 
 def as_matrix(block: object) -> sp.MatrixBase:

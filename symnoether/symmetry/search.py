@@ -327,7 +327,8 @@ def _size(block: object) -> int:
 def general_search(loss: sp.Expr, blocks: tuple, data: tuple, *, seed: int = 0) -> SymmetryAlgebra:
     """The general affine search over all n² + n unknowns (see module docstring), n the
     coordinates the loss depends on; the result is grouped into families
-    (:func:`symnoether.symmetry.grouping.present`)."""
+    (:func:`symnoether.symmetry.grouping.present`), which proves every element it
+    presents (a module element f·t follows from its translation t)."""
     every = coordinate_symbols(blocks)
     ignored = ignored_coordinates(loss, every)
     coords = tuple(q for q in every if q not in set(ignored))
@@ -362,12 +363,15 @@ def general_search(loss: sp.Expr, blocks: tuple, data: tuple, *, seed: int = 0) 
                 left[(position[i], position[j])] = value
         action = (BlockAction(len(every), 1, left=left, shift=shift),)
         kind = classify(action)
-        symmetry = Symmetry(kind, kind, every, single, action)
+        members.append(Symmetry(kind, kind, every, single, action))
+
+    def verify(symmetry: Symmetry) -> None:
+        check()
         psi = [symmetry.generator[k] for k in position]
         if not _verified(psi, coords, grad, ring):
             raise NotSupportedError(_inexact_message(symmetry.generator, others))
-        members.append(symmetry)
-    grouped = present(members, every, coords, blocks)
+
+    grouped = present(members, every, coords, blocks, verify)
     return SymmetryAlgebra(every, single, grouped, "general", ignored)
 
 
