@@ -259,7 +259,8 @@ def parse_blocks(coords: object) -> tuple:
 
 
 def parse_data(data: object, blocks: tuple) -> tuple:
-    """Flattened data symbols (MatrixSymbols kept whole)."""
+    """Flattened data symbols (matrices and tuples of Symbols flattened, MatrixSymbols
+    kept whole)."""
     if isinstance(data, sp.Symbol | sp.MatrixBase | sp.MatrixSymbol):
         data = [data]
     if isinstance(data, str) or not isinstance(data, Iterable):
@@ -269,7 +270,8 @@ def parse_data(data: object, blocks: tuple) -> tuple:
         )
     flat = []
     for item in data:
-        entries = list(item) if isinstance(item, sp.MatrixBase) else [item]
+        nested = isinstance(item, sp.MatrixBase | tuple | list)
+        entries = list(item) if nested else [item]
         for entry in entries:
             if not isinstance(entry, sp.Symbol | sp.MatrixSymbol):
                 raise InvalidCoordinatesError(

@@ -226,6 +226,8 @@ def test_tuple_blocks_in_a_learning_system():
     assert [name for name, _ in system.blocks] == ["W", "c", "a"]
     assert system.coordinate_matrix("c") == sp.Matrix(c)
     assert system.velocities == sn.velocities((W, c, a))
+    nested = sn.LearningSystem((W, c, a), loss, rule=sn.rules.gradient_flow(), data=[(x,)])
+    assert nested.data == (x,)  # data may be given in tuples too
     # the same generators either way, given per block or as one column
     psi = (sp.zeros(2, 2), sp.Matrix([1, 0]), sp.Matrix([0, 0]))
     assert sn.noether(system, psi).generator.T == sp.Matrix([[0, 0, 0, 0, 1, 0, 0, 0]])

@@ -123,7 +123,7 @@ def test_find_symmetries_accepts_tuple_blocks():
     (x,) = sn.data("x")
     # V = (a1(W11 x + c1) + a2(W22 x + c2) − W12 − W21)²: the same search either way
     loss = (a[0] * (W[0, 0] * x + c[0]) + a[1] * (W[1, 1] * x + c[1]) - W[0, 1] - W[1, 0]) ** 2
-    blocks = find_symmetries(loss, (W, c, a), data=(x,))
+    blocks = find_symmetries(loss, (W, c, a), data=[(x,)])  # data may nest tuples too
     flat = find_symmetries(loss, (W, *c, *a), data=(x,))
     assert blocks.coords == flat.coords == (*W, *c, *a)
     assert blocks.dimension == flat.dimension > 0

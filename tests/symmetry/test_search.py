@@ -7,6 +7,7 @@ and rescale; Tanaka & Kunin 2021 (Sec. 5) for GL(r) of linear networks.
 """
 
 import itertools
+import warnings
 
 import pytest
 import sympy as sp
@@ -206,8 +207,11 @@ def test_float_and_transcendental_losses(make):
 )
 def test_planted_symmetry_dimension(k, free, entries):
     # F(u) = g(|u_{1:k}|²) + h(u_{k+1}) with u_{k+2..} absent: so(k) on the first block
-    # (k(k−1)/2) and, for each absent coordinate, ψ along it with any affine
+    # (k(k−1)/2) and, for each absent direction, ψ along it with any affine
     # coefficient (n + 1 each). q = P u with P invertible preserves the dimension.
+    # When P makes V independent of some q_i (P = 3I: q_n = 3u_n), those coordinates are
+    # not searched (algebra.ignored): with m coordinates left, the absent directions
+    # among them are m − (k + 1), each times an affine function of the m.
     n = k + 1 + free
     P = sp.Matrix(n, n, entries[: n * n]) + 3 * sp.eye(n)
     if P.det() == 0:
@@ -216,10 +220,21 @@ def test_planted_symmetry_dimension(k, free, entries):
     u = P.inv() * sp.Matrix(q)
     s = sum(u[i] ** 2 for i in range(k))
     loss = s**2 + s + u[k] ** 3 + u[k]
-    algebra = find_symmetries(loss, q)
-    assert algebra.dimension == k * (k - 1) // 2 + free * (n + 1)
+    used = [c for c in q if c in loss.free_symbols]
+    m = len(used)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sn.IgnoredCoordinateWarning)
+        algebra = find_symmetries(loss, q)
+    assert algebra.ignored == tuple(c for c in q if c not in used)
+    assert algebra.dimension == k * (k - 1) // 2 + (m - k - 1) * (m + 1)
     for symmetry in algebra:
         assert is_zero(_directional(loss, q, symmetry.generator))
+
+
+@pytest.mark.parametrize("k, free", [(2, 1), (3, 1)])
+def test_planted_symmetry_with_an_ignored_coordinate(k, free):
+    """The case the property test meets only by chance: P = 3I leaves q_n out of V."""
+    test_planted_symmetry_dimension.hypothesis.inner_test(k, free, [0] * 25)
 
 
 # -- learning systems ---------------------------------------------------------------
