@@ -1,4 +1,5 @@
-r"""Present a basis found by the general search as families where it has them.
+r"""Present what a search found: a general basis as families where it has them, and a
+structured result on every coordinate block (those the loss ignores left out).
 
 The general search returns a basis of the whole algebra of affine symmetries in
 reduced row-echelon form: correct, but cluttered. Two structures are common in
@@ -49,7 +50,7 @@ from ..budget import check
 from .actions import BlockAction, Span, action_vector, classify
 from .members import Symmetry, SymmetryFamily, TranslationModule, block_shape
 
-__all__ = ["present"]
+__all__ = ["present", "on_every_block"]
 
 MODULE_NAME = "translations times affine functions"
 
@@ -165,4 +166,44 @@ def _renamed(rest: list) -> list:
     for symmetry in rest:
         counts[symmetry.kind] = counts.get(symmetry.kind, 0) + 1
         out.append(dataclasses.replace(symmetry, name=f"{symmetry.kind}_{counts[symmetry.kind]}"))
+    return out
+
+
+def on_every_block(
+    members: tuple, blocks: tuple, kept: list, ignored: tuple, coords: tuple
+) -> tuple:
+    """A structured result found on the blocks ``kept`` (indices into ``blocks``), put back
+    on all ``blocks``: actions padded with None, family indices mapped, and generators
+    that move only ``ignored`` coordinates (a whole ignored row or column) dropped."""
+    out = []
+    skipped = set(ignored)
+    for member in members:
+        if isinstance(member, SymmetryFamily):
+            left = tuple(kept[k] for k in member.left_blocks)
+            member = dataclasses.replace(
+                member, blocks=blocks, left_blocks=left, right_block=kept[member.right_block]
+            )
+        else:
+            action: list = [None] * len(blocks)
+            for k, part in zip(kept, member.action, strict=True):
+                action[k] = part
+            member = dataclasses.replace(member, blocks=blocks, action=tuple(action))
+            if skipped and set(_support(member)) <= skipped:
+                continue
+        out.append(dataclasses.replace(member, coords=coords))
+    return tuple(out)
+
+
+def _support(symmetry: Symmetry) -> list:
+    """The coordinates a generator moves (explicit blocks only; else all of a block's)."""
+    out = []
+    for (_, block), part in zip(symmetry.blocks, symmetry.action, strict=True):
+        if part is None:
+            continue
+        if isinstance(block, sp.MatrixSymbol):
+            out.append(block)
+            continue
+        matrix = block if isinstance(block, sp.MatrixBase) else sp.Matrix([[block]])
+        moved = part.apply(matrix)
+        out.extend(q for q, v in zip(matrix, moved, strict=True) if v != 0)
     return out

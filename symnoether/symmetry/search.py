@@ -40,7 +40,6 @@ Examples
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from collections.abc import Iterable
 from fractions import Fraction
@@ -75,7 +74,7 @@ from .algebra import (
     SymmetryFamily,
     TranslationModule,
 )
-from .grouping import present
+from .grouping import on_every_block, present
 from .sampling import (
     annihilates,
     blas_threads,
@@ -378,44 +377,12 @@ def general_search(loss: sp.Expr, blocks: tuple, data: tuple, *, seed: int = 0) 
 
 
 def _structured(loss, blocks: tuple, data: tuple, ignored: tuple, seed: int) -> SymmetryAlgebra:
-    """The structured search over the blocks the loss uses; a block it ignores is left
-    out, and generators on the coordinates it ignores only are dropped."""
+    """The structured search over the blocks the loss uses, put back on every block."""
     kept = [k for k, (_, b) in enumerate(blocks) if not _ignored_block(b, ignored)]
     found = structured_search(loss, tuple(blocks[k] for k in kept), data, seed=seed)
-    members = []
-    skipped = set(ignored)
-    for member in found.members:
-        if isinstance(member, SymmetryFamily):
-            left = tuple(kept[k] for k in member.left_blocks)
-            member = dataclasses.replace(
-                member, blocks=blocks, left_blocks=left, right_block=kept[member.right_block]
-            )
-        else:
-            action: list = [None] * len(blocks)
-            for k, part in zip(kept, member.action, strict=True):
-                action[k] = part
-            member = dataclasses.replace(member, blocks=blocks, action=tuple(action))
-            if skipped and set(_support(member)) <= skipped:
-                continue
-        members.append(member)
     coords = _coordinates(blocks, explicit=True)
-    members = [dataclasses.replace(m, coords=coords) for m in members]
-    return SymmetryAlgebra(coords, blocks, tuple(members), "structured", ignored)
-
-
-def _support(symmetry: Symmetry) -> list:
-    """The coordinates a generator moves (explicit blocks only; else all of a block's)."""
-    out = []
-    for (_, block), part in zip(symmetry.blocks, symmetry.action, strict=True):
-        if part is None:
-            continue
-        if isinstance(block, sp.MatrixSymbol):
-            out.append(block)
-            continue
-        matrix = block if isinstance(block, sp.MatrixBase) else sp.Matrix([[block]])
-        moved = part.apply(matrix)
-        out.extend(q for q, v in zip(matrix, moved, strict=True) if v != 0)
-    return out
+    members = on_every_block(found.members, blocks, kept, ignored, coords)
+    return SymmetryAlgebra(coords, blocks, members, "structured", ignored)
 
 
 def _ignored_block(block: object, ignored: tuple) -> bool:
