@@ -44,6 +44,7 @@ from .errors import (
     DerivationScriptError,
     DivergenceError,
     FirstOrderRuleError,
+    IgnoredCoordinateWarning,
     InvalidCoordinatesError,
     InvalidGeneratorError,
     InvalidInputError,
@@ -89,7 +90,9 @@ from .symmetry import (
     Symmetry,
     SymmetryAlgebra,
     SymmetryBreaking,
+    SymmetryBreakingTable,
     SymmetryFamily,
+    TranslationModule,
     find_symmetries,
 )
 
@@ -156,6 +159,8 @@ __all__ = [
     "SymmetryFamily",
     "SymmetryAlgebra",
     "SymmetryBreaking",
+    "SymmetryBreakingTable",
+    "TranslationModule",
     "derive",
     "Derivation",
     # kernels and validation
@@ -195,4 +200,5 @@ __all__ = [
     "UndeclaredSymbolWarning",
     "KernelCacheWarning",
     "UnusedParameterWarning",
+    "IgnoredCoordinateWarning",
 ]

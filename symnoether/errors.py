@@ -177,3 +177,11 @@ class UnusedParameterWarning(SymnoetherWarning):
 
 
 __all__ += ["InvalidParameterError", "UnusedParameterWarning"]
+
+
+class IgnoredCoordinateWarning(SymnoetherWarning):
+    """Coordinates the loss does not depend on: every vector field on them is a symmetry,
+    so the symmetry search reports them apart (``algebra.ignored``)."""
+
+
+__all__ += ["IgnoredCoordinateWarning"]

@@ -35,7 +35,8 @@ STAGES = {
 MODULES = {
     "core": ["display", "vocabulary", "rules", "checks", "system", "jet", "dynamics",
              "noether", "models", "__init__"],
-    "symmetry": ["actions", "algebra", "sampling", "structured", "search", "__init__"],
+    "symmetry": ["actions", "breaking", "members", "algebra", "grouping", "sampling",
+                 "structured", "search", "__init__"],
     "numerics": ["drivers", "cache_trust", "kernel_cache", "kernel_source", "codegen",
                  "arguments", "reports", "compiled", "discrete", "validate", "__init__"],
     "io": ["notation", "latex_python", "export", "derivation", "expressions",

@@ -19,11 +19,12 @@ symnoether.errors.InvalidCoordinatesError: ...
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import sympy as sp
 
 from ..errors import (
+    IgnoredCoordinateWarning,
     InvalidCoordinatesError,
     InvalidKineticError,
     InvalidLossError,
@@ -37,14 +38,23 @@ from .vocabulary import TIME, matrix_name, velocities
 __all__ = [
     "coordinate_blocks", "block_symbols", "check_coordinates", "check_distinct",
     "as_scalar", "check_loss", "reject_look_alikes", "check_regularizers", "mass_from_kinetic",
-    "definitely_not_positive_definite", "warn_undeclared",
+    "definitely_not_positive_definite", "warn_undeclared", "ignored_coordinates",
+    "ignored_message", "warn_ignored",
 ]  # fmt: skip
 
 
 def coordinate_blocks(coords: object, *, matrix_symbols: bool = False) -> tuple:
-    """(name, block) pairs of ``coords``: Symbols and matrices of Symbols, in order
-    (and whole MatrixSymbols when ``matrix_symbols``: the structured symmetry search
-    takes them)."""
+    """(name, block) pairs of ``coords``: Symbols, matrices of Symbols and tuples or lists
+    of Symbols (one column block each, named by their common stem), in order (and whole
+    MatrixSymbols when ``matrix_symbols``: the structured symmetry search takes them).
+
+    Examples
+    --------
+    >>> from symnoether.core.vocabulary import coordinates, matrix_coordinates
+    >>> W, c = matrix_coordinates("W", 2, 2), coordinates("c1:3")
+    >>> [(name, getattr(block, "shape", ())) for name, block in coordinate_blocks((W, c))]
+    [('W', (2, 2)), ('c', (2, 1))]
+    """
     if isinstance(coords, set | frozenset | dict):
         raise InvalidCoordinatesError(
             f"coords is a {type(coords).__name__}, which has no fixed order; the order of "
@@ -59,6 +69,8 @@ def coordinate_blocks(coords: object, *, matrix_symbols: bool = False) -> tuple:
         )
     blocks = []
     for item in coords:
+        if isinstance(item, tuple | list):
+            item = _scalar_block(item)
         if isinstance(item, sp.MatrixBase):
             blocks.append((matrix_name(item), sp.ImmutableMatrix(item)))
         elif isinstance(item, sp.Symbol) or (matrix_symbols and isinstance(item, sp.MatrixSymbol)):
@@ -73,6 +85,23 @@ def coordinate_blocks(coords: object, *, matrix_symbols: bool = False) -> tuple:
             "coords is empty; pass at least one coordinate, e.g. sn.coordinates('w1 w2')"
         )
     return tuple(blocks)
+
+
+def _scalar_block(items: tuple | list) -> sp.Symbol | sp.ImmutableMatrix:
+    """A tuple or list of scalar coordinates in ``coords`` (such as the biases
+    ``sn.coordinates('c1:4')``): one column block, named by the symbols' common stem
+    (``c``); a single symbol stays a scalar."""
+    wrong = [s for s in items if not isinstance(s, sp.Symbol)]
+    if wrong or not items:
+        culprit = f"holds {wrong[0]!r} ({type(wrong[0]).__name__})" if wrong else "is empty"
+        raise InvalidCoordinatesError(
+            f"the coordinate block {tuple(items)!r} {culprit}; a tuple or list inside coords "
+            "is a block of scalar coordinate Symbols (e.g. sn.coordinates('c1:4')): pass "
+            "matrices as items of coords themselves"
+        )
+    if len(items) == 1:
+        return items[0]
+    return sp.ImmutableMatrix(len(items), 1, list(items))
 
 
 def block_symbols(block: object) -> list:
@@ -280,3 +309,35 @@ def warn_undeclared(system) -> None:
             UndeclaredSymbolWarning,
             stacklevel=4,
         )
+
+
+def ignored_coordinates(loss: sp.Basic, coords: Sequence) -> tuple:
+    """The coordinates (Symbols or whole MatrixSymbol layers) that do not occur in
+    ``loss``, in order: biases a normalization cancels, a cyclic coordinate."""
+    free = loss.free_symbols
+    out = []
+    for q in coords:
+        absent = not loss.has(q) if isinstance(q, sp.MatrixSymbol) else q not in free
+        if absent:
+            out.append(q)
+    return tuple(out)
+
+
+def ignored_message(ignored: Sequence) -> str:
+    """The text of the :class:`IgnoredCoordinateWarning` naming ``ignored``."""
+    names = ", ".join(map(str, ignored[:8])) + (", ..." if len(ignored) > 8 else "")
+    return (
+        f"the loss does not depend on the coordinates {names} (biases cancelled by a "
+        "normalization, or a cyclic coordinate): every vector field on them is a symmetry "
+        "of the loss, so the symmetry search leaves them out and reports them as "
+        "algebra.ignored; drop them from coords, or derive a law for one of them yourself "
+        "(sn.noether(system, ψ) with ψ the translation along it)"
+    )
+
+
+def warn_ignored(loss: sp.Basic, coords: Sequence, *, stacklevel: int) -> tuple:
+    """IgnoredCoordinateWarning naming the coordinates the loss ignores; returns them."""
+    ignored = ignored_coordinates(loss, coords)
+    if ignored:
+        warnings.warn(ignored_message(ignored), IgnoredCoordinateWarning, stacklevel=stacklevel + 1)
+    return ignored

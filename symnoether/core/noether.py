@@ -129,7 +129,7 @@ class NoetherLaw:
 
     @property
     def broken_by(self) -> tuple[str, ...]:
-        """What moves the charge: any of 'kinetic term', 'loss', regularizer names."""
+        """What moves the damped Q = e^{t/τ}q̇ᵀMψ (damping never does, as in algebra.broken_by)."""
         causes = []
         if self.kinetic_breaking != 0:
             causes.append("kinetic term")

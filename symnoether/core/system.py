@@ -32,12 +32,14 @@ eta/2
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 
 import sympy as sp
 
 from ..errors import (
     FirstOrderRuleError,
+    IgnoredCoordinateWarning,
     InvalidCoordinatesError,
     InvalidKineticError,
     InvalidRuleError,
@@ -50,6 +52,7 @@ from .checks import (
     check_regularizers,
     coordinate_blocks,
     mass_from_kinetic,
+    warn_ignored,
     warn_undeclared,
 )
 from .rules import LearningRule
@@ -80,11 +83,15 @@ class LearningSystem:
 
     Parameters
     ----------
-    coords : sequence of Symbols and/or coordinate matrices
-        The parameters q (matrices are flattened row by row).
+    coords : sequence of Symbols, coordinate matrices, and tuples or lists of Symbols
+        The parameters q (matrices are flattened row by row). A tuple or list of
+        Symbols inside ``coords`` (the biases ``sn.coordinates('c1:4')``) is one block,
+        a column named by their common stem (``c``): ``(W, c, a)`` is ``(W, *c, *a)``
+        with the blocks ``W``, ``c``, ``a``.
     loss : sympy expression (or 1×1 Matrix)
         The loss V(q; data), a function of coordinates, data and
-        hyper-parameters only.
+        hyper-parameters only. Coordinates it does not depend on raise an
+        :class:`~symnoether.errors.IgnoredCoordinateWarning` naming them.
     rule : LearningRule, optional
         From :mod:`symnoether.core.rules`; gives M and τ. Give this or ``kinetic``.
     data : sequence of Symbols
@@ -155,6 +162,7 @@ class LearningSystem:
         check_coordinates(coords, data)
         self._set("velocities", velocities(coords))
         self._set("loss", check_loss(self.loss, coords, data, self.velocities))
+        warn_ignored(self.loss, coords, stacklevel=3)
         self._set("regularizers", check_regularizers(self.regularizers, coords))
         self._set("potential", self.loss + sum(r.potential(coords) for r in self.regularizers))
         self._set_kinetic()
@@ -226,9 +234,11 @@ class LearningSystem:
         from ..symmetry.search import find_symmetries  # a later stage: imported on use
 
         blocks = tuple(block for _, block in self.blocks)
-        return find_symmetries(
-            self.loss, blocks, data=self.data, mode=mode, seed=seed, timeout=timeout
-        )
+        with warnings.catch_warnings():  # building the system already warned
+            warnings.simplefilter("ignore", IgnoredCoordinateWarning)
+            return find_symmetries(
+                self.loss, blocks, data=self.data, mode=mode, seed=seed, timeout=timeout
+            )
 
     def coordinate_matrix(self, name: str) -> sp.ImmutableMatrix | sp.Symbol:
         """The coordinate block (matrix or scalar) called ``name``."""

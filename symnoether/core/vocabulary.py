@@ -15,8 +15,9 @@ Matrix([[W_11, W_12]])
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import sympy as sp
 
@@ -27,6 +28,7 @@ __all__ = [
     "coordinates",
     "matrix_coordinates",
     "matrix_name",
+    "block_name",
     "data",
     "velocities",
     "velocity",
@@ -143,16 +145,47 @@ def real_symbols(names: str, what: str) -> tuple[sp.Symbol, ...]:
 
 
 def matrix_name(matrix: sp.MatrixBase) -> str:
-    """The ``name`` given to :func:`matrix_coordinates` (entries ``name_ij``)."""
+    """The ``name`` given to :func:`matrix_coordinates` (entries ``name_ij``); for a
+    matrix of other Symbols (a column of ``coordinates('c1:4')``), their common stem.
+
+    Examples
+    --------
+    >>> matrix_name(sp.Matrix(coordinates("c1:4")))
+    'c'
+    >>> matrix_name(sp.Matrix(coordinates("x y")))
+    'x_y'
+    """
     first = matrix[0] if len(matrix) else None
     if not isinstance(first, sp.Symbol):
         return str(first)
     suffix = r"_\d+_\d+$" if max(matrix.shape) >= 10 else r"_\d+$"
-    return re.sub(suffix, "", first.name)
+    name = re.sub(suffix, "", first.name)
+    joiner = "" if max(matrix.shape) < 10 else "_"
+    rows, cols = matrix.shape
+    entries = [matrix[i, j] for i in range(rows) for j in range(cols)]
+    expected = [f"{name}_{i + 1}{joiner}{j + 1}" for i in range(rows) for j in range(cols)]
+    if [getattr(e, "name", None) for e in entries] == expected:
+        return name
+    return block_name([e for e in entries if isinstance(e, sp.Symbol)])
+
+
+def block_name(symbols: Sequence[sp.Symbol]) -> str:
+    """A name for a block of scalar coordinates: the common stem of their names
+    (``c1, c2, c3`` → ``c``), else the names joined by ``_``.
+
+    Examples
+    --------
+    >>> block_name(coordinates("b_1 b_2"))
+    'b'
+    """
+    names = [s.name for s in symbols]
+    stem = os.path.commonprefix(names).rstrip("0123456789_") if len(names) > 1 else ""
+    return stem or "_".join(names)
 
 
 def flatten(items: object) -> list:
-    """The Symbols of ``items`` (Symbols and matrices), in order; sets are refused."""
+    """The Symbols of ``items`` (Symbols, matrices, tuples or lists of Symbols), in order;
+    sets are refused."""
     if isinstance(items, set | frozenset | dict):
         raise InvalidCoordinatesError(
             f"{type(items).__name__} {items!r} has no fixed order; pass a tuple or list"
@@ -167,5 +200,10 @@ def flatten(items: object) -> list:
         )
     flat = []
     for item in items:
-        flat.extend(list(item) if isinstance(item, sp.MatrixBase) else [item])
+        if isinstance(item, sp.MatrixBase):
+            flat.extend(item)
+        elif isinstance(item, tuple | list):  # a block of scalars, as LearningSystem takes
+            flat.extend(flatten(item))
+        else:
+            flat.append(item)
     return flat

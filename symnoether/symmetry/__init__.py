@@ -1,8 +1,10 @@
 """Stage 2a, discovery: the continuous symmetries of a loss and what breaks them.
 
 Owns the affine actions on coordinate blocks (:mod:`~symnoether.symmetry.actions`),
-the results — symmetries, families, the Lie algebra and its breaking
-(:mod:`~symnoether.symmetry.algebra`) — the sampling and exact checks both
+the results — what breaks each symmetry (:mod:`~symnoether.symmetry.breaking`),
+symmetries and families (:mod:`~symnoether.symmetry.members`), the Lie algebra
+(:mod:`~symnoether.symmetry.algebra`) — the grouping of a general basis into
+families (:mod:`~symnoether.symmetry.grouping`), the sampling and exact checks both
 searches share (:mod:`~symnoether.symmetry.sampling`), the structured search
 for layered models (:mod:`~symnoether.symmetry.structured`) and the general
 search over all affine generators (:mod:`~symnoether.symmetry.search`).
@@ -21,14 +23,23 @@ Examples
 ['rescale']
 """
 
-from .algebra import Symmetry, SymmetryAlgebra, SymmetryBreaking, SymmetryFamily
+from .algebra import (
+    Symmetry,
+    SymmetryAlgebra,
+    SymmetryBreaking,
+    SymmetryBreakingTable,
+    SymmetryFamily,
+    TranslationModule,
+)
 from .search import MAX_GENERAL_UNKNOWNS, find_symmetries
 
 __all__ = [
     "find_symmetries",
     "Symmetry",
     "SymmetryFamily",
+    "TranslationModule",
     "SymmetryAlgebra",
     "SymmetryBreaking",
+    "SymmetryBreakingTable",
     "MAX_GENERAL_UNKNOWNS",
 ]

@@ -51,6 +51,9 @@ __all__ = [
     "bracket_actions",
     "action_key",
     "rational",
+    "flatten_action",
+    "action_vector",
+    "Span",
     "KINDS",
 ]
 
@@ -241,3 +244,120 @@ def classify(action: tuple) -> str:
     if all(a.is_flat_antisymmetric() for a in parts):
         return "rotation"
     return "general"
+
+
+# -- one column, and exact linear algebra on actions ----------------------------------
+
+
+def flatten_action(action: tuple, shapes: list) -> BlockAction:
+    """The same affine field as one action on the column of all coordinates, block after
+    block, row by row (how the general search represents generators).
+
+    Examples
+    --------
+    >>> psi = (BlockAction(1, 2, left={(0, 0): Fraction(1)}), None)  # ψ(W) = W on 1×2 W
+    >>> flatten_action(psi, [(1, 2), (1, 1)]).left == {(0, 0): 1, (1, 1): 1}
+    True
+    """
+    n = sum(rows * cols for rows, cols in shapes)
+    left: dict = {}
+    shift: dict = {}
+    offset = 0
+    for part, (rows, cols) in zip(action, shapes, strict=True):
+        if part is not None:
+            for (i, k), v in part.left.items():
+                for j in range(cols):
+                    key = (offset + i * cols + j, offset + k * cols + j)
+                    left[key] = left.get(key, 0) + v
+            for (k, j), v in part.right.items():
+                for i in range(rows):
+                    key = (offset + i * cols + j, offset + i * cols + k)
+                    left[key] = left.get(key, 0) + v
+            for (i, j), v in part.shift.items():
+                shift[(offset + i * cols + j, 0)] = v
+        offset += rows * cols
+    return BlockAction(n, 1, {k: v for k, v in left.items() if v != 0}, {}, shift)
+
+
+def action_vector(action: tuple) -> dict:
+    """The coefficients of an action as one sparse vector {(block, part, i, j): Fraction}."""
+    out = {}
+    for b, part in enumerate(action):
+        if part is None:
+            continue
+        for label, matrix in (("L", part.left), ("R", part.right), ("C", part.shift)):
+            for (i, j), v in matrix.items():
+                out[(b, label, i, j)] = Fraction(v)
+    return out
+
+
+class Span:
+    """An exact, growing span of sparse vectors ({key: Fraction}), kept in reduced
+    echelon form with respect to the order ``order`` of the keys.
+
+    Examples
+    --------
+    >>> span = Span()
+    >>> span.add({"x": Fraction(1), "y": Fraction(1)}), span.add({"x": Fraction(2), "y": 2})
+    (True, False)
+    >>> span.contains({"x": Fraction(-3), "y": Fraction(-3)}), span.dimension
+    (True, 1)
+    """
+
+    def __init__(self, order: object = repr) -> None:
+        self._order = order  # sort key of the entries: each row's pivot is its first entry
+        self._rows: list = []  # (pivot key, vector with 1 at the pivot)
+
+    @property
+    def rows(self) -> list:
+        """The reduced rows: each a dict, 1 at its pivot, 0 at the other rows' pivots,
+        and 0 at every key ordered before its pivot."""
+        return [row for _, row in self._rows]
+
+    @property
+    def dimension(self) -> int:
+        return len(self._rows)
+
+    def copy(self) -> Span:
+        twin = Span(self._order)
+        twin._rows = list(self._rows)
+        return twin
+
+    def reduce(self, vector: dict) -> dict:
+        """``vector`` minus its components along the pivots (0 iff it is in the span)."""
+        out = {k: Fraction(v) for k, v in vector.items() if v != 0}
+        for pivot, row in self._rows:
+            c = out.get(pivot)
+            if c:
+                for k, v in row.items():
+                    value = out.get(k, 0) - c * v
+                    if value:
+                        out[k] = value
+                    else:
+                        out.pop(k, None)
+        return out
+
+    def contains(self, vector: dict) -> bool:
+        return not self.reduce(vector)
+
+    def add(self, vector: dict) -> bool:
+        """Add ``vector``; False (and nothing added) when it is already in the span."""
+        rest = self.reduce(vector)
+        if not rest:
+            return False
+        pivot = min(rest, key=self._order)
+        scale = rest[pivot]
+        row = {k: v / scale for k, v in rest.items()}
+        for index, (other, existing) in enumerate(self._rows):
+            c = existing.get(pivot)
+            if c:
+                updated = dict(existing)
+                for k, v in row.items():
+                    value = updated.get(k, 0) - c * v
+                    if value:
+                        updated[k] = value
+                    else:
+                        updated.pop(k, None)
+                self._rows[index] = (other, updated)
+        self._rows.append((pivot, row))
+        return True

@@ -40,6 +40,7 @@ Examples
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from fractions import Fraction
 from functools import partial
@@ -49,8 +50,15 @@ import sympy as sp
 from sympy.polys.matrices import DomainMatrix
 
 from ..budget import check, time_budget
-from ..core.checks import block_symbols, check_distinct, coordinate_blocks
+from ..core.checks import (
+    block_symbols,
+    check_distinct,
+    coordinate_blocks,
+    ignored_coordinates,
+    ignored_message,
+)
 from ..errors import (
+    IgnoredCoordinateWarning,
     InvalidCoordinatesError,
     InvalidInputError,
     InvalidLossError,
@@ -62,8 +70,11 @@ from .algebra import (
     Symmetry,
     SymmetryAlgebra,
     SymmetryBreaking,
+    SymmetryBreakingTable,
     SymmetryFamily,
+    TranslationModule,
 )
+from .grouping import on_every_block, present
 from .sampling import (
     annihilates,
     blas_threads,
@@ -84,6 +95,8 @@ __all__ = [
     "SymmetryFamily",
     "SymmetryAlgebra",
     "SymmetryBreaking",
+    "SymmetryBreakingTable",
+    "TranslationModule",
     "MAX_GENERAL_UNKNOWNS",
 ]
 
@@ -111,8 +124,9 @@ def find_symmetries(
     ----------
     loss : sympy expression (or 1×1 Matrix / MatrixExpr)
         V(q; data), built from the coordinates, data and hyper-parameters.
-    coords : sequence of Symbols, coordinate matrices or MatrixSymbols
-        As for :class:`~symnoether.core.system.LearningSystem` (matrices flatten row by row).
+    coords : sequence of Symbols, coordinate matrices, MatrixSymbols, tuples of Symbols
+        As for :class:`~symnoether.core.system.LearningSystem` (matrices flatten row by
+        row; a tuple or list of Symbols, such as biases, is one column block).
     data : sequence of Symbols, matrices or MatrixSymbols
         Inputs and targets: the symmetry must hold for every value of them.
     mode : {'auto', 'general', 'structured'}
@@ -134,6 +148,15 @@ def find_symmetries(
     -------
     SymmetryAlgebra
         Empty (dimension 0) when the loss has no continuous affine symmetry.
+        Presented by families where it has them (``algebra.families``: gl(r) at an
+        interface, translations times affine functions), its element basis is what
+        iterating gives. Coordinates the loss does not depend on are not searched
+        and not counted: they are listed in ``algebra.ignored``.
+
+    Warns
+    -----
+    IgnoredCoordinateWarning
+        Naming the coordinates the loss does not depend on.
 
     Raises
     ------
@@ -164,15 +187,23 @@ def find_symmetries(
     >>> b = sn.coordinates("b1:4")
     >>> lse = sp.log(sum(sp.exp(c) for c in b)) - b[0]      # softmax cross-entropy
     >>> algebra = find_symmetries(lse, b)
-    >>> algebra.dimension, algebra[-1].kind, algebra[-1].generator.T
+    >>> algebra.dimension, algebra[0].kind, algebra[0].generator.T
     (4, 'translation', Matrix([[1, 1, 1]]))
+    >>> print(algebra)                    # the shift along 𝟙, times any affine function
+    symmetry algebra of dimension 4 (general search)
+      translations times affine functions (dimension 4): psi = f(q)*t, f affine in the 3
+      coordinates, t in the span of
+        translation_1 = (1, 1, 1)
     >>> c = sp.Symbol("c", positive=True)
     >>> w1, w2 = sn.coordinates("w1 w2")
     >>> find_symmetries((w1 + c * w2) ** 2, (w1, w2)).dimension   # ψ = (c, −1) depends on c
     0
     """
     with time_budget(timeout, "the symmetry search", hint=_SEARCH_HINT):
-        return _search(loss, coords, data, mode, seed, max_unknowns)
+        algebra = _search(loss, coords, data, mode, seed, max_unknowns)
+    if algebra.ignored:
+        warnings.warn(ignored_message(algebra.ignored), IgnoredCoordinateWarning, stacklevel=2)
+    return algebra
 
 
 _SEARCH_HINT = (
@@ -188,11 +219,12 @@ def _search(loss, coords, data, mode: str, seed: int, max_unknowns: int) -> Symm
     data_symbols = parse_data(data, blocks)
     loss = parse_loss(loss, blocks)
     matrix_symbols = any(isinstance(b, sp.MatrixSymbol) for _, b in blocks)
-    n = sum(_size(b) for _, b in blocks)
+    ignored = ignored_coordinates(loss, _coordinates(blocks))
+    n = sum(_size(b) for _, b in blocks) - sum(_size(q) for q in ignored)
     if mode == "auto":
         mode = "structured" if matrix_symbols or n * (n + 1) > max_unknowns else "general"
     if mode == "structured":
-        return structured_search(loss, blocks, data_symbols, seed=seed)
+        return _structured(loss, blocks, data_symbols, ignored, seed)
     if matrix_symbols:
         raise InvalidInputError(
             "general mode needs explicit coordinate symbols; MatrixSymbol layers are "
@@ -226,7 +258,8 @@ def parse_blocks(coords: object) -> tuple:
 
 
 def parse_data(data: object, blocks: tuple) -> tuple:
-    """Flattened data symbols (MatrixSymbols kept whole)."""
+    """Flattened data symbols (matrices and tuples of Symbols flattened, MatrixSymbols
+    kept whole)."""
     if isinstance(data, sp.Symbol | sp.MatrixBase | sp.MatrixSymbol):
         data = [data]
     if isinstance(data, str) or not isinstance(data, Iterable):
@@ -236,7 +269,8 @@ def parse_data(data: object, blocks: tuple) -> tuple:
         )
     flat = []
     for item in data:
-        entries = list(item) if isinstance(item, sp.MatrixBase) else [item]
+        nested = isinstance(item, sp.MatrixBase | tuple | list)
+        entries = list(item) if nested else [item]
         for entry in entries:
             if not isinstance(entry, sp.Symbol | sp.MatrixSymbol):
                 raise InvalidCoordinatesError(
@@ -292,8 +326,14 @@ def _size(block: object) -> int:
 
 
 def general_search(loss: sp.Expr, blocks: tuple, data: tuple, *, seed: int = 0) -> SymmetryAlgebra:
-    """The general affine search over all n² + n unknowns (see module docstring)."""
-    coords = coordinate_symbols(blocks)
+    """The general affine search over all n² + n unknowns (see module docstring), n the
+    coordinates the loss depends on; the result is grouped into families
+    (:func:`symnoether.symmetry.grouping.present`), which proves every element it
+    presents (a module element f·t follows from its translation t)."""
+    every = coordinate_symbols(blocks)
+    ignored = ignored_coordinates(loss, every)
+    coords = tuple(q for q in every if q not in set(ignored))
+    position = [every.index(q) for q in coords]
     n = len(coords)
     grad = gradient(loss, coords)
     ring = polynomial_ring(loss, coords)
@@ -311,22 +351,57 @@ def general_search(loss: sp.Expr, blocks: tuple, data: tuple, *, seed: int = 0) 
         with blas_threads():
             null = _stable_null_space(sample, unknowns, rows, rng)
         basis = canonical_basis(null)
-    column = sp.Matrix(coords)
-    single = (("q", column),)
+    single = (("q", sp.ImmutableMatrix(every)),)
     members = []
-    counts: dict = {}
     for vector in basis:
         check()
-        left = {divmod(i, n + 1): v for i, v in vector.items() if i % (n + 1) != n}
-        shift = {(i // (n + 1), 0): v for i, v in vector.items() if i % (n + 1) == n}
-        action = (BlockAction(n, 1, left=left, shift=shift),)
+        left, shift = {}, {}
+        for index, value in vector.items():
+            i, j = divmod(index, n + 1)
+            if j == n:
+                shift[(position[i], 0)] = value
+            else:
+                left[(position[i], position[j])] = value
+        action = (BlockAction(len(every), 1, left=left, shift=shift),)
         kind = classify(action)
-        counts[kind] = counts.get(kind, 0) + 1
-        symmetry = Symmetry(f"{kind}_{counts[kind]}", kind, coords, single, action)
-        if not _verified(symmetry.generator, coords, grad, ring):
+        members.append(Symmetry(kind, kind, every, single, action))
+
+    def verify(symmetry: Symmetry) -> None:
+        check()
+        psi = [symmetry.generator[k] for k in position]
+        if not _verified(psi, coords, grad, ring):
             raise NotSupportedError(_inexact_message(symmetry.generator, others))
-        members.append(symmetry)
-    return SymmetryAlgebra(coords, single, tuple(members), "general")
+
+    grouped = present(members, every, coords, blocks, verify)
+    return SymmetryAlgebra(every, single, grouped, "general", ignored)
+
+
+def _structured(loss, blocks: tuple, data: tuple, ignored: tuple, seed: int) -> SymmetryAlgebra:
+    """The structured search over the blocks the loss uses, put back on every block."""
+    kept = [k for k, (_, b) in enumerate(blocks) if not _ignored_block(b, ignored)]
+    found = structured_search(loss, tuple(blocks[k] for k in kept), data, seed=seed)
+    coords = _coordinates(blocks, explicit=True)
+    members = on_every_block(found.members, blocks, kept, ignored, coords)
+    return SymmetryAlgebra(coords, blocks, members, "structured", ignored)
+
+
+def _ignored_block(block: object, ignored: tuple) -> bool:
+    entries = [block] if isinstance(block, sp.Symbol | sp.MatrixSymbol) else list(block)
+    return set(entries) <= set(ignored)
+
+
+def _coordinates(blocks: tuple, *, explicit: bool = False) -> tuple:
+    """The coordinates of ``blocks``: Symbols, and MatrixSymbol layers whole (or, with
+    ``explicit``, as their entries)."""
+    out: list = []
+    for _, block in blocks:
+        if isinstance(block, sp.MatrixSymbol):
+            out.extend(block.as_explicit() if explicit else [block])
+        elif isinstance(block, sp.MatrixBase):
+            out.extend(block)
+        else:
+            out.append(block)
+    return tuple(out)
 
 
 def _inexact_message(generator: sp.MatrixBase, others: list) -> str:

@@ -14,6 +14,7 @@ import pytest
 import sympy as sp
 
 import symnoether as sn
+from symnoether.errors import InvalidCoordinatesError
 
 t = sn.TIME
 eta, beta, lam, k, m, gamma = sp.symbols("eta beta lambda k m gamma", positive=True)
@@ -203,11 +204,64 @@ def test_kepler_with_hand_written_kinetic():
 
 
 def test_state_dependent_hand_kinetic_mass():
-    # polar coordinates: T = ½(ṙ² + r²θ̇²)
+    # polar coordinates: T = ½(ṙ² + r²θ̇²); V = ρ²/2 does not depend on the cyclic θ
     rho, theta = sn.coordinates("rho theta")
     vr, vt = sn.velocities((rho, theta))
-    system = sn.LearningSystem((rho, theta), rho**2 / 2, kinetic=(vr**2 + rho**2 * vt**2) / 2)
+    with pytest.warns(sn.IgnoredCoordinateWarning, match="coordinates theta .*cyclic"):
+        system = sn.LearningSystem((rho, theta), rho**2 / 2, kinetic=(vr**2 + rho**2 * vt**2) / 2)
     assert system.mass_matrix == sp.ImmutableMatrix(sp.diag(1, rho**2))
+
+
+# -- coordinate blocks: tuples of symbols, coordinates the loss ignores ------------------
+
+
+def test_tuple_blocks_in_a_learning_system():
+    W = sn.matrix_coordinates("W", 2, 2)
+    c, a = sn.coordinates("c1:3"), list(sn.coordinates("a1:3"))
+    (x,) = sn.data("x")
+    loss = (a[0] * (W[0, 0] * x + c[0]) + a[1] * (W[1, 1] * x + c[1]) - W[0, 1] - W[1, 0]) ** 2
+    system = sn.LearningSystem((W, c, a), loss, rule=sn.rules.gradient_flow(), data=(x,))
+    flat = sn.LearningSystem((W, *c, *a), loss, rule=sn.rules.gradient_flow(), data=(x,))
+    assert system.coords == flat.coords == (*W, *c, *a)
+    assert [name for name, _ in system.blocks] == ["W", "c", "a"]
+    assert system.coordinate_matrix("c") == sp.Matrix(c)
+    assert system.velocities == sn.velocities((W, c, a))
+    nested = sn.LearningSystem((W, c, a), loss, rule=sn.rules.gradient_flow(), data=[(x,)])
+    assert nested.data == (x,)  # data may be given in tuples too
+    # the same generators either way, given per block or as one column
+    psi = (sp.zeros(2, 2), sp.Matrix([1, 0]), sp.Matrix([0, 0]))
+    assert sn.noether(system, psi).generator.T == sp.Matrix([[0, 0, 0, 0, 1, 0, 0, 0]])
+
+
+def test_tuple_block_names_and_bad_blocks():
+    b = sn.coordinates("b_1 b_2")
+    c = sn.coordinates("c10 c11")
+    u, v = sn.coordinates("u v")
+    w1, w2 = sn.coordinates("w1 w2")
+    system = sn.LearningSystem(
+        ((u, v), b, c), u * v + b[0] * b[1] + c[0] * c[1], rule=sn.rules.gradient_flow()
+    )
+    assert [name for name, _ in system.blocks] == ["u_v", "b", "c"]
+    single = sn.LearningSystem(((w1,), w2), w1 * w2, rule=sn.rules.gradient_flow())
+    assert single.blocks == (("w1", w1), ("w2", w2))  # a single symbol stays a scalar
+    with pytest.raises(InvalidCoordinatesError, match=r"holds 3 \(int\).*block of scalar"):
+        sn.LearningSystem((w1, (w2, 3)), w1 * w2, rule=sn.rules.gradient_flow())
+    with pytest.raises(InvalidCoordinatesError, match=r"\(\) is empty"):
+        sn.LearningSystem((w1, w2, ()), w1 * w2, rule=sn.rules.gradient_flow())
+    with pytest.raises(InvalidCoordinatesError, match="appears twice"):
+        sn.LearningSystem(((w1, w2), w1), w1 * w2, rule=sn.rules.gradient_flow())
+
+
+def test_coordinates_the_loss_ignores_warn_naming_them():
+    # V = (w1 − w2)²: the coordinate c is in coords but not in the loss (a bias that a
+    # normalization cancels); the warning names c, and only c, and points at the fix
+    w1, w2, c = sn.coordinates("w1 w2 c")
+    with pytest.warns(sn.IgnoredCoordinateWarning, match=r"coordinates c \(.*algebra\.ignored"):
+        system = sn.LearningSystem((w1, w2, c), (w1 - w2) ** 2, rule=sn.rules.gradient_flow())
+    assert system.coords == (w1, w2, c)  # still a coordinate: it moves under weight decay
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sn.IgnoredCoordinateWarning)
+        sn.LearningSystem((w1, w2), (w1 - w2) ** 2, rule=sn.rules.gradient_flow())
 
 
 def test_damping_tau_for_hand_kinetic():
