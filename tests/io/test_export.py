@@ -319,6 +319,9 @@ def test_document_compiles_with_pdflatex(tmp_path):
     )
     assert done.returncode == 0, done.stdout[-2000:]
     assert (tmp_path / "nld.pdf").stat().st_size > 1000
+    log = (tmp_path / "nld.log").read_text(encoding="latin-1")
+    overfull = [float(p) for p in re.findall(r"Overfull \\hbox \((\d+(?:\.\d+)?)pt", log)]
+    assert max(overfull, default=0.0) <= 20, overfull
 
 
 def _tiny_png() -> bytes:
