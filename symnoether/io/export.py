@@ -319,7 +319,8 @@ def latex_document(deriv: DerivationLike, *, base: Path | None = None, **options
         elif kind == "code_text":
             out.append(r"\noindent\texttt{" + latex_text(str(content)) + "}")
         elif kind == "lines":
-            out.append(r"\noindent " + " \\\\\n".join(map(latex_text, str(content).splitlines())))
+            lines = " \\\\\n".join(map(latex_text, str(content).splitlines()))
+            out.append(rf"{{\raggedright\noindent {lines}\par}}")  # long formulas: no overfull
         elif kind == "rows":
             out.append(render_rows(content, env="align*", width=width))
         elif kind == "figure":

@@ -309,7 +309,9 @@ def test_document_compiles_with_pdflatex(tmp_path):
     figure = tmp_path / "fig.png"
     figure.write_bytes(_tiny_png())
     path = tmp_path / "nld.tex"
-    deriv.to_latex(path, figure=figure)
+    # a report line with a long formula (as validation reports print the charge) must wrap
+    report = "validation PASSED\nholds for Q = " + sp.sstr(deriv.laws[0].charge) * 2
+    deriv.to_latex(path, figure=figure, reports=[report])
     done = subprocess.run(
         [PDFLATEX, "-interaction=nonstopmode", "-halt-on-error", path.name],
         cwd=tmp_path,
