@@ -169,7 +169,7 @@ class _Parser:
                 self.take()
                 nodes.append(_group("brace", children))
             elif token in _SIZED:
-                nodes.append(self.delimited(token, stops))
+                nodes.extend(self.delimited(token, stops))
             elif token in _PLAIN:
                 nodes.extend(self.plain(token, stops))
             elif token in _TWO_ARGS:
@@ -205,16 +205,20 @@ class _Parser:
                 return inside
         return self.source_since(start)
 
-    def delimited(self, opener: str, stops: frozenset) -> _Node:
+    def delimited(self, opener: str, stops: frozenset) -> list[_Node]:
+        start = self.pos - 1
         delimiter = self.take() or "."
         closer = _SIZED[opener]
         children = self.sequence(stops | {closer})
         close_gap = self.gap(self.pos)
-        if self.take() != closer:  # unbalanced: keep it as it was
-            return _atom(f"{opener}{delimiter} {_join(children)}")
+        if self.peek() != closer:  # a line of a broken group: the opening delimiter alone
+            source = opener + delimiter
+            alone = _Node("atom", source, base=5.0, raw=source, gap=self.gap(start))
+            return [alone, *children]
+        self.take()
         node = _group("group", children, opener, delimiter, closer, self.take() or ".")
         node.close_gap = close_gap
-        return node
+        return [node]
 
     def plain(self, token: str, stops: frozenset) -> list[_Node]:
         closing = _PLAIN[token]
@@ -474,7 +478,9 @@ def _may_break(previous: _Node | None, node: _Node) -> bool:
     if node.text in _RELATIONS or node.text in _PRODUCTS:
         return True
     operator = previous.kind == "atom" and (
-        previous.text in _BINARY | _RELATIONS | _PRODUCTS | {","} or previous.text in _SPACES
+        previous.text in _BINARY | _RELATIONS | _PRODUCTS | {","}
+        or previous.text in _SPACES
+        or previous.text.endswith(("(", "[", r"\{", "."))  # an opening delimiter alone
     )
     return node.text in _BINARY and not operator
 
@@ -508,7 +514,8 @@ def _open(piece: _Piece) -> list[_Piece]:
 
 
 def _split_frac(node: _Node) -> list[_Node]:
-    r"""``\frac{a (…)}{d}`` → ``\frac{a}{d} (…)``; ``\frac{a + b}{d}`` → ``\frac{1}{d} (a + b)``."""
+    r"""``\frac{a (…)(…)}{d}`` → ``\frac{a}{d} (…) (…)``: the wide factors of a product leave
+    the numerator; ``\frac{a + b}{d}`` → ``\frac{1}{d} (a + b)``."""
     numerator, sign = list(node.children), []
     if numerator and numerator[0].kind == "atom" and numerator[0].text == "-":
         sign, numerator = [numerator[0]], numerator[1:]
@@ -517,23 +524,27 @@ def _split_frac(node: _Node) -> list[_Node]:
         for i, n in enumerate(numerator)
         if i
     )
-    if summed or not numerator:
-        big = _group("group", numerator, r"\left", "(", r"\right", ")")
-        small: list[_Node] = [_atom("1")]
+    products = any(n.kind == "atom" and n.text in _PRODUCTS for n in numerator)
+    if summed or products or not numerator:
+        wide = [_group("group", numerator, r"\left", "(", r"\right", ")")]
+        small: list[_Node] = []
     else:
-        big = max(numerator, key=lambda n: n.width)
-        small = [n for n in numerator if n is not big] or [_atom("1")]
-        if small and small[-1].kind == "atom" and small[-1].text in _PRODUCTS:
-            small = small[:-1] or [_atom("1")]
-        if small and small[0].kind == "atom" and small[0].text in _PRODUCTS:
-            small = small[1:] or [_atom("1")]
+        limit = max(_total(node.den), SMALL_FACTOR)
+        wide = [n for n in numerator if n.width > limit] or [max(numerator, key=lambda n: n.width)]
+        small = [n for n in numerator if all(n is not w for w in wide)]
+    small = small or [_atom("1")]
     small[0].gap = ""
     fraction = _Node("frac", node.text, children=small, den=node.den, gap=node.gap, fixed=True)
     fraction.base = max(_total(small), _total(node.den)) + 2.4
     if sign:
         sign[0].gap, fraction.gap = node.gap, " "
-    big.gap = " "
-    return [*sign, fraction, big]
+    for factor in wide:
+        factor.gap = " "
+    return [*sign, fraction, *wide]
+
+
+SMALL_FACTOR = 40.0
+"""Points: a factor of a split fraction's numerator up to this wide stays in the fraction."""
 
 
 def _segments(pieces: list[_Piece]) -> list[list[_Piece]]:

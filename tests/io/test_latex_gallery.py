@@ -20,6 +20,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import sympy as sp
 
 import symnoether as sn
 from symnoether.cli import load_derivation
@@ -29,6 +30,7 @@ SOURCES = sorted([*GALLERY.glob("*.py"), *GALLERY.glob("*.toml")])
 MAX_OVERFULL = 20.0
 """Points an overfull line may stick out (a few are invisible; 20 pt is a character or two)."""
 
+ETA = sp.Symbol("eta", positive=True)
 _OVERFULL = re.compile(r"Overfull \\hbox \((\d+(?:\.\d+)?)pt too wide\)")
 
 
@@ -82,6 +84,24 @@ def test_gallery_document_fits_the_page(source, tmp_path):
     assert widest <= MAX_OVERFULL, (
         f"{source.name}: an equation runs {widest:.0f} pt off the page (limit {MAX_OVERFULL:.0f})"
     )
+
+
+def test_a_three_layer_network_document_fits_the_page(tmp_path):
+    """Beyond the gallery: a 3-layer linear network (W₃W₂W₁x, 2×2 layers), whose
+    equations of motion and laws ran 900 pt off the page before they were broken."""
+    require_pdflatex()
+    W1, W2, W3 = (sn.matrix_coordinates(f"W{k}", 2, 2) for k in (1, 2, 3))
+    x, y = sp.Matrix(sn.data("x1 x2")), sp.Matrix(sn.data("y1 y2"))
+    loss = sum((e**2 for e in y - W3 * W2 * W1 * x), sp.S.Zero) / 2
+    system = sn.LearningSystem((W1, W2, W3), loss, rule=sn.rules.gradient_descent(ETA))
+    A = sp.Matrix(2, 2, sp.symbols("a b c d", real=True))
+    generators = {
+        "gl_12": (A * W1, -W2 * A, sp.zeros(2, 2)),
+        "gl_23": (sp.zeros(2, 2), A * W2, -W3 * A),
+    }
+    path = tmp_path / "three_layers.tex"
+    sn.derive(system, generators, title="three-layer linear network").to_latex(path)
+    assert max(overfull_boxes(compile_latex(path)), default=0.0) <= MAX_OVERFULL
 
 
 def test_the_check_finds_an_equation_that_runs_off_the_page(tmp_path):
