@@ -38,8 +38,8 @@ MODULES = {
     "symmetry": ["actions", "algebra", "sampling", "structured", "search", "__init__"],
     "numerics": ["drivers", "kernel_cache", "kernel_source", "codegen", "arguments",
                  "reports", "compiled", "discrete", "validate", "__init__"],
-    "io": ["linebreak", "notation", "latex_python", "export", "derivation", "expressions",
-           "spec_tables", "specfile", "__init__"],
+    "io": ["mathwidth", "linebreak", "notation", "latex_python", "export", "derivation",
+           "expressions", "spec_tables", "specfile", "__init__"],
 }  # fmt: skip
 
 # Backward imports made on use, each for a stated reason (documented where it is).

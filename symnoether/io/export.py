@@ -56,7 +56,7 @@ from ..core.system import LearningSystem
 from ..core.typeset import Row, equation_rows, law_rows, rule_text, system_rows
 from ..errors import InvalidInputError, NotSupportedError, OutputPathError
 from .latex_python import function_latex, kernel_latex, python_function
-from .linebreak import split_top
+from .mathwidth import split_top
 from .notation import (
     DEFAULT_WIDTH,
     MAX_MATRIX_SIDE,

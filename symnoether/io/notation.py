@@ -39,8 +39,9 @@ import sympy as sp
 from ..core import display
 from ..core.display import MAX_MATRIX_SIDE, TAU, bold
 from ..core.typeset import Row
-from .linebreak import break_latex, matrix_cells
-from .linebreak import width as printed_width
+from .linebreak import break_latex
+from .mathwidth import matrix_cells
+from .mathwidth import width as printed_width
 
 __all__ = [
     "DEFAULT_WIDTH",

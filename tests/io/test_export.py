@@ -7,7 +7,7 @@ symmetry ψ = (w1, −w2) of V(w1 w2) under gradient descent (M = (η/2)I,
 breaking is e^{t/τ}(Dψ q̇)·∂_q̇T = e^{t/τ}(η/2)(ẇ1² − ẇ2²) (Tanaka & Kunin 2021,
 Theorem 1); Kepler's angular momentum is q1q̇2 − q2q̇1, conserved.
 
-Line breaking works on estimated printed widths in points (symnoether.io.linebreak):
+Line breaking works on estimated printed widths in points (symnoether.io.mathwidth):
 a letter is 6 pt, a subscript digit 0.72·5.5 + 0.5 pt (so x_{1} is 10.46 pt), a ``+``
 with its spaces 13.5 pt, a parenthesis 4.3 pt; the expected breaks below follow from those.
 """

@@ -1,4 +1,5 @@
-"""Line breaking of LaTeX math (symnoether.io.linebreak) and the row rendering on top of it.
+"""Line breaking of LaTeX math (symnoether.io.linebreak, widths from .mathwidth) and the
+row rendering on top of it.
 
 The expected lines are worked out by hand from the estimated widths the module
 documents (TeX points at 11 pt): a letter 6 pt (a wide one such as V or W 10 pt),
@@ -19,7 +20,8 @@ import symnoether as sn
 from symnoether import models
 from symnoether.core.display import Notation as CoreNotation
 from symnoether.core.jet import is_zero
-from symnoether.io.linebreak import break_latex, matrix_cells, split_top, width
+from symnoether.io.linebreak import break_latex
+from symnoether.io.mathwidth import matrix_cells, split_top, width
 from symnoether.io.notation import Notation, Row, render_rows
 
 
