@@ -49,9 +49,9 @@ _ONE_ARG = _ACCENTS | _WORDS | _ZERO_ARG_ONE | {r"\sqrt", r"\hphantom", r"\mathr
 BINARY = {"+", "-", r"\pm", r"\mp"}
 PRODUCTS = {r"\cdot", r"\times"}
 RELATIONS = {"=", "<", ">", r"\le", r"\leq", r"\ge", r"\geq", r"\approx", r"\to", r"\equiv",
-              r"\neq", r"\sim", r"\in", r"\mapsto", r"\propto", r"\simeq"}  # fmt: skip
+             r"\neq", r"\sim", r"\in", r"\mapsto", r"\propto", r"\simeq"}  # fmt: skip
 SPACES = {r"\,": 1.8, r"\:": 2.4, r"\;": 3.1, r"\!": -1.8, r"\quad": 11.0, r"\qquad": 22.0,
-           r"\ ": 3.7, "~": 3.7}  # fmt: skip
+          r"\ ": 3.7, "~": 3.7}  # fmt: skip
 _WIDE = {r"\cdots": 14.7, r"\ldots": 14.7, r"\dots": 14.7, r"\ddots": 14.7, r"\vdots": 3.1,
          r"\infty": 11.0, r"\nabla": 9.2, r"\partial": 6.3, r"\sum": 16.0, r"\prod": 15.0,
          r"\int": 11.0, r"\langle": 4.3, r"\rangle": 4.3, r"\|": 5.5, r"\{": 5.5, r"\}": 5.5,
