@@ -33,14 +33,14 @@ STAGES = {
 
 # Inside a stage, the modules in the order of the data flow.
 MODULES = {
-    "core": ["display", "vocabulary", "rules", "checks", "system", "jet", "dynamics",
+    "core": ["display", "typeset", "vocabulary", "rules", "checks", "system", "jet", "dynamics",
              "noether", "models", "__init__"],
     "symmetry": ["actions", "breaking", "members", "algebra", "grouping", "sampling",
                  "structured", "search", "__init__"],
     "numerics": ["drivers", "cache_trust", "kernel_cache", "kernel_source", "codegen",
                  "arguments", "reports", "compiled", "discrete", "validate", "__init__"],
-    "io": ["notation", "latex_python", "export", "derivation", "expressions",
-           "spec_tables", "specfile", "__init__"],
+    "io": ["mathwidth", "linebreak", "notation", "latex_python", "export", "derivation",
+           "expressions", "spec_tables", "specfile", "__init__"],
     "cli": ["progress", "gallery", "__init__"],
 }  # fmt: skip
 

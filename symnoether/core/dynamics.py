@@ -30,9 +30,10 @@ from functools import cached_property, lru_cache
 import sympy as sp
 
 from ..errors import FirstOrderRuleError, InvalidInputError, VerificationError
-from .display import aligned_latex, table_text, vector_latex, vector_text
+from .display import Notation, table_text, text, vector_text
 from .jet import is_zero, readable, total_derivative
 from .system import TIME, LearningSystem, velocity
+from .typeset import aligned, equation_rows
 
 __all__ = ["EquationsOfMotion", "FirstOrderSystem", "equations_of_motion", "accelerations"]
 
@@ -126,14 +127,15 @@ class EquationsOfMotion:
 
     def __str__(self) -> str:
         derivative = "q''" if self.order == 2 else "q'"
-        rows = [("M =", self.mass_matrix), (f"M {derivative} =", vector_text(self.forcing))]
+        letter = Notation(self.system).role_text("M" if self.order == 2 else "G")
+        rows = [
+            (f"{letter} =", text(self.mass_matrix)),
+            (f"{letter} {derivative} =", vector_text(self.forcing)),
+        ]
         return table_text(f"equations of motion (order {self.order})", rows)
 
     def _repr_latex_(self) -> str:
-        q = sp.Matrix(self.system.coords)
-        dots = r"\ddot" if self.order == 2 else r"\dot"
-        lhs = rf"M\,{dots}{{q}}"
-        return aligned_latex([(lhs, vector_latex(self.forcing)), ("q", sp.latex(q.T))])
+        return aligned(equation_rows(self, Notation(self.system), mass=True))
 
 
 @lru_cache(maxsize=64)

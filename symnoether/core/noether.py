@@ -54,10 +54,11 @@ from ..errors import (
     NotSupportedError,
     VerificationError,
 )
-from .display import aligned_latex, table_text, vector_latex, vector_text
+from .display import Notation, table_text, vector_text
 from .dynamics import equations_of_motion
 from .jet import is_zero, prolonged_action, readable, total_derivative
 from .system import TIME, LearningSystem
+from .typeset import aligned, law_rows
 
 __all__ = ["NoetherLaw", "noether", "as_generator"]
 
@@ -155,15 +156,7 @@ class NoetherLaw:
         return table_text(title, rows)
 
     def _repr_latex_(self) -> str:
-        return aligned_latex(
-            [
-                (r"\psi", vector_latex(self.generator)),
-                ("Q", self.charge),
-                (r"\frac{dQ}{dt}", self.rate),
-                (r"\text{kinetic breaking}", self.kinetic_breaking),
-                (r"\text{potential breaking}", self.potential_breaking),
-            ]
-        )
+        return aligned(law_rows(self, Notation(self.system)))
 
 
 def noether(

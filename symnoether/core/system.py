@@ -55,7 +55,9 @@ from .checks import (
     warn_ignored,
     warn_undeclared,
 )
+from .display import Notation
 from .rules import LearningRule
+from .typeset import aligned, system_rows, system_text
 from .vocabulary import (
     TIME,
     coordinates,
@@ -249,28 +251,10 @@ class LearningSystem:
         raise InvalidCoordinatesError(f"no coordinate block {name!r}; the blocks are {names}")
 
     def __str__(self) -> str:
-        lines = [f"coordinates  {', '.join(map(str, self.coords))}"]
-        if self.data:
-            lines.append(f"data         {', '.join(map(str, self.data))}")
-        lines.append(f"loss         V = {sp.sstr(self.loss)}")
-        for regularizer in self.regularizers:
-            lines.append(f"regularizer  {regularizer}")
-        if self.rule is not None:
-            lines.append(f"rule         {self.rule}")
-        if self.order == 2:
-            lines.append(f"kinetic      T = {sp.sstr(self.kinetic)}")
-            lines.append(f"damping      tau = {sp.sstr(self.tau)}")
-            lines.append(f"Lagrangian   L = {sp.sstr(self.lagrangian)}")
-        else:
-            lines.append(f"flow         {sp.sstr(self.mass_matrix)} q' = -grad V")
-        return "\n".join(lines)
+        return system_text(self)
 
     def _repr_latex_(self) -> str:
-        if self.order == 2:
-            body = rf"L = {sp.latex(self.lagrangian)}"
-        else:
-            body = rf"\dot q = -\nabla V,\quad V = {sp.latex(self.potential)}"
-        return f"$${body}$$"
+        return aligned(system_rows(self, Notation(self)))
 
     # -- construction helpers ----------------------------------------------
     def _set(self, name: str, value: object) -> None:

@@ -32,7 +32,13 @@ from ..core.noether import NoetherLaw, noether
 from ..core.system import LearningSystem
 from ..errors import InvalidInputError, NoFirstOrderChargeError, NotSupportedError
 from ..numerics.validate import validate, validate_discrete
-from .export import latex_document, markdown_document, write_latex, write_markdown
+from .export import (
+    derivation_blocks,
+    latex_document,
+    markdown_document,
+    write_latex,
+    write_markdown,
+)
 
 __all__ = ["Derivation", "derive"]
 
@@ -137,9 +143,8 @@ class Derivation:
         return "\n\n".join(sections)
 
     def _repr_latex_(self) -> str:
-        parts = [law._repr_latex_() for law in self.laws]
-        parts += [f"$${sp.latex(value)}$$" for _, value in self.results]
-        return "\n".join(parts)
+        """The system (loss, M, τ), the equations of motion, every law and result."""
+        return "\n".join(f"$${block}$$" for block in derivation_blocks(self, env="aligned"))
 
     def to_latex(self, path: str | None = None, **options: object) -> str:
         """The standalone LaTeX document (compiles with pdflatex); written to ``path``

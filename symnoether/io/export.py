@@ -32,11 +32,11 @@ Examples
 >>> print(to_latex(sn.noether(gd, (w1, -w2))))
 \begin{align*}
 \boldsymbol{\psi} &= \left(w_{1}, - w_{2}\right) \\
-\tau &= \frac{\eta}{2} \\
+\tau &= \frac{\eta}{2} \tag*{damping time} \\
 Q &= e^{t/\tau} \frac{\eta \left(w_{1} \dot{w}_{1} - w_{2} \dot{w}_{2}\right)}{2} \\
-\frac{dQ}{dt} &= \dot{Q}^{\mathrm{kin}} + \dot{Q}^{\mathrm{pot}} && \text{broken by kinetic term} \\
-\dot{Q}^{\mathrm{kin}} &= e^{t/\tau} \frac{\eta \left(\dot{w}_{1}^{2} - \dot{w}_{2}^{2}\right)}{2} && \text{kinetic symmetry breaking} \\
-\dot{Q}^{\mathrm{pot}} &= 0 && \text{symmetry of the loss}
+\frac{dQ}{dt} &= \dot{Q}^{\mathrm{kin}} + \dot{Q}^{\mathrm{pot}} \tag*{broken by kinetic term} \\
+\dot{Q}^{\mathrm{kin}} &= e^{t/\tau} \frac{\eta \left(\dot{w}_{1}^{2} - \dot{w}_{2}^{2}\right)}{2} \tag*{kinetic symmetry breaking} \\
+\dot{Q}^{\mathrm{pot}} &= 0 \tag*{symmetry of the loss}
 \end{align*}
 """  # noqa: E501
 
@@ -50,21 +50,20 @@ from typing import Protocol, runtime_checkable
 
 import sympy as sp
 
-from ..core.dynamics import EquationsOfMotion, FirstOrderSystem, accelerations
+from ..core.dynamics import EquationsOfMotion, FirstOrderSystem
 from ..core.noether import NoetherLaw
 from ..core.system import LearningSystem
+from ..core.typeset import Row, equation_rows, law_rows, rule_text, system_rows
 from ..errors import InvalidInputError, NotSupportedError, OutputPathError
 from .latex_python import function_latex, kernel_latex, python_function
+from .mathwidth import split_top
 from .notation import (
     DEFAULT_WIDTH,
     MAX_MATRIX_SIDE,
-    TAU,
     Notation,
-    Row,
-    bold,
-    latex_math,
     latex_text,
     render_rows,
+    unique_labels,
 )
 
 __all__ = [
@@ -97,7 +96,7 @@ class DerivationLike(Protocol):
     results: tuple
 
 
-def to_latex(obj: object, *, env: str = "align*", width: int = DEFAULT_WIDTH) -> str:
+def to_latex(obj: object, *, env: str = "align*", width: float = DEFAULT_WIDTH) -> str:
     r"""A LaTeX fragment for any result object.
 
     Parameters
@@ -107,8 +106,9 @@ def to_latex(obj: object, *, env: str = "align*", width: int = DEFAULT_WIDTH) ->
     env : {'align*', 'aligned'}
         ``'align*'`` for a LaTeX document (amsmath), ``'aligned'`` to place
         inside ``$$ … $$`` (Markdown, notebooks).
-    width : int
-        Characters of LaTeX per line before a long sum is broken.
+    width : float
+        Printed width of a line in TeX points (default: the documents' text width);
+        longer expressions are broken (:mod:`symnoether.io.linebreak`).
 
     Raises
     ------
@@ -126,17 +126,10 @@ def to_latex(obj: object, *, env: str = "align*", width: int = DEFAULT_WIDTH) ->
     if env not in ("align*", "aligned"):
         raise InvalidInputError(f"env = {env!r}: use 'align*' (LaTeX) or 'aligned' (inside $$)")
     if isinstance(obj, DerivationLike):
-        notation = Notation(obj.system, width=width)
-        parts = [render_rows(system_rows(obj.system, notation), env=env)]
-        parts.append(render_rows(equation_rows(obj.equations, notation), env=env))
-        for name, law in zip(obj.names, obj.laws, strict=True):
-            rows = law_rows(law, notation, name=name, define_tau=False)
-            parts.append(f"% {name}\n" + render_rows(rows, env=env))
-        parts += [render_rows([result_row(v, notation)], env=env) for _, v in obj.results]
-        return "\n\n".join(parts)
+        return "\n\n".join(derivation_blocks(obj, env=env, width=width))
     rows = _rows(obj, width)
     if rows is not None:
-        return render_rows(rows, env=env)
+        return render_rows(rows, env=env, width=width)
     latex = getattr(obj, "_repr_latex_", None)
     if callable(latex) and not isinstance(obj, type):
         return _strip_dollars(latex())
@@ -146,7 +139,7 @@ def to_latex(obj: object, *, env: str = "align*", width: int = DEFAULT_WIDTH) ->
     )
 
 
-def _rows(obj: object, width: int) -> list[Row] | None:
+def _rows(obj: object, width: float) -> list[Row] | None:
     if isinstance(obj, NoetherLaw):
         return law_rows(obj, Notation(obj.system, width=width))
     if isinstance(obj, LearningSystem):
@@ -156,7 +149,7 @@ def _rows(obj: object, width: int) -> list[Row] | None:
     if isinstance(obj, FirstOrderSystem):
         notation = Notation(width=width)
         return [
-            Row(rf"\frac{{d{notation.latex(s)}}}{{dt}}", notation.lines(f))
+            Row(rf"\frac{{d{notation.latex(s)}}}{{dt}}", (notation.latex(f),))
             for s, f in zip(obj.state, obj.rhs, strict=True)
         ]
     if isinstance(obj, sp.Basic):
@@ -172,121 +165,45 @@ def _strip_dollars(text: str) -> str:
     return text
 
 
-# -- rows of each result -------------------------------------------------------------
+# -- rows ------------------------------------------------------------------------------
 
 
-def system_rows(system: LearningSystem, notation: Notation) -> list[Row]:
-    """Coordinates, data, potential, kinetic term, damping and Lagrangian."""
-    rows = []
-    scalars = [b for _, b in system.blocks if not isinstance(b, sp.MatrixBase)]
-    if scalars:
-        rows.append(Row(r"\mathbf{q}", (_vector(scalars, notation),)))
-    for name, block in system.blocks:
-        if isinstance(block, sp.MatrixBase):
-            if max(block.shape) > MAX_MATRIX_SIDE:
-                rows.append(Row(bold(name), (rf"\mathbb{{R}}^{{{block.rows}\times{block.cols}}}",),
-                                rel=r"\in"))  # fmt: skip
-            else:
-                rows.append(Row(bold(name), (notation.latex(block),)))
-    if system.data:
-        data = ", ".join(notation.latex(d) for d in system.data)
-        rows.append(Row(r"\text{data}", (data,), rel=":"))
-    note = "loss + " + ", ".join(str(r.name).replace("_", " ") for r in system.regularizers)
-    rows.append(Row("V", notation.lines(system.potential), note if system.regularizers else ""))
-    mass = notation.latex(system.mass_matrix)
-    if system.order == 1:
-        rows.append(Row(r"\mathbf{G}", (mass,), "metric"))
-        rows.append(Row(r"\mathbf{G}\,\dot{\mathbf{q}}", (r"-\nabla V",), "gradient flow"))
-        return rows
-    rows.append(Row(r"\mathbf{M}", (mass,), "mass matrix"))
-    rows.append(Row("T", notation.lines(system.kinetic)))
-    if notation.factor is not None:
-        rows.append(Row(r"\tau", (notation.latex(system.tau),), "damping time"))
-        rows.append(Row("L", (rf"{TAU} \left(T - V\right)",)))
-    else:
-        rows.append(Row("L", ("T - V",), "no damping"))
-    return rows
-
-
-def equation_rows(equations: EquationsOfMotion, notation: Notation) -> list[Row]:
-    r"""One row per coordinate: :math:`(M\ddot q)_i = f_i` (or :math:`(G\dot q)_i` for
-    gradient flow)."""
-    system = equations.system
-    rates = system.velocities if equations.order == 1 else accelerations(system.coords)
-    mass = equations.mass_matrix
-    diagonal = mass.is_diagonal() and not (mass.free_symbols & set(system.coords))
-    rows = []
-    for i, (rate, force) in enumerate(zip(rates, equations.forcing, strict=True)):
-        if diagonal:
-            m = mass[i, i]
-            lhs = notation.latex(rate) if m == 1 else f"{notation.latex(m)} {notation.latex(rate)}"
-        else:
-            lhs = notation.latex(sp.expand((mass * sp.Matrix(rates))[i]))
-        rows.append(Row(lhs, notation.lines(force)))
-    return rows
-
-
-def law_rows(
-    law: NoetherLaw,
-    notation: Notation,
-    *,
-    name: str | None = None,
-    define_tau: bool = True,
-) -> list[Row]:
-    """Generator, charge, and its law split into kinetic and potential breaking."""
-    system = law.system
-    sub = rf"_{{\text{{{latex_text(name)}}}}}" if name else ""
-    charge = f"Q{sub}"
-    rows = _generator_rows(law, notation)
-    if define_tau and notation.factor is not None:
-        rows.append(Row(r"\tau", (notation.latex(system.tau),)))
-    rows.append(Row(charge, notation.damped(law.charge)))
-    rate = rf"\frac{{d{charge}}}{{dt}}"
-    if law.conserved:
-        rows.append(Row(rate, ("0",), "conserved"))
-        return rows
-    broken = "broken by " + " and ".join(law.broken_by)
-    if law.order == 1:
-        rows.append(Row(rate, notation.lines(law.rate), broken + " (gradient flow)"))
-        return rows
-    kinetic, potential = (
-        rf"\dot{{Q}}^{{\mathrm{{kin}}}}{sub}",
-        rf"\dot{{Q}}^{{\mathrm{{pot}}}}{sub}",
-    )
-    rows.append(Row(rate, (f"{kinetic} + {potential}",), broken))
-    rows.append(Row(kinetic, notation.damped(law.kinetic_breaking), "kinetic symmetry breaking"))
-    causes = [c for c in law.broken_by if c != "kinetic term"]
-    note = "breaking by the " + " and ".join(causes) if causes else "symmetry of the loss"
-    rows.append(Row(potential, notation.damped(law.potential_breaking), note))
-    return rows
-
-
-def _generator_rows(law: NoetherLaw, notation: Notation) -> list[Row]:
-    blocks = law.system.blocks
-    if all(not isinstance(b, sp.MatrixBase) for _, b in blocks):
-        return [Row(r"\boldsymbol{\psi}", (_vector(law.generator, notation),))]
-    rows, start = [], 0
-    for name, block in blocks:
-        size = len(block) if isinstance(block, sp.MatrixBase) else 1
-        entries = list(law.generator[start : start + size])
-        start += size
-        if isinstance(block, sp.MatrixBase):
-            value = sp.Matrix(block.rows, block.cols, entries)
-            rows.append(Row(rf"\psi_{{{bold(name)}}}", (notation.latex(value),)))
-        else:
-            rows.append(Row(rf"\psi_{{{notation.latex(block)}}}", (notation.latex(entries[0]),)))
-    return rows
-
-
-def _vector(entries: Sequence, notation: Notation) -> str:
-    return r"\left(" + ", ".join(notation.latex(e) for e in entries) + r"\right)"
+def derivation_blocks(deriv: DerivationLike, *, env: str = "align*", width: float = DEFAULT_WIDTH):
+    """The system, equations of motion, each law and each result of ``deriv``, one
+    rendered block each (a ``%`` comment names the law in LaTeX)."""
+    notation = Notation(deriv.system, width=width)
+    blocks = [render_rows(system_rows(deriv.system, notation), env=env, width=width)]
+    blocks.append(render_rows(equation_rows(deriv.equations, notation), env=env, width=width))
+    for name, law in zip(unique_labels(deriv.names), deriv.laws, strict=True):
+        rows = law_rows(law, notation, name=name, define_tau=False)
+        comment = f"% {name}\n" if env == "align*" else ""
+        blocks.append(comment + render_rows(rows, env=env, width=width))
+    for _, value in deriv.results:
+        blocks.append(render_rows([result_row(value, notation)], env=env, width=width))
+    return blocks
 
 
 def result_row(value: object, notation: Notation) -> Row:
-    """``lhs = rhs`` for an equation, ``= value`` otherwise."""
+    """``lhs = rhs`` for an equation, the value alone otherwise."""
     if isinstance(value, sp.Equality):
-        return Row(notation.latex(value.lhs), notation.lines(value.rhs))
-    return Row("", notation.lines(value), rel="")
+        return Row(notation.latex(value.lhs), (notation.latex(value.rhs),))
+    return Row("", (notation.latex(value),), rel="")
+
+
+def latexify_rows(latex: str) -> list[Row]:
+    r"""latexify-py's output (``\begin{array}{l} c_{1} = … \\ f(x) = … \end{array}``, or
+    one ``f(x) = …``) as rows ``lhs = rhs`` that :func:`render_rows` can break."""
+    body = latex.strip()
+    head, tail = r"\begin{array}{l}", r"\end{array}"
+    if body.startswith(head) and body.endswith(tail) and body.count(head) == 1:
+        lines = split_top(body[len(head) : -len(tail)], "\\\\")
+    else:
+        lines = [body]
+    rows = []
+    for line in lines:
+        lhs, *rhs = split_top(line, "=")
+        rows.append(Row(lhs, (" = ".join(rhs),)) if rhs else Row("", (lhs,), rel=""))
+    return rows
 
 
 # -- documents -------------------------------------------------------------------------
@@ -299,7 +216,7 @@ def _blocks(
     figure: str | os.PathLike | None = None,
     functions: Sequence[Callable] = (),
     kernels: bool = True,
-    width: int = DEFAULT_WIDTH,
+    width: float = DEFAULT_WIDTH,
 ) -> list[tuple[str, object]]:
     """The document as (kind, content) blocks, shared by the LaTeX and Markdown writers."""
     if not isinstance(deriv, DerivationLike):
@@ -308,7 +225,7 @@ def _blocks(
             "build one with sn.derive(system, generators), or use sn.to_latex(obj) for a fragment"
         )
     system, notation = deriv.system, Notation(deriv.system, width=width)
-    rule = str(system.rule) if system.rule is not None else "a hand-written kinetic term"
+    rule = rule_text(system, notation)
     blocks: list[tuple[str, object]] = [("title", deriv.title)]
     blocks += [("section", "Learning system"), ("code_text", f"Learning rule: {rule}")]
     blocks.append(("rows", system_rows(system, notation)))
@@ -317,7 +234,7 @@ def _blocks(
         ("rows", equation_rows(deriv.equations, notation)),
     ]
     blocks.append(("section", "Noether's learning dynamics"))
-    for name, law in zip(deriv.names, deriv.laws, strict=True):
+    for name, law in zip(unique_labels(deriv.names), deriv.laws, strict=True):
         blocks.append(("subsection", f"Symmetry '{name}'"))
         blocks.append(("rows", law_rows(law, notation, name=name, define_tau=False)))
     if deriv.results:
@@ -343,16 +260,16 @@ def _appendix(deriv: DerivationLike, functions: Sequence[Callable], kernels: boo
         blocks.append(("section", "Appendix: the loss as Python"))
         for func in functions:
             try:
-                blocks.append(("math", function_latex(func)))
+                blocks.append(("rows", latexify_rows(function_latex(func, _names(deriv)))))
             except NotSupportedError as err:
                 blocks.append(("text", f"({err})"))
     if kernels:
-        names = list(deriv.names)
+        names = list(unique_labels(deriv.names))
         entries, notes = kernel_latex(deriv.system, deriv.laws, names)
         blocks.append(("section", "Appendix: the generated numeric kernels"))
         blocks.append(("text", _KERNEL_INTRO))
         for title, latex in entries:
-            blocks += [("text", f"{title}:"), ("math", latex)]
+            blocks += [("text", f"{title}:"), ("rows", latexify_rows(latex))]
         blocks += [("text", f"Not typeset: {note}.") for note in notes]
     return blocks
 
@@ -360,8 +277,17 @@ def _appendix(deriv: DerivationLike, functions: Sequence[Callable], kernels: boo
 _KERNEL_INTRO = (
     "The compiled kernels evaluate the closed forms above (symnoether.numerics.codegen), "
     "with common subexpressions c_k; charges and rates carry the damping factor "
-    "divided out (Q~ = exp(-t/tau) Q, R~ = exp(-t/tau) dQ/dt)."
+    "divided out (Q~ and R~ are Q and dQ/dt without it)."
 )
+
+
+def _names(deriv: DerivationLike) -> dict[str, str]:
+    """Identifier → LaTeX of every symbol of the system, in its notation."""
+    notation = Notation(deriv.system)
+    system = deriv.system
+    symbols = (*system.coords, *system.velocities, *system.data, *system.hyperparameters)
+    return {symbol.name: notation.latex(symbol) for symbol in symbols}
+
 
 _PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage[margin=2cm]{geometry}
@@ -382,6 +308,7 @@ def latex_document(deriv: DerivationLike, *, base: Path | None = None, **options
     the generated kernels, default True), ``width``.
     """
     out = [_PREAMBLE % (MAX_MATRIX_SIDE + 1)]
+    width = options.get("width", DEFAULT_WIDTH)
     for kind, content in _blocks(deriv, **options):
         if kind == "title":
             out.append(rf"\begin{{center}}\Large\bfseries {latex_text(str(content))}\end{{center}}")
@@ -392,11 +319,10 @@ def latex_document(deriv: DerivationLike, *, base: Path | None = None, **options
         elif kind == "code_text":
             out.append(r"\noindent\texttt{" + latex_text(str(content)) + "}")
         elif kind == "lines":
-            out.append(r"\noindent " + " \\\\\n".join(map(latex_text, str(content).splitlines())))
+            lines = " \\\\\n".join(map(latex_text, str(content).splitlines()))
+            out.append(rf"{{\raggedright\noindent {lines}\par}}")  # long formulas: no overfull
         elif kind == "rows":
-            out.append(render_rows(content, env="align*"))
-        elif kind == "math":
-            out.append(rf"\[ {latex_math(str(content))} \]")
+            out.append(render_rows(content, env="align*", width=width))
         elif kind == "figure":
             image = _relative(content, base).as_posix()
             out.append(
@@ -412,6 +338,7 @@ def markdown_document(deriv: DerivationLike, *, base: Path | None = None, **opti
     Options as :func:`latex_document`.
     """
     out = []
+    width = options.get("width", DEFAULT_WIDTH)
     for kind, content in _blocks(deriv, **options):
         if kind == "title":
             out.append(f"# {content}")
@@ -426,9 +353,7 @@ def markdown_document(deriv: DerivationLike, *, base: Path | None = None, **opti
         elif kind == "lines":
             out.append("```\n" + str(content) + "\n```")
         elif kind == "rows":
-            out.append("$$\n" + render_rows(content, env="aligned") + "\n$$")
-        elif kind == "math":
-            out.append(f"$$\n{content}\n$$")
+            out.append("$$\n" + render_rows(content, env="aligned", width=width) + "\n$$")
         elif kind == "figure":
             out.append(f"![validation plot]({_relative(content, base).as_posix()})")
     return "\n\n".join(out) + "\n"

@@ -257,10 +257,11 @@ def _output_labels(system, kernels, notation: Notation, law_names: Sequence[str]
             coordinate = system.coords[system.velocities.index(symbol)]
             dotted.append(notation.latex(accelerations((coordinate,))[0]))
     names = list(law_names) + [f"{i + 1}" for i in range(len(law_names), len(kernels.laws))]
+    Q = notation.role("Q")
     return {
-        "loss": ["V"],
+        "loss": [notation.role("V")],
         "rhs": dotted,
-        "charge": [rf"\tilde{{Q}}_{{\text{{{latex_text(n)}}}}}" for n in names],
+        "charge": [rf"\tilde{{{Q}}}_{{\text{{{latex_text(n)}}}}}" for n in names],
         "rate": [rf"\tilde{{R}}_{{\text{{{latex_text(n)}}}}}" for n in names],
     }
 

@@ -1,17 +1,18 @@
-r"""The notation of the exported LaTeX: how symbols, charges and long laws print.
+r"""The notation of the exported documents: the core notation, broken to the page.
 
-Researchers write learning dynamics with dotted velocities (:math:`\dot w_1`),
-bold matrices for the layers (:math:`\mathbf{W}_1`), the damping factor as
-:math:`e^{t/\tau}` in front of a bracket, and break long expressions across
-the lines of an ``align``. This module holds those conventions; the documents
-are assembled in :mod:`symnoether.io.export`.
+The symbols, matrices and damping factor print as everywhere else
+(:class:`symnoether.core.display.Notation`: :math:`U_{11}`, :math:`(W_1)_{12}`,
+:math:`\frac{\eta}{2} I_{12}`, :math:`e^{t/\tau}`); this module adds what a
+page needs:
 
-* :class:`Notation` prints expressions of one system: matrix-coordinate
-  entries as :math:`(W_1)_{12}` (and :math:`(\dot W_1)_{12}`), the damping
-  factor pulled out as :math:`e^{t/\tau}(\dots)`, and top-level sums split over
-  lines of at most ``width`` characters of LaTeX.
-* :class:`Row` is one line ``lhs = rhs`` of an ``align*`` (or of an
-  ``aligned`` inside ``$$`` for Markdown), with an optional note.
+* :class:`Notation` also converts Unicode to LaTeX commands (pdflatex) and
+  breaks long expressions (:meth:`Notation.lines`);
+* :func:`render_rows` renders :class:`Row` lines as ``align*`` (LaTeX) or
+  ``aligned`` (inside ``$$`` for Markdown) with every line fitted to ``width``
+  points: long sums broken (:mod:`symnoether.io.linebreak`), a matrix too wide
+  for the page shown entry by entry, a long left-hand side on its own line,
+  notes as ``\tag*{…}`` in LaTeX (amsmath moves a tag that does not fit below
+  its equation);
 * :func:`latex_text` turns a plain (Unicode) label such as ``"|ẇ|², η/|w|²"``
   into text that pdflatex compiles.
 
@@ -32,64 +33,48 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import sympy as sp
-from sympy.printing.conventions import split_super_sub
-from sympy.printing.latex import translate
 
-from ..core.dynamics import accelerations
-from ..core.system import TIME, LearningSystem, velocity
+from ..core import display
+from ..core.display import MAX_MATRIX_SIDE, TAU, bold
+from ..core.typeset import Row
+from .linebreak import break_latex
+from .mathwidth import matrix_cells
+from .mathwidth import width as printed_width
 
-__all__ = ["DEFAULT_WIDTH", "Notation", "Row", "render_rows", "latex_text", "latex_math", "bold"]
+__all__ = [
+    "DEFAULT_WIDTH",
+    "Notation",
+    "Row",
+    "render_rows",
+    "latex_text",
+    "latex_math",
+    "bold",
+    "unique_labels",
+    "MAX_MATRIX_SIDE",
+    "TAU",
+]
 
-DEFAULT_WIDTH = 100
-"""Characters of LaTeX source per ``align`` line before a sum is broken."""
+DEFAULT_WIDTH = 470.0
+"""Printed width of a line, in TeX points: the text width of the documents (500 pt:
+letter paper, 2 cm margins, 11 pt) less a margin for the estimate."""
 
-MAX_MATRIX_SIDE = 12
-"""Larger matrices are shown by their shape, not entry by entry."""
+LONG_LHS = 0.3
+"""A left-hand side wider than this fraction of the line goes on a line of its own."""
 
-MAX_SPREAD_TERMS = 24
-"""A long product is distributed for line breaking only up to this many terms."""
-
-TAU = r"e^{t/\tau}"
-DOT, DDOT = r"\dot", r"\ddot"
-
-
-@dataclass(frozen=True)
-class Row:
-    """One ``lhs rel rhs`` line (continued over ``rhs`` lines) of a display, with a note."""
-
-    lhs: str
-    rhs: tuple[str, ...]
-    note: str = ""
-    rel: str = "="
-
-
-def render_rows(rows: Sequence[Row], *, env: str = "align*") -> str:
-    r"""The rows as ``\begin{env} … \end{env}``; continuation lines are indented.
-
-    ``env`` is ``'align*'`` for a LaTeX document or ``'aligned'`` for ``$$``-math.
-    """
-    lines = []
-    for row in rows:
-        note = rf" && \text{{{latex_text(row.note)}}}" if row.note else ""
-        first, *rest = row.rhs or ("",)
-        lines.append(f"{row.lhs} &{row.rel} {first}".rstrip() + note)
-        lines.extend(rf"&\quad {more}" for more in rest)
-    body = " \\\\\n".join(lines)
-    return f"\\begin{{{env}}}\n{body}\n\\end{{{env}}}"
+RELATION, INDENT = 14.7, 11.0
+"""Widths of `` = `` and of the ``\\quad`` that indents continuation lines."""
 
 
-class Notation:
-    r"""How the expressions of one learning system print.
+class Notation(display.Notation):
+    r"""The notation of one system in a document: Unicode-free LaTeX, long lines broken.
 
     Parameters
     ----------
     system : LearningSystem, optional
-        Its matrix-coordinate blocks and damping factor set the notation.
-    width : int
-        Characters of LaTeX per line before a top-level sum is broken.
+    width : float
+        Printed width of a line in TeX points (:data:`DEFAULT_WIDTH`).
 
     Examples
     --------
@@ -104,138 +89,127 @@ class Notation:
     e^{t/\tau} \left((W_{1})_{11} - (W_{1})_{12}\right)
     """
 
-    def __init__(self, system: LearningSystem | None = None, *, width: int = DEFAULT_WIDTH):
-        self.system = system
+    def __init__(self, system: object | None = None, *, width: float = DEFAULT_WIDTH):
+        super().__init__(system)
         self.width = width
-        self.names = symbol_names(system) if system is not None else {}
-        damped = system is not None and system.order == 2 and system.tau != sp.oo
-        self.factor = system.damping_factor if damped else None
 
     def latex(self, expr: object) -> str:
-        """``sympy.latex`` with this system's symbol names, Unicode made ASCII."""
-        if isinstance(expr, str):
-            return expr
-        if isinstance(expr, sp.MatrixBase) and max(expr.shape) > MAX_MATRIX_SIDE:
-            return rf"\text{{({expr.shape[0]}$\times${expr.shape[1]} matrix)}}"
-        return latex_math(sp.latex(expr, symbol_names=self.names))
+        """LaTeX of ``expr`` in this notation, any Unicode made a LaTeX command."""
+        return latex_math(super().latex(expr))
+
+    def label(self, words: str) -> str:
+        r"""``words`` as ``\text{…}`` that pdflatex compiles (Unicode converted)."""
+        return rf"\text{{{latex_text(words)}}}"
 
     def lines(self, expr: object) -> tuple[str, ...]:
-        """``expr`` printed, a top-level sum split over lines of at most ``width``.
-
-        A product too long for one line is first distributed over its sums
-        (one level, when that gives at most ``MAX_SPREAD_TERMS`` terms)."""
-        if isinstance(expr, sp.Mul) and len(self.latex(expr)) > self.width:
-            spread = sp.expand_mul(expr, deep=False)
-            if isinstance(spread, sp.Add) and len(spread.args) <= MAX_SPREAD_TERMS:
-                expr = spread
-        if not isinstance(expr, sp.Add):
-            return (self.latex(expr),)
-        return _pack(self._terms(expr), self.width)
+        """``expr`` printed and broken into lines of at most ``width`` points."""
+        return break_latex(self.latex(expr), self.width)
 
     def damped(self, expr: sp.Expr) -> tuple[str, ...]:
         r"""``expr`` as :math:`e^{t/\tau}(\dots)` when it is the damping factor times a
-        function free of t; otherwise as :meth:`lines`."""
-        core = self.undamped(expr)
-        if core is None:
-            return self.lines(expr)
-        if core == 0:
-            return ("0",)
-        if core == 1:
-            return (TAU,)
-        if not isinstance(core, sp.Add):
-            if _is_negative(core):
-                return (f"- {TAU} {self.latex(-core)}",)
-            return (f"{TAU} {self.latex(core)}",)
-        lines = self.lines(core)
-        if len(lines) == 1:
-            return (rf"{TAU} \left({lines[0]}\right)",)
-        return (rf"{TAU} \Bigl({lines[0]}", *lines[1:-1], rf"{lines[-1]} \Bigr)")
-
-    def undamped(self, expr: sp.Expr) -> sp.Expr | None:
-        """``expr`` / e^{t/τ} when that is free of t (None when it is not, or no damping)."""
-        if self.factor is None:
-            return None
-        expr = sp.sympify(expr)
-        parts = [sp.powsimp(term / self.factor) for term in sp.Add.make_args(expr)]
-        if any(TIME in part.free_symbols for part in parts):
-            return None
-        return sp.Add(*parts)
-
-    def _terms(self, expr: sp.Add) -> list[str]:
-        pieces = []
-        for i, term in enumerate(expr.as_ordered_terms()):
-            if _is_negative(term):
-                pieces.append(f"- {self.latex(-term)}")
-            else:
-                pieces.append(("+ " if i else "") + self.latex(term))
-        return pieces
+        function free of t (see :meth:`damped_latex`), broken into lines."""
+        return break_latex(latex_math(self.damped_latex(expr)), self.width)
 
 
-def _is_negative(term: sp.Expr) -> bool:
-    coefficient, _ = term.as_coeff_Mul()
-    return bool(coefficient.is_extended_negative)
-
-
-def _pack(pieces: list[str], width: int) -> tuple[str, ...]:
-    lines: list[str] = []
-    current = ""
-    for piece in pieces:
-        if current and len(current) + 1 + len(piece) > width:
-            lines.append(current)
-            current = piece
-        else:
-            current = f"{current} {piece}" if current else piece
-    lines.append(current)
-    return tuple(lines)
-
-
-# -- symbols ------------------------------------------------------------------------
-
-
-def symbol_names(system: LearningSystem) -> dict[sp.Symbol, str]:
-    r"""LaTeX names of matrix-coordinate entries: ``W1_12`` → ``(W_{1})_{12}``,
-    its velocity ``(\dot{W}_{1})_{12}`` and acceleration ``(\ddot{W}_{1})_{12}``."""
-    names: dict[sp.Symbol, str] = {}
-    for name, block in system.blocks:
-        if not isinstance(block, sp.MatrixBase):
-            continue
-        rows, cols = block.shape
-        comma = "," if max(rows, cols) >= 10 else ""
-        for i in range(rows):
-            for j in range(cols):
-                entry = block[i, j]
-                index = f"{i + 1}{comma}{j + 1}"
-                (acceleration,) = accelerations((entry,))
-                for symbol, accent in ((entry, ""), (velocity(entry), DOT), (acceleration, DDOT)):
-                    names[symbol] = f"({_decorated(name, accent)})_{{{index}}}"
-    return names
-
-
-def _decorated(name: str, accent: str, style: str = "") -> str:
-    base, supers, subs = split_super_sub(name)
-    core = translate(base)
-    if style:
-        core = rf"{style}{{{core}}}"
-    if accent:
-        core = rf"{accent}{{{core}}}"
-    if subs:
-        core += "_{" + " ".join(translate(s) for s in subs) + "}"
-    if supers:
-        core += "^{" + " ".join(translate(s) for s in supers) + "}"
-    return core
-
-
-def bold(name: str) -> str:
-    r"""A declared vector or matrix name in bold: ``W1`` → ``\mathbf{W}_{1}``.
+def unique_labels(names: Sequence[str]) -> tuple[str, ...]:
+    """``names`` made unique and non-empty: a repeated name is numbered, an empty one
+    is its position.
 
     Examples
     --------
-    >>> print(bold("W1"), bold("theta"))
-    \mathbf{W}_{1} \boldsymbol{\theta}
+    >>> unique_labels(["general", "general", "scale", ""])
+    ('general 1', 'general 2', 'scale', '4')
     """
-    base = split_super_sub(name)[0]
-    style = r"\mathbf" if base.isascii() and translate(base) == base else r"\boldsymbol"
-    return _decorated(name, "", style)
+    names = list(names)
+    out = []
+    for i, name in enumerate(names):
+        if not name:
+            out.append(str(i + 1))
+        elif names.count(name) > 1:
+            out.append(f"{name} {names[: i + 1].count(name)}")
+        else:
+            out.append(name)
+    return tuple(out)
+
+
+# -- rendering rows ------------------------------------------------------------------------
+
+
+def render_rows(rows: Sequence[Row], *, env: str = "align*", width: float | None = None) -> str:
+    r"""The rows as ``\begin{env} … \end{env}``; continuation lines are indented.
+
+    ``env`` is ``'align*'`` for a LaTeX document (notes become ``\tag*{…}``) or
+    ``'aligned'`` for ``$$``-math (notes in a second column). With ``width``
+    (points), every line is fitted to it: long right-hand sides are broken, a
+    matrix too wide is shown entry by entry, a long left-hand side goes on its
+    own line. Without it, the rows are rendered as given.
+    """
+    if width is not None:
+        rows = [part for row in rows for part in _fit_matrix(row, width)]
+    short = [row.lhs for row in rows if width is None or _is_short(row.lhs, width)]
+    lhs_width = max((printed_width(lhs) for lhs in short), default=0.0)
+    lines: list[str] = []
+    for row in rows:
+        lines.extend(_row_lines(row, env, width, lhs_width))
+    body = " \\\\\n".join(lines)
+    return f"\\begin{{{env}}}\n{body}\n\\end{{{env}}}"
+
+
+def _row_lines(row: Row, env: str, width: float | None, lhs_width: float) -> list[str]:
+    rhs = " ".join(row.rhs)
+    lhs_lines: tuple[str, ...] = ()
+    lhs = row.lhs
+    if width is not None and not _is_short(row.lhs, width):
+        lhs_lines, lhs = break_latex(row.lhs, width - lhs_width, width - lhs_width - INDENT), ""
+    if width is None:
+        rhs_lines = row.rhs or ("",)
+    else:
+        room = width - lhs_width - (RELATION if row.rel else 0.0)
+        rhs_lines = break_latex(rhs, room, width - lhs_width - INDENT) if rhs else ("",)
+    note = latex_text(row.note) if row.note else ""
+    if note:
+        note = rf" \tag*{{{note}}}" if env == "align*" else rf" && \text{{{note}}}"
+    out = []
+    if lhs_lines:
+        out.append(f"& {lhs_lines[0]}")
+        out.extend(rf"&\quad {more}" for more in lhs_lines[1:])
+    first, *rest = rhs_lines
+    out.append(f"{lhs} &{row.rel} {first}".rstrip() + note)
+    out.extend(rf"&\quad {more}" for more in rest)
+    return out
+
+
+def _is_short(lhs: str, width: float) -> bool:
+    return printed_width(lhs) <= LONG_LHS * width
+
+
+def _fit_matrix(row: Row, width: float) -> list[Row]:
+    """``row`` as it is, or, when its right-hand side is a matrix too wide for the line,
+    one row per non-zero entry ``(lhs)_{ij} = entry``."""
+    rhs = " ".join(row.rhs)
+    cells = matrix_cells(rhs)
+    if cells is None or printed_width(rhs) + printed_width(row.lhs) + RELATION <= width:
+        return [row]
+    name = row.lhs
+    if "_" in name or "^" in name or " " in name.strip():
+        name = f"({name})"
+    comma = "," if max(len(cells), max(len(r) for r in cells)) >= 10 else ""
+    out: list[Row] = []
+    zeros = False
+    for i, line in enumerate(cells):
+        for j, cell in enumerate(line):
+            if cell.strip() == "0":
+                zeros = True
+                continue
+            if name:
+                out.append(Row(f"{name}_{{{i + 1}{comma}{j + 1}}}", (cell,), rel=row.rel))
+            else:  # an unnamed matrix: (i, j) entry
+                out.append(Row(f"({i + 1},{j + 1})", (cell,), rel=":"))
+    if not out:
+        return [row]
+    note = "entries not shown are 0" if zeros else ""
+    out[0] = Row(out[0].lhs, out[0].rhs, "; ".join(n for n in (row.note, note) if n), out[0].rel)
+    return out
 
 
 # -- Unicode ------------------------------------------------------------------------
@@ -283,6 +257,13 @@ _MATH_SYMBOLS = {
     "⟨": r"\langle",
     "⟩": r"\rangle",
     "ℝ": r"\mathbb{R}",
+    "÷": r"\div",
+    "𝒱": r"\mathcal{V}",
+    "𝒯": r"\mathcal{T}",
+    "ℒ": r"\mathcal{L}",
+    "𝒬": r"\mathcal{Q}",
+    "ℳ": r"\mathcal{M}",
+    "𝒢": r"\mathcal{G}",
 }
 _TEXT_SYMBOLS = {"–": "--", "—": "---", "…": r"\ldots{}", "“": "``", "”": "''", "‘": "`", "’": "'"}
 _MATH_ACCENTS = {"\u0307": r"\dot", "\u0308": r"\ddot", "\u0302": r"\hat", "\u0303": r"\tilde",
@@ -297,9 +278,25 @@ def latex_text(text: str) -> str:
     r"""Plain text (Unicode allowed) as LaTeX text that pdflatex compiles.
 
     LaTeX's special characters are escaped; Greek letters, super- and
-    subscripts, dotted letters and arrows become inline math ``\( … \)``.
+    subscripts, dotted letters and arrows become inline math ``\( … \)``, and so
+    do TeX-style scripts on a single letter (``e^{t/τ}``, ``C_{k+1}``, ``q_k``).
+
+    Examples
+    --------
+    >>> print(latex_text("GD (÷ e^{t/τ}): C_{k+1} − C_k, gradient_descent"))
+    GD (\(\div\) \(e^{t/\tau }\)): \(C_{k+1}\) \(-\) \(C_k\), gradient\_descent
     """
-    return "".join(_convert(text, math=False))
+    out, start = [], 0
+    for match in _SCRIPTED.finditer(text):
+        out.extend(_convert(text[start : match.start()], math=False))
+        out.append(rf"\({latex_math(match.group()).strip()}\)")
+        start = match.end()
+    out.extend(_convert(text[start:], math=False))
+    return "".join(out)
+
+
+_SCRIPTED = re.compile(r"(?<![^\W\d_])[^\W\d_][_^](\{[^{}]*\}|[^\W_](?![^\W_]))")
+"""A letter with a TeX sub- or superscript, not inside a word: ``e^{t/τ}``, ``q_k``."""
 
 
 def latex_math(math: str) -> str:

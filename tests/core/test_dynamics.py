@@ -260,4 +260,4 @@ def test_gradient_descent_energy_balance_by_hand():
 def test_equations_display():
     eom = sn.equations_of_motion(_system(sn.rules.gradient_descent(eta)))
     assert "equations of motion (order 2)" in str(eom)
-    assert r"\ddot{q}" in eom._repr_latex_()
+    assert r"\frac{\eta}{2} \ddot{w}_{1} &=" in eom._repr_latex_()

@@ -6,6 +6,10 @@ symmetry ψ = (w1, −w2) of V(w1 w2) under gradient descent (M = (η/2)I,
 τ = η/2), Q = e^{t/τ} q̇ᵀMψ = e^{t/τ}(η/2)(w1ẇ1 − w2ẇ2) and the kinetic
 breaking is e^{t/τ}(Dψ q̇)·∂_q̇T = e^{t/τ}(η/2)(ẇ1² − ẇ2²) (Tanaka & Kunin 2021,
 Theorem 1); Kepler's angular momentum is q1q̇2 − q2q̇1, conserved.
+
+Line breaking works on estimated printed widths in points (symnoether.io.mathwidth):
+a letter is 6 pt, a subscript digit 0.72·5.5 + 0.5 pt (so x_{1} is 10.46 pt), a ``+``
+with its spaces 13.5 pt, a parenthesis 4.3 pt; the expected breaks below follow from those.
 """
 
 from __future__ import annotations
@@ -52,13 +56,13 @@ def test_rescale_law_under_gd_golden(pair_gd):
         [
             r"\begin{align*}",
             r"\boldsymbol{\psi} &= \left(w_{1}, - w_{2}\right) \\",
-            r"\tau &= \frac{\eta}{2} \\",
+            r"\tau &= \frac{\eta}{2} \tag*{damping time} \\",
             r"Q &= e^{t/\tau} \frac{\eta \left(w_{1} \dot{w}_{1} - w_{2} \dot{w}_{2}\right)}{2} \\",
             r"\frac{dQ}{dt} &= \dot{Q}^{\mathrm{kin}} + \dot{Q}^{\mathrm{pot}}"
-            r" && \text{broken by kinetic term} \\",
+            r" \tag*{broken by kinetic term} \\",
             r"\dot{Q}^{\mathrm{kin}} &= e^{t/\tau} \frac{\eta \left(\dot{w}_{1}^{2} - "
-            r"\dot{w}_{2}^{2}\right)}{2} && \text{kinetic symmetry breaking} \\",
-            r"\dot{Q}^{\mathrm{pot}} &= 0 && \text{symmetry of the loss}",
+            r"\dot{w}_{2}^{2}\right)}{2} \tag*{kinetic symmetry breaking} \\",
+            r"\dot{Q}^{\mathrm{pot}} &= 0 \tag*{symmetry of the loss}",
             r"\end{align*}",
         ]
     )
@@ -78,24 +82,35 @@ def test_kepler_angular_momentum_golden():
 
 def test_long_sums_break_across_align_lines():
     x1, x2, x3, x4 = sp.symbols("x1:5")
-    notation = Notation(width=15)
-    # pieces 'x_{1}' (5), '+ x_{2}' (7), ...: 5 + 1 + 7 = 13 fits, 13 + 1 + 7 = 21 does not.
+    notation = Notation(width=50)
+    # x_{1} is 10.46 pt, + x_{2} is 23.96 pt: two terms (34.4) fit in 50 pt, three (58.4) do not.
     assert notation.lines(x1 + x2 + x3 + x4) == ("x_{1} + x_{2}", "+ x_{3} + x_{4}")
-    assert Notation(width=5).lines(x1 - x2) == ("x_{1}", "- x_{2}")
+    assert Notation(width=20).lines(x1 - x2) == ("x_{1}", "- x_{2}")
     rows = [Row("V", notation.lines(x1 + x2 + x3 + x4))]
     assert render_rows(rows) == (
         "\\begin{align*}\nV &= x_{1} + x_{2} \\\\\n&\\quad + x_{3} + x_{4}\n\\end{align*}"
     )
+    # rendered to a width, the rows are broken again. V (10 pt, a wide letter) and ' = '
+    # (14.7 pt) take 24.7 pt: 110 pt leave 85.3 for the 82.3 pt sum; 80 pt leave 55.3 for the
+    # first line (two terms, 34.4 pt) and 80 − 10 − 11 (\quad) = 59 for the next.
+    joined = [Row("V", (notation.latex(x1 + x2 + x3 + x4),))]
+    one_line = render_rows([Row("V", ("x_{1} + x_{2} + x_{3} + x_{4}",))])
+    assert render_rows(joined, width=110) == one_line
+    assert render_rows(joined, width=80) == render_rows(rows)
 
 
 def test_damping_factor_is_pulled_out_over_broken_lines():
     (q,) = sn.coordinates("q")
     system = sn.LearningSystem((q,), q**2 / 2, rule=sn.rules.gradient_descent(ETA))
     a, b, c = sp.symbols("a b c")
-    notation = Notation(system, width=8)
+    notation = Notation(system, width=50)
+    # e^{t/τ} (16.4 pt) + ( a (10.3) + b (19.5) fit in 50 pt; '+ c)' (23.8) goes to a new line.
     assert notation.damped(sp.exp(2 * sn.TIME / ETA) * (a + b + c)) == (
-        r"e^{t/\tau} \Bigl(a + b",
-        "+ c \\Bigr)",
+        r"e^{t/\tau} \bigl(a + b",
+        r"+ c\bigr)",
+    )
+    assert Notation(system).damped(sp.exp(2 * sn.TIME / ETA) * (a + b + c)) == (
+        r"e^{t/\tau} \left(a + b + c\right)",
     )
     assert notation.damped(-a * sp.exp(2 * sn.TIME / ETA)) == (r"- e^{t/\tau} a",)
     assert notation.damped(sp.exp(sn.TIME) * a) == ("a e^{t}",)  # not the damping factor
@@ -117,7 +132,10 @@ def test_matrix_coordinates_print_as_entries_of_bold_layers():
 
 def test_unicode_labels_become_latex_text():
     assert latex_text("η/|w|² ⇒ ẇ_k & 50%") == (
-        r"\(\eta\)/\textbar{}w\textbar{}\(^{2}\) \(\Rightarrow\) \(\dot{w}\)\_k \& 50\%"
+        r"\(\eta\)/\textbar{}w\textbar{}\(^{2}\) \(\Rightarrow\) \(\dot{w}_k\) \& 50\%"
+    )
+    assert latex_text("C_{k+1} − C_k, gradient_descent") == (
+        r"\(C_{k+1}\) \(-\) \(C_k\), gradient\_descent"
     )
 
 
@@ -128,7 +146,9 @@ def _parse_back(lines: tuple[str, ...], system: sn.LearningSystem) -> sp.Expr:
     """Parse printed rows with SymPy's parse_latex, symbols mapped back to the system's."""
     parse_latex = pytest.importorskip("sympy.parsing.latex").parse_latex
     pytest.importorskip("antlr4", reason="parse_latex needs antlr4-python3-runtime 4.11")
-    text = " ".join(lines).replace(r"\Bigl(", "(").replace(r"\Bigr)", ")")
+    text = " ".join(lines)
+    for size in ("big", "Big"):  # a group broken over lines: back to \left( … \right)
+        text = text.replace(rf"\{size}l(", r"\left(").replace(rf"\{size}r)", r"\right)")
     table = {}
     symbols = (*system.coords, *system.velocities, *system.data, *system.hyperparameters)
     printed = {sp.latex(s): s for s in symbols}
@@ -228,7 +248,7 @@ def test_python_loss_and_kernels_in_the_appendix(tmp_path):
     deriv = sn.derive(system, {"rescale": (w1, -w2)})
     text = deriv.to_latex()
     assert r"\mathrm{loss}(w_{1}, w_{2}, x, y)" in text
-    assert r"\ddot{w}_{1}(w_{1}, w_{2}, \dot{w}_{1}, \eta, x, y) = " in text
+    assert r"\ddot{w}_{1}(w_{1}, w_{2}, \dot{w}_{1}, \eta, x, y) &= " in text
     assert r"\tilde{Q}_{\text{rescale}}" in text
     for unreadable in ("zqv", "Dummy", "y[", "p_{0}", "mathrm{wdot"):
         assert unreadable not in text
@@ -289,7 +309,9 @@ def test_document_compiles_with_pdflatex(tmp_path):
     figure = tmp_path / "fig.png"
     figure.write_bytes(_tiny_png())
     path = tmp_path / "nld.tex"
-    deriv.to_latex(path, figure=figure)
+    # a report line with a long formula (as validation reports print the charge) must wrap
+    report = "validation PASSED\nholds for Q = " + sp.sstr(deriv.laws[0].charge) * 2
+    deriv.to_latex(path, figure=figure, reports=[report])
     done = subprocess.run(
         [PDFLATEX, "-interaction=nonstopmode", "-halt-on-error", path.name],
         cwd=tmp_path,
@@ -299,6 +321,9 @@ def test_document_compiles_with_pdflatex(tmp_path):
     )
     assert done.returncode == 0, done.stdout[-2000:]
     assert (tmp_path / "nld.pdf").stat().st_size > 1000
+    log = (tmp_path / "nld.log").read_text(encoding="latin-1")
+    overfull = [float(p) for p in re.findall(r"Overfull \\hbox \((\d+(?:\.\d+)?)pt", log)]
+    assert max(overfull, default=0.0) <= 20, overfull
 
 
 def _tiny_png() -> bytes:
