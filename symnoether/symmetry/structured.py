@@ -41,6 +41,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -74,6 +75,8 @@ def structured_search(
     """gl(r) families at hidden interfaces, then scalings and translations (module doc)."""
     rng = np.random.default_rng(seed)
     oracle = _Oracle(loss, blocks, data)
+    if oracle.symbolic_matrices:
+        _check_matrix_gradients(oracle, loss)
     with blas_threads():
         families = [f for f in _interface_families(oracle, rng) if f is not None]
         extras = _scalings_and_translations(oracle, families, rng)
@@ -386,22 +389,77 @@ def _action_of(vector: dict, unknowns: list, shapes: list) -> tuple:
 
 
 def _matrix_gradient(scalar: sp.Expr, block: sp.MatrixSymbol) -> sp.MatrixExpr:
-    """∂V/∂W by SymPy's matrix calculus, as a matrix expression of W's shape."""
-    try:
-        grad = scalar.diff(block)
-    except BudgetExceededError:
-        raise
-    except Exception as error:  # SymPy raises many types here
-        raise NotSupportedError(
-            f"SymPy's matrix calculus cannot differentiate the loss with respect to {block} "
-            f"({type(error).__name__}); declare the layer with sn.matrix_coordinates instead"
-        ) from None
-    if not isinstance(grad, sp.MatrixExpr) or tuple(grad.shape) != tuple(block.shape):
-        raise NotSupportedError(
-            f"the gradient with respect to {block} is not a {block.shape[0]}×{block.shape[1]} "
-            "matrix expression; declare the layer with sn.matrix_coordinates instead"
-        )
-    return grad
+    """∂V/∂W by SymPy's matrix calculus, as a matrix expression of W's shape.
+
+    Term by term of the loss's top-level sum: SymPy 1.14 returns a silent zero
+    for the derivative of a sum of traces (or of a trace plus a constant), see
+    sympy/sympy#24725; :func:`_check_matrix_gradients` catches what remains."""
+    parts = []
+    for term in sp.Add.make_args(scalar):
+        if not term.has(block):
+            continue
+        try:
+            grad = term.diff(block)
+        except BudgetExceededError:
+            raise
+        except Exception as error:  # SymPy raises many types here
+            raise NotSupportedError(
+                f"SymPy's matrix calculus cannot differentiate the loss with respect to "
+                f"{block} ({type(error).__name__}); declare the layer with "
+                "sn.matrix_coordinates instead"
+            ) from None
+        if not isinstance(grad, sp.MatrixExpr) or tuple(grad.shape) != tuple(block.shape):
+            raise NotSupportedError(
+                f"the gradient with respect to {block} is not a {block.shape[0]}×"
+                f"{block.shape[1]} matrix expression; declare the layer with "
+                "sn.matrix_coordinates instead"
+            )
+        parts.append(grad)
+    if not parts:
+        return sp.ZeroMatrix(*block.shape)
+    return parts[0] if len(parts) == 1 else sp.MatAdd(*parts).doit()
+
+
+def _check_matrix_gradients(oracle: _Oracle, loss: object) -> None:
+    """Each block's gradient against a central difference of the loss at random matrices.
+
+    SymPy's matrix calculus can return a wrong gradient with no error (zero for
+    ``sqrt(Trace(W.T*W) + 1)``), and every later check, numeric or trace-canonical,
+    would then prove a statement about the wrong gradient."""
+    scalar = sp.Trace(loss) if isinstance(loss, sp.MatrixExpr) else loss
+    trace = sp.Function("trace")  # NumPy's printer has no Trace
+    scalar = scalar.replace(lambda e: isinstance(e, sp.Trace), lambda e: trace(e.arg))
+    value = sp.lambdify(
+        oracle.symbols, scalar, modules=[{"trace": np.trace}, "numpy"], docstring_limit=0
+    )
+    rng = np.random.default_rng(271828)
+    values = sample_values(oracle.symbols, 2, rng)
+
+    def number(x) -> float:
+        return float(np.asarray(x, dtype=float).sum())
+
+    for k in range(2):
+        point = [v[k] for v in values]
+        with np.errstate(all="ignore"):
+            grads = oracle._evaluate(*point)
+            size = max(1.0, abs(number(value(*point))))
+            for b, (_, block) in enumerate(oracle.blocks):
+                direction = rng.standard_normal(point[b].shape)
+                h = 1e-6 * max(1.0, float(np.abs(point[b]).max()))
+                up, down = list(point), list(point)
+                up[b], down[b] = point[b] + h * direction, point[b] - h * direction
+                difference = (number(value(*up)) - number(value(*down))) / (2 * h)
+                exact = float(np.sum(np.asarray(grads[b], dtype=float) * direction))
+                if not (math.isfinite(difference) and math.isfinite(exact)):
+                    continue
+                if abs(difference - exact) > 1e-5 * (abs(difference) + abs(exact)) + 1e-7 * size:
+                    raise NotSupportedError(
+                        f"SymPy's matrix calculus gave a wrong gradient with respect to {block} "
+                        f"(directional derivative {exact:.6g}, central difference of the loss "
+                        f"{difference:.6g}; a known SymPy bug with sums of traces, "
+                        "sympy/sympy#24725); write the loss as one trace, or declare the "
+                        "layer with sn.matrix_coordinates instead"
+                    )
 
 
 def _shape(block: object) -> tuple[int, int]:
