@@ -33,8 +33,8 @@ STAGES = {
 
 # Inside a stage, the modules in the order of the data flow.
 MODULES = {
-    "core": ["display", "vocabulary", "rules", "checks", "system", "jet", "dynamics",
-             "noether", "models", "__init__"],
+    "core": ["display", "vocabulary", "rules", "checks", "system", "boundaries", "branches",
+             "jet", "dynamics", "noether", "models", "__init__"],
     "symmetry": ["actions", "algebra", "sampling", "structured", "search", "__init__"],
     "numerics": ["drivers", "kernel_cache", "kernel_source", "codegen", "arguments",
                  "reports", "compiled", "discrete", "validate", "__init__"],

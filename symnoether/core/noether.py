@@ -18,6 +18,12 @@ charge along the equations of motion (accelerations from the Euler–Lagrange
 equations) minus the returned rate must be identically zero
 (:func:`symnoether.core.jet.is_zero`).
 
+Losses with branches (ReLU's ``Max``, ``Heaviside``, ``Abs``, ``sign``, ``Piecewise``)
+give laws that hold **almost everywhere**: the value on a branch boundary does not
+count, and ``DiracDelta`` terms (the derivative of a step) vanish off a set of
+measure zero and are dropped; a law that dropped one says so
+(:attr:`NoetherLaw.almost_everywhere`).
+
 References
 ----------
 .. [1] H. Tanaka and D. Kunin, "Noether's Learning Dynamics: Role of Symmetry
@@ -54,6 +60,7 @@ from ..errors import (
     NotSupportedError,
     VerificationError,
 )
+from .branches import drop_deltas
 from .display import aligned_latex, table_text, vector_latex, vector_text
 from .dynamics import equations_of_motion
 from .jet import is_zero, prolonged_action, readable, total_derivative
@@ -89,6 +96,11 @@ class NoetherLaw:
         True only when the rate is identically zero.
     order : int
         2 for a Lagrangian system, 1 for gradient flow.
+    almost_everywhere : bool
+        True when the law was derived with ``DiracDelta`` terms dropped (the
+        derivative of a ``Heaviside`` or ``sign`` in the loss): it holds almost
+        everywhere, off the set of measure zero where a DiracDelta's argument
+        vanishes (a trajectory crossing that set may see the charge jump there).
 
     Examples
     --------
@@ -111,6 +123,7 @@ class NoetherLaw:
     regularizer_breaking: sp.Expr
     order: int
     breaking_regularizers: tuple[str, ...] = ()
+    almost_everywhere: bool = False
     potential_breaking: sp.Expr = field(init=False)
     rate: sp.Expr = field(init=False)
     conserved: bool = field(init=False)
@@ -150,6 +163,8 @@ class NoetherLaw:
             ("  potential breaking", self.potential_breaking),
             ("conserved", status),
         ]
+        if self.almost_everywhere:
+            rows.append(("holds", "almost everywhere (DiracDelta terms dropped)"))
         rule = self.system.rule.name if self.system.rule is not None else "hand-written kinetic"
         title = f"Noether's learning dynamics ({rule}, order {self.order})"
         return table_text(title, rows)
@@ -162,6 +177,11 @@ class NoetherLaw:
                 (r"\frac{dQ}{dt}", self.rate),
                 (r"\text{kinetic breaking}", self.kinetic_breaking),
                 (r"\text{potential breaking}", self.potential_breaking),
+                *(
+                    [(r"\text{holds}", r"\text{almost everywhere}")]
+                    if self.almost_everywhere
+                    else []
+                ),
             ]
         )
 
@@ -357,8 +377,9 @@ def _second_order_law(system: LearningSystem, psi: sp.ImmutableMatrix) -> Noethe
     v = sp.Matrix(vels)
     charge_core = readable((v.T * system.mass_matrix * psi)[0])
     kinetic_core = prolonged_action(system.kinetic, psi, coords, vels)
+    kinetic_core, singular = _almost_everywhere(kinetic_core)
     kinetic_core = sp.S.Zero if is_zero(kinetic_core) else readable(kinetic_core)
-    loss_core, regularizer_core = _potential_breaking(system, psi)
+    loss_core, regularizer_core, dropped = _potential_breaking(system, psi)
     _verify_second_order(system, charge_core, kinetic_core + loss_core + regularizer_core)
     return NoetherLaw(
         system=system,
@@ -369,18 +390,28 @@ def _second_order_law(system: LearningSystem, psi: sp.ImmutableMatrix) -> Noethe
         regularizer_breaking=factor * regularizer_core,
         order=2,
         breaking_regularizers=_breaking_regularizers(system, psi),
+        almost_everywhere=singular or dropped,
     )
 
 
 def _potential_breaking(system: LearningSystem, psi: sp.ImmutableMatrix) -> tuple:
-    """(−ψ·∇V_loss, −ψ·∇R): exact 0 for the loss part when ψ is a symmetry."""
+    """(−ψ·∇V_loss, −ψ·∇R, whether DiracDelta terms were dropped): exact 0 for the loss
+    part when ψ is a symmetry (almost everywhere)."""
     coords = system.coords
-    loss_part = -_directional(system.loss, psi, coords)
+    loss_part, dropped = _almost_everywhere(-_directional(system.loss, psi, coords))
     loss_part = sp.S.Zero if is_zero(loss_part) else readable(loss_part)
     regularizer = system.potential - system.loss
-    regularizer_part = -_directional(regularizer, psi, coords)
+    regularizer_part, also = _almost_everywhere(-_directional(regularizer, psi, coords))
     regularizer_part = sp.S.Zero if is_zero(regularizer_part) else readable(regularizer_part)
-    return loss_part, regularizer_part
+    return loss_part, regularizer_part, dropped or also
+
+
+def _almost_everywhere(expr: sp.Expr) -> tuple[sp.Expr, bool]:
+    """``expr`` with its DiracDelta terms dropped (they vanish off a set of measure
+    zero), and whether there were any."""
+    if not expr.has(sp.DiracDelta):
+        return expr, False
+    return drop_deltas(expr), True
 
 
 def _breaking_regularizers(system: LearningSystem, psi: sp.ImmutableMatrix) -> tuple[str, ...]:
@@ -422,7 +453,7 @@ def _first_order_law(system: LearningSystem, psi: sp.ImmutableMatrix) -> Noether
     field_ = sp.Matrix(system.mass_matrix * psi)
     _require_gradient_field(field_, coords, psi)
     charge = readable(_potential_of(field_, coords))
-    loss_part, regularizer_part = _potential_breaking(system, psi)
+    loss_part, regularizer_part, dropped = _potential_breaking(system, psi)
     flow = equations_of_motion(system).first_order().rhs
     derivative = sum(sp.diff(charge, q) * dq for q, dq in zip(coords, flow, strict=True))
     if not is_zero(derivative - loss_part - regularizer_part):
@@ -439,6 +470,7 @@ def _first_order_law(system: LearningSystem, psi: sp.ImmutableMatrix) -> Noether
         regularizer_breaking=regularizer_part,
         order=1,
         breaking_regularizers=_breaking_regularizers(system, psi),
+        almost_everywhere=dropped,
     )
 
 

@@ -3,6 +3,14 @@ and gradient of a loss, random sample points, null spaces of the sampled conditi
 ψ·∇V = 0, their exact rational basis, and the exact checks (sparse polynomials over
 ℚ, else :func:`symnoether.core.jet.is_zero`).
 
+Losses with branches (ReLU's ``Max``, ``Heaviside``, ``Abs``, clipping, ``Piecewise``)
+are sampled where they branch: :func:`branch_plan` finds every branch boundary
+(:class:`symnoether.core.branches.BoundaryPlan`) and :func:`sample_values` puts half
+of the points on both sides of, and close to, one of them, with the other values
+drawn at the scales of the loss's own constants. The gradients are evaluated with
+``DiracDelta`` as 0 (:func:`numeric_function`): the search, like the laws, holds
+almost everywhere.
+
 Examples
 --------
 >>> import numpy as np, sympy as sp
@@ -18,6 +26,7 @@ True
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Sequence
 from fractions import Fraction
 
@@ -25,12 +34,15 @@ import numpy as np
 import sympy as sp
 from sympy.polys.polyerrors import CoercionFailed
 
+from ..core.boundaries import BRANCHING, BoundaryPlan
+from ..core.branches import drop_deltas
 from ..core.jet import is_zero
 from ..errors import NonDifferentiableLossError, VerificationError
 
 __all__ = [
     "coordinate_symbols", "gradient", "short_text", "sample_values", "null_space",
     "canonical_basis", "polynomial_ring", "proves_zero", "blas_threads", "annihilates",
+    "branch_plan", "numeric_function",
 ]  # fmt: skip
 
 
@@ -68,14 +80,18 @@ def short_text(expr: object, limit: int = 80) -> str:
 
 
 def sample_values(
-    symbols: Sequence, count: int, rng: np.random.Generator, *, far: bool = False
+    symbols: Sequence, count: int, rng: np.random.Generator, *, far: object = False
 ) -> list:
     """Random values for ``symbols`` respecting their sign/integer assumptions.
 
     With ``far``, a quarter of the real draws reach |x| ~ 10–50, so that
     branches holding only far from 0 (ReLU6's saturation, a threshold at 3)
     are sampled too; kept off for smooth losses, whose exponentials saturate
-    there and would ill-condition the system."""
+    there and would ill-condition the system. ``far`` may be a
+    :class:`~symnoether.core.branches.BoundaryPlan` (:func:`branch_plan`): then,
+    besides, a third of the real draws are multiplied by one of the loss's
+    constant scales, and every other point is moved to one side of a branch
+    boundary, close to it (each boundary in turn, both sides)."""
     values = []
     for s in symbols:
         if isinstance(s, sp.MatrixSymbol):
@@ -92,7 +108,105 @@ def sample_values(
             values.append(rng.standard_normal(count) * scale)
         else:
             values.append(rng.standard_normal(count))
+    if isinstance(far, BoundaryPlan):
+        _near_boundaries(far, list(symbols), values, rng)
     return values
+
+
+def branch_plan(expr: sp.Expr, symbols: Sequence) -> BoundaryPlan | None:
+    """Where ``expr`` branches (None when it does not), for :func:`sample_values`.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> w1, w2 = sp.symbols("w1 w2", real=True)
+    >>> plan = branch_plan(sp.Max(0, w1 - 150) + (w2 - 1) ** 2, (w1, w2))
+    >>> [(str(b.variable), b.roots) for b in plan.boundaries], plan.scales
+    ([('w1', (150,))], (2, 150))
+    >>> branch_plan((w2 - 1) ** 2, (w1, w2)) is None
+    True
+    """
+    if isinstance(expr, sp.MatrixExpr) or not expr.has(*BRANCHING):
+        return None
+    return BoundaryPlan.of(drop_deltas(expr))
+
+
+def numeric_function(symbols: Sequence, exprs: object):
+    """``lambdify(symbols, exprs)`` over NumPy, with ``DiracDelta`` evaluating to 0
+    (it vanishes off a set of measure zero; NumPy has no such function).
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> x = sp.Symbol("x", real=True)
+    >>> f = numeric_function([x], [sp.diff(x * sp.Heaviside(x), x)])
+    >>> [float(v) for v in f(2.0)]
+    [1.0]
+    """
+    modules = [{"DiracDelta": _no_delta}, "numpy"]
+    return sp.lambdify(symbols, exprs, modules=modules, docstring_limit=0)
+
+
+def _no_delta(argument, *order):
+    return np.zeros_like(np.asarray(argument, dtype=float))
+
+
+def _near_boundaries(plan: BoundaryPlan, symbols: list, values: list, rng) -> None:
+    """In place: scale a third of the real draws by the constants' scales, then move
+    every other point to one side of a boundary (boundary k on rows k, k + K, ...)."""
+    count = len(values[0]) if values else 0
+    index = {s: i for i, s in enumerate(symbols)}
+    free = [i for i, s in enumerate(symbols) if _real_scalar(s)]
+    if plan.scales:
+        scales = np.array([float(c) for c in plan.scales])
+        for i in free:
+            chosen = rng.random(count) < 1 / 3
+            values[i] = np.where(chosen, values[i] * rng.choice(scales, count), values[i])
+    boundaries = [b for b in plan.boundaries if b.variable in index]
+    if not boundaries or count < 2:
+        return
+    rows = np.arange(0, count, 2)
+    for k, boundary in enumerate(boundaries):
+        mine = rows[k :: len(boundaries)]
+        if mine.size == 0:
+            continue
+        roots = _root_functions(boundary, tuple(symbols))
+        arguments = [v[mine] if np.ndim(v) == 1 else v for v in values]
+        choice = rng.integers(0, len(roots), mine.size)
+        with np.errstate(all="ignore"):
+            found = np.stack([_real_array(f(*arguments), mine.size) for f in roots])
+        root = found[choice, np.arange(mine.size)]
+        base = np.where(root != 0, np.abs(root), rng.choice([1.0, *map(float, plan.scales)]))
+        step = base * 10.0 ** -rng.uniform(2, 6, mine.size)
+        moved = root + np.where(rng.random(mine.size) < 0.5, step, -step)
+        v = boundary.variable
+        ok = np.isfinite(moved)
+        if v.is_positive or v.is_nonnegative:
+            ok &= moved > 0
+        elif v.is_negative or v.is_nonpositive:
+            ok &= moved < 0
+        column = values[index[v]]
+        column[mine] = np.where(ok, moved, column[mine])
+
+
+def _real_scalar(s: object) -> bool:
+    return isinstance(s, sp.Symbol) and not (
+        s.is_integer or s.is_positive or s.is_negative or s.is_nonnegative or s.is_nonpositive
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _root_functions(boundary, symbols: tuple) -> list:
+    return [
+        sp.lambdify(symbols, root, modules="numpy", docstring_limit=0) for root in boundary.roots
+    ]
+
+
+def _real_array(value: object, size: int) -> np.ndarray:
+    array = np.broadcast_to(np.asarray(value), (size,))
+    if np.iscomplexobj(array):
+        return np.where(np.abs(array.imag) <= 1e-12 * np.abs(array), array.real, np.nan)
+    return array.astype(float)
 
 
 def null_space(rows: np.ndarray, *, fast: bool = True) -> np.ndarray:
