@@ -37,22 +37,30 @@ from sympy.core.relational import Relational
 
 from ..errors import NotSupportedError
 
-__all__ = ["BRANCHING", "Boundary", "BoundaryPlan", "boundaries", "pieces", "constant_scales"]
+__all__ = [
+    "BRANCHING", "Boundary", "BoundaryPlan", "boundaries", "steps", "surface_factors", "pieces",
+    "normal_factor",
+    "solve_for", "constant_scales",
+]  # fmt: skip
 
 BRANCHING = (sp.Max, sp.Min, sp.Abs, sp.Heaviside, sp.Piecewise, sp.sign)
 """The functions with branches."""
 
 _VARIANTS = 32  # most branch-free variants of one nested boundary
+_FACTOR_OPS = 60  # largest boundary factored into its pieces
 _SCALES = 8  # most constant scales kept
 
 
 @dataclass(frozen=True)
 class Boundary:
-    """A branch boundary ``expr`` = 0, solved: ``variable`` = each of ``roots``."""
+    """A branch boundary ``expr`` = 0, solved: ``variable`` = each of ``roots``; ``step``
+    when it is the boundary of a ``Heaviside``, ``sign`` or ``DiracDelta`` (where a
+    derivative has a DiracDelta)."""
 
     expr: sp.Expr
     variable: sp.Symbol
     roots: tuple
+    step: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,11 +85,12 @@ class BoundaryPlan:
     def of(cls, expr: sp.Expr) -> BoundaryPlan:
         """The plan of ``expr`` (branch boundaries of nested branches included)."""
         solved, unsolved = [], []
-        for g in boundaries(expr):
+        found = _collect(expr)
+        for g in sorted(found, key=sp.default_sort_key):
             for v in sorted(g.free_symbols, key=sp.default_sort_key):
-                roots = _solve_for(g, v)
+                roots = solve_for(g, v)
                 if roots:
-                    solved.append(Boundary(g, v, roots))
+                    solved.append(Boundary(g, v, roots, found[g]))
                     break
             else:
                 unsolved.append(g)
@@ -101,24 +110,42 @@ class BoundaryPlan:
 
     def points(self, symbols: list, rng: random.Random, draw: Callable, reps: int) -> list:
         """Exact (rational) points on both sides of, and close to, each boundary:
-        ``reps`` base points per boundary (``draw(symbol, rng)`` for the other values)."""
+        ``reps`` base points per boundary (``draw(symbol, rng)`` for the other values),
+        half of them first moved next to a second boundary (a corner such as
+        w₁ > 150, w₂ > 50)."""
         points = []
         for boundary in self.boundaries:
+            others = [b for b in self.boundaries if b.variable != boundary.variable]
             for _ in range(reps):
                 base = {s: draw(s, rng) for s in symbols}
-                root = rng.choice(boundary.roots).xreplace(base)
-                try:
-                    value = sp.Rational(sp.N(root, 40))
-                except (TypeError, ValueError):
+                if others and rng.random() < 0.5:
+                    self._move(rng.choice(others), base, rng)  # a corner of two boundaries
+                value = self._root(boundary, base, rng)
+                if value is None:
                     continue  # a complex or undefined root at this base point
                 step = abs(value) if value != 0 else self._scale(rng)
-                step *= sp.Rational(1, 10 ** rng.randint(2, 6))
+                step *= sp.Rational(1, 10 ** rng.randint(0, 6))  # close, or well inside
                 for side in (1, -1):
                     point = dict(base)
                     point[boundary.variable] = value + side * step
                     if _admissible(boundary.variable, point[boundary.variable]):
                         points.append(point)
         return points
+
+    def _root(self, boundary: Boundary, point: dict, rng: random.Random):
+        try:
+            return sp.Rational(sp.N(rng.choice(boundary.roots).xreplace(point), 40))
+        except (TypeError, ValueError):
+            return None
+
+    def _move(self, boundary: Boundary, point: dict, rng: random.Random) -> None:
+        value = self._root(boundary, point, rng)
+        if value is None:
+            return
+        step = (abs(value) if value != 0 else self._scale(rng)) / 10 ** rng.randint(0, 6)
+        moved = value + rng.choice((1, -1)) * step
+        if _admissible(boundary.variable, moved):
+            point[boundary.variable] = moved
 
     def _scale(self, rng: random.Random) -> sp.Rational:
         return rng.choice((sp.S.One, *self.scales))
@@ -146,34 +173,77 @@ def _admissible(symbol: sp.Symbol, value: sp.Rational) -> bool:
 
 def boundaries(expr: sp.Expr) -> list:
     """Branch-free g with a branch boundary on g = 0 (nested branches replaced by each
-    of their pieces), normalized and without duplicates (g and −g).
+    of their pieces; a polynomial g split into its irreducible factors, so that
+    w₁x = 0 gives both w₁ = 0 and x = 0), without duplicates (g and −g).
 
     Examples
     --------
     >>> import sympy as sp
-    >>> x = sp.Symbol("x", real=True)
+    >>> x, w = sp.symbols("x w", real=True)
     >>> boundaries(sp.Min(sp.Max(0, x), 6))                 # ReLU6: x = 0 and x = 6
     [x, x - 6]
+    >>> boundaries(sp.Heaviside(w * x - 150) + sp.Abs(w * x))
+    [w, x, w*x - 150]
     """
+    return sorted(_collect(expr), key=sp.default_sort_key)
+
+
+def steps(expr: sp.Expr) -> list:
+    """The boundaries where ``expr``'s derivative has a ``DiracDelta``: those of its
+    ``Heaviside``, ``sign`` and ``DiracDelta`` terms (a jump, if its weight is not 0)."""
+    return sorted((g for g, step in _collect(expr).items() if step), key=sp.default_sort_key)
+
+
+def _collect(expr: sp.Expr) -> dict:
+    """{boundary: whether it is a step's} (see :func:`boundaries`)."""
     raw = []
-    for atom in expr.atoms(*BRANCHING):
+    for atom in expr.atoms(*BRANCHING, sp.DiracDelta):
+        step = isinstance(atom, sp.Heaviside | sp.sign | sp.DiracDelta)
         if isinstance(atom, sp.Max | sp.Min):
-            raw += [a - b for a, b in itertools.combinations(atom.args, 2)]
+            raw += [(a - b, step) for a, b in itertools.combinations(atom.args, 2)]
         elif isinstance(atom, sp.Piecewise):
             for _, condition in atom.args:
                 if isinstance(condition, sp.Basic):
-                    raw += [r.lhs - r.rhs for r in condition.atoms(Relational)]
+                    raw += [(r.lhs - r.rhs, step) for r in condition.atoms(Relational)]
         else:
-            raw.append(atom.args[0])
+            raw.append((atom.args[0], step))
     found: dict = {}
-    for g in raw:
+    for g, step in raw:
         for variant in _branch_free(g):
-            variant = sp.fraction(sp.together(variant))[0] if variant.free_symbols else variant
-            if not variant.free_symbols:
-                continue
-            key = -variant if variant.could_extract_minus_sign() else variant
-            found.setdefault(key, sp.expand(key) if sp.count_ops(key) < 40 else key)
-    return sorted(found.values(), key=sp.default_sort_key)
+            for factor in surface_factors(variant):
+                found[factor] = found.get(factor, False) or step
+    return found
+
+
+def surface_factors(g: sp.Expr) -> list:
+    """The pieces of the set g = 0: the irreducible factors of g's numerator (when it is
+    a small polynomial), each with a positive leading sign; [] for a constant.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> w, x = sp.symbols("w x", real=True)
+    >>> surface_factors(-w * x / (1 + x**2))
+    [w, x]
+    """
+    numerator = sp.fraction(sp.together(g))[0] if g.free_symbols else g
+    if not numerator.free_symbols:
+        return []
+    factors = [numerator]
+    if sp.count_ops(numerator) < _FACTOR_OPS and numerator.is_polynomial():
+        try:
+            factors = [f for f, _ in sp.factor_list(numerator)[1]]
+        except (TypeError, ValueError, NotImplementedError, sp.PolynomialError):
+            pass
+    out = {normal_factor(factor) for factor in factors if factor.free_symbols}
+    return sorted(out, key=sp.default_sort_key)
+
+
+def normal_factor(factor: sp.Expr) -> sp.Expr:
+    """``factor`` or ``−factor``, whichever has the positive leading sign, expanded when
+    small: one name for the piece of a boundary, however it was reached."""
+    factor = -factor if factor.could_extract_minus_sign() else factor
+    return sp.expand(factor) if sp.count_ops(factor) < _FACTOR_OPS else factor
 
 
 def _branch_free(g: sp.Expr) -> list:
@@ -202,7 +272,7 @@ def pieces(atom: sp.Basic) -> tuple:
 
 
 @lru_cache(maxsize=4096)
-def _solve_for(g: sp.Expr, v: sp.Symbol) -> tuple:
+def solve_for(g: sp.Expr, v: sp.Symbol) -> tuple:
     """Closed-form roots of g = 0 for v: g of degree ≤ 2 in v, or v in one place."""
     try:
         poly = sp.Poly(g, v)

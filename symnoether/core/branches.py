@@ -9,13 +9,15 @@ box |x| ≤ 100. This module gives :func:`symnoether.core.jet.is_zero` three too
 * **almost everywhere** (:func:`drop_deltas`): a ``DiracDelta(g)`` vanishes off the
   set g = 0, of measure zero, so the laws are stated almost everywhere and the
   value on a boundary itself (``Heaviside(0)``) does not count;
-* **an exact decision** (:func:`decide_exactly`): every branch is folded into one
-  ``Piecewise`` (``rewrite(Piecewise)``, ``piecewise_fold``); a piece that is a
-  rational function is decided by ``cancel``, and whether its region (its condition
-  minus the earlier ones) has interior points is decided exactly, by Fourier–Motzkin
-  elimination over strict linear inequalities, when every condition factors into
-  linear factors (w₁x > 0 is the orthant pair w₁, x > 0 or w₁, x < 0) or is a
-  polynomial in one variable;
+* **an exact decision** (:func:`decide_exactly`): the boundaries of the branches,
+  factored (w₁x = 0 is w₁ = 0 or x = 0), cut the space into open cells; in each
+  cell every branch takes one piece, so a branchy expression whose pieces are
+  rational functions is one rational function there, decided by ``cancel``. Which
+  cells are non-empty is decided exactly by Fourier–Motzkin elimination over strict
+  linear inequalities, when every boundary factor is linear or a polynomial in one
+  variable (the folding of ``Max``/``Min``/``Abs``/``Heaviside``/``sign``/``Piecewise``
+  into one ``Piecewise``, with each piece decided under its condition, without
+  SymPy's ``piecewise_fold``, whose conditions grow too fast);
 * **boundary-aware sample points** (:class:`~symnoether.core.boundaries.BoundaryPlan`,
   for when no exact decision applies): each boundary g = 0 of a branch
   (w₁ − 150 = 0), solved for one of its variables, gives points on both sides of it
@@ -44,22 +46,26 @@ import sympy as sp
 from sympy.core.relational import Relational
 
 from ..errors import NotSupportedError
-from .boundaries import BRANCHING, boundaries, pieces
+from .boundaries import (
+    BRANCHING,
+    boundaries,
+    normal_factor,
+    pieces,
+    solve_for,
+    surface_factors,
+)
 
-__all__ = ["BRANCHING", "drop_deltas", "as_real", "decide_exactly"]
+__all__ = ["BRANCHING", "drop_deltas", "without_deltas", "as_real", "decide_exactly"]
 
-_FOLD_ATOMS = 6  # most distinct branch atoms folded exactly (2^k pieces at worst)
-_FOLD_OPS = 300  # largest expression (count_ops) folded exactly
-_RELATIONS = 12  # most relations in one region's condition
-_CLAUSES = 256  # most conjunctions of linear inequalities per region
+_OPS = 300  # largest expression (count_ops) decided exactly
+_FACTORS = 8  # most boundary factors (cells: at most 2⁸ sign choices)
+_CELLS = 256  # most cells visited
 _FORMS = 400  # most inequalities kept during Fourier–Motzkin elimination
 
 
 def drop_deltas(expr: sp.Expr) -> sp.Expr:
-    """``expr`` almost everywhere: every ``DiracDelta(g)`` (and its derivatives) → 0.
-
-    Sound when each g vanishes on a set of measure zero only; a g that itself
-    branches (``DiracDelta(Max(0, w))`` is infinite on all of w ≤ 0) is refused.
+    """``expr`` off the sets where its ``DiracDelta`` arguments vanish: every
+    ``DiracDelta(g)`` (and its derivatives) → 0. What the kernels compute.
 
     Examples
     --------
@@ -69,17 +75,84 @@ def drop_deltas(expr: sp.Expr) -> sp.Expr:
     Heaviside(x)
     """
     deltas = expr.atoms(sp.DiracDelta)
+    return expr.xreplace({delta: sp.S.Zero for delta in deltas}) if deltas else expr
+
+
+def without_deltas(expr: sp.Expr, is_zero: Callable[[sp.Expr], bool]) -> sp.Expr | None:
+    """``expr`` with its ``DiracDelta`` terms removed when they vanish as distributions;
+    None when one does not (then ``expr`` is not zero).
+
+    A term c·DiracDelta(g) is zero when its weight c vanishes on the set g = 0
+    (x·DiracDelta(x) = 0, the ReLU identity), decided by ``is_zero`` on each piece
+    of that set (g's factors, each solved for one of its variables). A weight that
+    does not vanish there is a jump of the function differentiated
+    (DiracDelta(w − 150), from Heaviside(w − 150)): the expression is not zero.
+    Derivatives of DiracDelta must have a weight that is zero everywhere, and
+    products of DiracDelta terms, or a DiracDelta of a branching expression, are
+    refused (:class:`NotSupportedError`).
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> from symnoether.core.jet import is_zero
+    >>> w, x = sp.symbols("w x", real=True)
+    >>> without_deltas(w * x**2 * sp.DiracDelta(w * x) + sp.Max(0, x), is_zero)
+    Max(0, x)
+    >>> without_deltas(sp.DiracDelta(w - 150), is_zero) is None       # a jump at w = 150
+    True
+    """
+    deltas = sorted(expr.atoms(sp.DiracDelta), key=sp.default_sort_key)
     if not deltas:
         return expr
-    for delta in deltas:
+    stand_ins = {delta: sp.Dummy("delta") for delta in deltas}
+    linear = expr.xreplace(stand_ins)
+    for delta, symbol in stand_ins.items():
         argument = delta.args[0]
         if argument.has(*BRANCHING, sp.DiracDelta) or sp.expand(argument) == 0:
             raise NotSupportedError(
-                f"{delta} has an argument that vanishes on a set of positive measure, so "
-                "the law would not hold almost everywhere; write the loss without a step "
-                "of a branching (or identically zero) expression"
+                f"{_short(delta)} has an argument that vanishes on a set of positive "
+                "measure (or branches); write the loss without a step of a branching "
+                "or identically zero expression"
             )
-    return expr.xreplace({delta: sp.S.Zero for delta in deltas})
+        weight = sp.diff(linear, symbol)
+        if weight.has(*stand_ins.values()):
+            raise NotSupportedError(
+                f"{_short(expr)} multiplies {_short(delta)} by another DiracDelta (or "
+                "takes a function of it), which is not a distribution; rewrite the loss "
+                "so that each step appears once in a product"
+            )
+        if weight == 0:
+            continue
+        order = delta.args[1] if len(delta.args) > 1 else 0
+        if order != 0:
+            if is_zero(weight):
+                continue
+            raise NotSupportedError(
+                f"{_short(expr)} has a derivative of a DiracDelta, {_short(delta)}, with "
+                "a nonzero weight; symnoether decides first derivatives of steps only"
+            )
+        if not all(_vanishes_on(weight, piece, is_zero) for piece in surface_factors(argument)):
+            return None
+    return linear.xreplace(dict.fromkeys(stand_ins.values(), sp.S.Zero))
+
+
+def _vanishes_on(weight: sp.Expr, piece: sp.Expr, is_zero) -> bool:
+    """Whether ``weight`` is zero (almost everywhere) on the set ``piece`` = 0."""
+    for v in sorted(piece.free_symbols, key=sp.default_sort_key):
+        roots = solve_for(piece, v)
+        restricted = [weight.subs(v, root) for root in roots]
+        if roots and not any(r.has(sp.nan, sp.zoo, sp.oo, -sp.oo) for r in restricted):
+            return all(is_zero(r) for r in restricted)
+    raise NotSupportedError(
+        f"cannot decide whether {_short(weight)}·DiracDelta({_short(piece)}) vanishes: "
+        f"{_short(piece)} = 0 can be solved for none of its variables; write that step "
+        "with a condition linear in one symbol (or polynomial of degree ≤ 2 in it)"
+    )
+
+
+def _short(expr: object, limit: int = 80) -> str:
+    text = sp.sstr(expr)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def as_real(expr: sp.Expr) -> sp.Expr:
@@ -102,19 +175,20 @@ _SIGNS = ("positive", "negative", "nonnegative", "nonpositive", "nonzero", "inte
 # -- the exact decision ------------------------------------------------------------------
 
 
-def decide_exactly(
-    expr: sp.Expr, piece_is_zero: Callable[[sp.Expr], bool] | None = None
-) -> bool | None:
+def decide_exactly(expr: sp.Expr) -> bool | None:
     """Whether ``expr`` is zero almost everywhere, decided exactly; None when it cannot be.
 
-    Folds the branches into ``Piecewise`` and decides each piece under its
-    condition. A piece that is a rational function is zero (``cancel``) or nonzero
-    off a set of measure zero; when its region has interior points the whole
-    expression is then not zero. ``piece_is_zero`` (a zero test for branch-free
-    expressions) may prove other pieces zero everywhere; a True from it is trusted,
-    a False leaves the piece undecided. Integer symbols (no notion of interior)
-    and conditions that are neither linear after factoring nor in one variable
-    give None.
+    The boundaries of the branches (each factored: w₁x = 0 is w₁ = 0 or x = 0) cut
+    the space into open cells, one per consistent choice of a sign for every factor
+    (Fourier–Motzkin elimination over strict linear inequalities; a factor that is
+    a polynomial in one variable contributes the intervals between its real roots).
+    In a cell every branch takes one piece (``Max`` its largest argument, a
+    ``Piecewise`` its first true condition, ...), so ``expr`` is one rational
+    function there, decided by ``cancel``: zero in every cell means zero almost
+    everywhere, nonzero in a cell (which is open, so of positive measure) means not
+    zero. None when a piece is not a rational function, a boundary factor is
+    neither linear nor in one variable (x·y = 6), a symbol is an integer, or there
+    are too many cells.
 
     Examples
     --------
@@ -127,80 +201,167 @@ def decide_exactly(
     """
     atoms = expr.atoms(*BRANCHING)
     symbols = sorted(expr.free_symbols, key=sp.default_sort_key)
-    if not atoms:
-        return None
-    if len(atoms) > _FOLD_ATOMS or sp.count_ops(expr) > _FOLD_OPS:
+    if not atoms or sp.count_ops(expr) > _OPS:
         return None
     if any(s.is_integer or not s.is_real for s in symbols):
         return None
-    if not _foldable(expr, atoms, tuple(symbols)):
+    if not _pieces_rational(expr, atoms, symbols):
         return None
-    try:
-        folded = sp.piecewise_fold(expr.rewrite(sp.Piecewise))
-    except (TypeError, ValueError, NotImplementedError, RecursionError):
+    factors = boundaries(expr)
+    if len(factors) > _FACTORS:
         return None
-    if not isinstance(folded, sp.Piecewise):
-        return None if folded.has(*BRANCHING) else _rational_zero(folded, symbols)
-    signs = _assumed_signs(symbols)
-    earlier: list = []
-    undecided = False
-    for piece, condition in folded.args:
-        region = sp.And(condition, *[sp.Not(c) for c in earlier])
-        earlier.append(condition)
-        zero = _piece_zero(piece, symbols, piece_is_zero)
-        if zero is True:
+    choices = []
+    for factor in factors:
+        sides = _factor_sides(factor, symbols)
+        if sides is None:
+            return None
+        choices.append([(1, forms) for forms in sides[0]] + [(-1, forms) for forms in sides[1]])
+    undecided, cells = False, 0
+    stack = [(0, _assumed_signs(symbols), {})]
+    while stack:
+        depth, forms, signs = stack.pop()
+        if depth == len(factors):
+            cells += 1
+            value = _in_cell(expr, signs)
+            zero = None if value is None else _rational_zero(value, symbols)
+            if zero is False:
+                return False
+            undecided |= zero is None
+            if cells > _CELLS:
+                return None
             continue
-        interior = _has_interior(region, symbols, signs)
-        if interior is False:
-            continue
-        if zero is False and interior is True:
-            return False
-        undecided = True
+        for sign, more in choices[depth]:
+            feasible = _strictly_feasible([*forms, *more], symbols)
+            if feasible is None:
+                return None
+            if feasible:
+                stack.append((depth + 1, [*forms, *more], {**signs, factors[depth]: sign}))
     return None if undecided else True
 
 
-def _foldable(expr: sp.Expr, atoms: set, symbols: tuple) -> bool:
-    """Cheap pre-check that folding can decide: the pieces are rational functions and
-    every boundary factors into linear factors or polynomials in one variable."""
+def _pieces_rational(expr: sp.Expr, atoms: set, symbols: list) -> bool:
+    """Whether ``expr`` and every piece of every branch are rational functions."""
     stand_ins = {atom: sp.Dummy() for atom in atoms}
     variables = [*symbols, *stand_ins.values()]
     candidates = [expr, *(p for atom in atoms for p in pieces(atom))]
-    for candidate in candidates:
-        if not sp.sympify(candidate).xreplace(stand_ins).is_rational_function(*variables):
-            return False
-    return all(_decidable(g, symbols) for g in boundaries(expr))
-
-
-@lru_cache(maxsize=4096)
-def _decidable(g: sp.Expr, symbols: tuple) -> bool:
     try:
-        if not g.is_polynomial(*symbols):
-            return False
-        _, pairs = sp.factor_list(g, *symbols)
-    except (TypeError, ValueError, NotImplementedError, sp.PolynomialError):
+        return all(
+            sp.sympify(c).xreplace(stand_ins).is_rational_function(*variables) for c in candidates
+        )
+    except (TypeError, ValueError, NotImplementedError):  # pragma: no cover - defensive
         return False
-    for factor, _ in pairs:
-        if len(factor.free_symbols) > 1 and sp.Poly(factor, *symbols).total_degree() > 1:
-            return False
-    return True
 
 
-def _piece_zero(piece: sp.Expr, symbols: list, piece_is_zero) -> bool | None:
-    if piece == 0:
-        return True
-    if piece.has(*BRANCHING, sp.Piecewise):
+def _in_cell(expr: sp.Expr, signs: dict) -> sp.Expr | None:
+    """``expr`` with every branch replaced by the piece it takes where each boundary
+    factor has the sign ``signs`` gives it (innermost branches first)."""
+    current = expr
+    while True:
+        innermost = [
+            a for a in current.atoms(*BRANCHING) if not any(arg.has(*BRANCHING) for arg in a.args)
+        ]
+        if not innermost:
+            return current
+        replacement = {}
+        for atom in innermost:
+            piece = _piece_taken(atom, signs)
+            if piece is None:
+                return None
+            replacement[atom] = piece
+        current = current.xreplace(replacement)
+
+
+def _piece_taken(atom: sp.Basic, signs: dict) -> sp.Expr | None:
+    if isinstance(atom, sp.Max | sp.Min):
+        wanted = 1 if isinstance(atom, sp.Max) else -1
+        for a in atom.args:
+            differences = [_sign_in(a - b, signs) for b in atom.args if b is not a]
+            if None in differences:
+                return None
+            if all(d * wanted >= 0 for d in differences):
+                return a
         return None
-    decided = _rational_zero(piece, symbols)
-    if decided is not None:
-        return decided
-    if piece_is_zero is not None and piece_is_zero(piece):
-        return True
-    return None
+    if isinstance(atom, sp.Piecewise):
+        for piece, condition in atom.args:
+            truth = _truth(condition, signs)
+            if truth is None:
+                return None
+            if truth:
+                return piece
+        return None
+    sign = _sign_in(atom.args[0], signs)
+    if sign is None or sign == 0:
+        return None
+    if isinstance(atom, sp.Abs):
+        return atom.args[0] * sign
+    if isinstance(atom, sp.sign):
+        return sp.Integer(sign)
+    return sp.S.One if sign > 0 else sp.S.Zero  # Heaviside
+
+
+def _truth(condition: sp.Basic, signs: dict) -> bool | None:
+    if condition in (sp.true, sp.false):
+        return condition is sp.true
+    if isinstance(condition, sp.And | sp.Or):
+        values = [_truth(c, signs) for c in condition.args]
+        if isinstance(condition, sp.And):
+            return False if False in values else None if None in values else True
+        return True if True in values else None if None in values else False
+    if isinstance(condition, sp.Not):
+        value = _truth(condition.args[0], signs)
+        return None if value is None else not value
+    if not isinstance(condition, Relational):
+        return None
+    sign = _sign_in(condition.lhs - condition.rhs, signs)
+    if sign is None:
+        return None
+    return {
+        sp.Eq: sign == 0, sp.Ne: sign != 0, sp.StrictGreaterThan: sign > 0,
+        sp.GreaterThan: sign >= 0, sp.StrictLessThan: sign < 0, sp.LessThan: sign <= 0,
+    }.get(type(condition))  # fmt: skip
+
+
+def _sign_in(g: sp.Expr, signs: dict) -> int | None:
+    """The sign of ``g`` in a cell (0 when g is identically 0), from its factors."""
+    factored = _factorization(sp.sympify(g))
+    if factored is None:
+        return None
+    constant, factors = factored
+    sign = _sign(constant)
+    for factor, multiplicity in factors:
+        if factor not in signs:
+            return None
+        sign *= signs[factor] ** multiplicity
+    return sign
+
+
+@lru_cache(maxsize=8192)
+def _factorization(g: sp.Expr) -> tuple | None:
+    """(constant, ((factor, multiplicity), ...)) with the factors normalized as
+    :func:`~symnoether.core.boundaries.surface_factors` gives them; None if unknown."""
+    try:
+        numerator, denominator = sp.fraction(sp.together(g))
+        constant, factors = sp.S.One, []
+        for part in (numerator, denominator):
+            if not part.free_symbols:
+                constant *= part
+                continue
+            c, pairs = sp.factor_list(part)
+            constant *= c
+            for factor, multiplicity in pairs:
+                if factor.could_extract_minus_sign():
+                    factor, constant = -factor, constant * (-1) ** multiplicity
+                factors.append((normal_factor(factor), multiplicity))
+    except (TypeError, ValueError, NotImplementedError, sp.PolynomialError):
+        return None
+    if _sign(constant) is None:
+        return None
+    return constant, tuple(factors)
 
 
 def _rational_zero(expr: sp.Expr, symbols: list) -> bool | None:
     try:
-        if not expr.is_rational_function(*symbols) or sp.count_ops(expr) > _FOLD_OPS:
+        if not expr.is_rational_function(*symbols) or sp.count_ops(expr) > _OPS:
             return None
         return sp.cancel(sp.together(expr)) == 0
     except (TypeError, ValueError, NotImplementedError, sp.PolynomialError):
@@ -218,128 +379,6 @@ def _assumed_signs(symbols: list) -> list:
     return forms
 
 
-def _has_interior(region: sp.Basic, symbols: list, signs: list) -> bool | None:
-    """Whether the set where ``region`` holds has interior points (None: undecided)."""
-    if region in (sp.true, sp.false):
-        return region is sp.true
-    if len(region.atoms(Relational)) > _RELATIONS:
-        return None
-    clauses = _dnf(sp.to_nnf(region, simplify=False))
-    if clauses is None:
-        return None
-    undecided = False
-    for literals in clauses:
-        options = _clause_options(literals, symbols)
-        if options is None:
-            undecided = True
-            continue
-        for forms in options:
-            feasible = _strictly_feasible([*signs, *forms], symbols)
-            if feasible is True:
-                return True
-            undecided |= feasible is None
-    return None if undecided else False
-
-
-def _dnf(condition: sp.Basic) -> list | None:
-    """A negation-normal-form condition as a list of conjunctions (tuples of literals),
-    those holding on a set of measure zero only (an equation) left out; None when
-    there would be more than a few hundred."""
-    if isinstance(condition, sp.Or):
-        clauses: list = []
-        for part in condition.args:
-            more = _dnf(part)
-            if more is None:
-                return None
-            clauses += more
-            if len(clauses) > _CLAUSES:
-                return None
-        return clauses
-    if isinstance(condition, sp.And):
-        clauses = [()]
-        for part in condition.args:
-            more = _dnf(part)
-            if more is None:
-                return None
-            clauses = [a + b for a in clauses for b in more]
-            if len(clauses) > _CLAUSES:
-                return None
-        return clauses
-    if condition is sp.false or isinstance(condition, sp.Eq):
-        return []
-    return [(condition,)]
-
-
-def _clause_options(literals: tuple, symbols: list) -> list | None:
-    """A conjunction of literals as a list of alternatives, each a list of strict
-    linear forms (Σ aᵥv + c > 0): the interior of the clause is their union."""
-    alternatives: list = [[]]
-    for literal in literals:
-        if literal is sp.true:
-            continue
-        if literal is sp.false or isinstance(literal, sp.Eq):
-            return []  # empty, or a set of measure zero
-        if isinstance(literal, sp.Ne):
-            continue  # removes a set of measure zero
-        if not isinstance(literal, sp.Rel):
-            return None
-        if isinstance(literal, sp.StrictGreaterThan | sp.GreaterThan):
-            positive = literal.lhs - literal.rhs
-        else:
-            positive = literal.rhs - literal.lhs
-        choices = _positive_set(positive, symbols)
-        if choices is None:
-            return None
-        alternatives = [a + c for a in alternatives for c in choices]
-        if len(alternatives) > _CLAUSES:
-            return None
-    return alternatives
-
-
-def _positive_set(f: sp.Expr, symbols: list) -> list | None:
-    return _positive_set_cached(f, tuple(symbols))
-
-
-@lru_cache(maxsize=4096)
-def _positive_set_cached(f: sp.Expr, symbols: tuple) -> list | None:
-    """The interior of {f > 0} as alternatives of conjunctions of linear forms, when
-    every factor of odd multiplicity of f's numerator and denominator is linear or
-    a polynomial in one variable; None otherwise."""
-    try:
-        numerator, denominator = sp.fraction(sp.together(f))
-        factors = []
-        constant = sp.S.One
-        for part in (numerator, denominator):
-            if not part.is_polynomial(*symbols):
-                return None
-            c, pairs = sp.factor_list(part, *symbols) if part.free_symbols else (part, [])
-            constant *= c
-            factors += [p for p, multiplicity in pairs if multiplicity % 2 == 1]
-    except (TypeError, ValueError, NotImplementedError, sp.PolynomialError):
-        return None
-    sign = _sign(constant)
-    if sign is None:
-        return None
-    if sign == 0:
-        return []
-    per_factor = []
-    for factor in factors:
-        sides = _factor_sides(factor, symbols)
-        if sides is None:
-            return None
-        per_factor.append(sides)
-    result = []
-    for pattern in itertools.product((1, -1), repeat=len(per_factor)):
-        if sign * sp.prod(pattern) < 0:
-            continue
-        parts = [sides[0 if s > 0 else 1] for s, sides in zip(pattern, per_factor, strict=True)]
-        for combination in itertools.product(*parts):
-            result.append([form for conjunction in combination for form in conjunction])
-            if len(result) > _CLAUSES:
-                return None
-    return result
-
-
 def _factor_sides(factor: sp.Expr, symbols: list) -> tuple | None:
     """(where factor > 0, where factor < 0), each a list of conjunctions of linear forms."""
     linear = _linear_form(factor, symbols)
@@ -348,7 +387,7 @@ def _factor_sides(factor: sp.Expr, symbols: list) -> tuple | None:
         negated = {v: -a for v, a in coefficients.items()}
         return [[linear]], [[(negated, -constant)]]
     free = factor.free_symbols
-    if len(free) != 1:
+    if len(free) != 1 or not factor.is_polynomial(*free):
         return None
     (v,) = free
     try:

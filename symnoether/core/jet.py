@@ -39,7 +39,7 @@ from sympy.core.function import AppliedUndef
 
 from ..budget import check
 from .boundaries import BRANCHING, BoundaryPlan
-from .branches import as_real, decide_exactly, drop_deltas
+from .branches import as_real, decide_exactly, without_deltas
 
 __all__ = [
     "total_derivative",
@@ -150,11 +150,15 @@ def is_zero(expr: sp.Expr, *, samples: int = _SAMPLES, seed: int = 0) -> bool:
 
     Expressions with branches (``Max``, ``Min``, ``Abs``, ``Heaviside``, ``sign``,
     ``Piecewise``) are decided **almost everywhere** (:mod:`symnoether.core.branches`):
-    ``DiracDelta`` terms vanish off a set of measure zero and are dropped, and the
-    value on a boundary itself (``Heaviside(0)``) does not count. The branches are
-    folded into one ``Piecewise`` and each piece decided exactly under its condition
-    when the pieces are rational functions and the conditions linear (after
-    factoring) or in one variable. Otherwise the random points are joined by points
+    the value on a boundary itself (``Heaviside(0)``) does not count, and a
+    ``DiracDelta`` term, which vanishes off a set of measure zero, counts as a
+    distribution: c·DiracDelta(g) is zero when its weight c vanishes where g = 0
+    (x·DiracDelta(x), from the ReLU identity) and not zero otherwise (DiracDelta(x −
+    150), the derivative of a jump: a loss that jumps is not invariant). The branches are
+    folded into their pieces, each decided exactly under its condition (in each cell
+    cut out by the branch boundaries), when the pieces are rational functions and the
+    conditions linear (after factoring) or in one variable. Otherwise the random
+    points are joined by points
     on both sides of, and close to, every branch boundary (``w1 = 150`` for
     ``Max(0, w1 - 150)``), solved for one of its variables, with the other values
     drawn at the scales of the expression's own constants.
@@ -187,13 +191,17 @@ def is_zero(expr: sp.Expr, *, samples: int = _SAMPLES, seed: int = 0) -> bool:
     (False, False)
     >>> is_zero(x * sp.DiracDelta(x) + sp.Heaviside(x) + sp.Heaviside(-x) - 1)
     True
+    >>> is_zero(sp.DiracDelta(x - 150))
+    False
     """
     expr = sp.sympify(expr)
     if expr == 0 or expr.is_zero is True:
         return True
     exact = _rationalize(expr)
     if exact.has(sp.DiracDelta):
-        exact = drop_deltas(exact)
+        exact = without_deltas(exact, partial(is_zero, samples=samples, seed=seed))
+        if exact is None:
+            return False  # a DiracDelta term whose weight does not vanish on its set
     if exact == 0:
         return True
     if exact.has(*BRANCHING):
@@ -212,7 +220,7 @@ def _branches_zero(expr: sp.Expr, *, samples: int, seed: int) -> bool:
     if sp.count_ops(expr) <= _EXPAND_ZERO_OPS_LIMIT and _attempt(sp.expand, expr):
         return True
     real = as_real(expr)
-    decided = decide_exactly(real, lambda piece: is_zero(piece, samples=samples, seed=seed))
+    decided = decide_exactly(real)
     if decided is not None:
         return decided
     plan = BoundaryPlan.of(real)
@@ -332,7 +340,7 @@ def _zero_at(expr: sp.Expr, point: dict) -> bool | None:
     fine = _evaluate(value, _FINE_DIGITS)
     if coarse is None or fine is None:
         return None
-    return _no_digits(fine) or abs(fine) <= _SHRINK * abs(coarse)
+    return bool(_no_digits(fine) or abs(fine) <= _SHRINK * abs(coarse))
 
 
 def _no_digits(value: sp.Expr) -> bool:

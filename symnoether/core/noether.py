@@ -21,8 +21,9 @@ equations) minus the returned rate must be identically zero
 Losses with branches (ReLU's ``Max``, ``Heaviside``, ``Abs``, ``sign``, ``Piecewise``)
 give laws that hold **almost everywhere**: the value on a branch boundary does not
 count, and ``DiracDelta`` terms (the derivative of a step) vanish off a set of
-measure zero and are dropped; a law that dropped one says so
-(:attr:`NoetherLaw.almost_everywhere`).
+measure zero; a law they entered says so (:attr:`NoetherLaw.almost_everywhere`).
+They count as distributions when a rate is decided zero: x·DiracDelta(x) is 0, the
+DiracDelta(w − 150) of a loss that jumps at w = 150 is not.
 
 References
 ----------
@@ -60,7 +61,6 @@ from ..errors import (
     NotSupportedError,
     VerificationError,
 )
-from .branches import drop_deltas
 from .display import aligned_latex, table_text, vector_latex, vector_text
 from .dynamics import equations_of_motion
 from .jet import is_zero, prolonged_action, readable, total_derivative
@@ -97,10 +97,11 @@ class NoetherLaw:
     order : int
         2 for a Lagrangian system, 1 for gradient flow.
     almost_everywhere : bool
-        True when the law was derived with ``DiracDelta`` terms dropped (the
-        derivative of a ``Heaviside`` or ``sign`` in the loss): it holds almost
-        everywhere, off the set of measure zero where a DiracDelta's argument
-        vanishes (a trajectory crossing that set may see the charge jump there).
+        True when ``DiracDelta`` terms (the derivative of a ``Heaviside`` or ``sign``
+        in the loss) entered the law: it holds almost everywhere, off the set of
+        measure zero where a DiracDelta's argument vanishes. A DiracDelta left in
+        the rate (a loss that jumps) makes the charge jump where a trajectory
+        crosses that set; the numeric kernels evaluate DiracDelta as 0.
 
     Examples
     --------
@@ -164,7 +165,7 @@ class NoetherLaw:
             ("conserved", status),
         ]
         if self.almost_everywhere:
-            rows.append(("holds", "almost everywhere (DiracDelta terms dropped)"))
+            rows.append(("holds", "almost everywhere (DiracDelta terms vanish off a null set)"))
         rule = self.system.rule.name if self.system.rule is not None else "hand-written kinetic"
         title = f"Noether's learning dynamics ({rule}, order {self.order})"
         return table_text(title, rows)
@@ -377,7 +378,7 @@ def _second_order_law(system: LearningSystem, psi: sp.ImmutableMatrix) -> Noethe
     v = sp.Matrix(vels)
     charge_core = readable((v.T * system.mass_matrix * psi)[0])
     kinetic_core = prolonged_action(system.kinetic, psi, coords, vels)
-    kinetic_core, singular = _almost_everywhere(kinetic_core)
+    singular = kinetic_core.has(sp.DiracDelta)
     kinetic_core = sp.S.Zero if is_zero(kinetic_core) else readable(kinetic_core)
     loss_core, regularizer_core, dropped = _potential_breaking(system, psi)
     _verify_second_order(system, charge_core, kinetic_core + loss_core + regularizer_core)
@@ -395,23 +396,16 @@ def _second_order_law(system: LearningSystem, psi: sp.ImmutableMatrix) -> Noethe
 
 
 def _potential_breaking(system: LearningSystem, psi: sp.ImmutableMatrix) -> tuple:
-    """(−ψ·∇V_loss, −ψ·∇R, whether DiracDelta terms were dropped): exact 0 for the loss
-    part when ψ is a symmetry (almost everywhere)."""
+    """(−ψ·∇V_loss, −ψ·∇R, whether a DiracDelta appeared): exact 0 for the loss part
+    when ψ is a symmetry (almost everywhere; a DiracDelta counts as a distribution)."""
     coords = system.coords
-    loss_part, dropped = _almost_everywhere(-_directional(system.loss, psi, coords))
-    loss_part = sp.S.Zero if is_zero(loss_part) else readable(loss_part)
+    loss_part = -_directional(system.loss, psi, coords)
     regularizer = system.potential - system.loss
-    regularizer_part, also = _almost_everywhere(-_directional(regularizer, psi, coords))
+    regularizer_part = -_directional(regularizer, psi, coords)
+    singular = loss_part.has(sp.DiracDelta) or regularizer_part.has(sp.DiracDelta)
+    loss_part = sp.S.Zero if is_zero(loss_part) else readable(loss_part)
     regularizer_part = sp.S.Zero if is_zero(regularizer_part) else readable(regularizer_part)
-    return loss_part, regularizer_part, dropped or also
-
-
-def _almost_everywhere(expr: sp.Expr) -> tuple[sp.Expr, bool]:
-    """``expr`` with its DiracDelta terms dropped (they vanish off a set of measure
-    zero), and whether there were any."""
-    if not expr.has(sp.DiracDelta):
-        return expr, False
-    return drop_deltas(expr), True
+    return loss_part, regularizer_part, singular
 
 
 def _breaking_regularizers(system: LearningSystem, psi: sp.ImmutableMatrix) -> tuple[str, ...]:

@@ -35,7 +35,6 @@ import sympy as sp
 from sympy.polys.polyerrors import CoercionFailed
 
 from ..core.boundaries import BRANCHING, BoundaryPlan
-from ..core.branches import drop_deltas
 from ..core.jet import is_zero
 from ..errors import NonDifferentiableLossError, VerificationError
 
@@ -90,8 +89,10 @@ def sample_values(
     there and would ill-condition the system. ``far`` may be a
     :class:`~symnoether.core.branches.BoundaryPlan` (:func:`branch_plan`): then,
     besides, a third of the real draws are multiplied by one of the loss's
-    constant scales, and every other point is moved to one side of a branch
-    boundary, close to it (each boundary in turn, both sides)."""
+    constant scales, and three points in four are moved to one side of a branch
+    boundary (each boundary as often, both sides), close to it or well inside, or,
+    for a third of the points of a step's boundary (``Heaviside``, ``sign``), onto
+    it."""
     values = []
     for s in symbols:
         if isinstance(s, sp.MatrixSymbol):
@@ -126,25 +127,65 @@ def branch_plan(expr: sp.Expr, symbols: Sequence) -> BoundaryPlan | None:
     >>> branch_plan((w2 - 1) ** 2, (w1, w2)) is None
     True
     """
-    if isinstance(expr, sp.MatrixExpr) or not expr.has(*BRANCHING):
+    if isinstance(expr, sp.MatrixExpr) or not expr.has(*BRANCHING, sp.DiracDelta):
         return None
-    return BoundaryPlan.of(drop_deltas(expr))
+    return BoundaryPlan.of(expr)
 
 
 def numeric_function(symbols: Sequence, exprs: object):
-    """``lambdify(symbols, exprs)`` over NumPy, with ``DiracDelta`` evaluating to 0
-    (it vanishes off a set of measure zero; NumPy has no such function).
+    """``lambdify(symbols, exprs)`` over NumPy (a list of scalar expressions), where a
+    ``DiracDelta`` is 0 off its set and a point on that set gives the jump's weight.
+
+    A gradient with a term c·DiracDelta(g) (the derivative of a step) evaluates to
+    its regular part where g ≠ 0; at a point on g = 0 (to 10⁻¹⁰ of the size of g's
+    terms, as :func:`sample_values` puts them with a plan) every component is
+    replaced by its weight c instead, so that a row of the sampled condition
+    ψ·∇V = 0 there reads ψ·c = 0: the step must not move under ψ.
 
     Examples
     --------
     >>> import sympy as sp
-    >>> x = sp.Symbol("x", real=True)
-    >>> f = numeric_function([x], [sp.diff(x * sp.Heaviside(x), x)])
-    >>> [float(v) for v in f(2.0)]
-    [1.0]
+    >>> w, x = sp.symbols("w x", real=True)
+    >>> f = numeric_function([w, x], [sp.diff(x * sp.Heaviside(w - 1), w)])   # x·δ(w − 1)
+    >>> [float(v) for v in f(2.0, 3.0)], [float(v) for v in f(1.0, 3.0)]
+    ([0.0], [3.0])
     """
     modules = [{"DiracDelta": _no_delta}, "numpy"]
-    return sp.lambdify(symbols, exprs, modules=modules, docstring_limit=0)
+    plain = sp.lambdify(symbols, exprs, modules=modules, docstring_limit=0)
+    if not isinstance(exprs, list | tuple) or not all(isinstance(e, sp.Expr) for e in exprs):
+        return plain
+    deltas = sorted(
+        {d for e in exprs for d in e.atoms(sp.DiracDelta) if len(d.args) == 1 or d.args[1] == 0},
+        key=sp.default_sort_key,
+    )
+    if not deltas:
+        return plain
+    stand_ins = {d: sp.Dummy() for d in deltas}
+    zero = dict.fromkeys(stand_ins.values(), sp.S.Zero)
+    linear = [e.xreplace(stand_ins) for e in exprs]
+    jumps = []
+    for delta, symbol in stand_ins.items():
+        weights = [sp.diff(e, symbol).xreplace(zero) for e in linear]
+        argument = delta.args[0]
+        size = sum((sp.Abs(t) for t in sp.Add.make_args(sp.expand(argument))), sp.S.Zero)
+        jumps.append(
+            tuple(
+                sp.lambdify(symbols, item, modules=modules, docstring_limit=0)
+                for item in (argument, size, weights)
+            )
+        )
+
+    def evaluate(*values):
+        shape = np.broadcast(*[np.asarray(v) for v in values]).shape
+        out = [np.array(np.broadcast_to(np.asarray(v, float), shape)) for v in plain(*values)]
+        for surface, size, weights in jumps:
+            on = np.abs(surface(*values)) <= 1e-10 * np.asarray(size(*values), float)
+            if np.any(on):
+                for component, weight in zip(out, weights(*values), strict=True):
+                    component[on] = np.broadcast_to(np.asarray(weight, float), shape)[on]
+        return out
+
+    return evaluate
 
 
 def _no_delta(argument, *order):
@@ -153,7 +194,8 @@ def _no_delta(argument, *order):
 
 def _near_boundaries(plan: BoundaryPlan, symbols: list, values: list, rng) -> None:
     """In place: scale a third of the real draws by the constants' scales, then move
-    every other point to one side of a boundary (boundary k on rows k, k + K, ...)."""
+    three points in four to one side of a boundary (each boundary as often), half
+    of those first next to another boundary (corners: w₁ > 150 and w₂ > 50)."""
     count = len(values[0]) if values else 0
     index = {s: i for i, s in enumerate(symbols)}
     free = [i for i, s in enumerate(symbols) if _real_scalar(s)]
@@ -165,28 +207,45 @@ def _near_boundaries(plan: BoundaryPlan, symbols: list, values: list, rng) -> No
     boundaries = [b for b in plan.boundaries if b.variable in index]
     if not boundaries or count < 2:
         return
-    rows = np.arange(0, count, 2)
+    rows = np.flatnonzero(rng.random(count) < 0.75)
+    if len({b.variable for b in boundaries}) > 1:  # first, half of the rows to a corner
+        corner = rng.integers(0, 2 * len(boundaries), rows.size)
+        for k, boundary in enumerate(boundaries):
+            _move_to(boundary, rows[corner == k], plan, symbols, values, index, rng)
+    main = rng.permutation(np.arange(rows.size) % len(boundaries))
     for k, boundary in enumerate(boundaries):
-        mine = rows[k :: len(boundaries)]
-        if mine.size == 0:
-            continue
-        roots = _root_functions(boundary, tuple(symbols))
-        arguments = [v[mine] if np.ndim(v) == 1 else v for v in values]
-        choice = rng.integers(0, len(roots), mine.size)
-        with np.errstate(all="ignore"):
-            found = np.stack([_real_array(f(*arguments), mine.size) for f in roots])
-        root = found[choice, np.arange(mine.size)]
-        base = np.where(root != 0, np.abs(root), rng.choice([1.0, *map(float, plan.scales)]))
-        step = base * 10.0 ** -rng.uniform(2, 6, mine.size)
-        moved = root + np.where(rng.random(mine.size) < 0.5, step, -step)
-        v = boundary.variable
-        ok = np.isfinite(moved)
-        if v.is_positive or v.is_nonnegative:
-            ok &= moved > 0
-        elif v.is_negative or v.is_nonpositive:
-            ok &= moved < 0
-        column = values[index[v]]
-        column[mine] = np.where(ok, moved, column[mine])
+        _move_to(boundary, rows[main == k], plan, symbols, values, index, rng)
+
+
+def _move_to(boundary, mine, plan, symbols, values, index, rng) -> None:
+    """Rows ``mine``: the boundary's variable moved to one side of it, half of them
+    close to it (10⁻⁶ … 10⁻¹ of its size), half well inside (5 … 100 %); for a
+    step's boundary, a third onto it instead."""
+    if mine.size == 0:
+        return
+    roots = _root_functions(boundary, tuple(symbols))
+    arguments = [v[mine] if np.ndim(v) == 1 else v for v in values]
+    choice = rng.integers(0, len(roots), mine.size)
+    with np.errstate(all="ignore"):
+        found = np.stack([_real_array(f(*arguments), mine.size) for f in roots])
+    root = found[choice, np.arange(mine.size)]
+    base = np.where(root != 0, np.abs(root), rng.choice([1.0, *map(float, plan.scales)]))
+    close = rng.random(mine.size) < 0.5
+    relative = np.where(
+        close, 10.0 ** -rng.uniform(1, 6, mine.size), rng.uniform(0.05, 1, mine.size)
+    )
+    step = base * relative
+    if boundary.step:  # on the set itself, where a jump's weight is read
+        step = np.where(rng.random(mine.size) < 1 / 3, 0.0, step)
+    moved = root + np.where(rng.random(mine.size) < 0.5, step, -step)
+    v = boundary.variable
+    ok = np.isfinite(moved)
+    if v.is_positive or v.is_nonnegative:
+        ok &= moved > 0
+    elif v.is_negative or v.is_nonpositive:
+        ok &= moved < 0
+    column = values[index[v]]
+    column[mine] = np.where(ok, moved, column[mine])
 
 
 def _real_scalar(s: object) -> bool:

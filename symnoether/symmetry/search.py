@@ -309,7 +309,8 @@ def general_search(loss: sp.Expr, blocks: tuple, data: tuple, *, seed: int = 0) 
         rng = np.random.default_rng(seed)
         branching = branch_plan(loss, symbols) or False  # sample where the loss branches
         sample = partial(_sample_rows, evaluate, symbols, n, far=branching)
-        rows = sample(unknowns + _EXTRA_SAMPLES, rng)
+        extra = min(3 * unknowns, 256) if branching else 0  # branches hold on parts only
+        rows = sample(unknowns + _EXTRA_SAMPLES + extra, rng)
         with blas_threads():
             null = _stable_null_space(sample, unknowns, rows, rng)
         basis = canonical_basis(null)
