@@ -46,9 +46,7 @@ class Case(NamedTuple):
 # z = w₁x is the pre-activation, r = y − (model output) the residual throughout.
 CATALOGUE = {
     # ∂₁V = H(w₁ − 150): ψ·∇V = 1 for w₁ > 150 (the example).
-    "relu threshold at 150, translation": Case(
-        sp.Max(0, w1 - 150) + (w2 - 1) ** 2, (1, 0), False
-    ),
+    "relu threshold at 150, translation": Case(sp.Max(0, w1 - 150) + (w2 - 1) ** 2, (1, 0), False),
     # V = −Max(0, w₁ − 200) + w₂²: ψ·∇V = −H(w₁ − 200) ≠ 0 beyond 200.
     "cap at 200, translation": Case(sp.Min(w1, 200) - w1 + w2**2, (1, 0), False),
     # ∂₁V = H(w₁ − 10⁻⁶) − H(w₁) = −1 on the slab 0 < w₁ < 10⁻⁶ only.
@@ -63,26 +61,20 @@ CATALOGUE = {
     ),
     # Continuous at 150; beyond, the extra (w₁ − 150)² gives ψ·∇V = 2(w₁ − 150) ≠ 0.
     "piecewise differing beyond 150, translation": Case(
-        sp.Piecewise(
-            ((w1 + w2) ** 2, w1 < 150), ((w1 + w2) ** 2 + (w1 - 150) ** 2, True)
-        ),
+        sp.Piecewise(((w1 + w2) ** 2, w1 < 150), ((w1 + w2) ** 2 + (w1 - 150) ** 2, True)),
         (1, -1),
         False,
     ),
     # Max(0, λz) = λMax(0, z) for λ > 0: w₂ Max(0, w₁x) is invariant under (λw₁, w₂/λ).
     "relu rescale": Case((y - w2 * sp.Max(0, w1 * x)) ** 2 / 2, (w1, -w2), True),
     # Where z > 6 the output is 6w₂: ψ·∇V = r·6w₂ ≠ 0 (ReLU6 is not homogeneous).
-    "relu6 rescale": Case(
-        (y - w2 * sp.Min(sp.Max(0, w1 * x), 6)) ** 2 / 2, (w1, -w2), False
-    ),
+    "relu6 rescale": Case((y - w2 * sp.Min(sp.Max(0, w1 * x), 6)) ** 2 / 2, (w1, -w2), False),
     # The same with the clip at 1000, far outside the box: ψ·∇V = 1000 r w₂ for z > 1000.
     "relu clipped at 1000, rescale": Case(
         (y - w2 * sp.Min(sp.Max(0, w1 * x), 1000)) ** 2 / 2, (w1, -w2), False
     ),
     # Leaky ReLU Max(z, z/10) is positively homogeneous: invariant.
-    "leaky relu rescale": Case(
-        (y - w2 * sp.Max(w1 * x, w1 * x / 10)) ** 2 / 2, (w1, -w2), True
-    ),
+    "leaky relu rescale": Case((y - w2 * sp.Max(w1 * x, w1 * x / 10)) ** 2 / 2, (w1, -w2), True),
     # |λz| = λ|z| for λ > 0: invariant.
     "abs activation rescale": Case((y - w2 * sp.Abs(w1 * x)) ** 2 / 2, (w1, -w2), True),
     # ReLU written z·H(z): ψ·∇V = −r w₂ w₁² x² δ(z), whose weight vanishes where z = 0
@@ -92,25 +84,17 @@ CATALOGUE = {
     ),
     # Max(0, z − 150): ψ·∇V = −r w₂ (z H(z − 150) − Max(0, z − 150)) = −150 r w₂ H(z − 150),
     # nonzero only where w₁x > 150.
-    "thresholded relu rescale": Case(
-        (y - w2 * sp.Max(0, w1 * x - 150)) ** 2 / 2, (w1, -w2), False
-    ),
+    "thresholded relu rescale": Case((y - w2 * sp.Max(0, w1 * x - 150)) ** 2 / 2, (w1, -w2), False),
     # sign(λz) = sign(z): ψ = (w₁, 0) gives −2 r w₂ w₁ x δ(z), weight 0 where z = 0.
-    "sign activation, scale of w1": Case(
-        (y - w2 * sp.sign(w1 * x)) ** 2 / 2, (w1, 0), True
-    ),
+    "sign activation, scale of w1": Case((y - w2 * sp.sign(w1 * x)) ** 2 / 2, (w1, 0), True),
     # The perceptron: H(λz) = H(z); ψ = (w₁, 0) gives −r w₂ w₁ x δ(z), weight 0 on z = 0.
-    "step activation, scale of w1": Case(
-        (y - w2 * sp.Heaviside(w1 * x)) ** 2 / 2, (w1, 0), True
-    ),
+    "step activation, scale of w1": Case((y - w2 * sp.Heaviside(w1 * x)) ** 2 / 2, (w1, 0), True),
     # Translating w₁ moves the step across w₁ = 0: weight −r w₂ x ≠ 0 there (a jump).
     "step activation, translation of w1": Case(
         (y - w2 * sp.Heaviside(w1 * x)) ** 2 / 2, (1, 0), False
     ),
     # V jumps by 1 across w₁ = 150: ψ·∇V = δ(w₁ − 150), weight 1.
-    "step at 150, translation": Case(
-        sp.Heaviside(w1 - 150) + (w2 - 1) ** 2, (1, 0), False
-    ),
+    "step at 150, translation": Case(sp.Heaviside(w1 - 150) + (w2 - 1) ** 2, (1, 0), False),
     # Scaling about w₁ = 150 keeps the sign of w₁ − 150: weight (w₁ − 150) = 0 on the step.
     "step at 150, scaling about it": Case(
         sp.Heaviside(w1 - 150) + (w2 - 1) ** 2, (w1 - 150, 0), True
@@ -147,17 +131,13 @@ CATALOGUE = {
         (y - w2 * sp.Max(0, sp.Min(w1 * x, 500 - w1 * x))) ** 2 / 2, (w1, -w2), False
     ),
     # A clip of the invariant w₁ − w₂ is invariant under ψ = (1, 1).
-    "clip of an invariant, translation": Case(
-        sp.Min(sp.Max(w1 - w2, -6), 6) ** 2, (1, 1), True
-    ),
+    "clip of an invariant, translation": Case(sp.Min(sp.Max(w1 - w2, -6), 6) ** 2, (1, 1), True),
     # The clipped window of w₁ + w₂ moves: ψ·∇V = 2 on 300 < w₁ + w₂ < 900.
     "clip window far away, translation": Case(
         (w1 - w2) ** 2 + sp.Min(sp.Max(0, w1 + w2 - 300), 600), (1, 1), False
     ),
     # ∂₁V = sign(w₁ − 1000) + 1: 0 below 1000, 2 beyond.
-    "abs hinge at 1000, translation": Case(
-        sp.Abs(w1 - 1000) + w1 + w2**2, (1, 0), False
-    ),
+    "abs hinge at 1000, translation": Case(sp.Abs(w1 - 1000) + w1 + w2**2, (1, 0), False),
     # |w₁ − w₂| twice, as Abs and as Max: a function of w₁ − w₂.
     "abs and max of a difference, translation": Case(
         sp.Abs(w1 - w2) + sp.Max(w1 - w2, w2 - w1), (1, 1), True
@@ -167,9 +147,7 @@ CATALOGUE = {
     # ψ = (w₁, w₂) scales w₁w₂ by λ²: ψ·∇V = −2y w₁w₂x where the hinge is active.
     "hinge scale": Case(sp.Max(0, 1 - y * w2 * w1 * x), (w1, w2), False),
     # A function of w₁ − w₂ (the DiracDelta weights cancel between ∂₁ and ∂₂).
-    "sign of a difference, translation": Case(
-        sp.sign(w1 - w2) * (w1 - w2) ** 2, (1, 1), True
-    ),
+    "sign of a difference, translation": Case(sp.sign(w1 - w2) * (w1 - w2) ** 2, (1, 1), True),
     # V jumps by 2 across w₁ = 200: weight 2 of δ(w₁ − 200).
     "sign step at 200, translation": Case(sp.sign(w1 - 200) + w2**2, (1, 0), False),
     # ψ·∇V = −r w₂ 10⁻⁶ H(z − 10⁻⁶): tiny but genuine wherever z > 10⁻⁶.
