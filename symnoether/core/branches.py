@@ -6,9 +6,11 @@ ReLU networks, clipping, absolute values and hand-written piecewise losses make
 points see only the branches they fall in: ``Max(0, x − 150)`` is 0 on the whole
 box |x| ≤ 100. This module gives :func:`symnoether.core.jet.is_zero` three tools:
 
-* **almost everywhere** (:func:`drop_deltas`): a ``DiracDelta(g)`` vanishes off the
-  set g = 0, of measure zero, so the laws are stated almost everywhere and the
-  value on a boundary itself (``Heaviside(0)``) does not count;
+* **almost everywhere**: the value on a boundary itself (``Heaviside(0)``) does not
+  count, and a ``DiracDelta(g)`` vanishes off the set g = 0, of measure zero. Deciding
+  whether an expression is zero, it counts as a distribution (:func:`without_deltas`):
+  c·DiracDelta(g) is zero when its weight c vanishes on g = 0 (the ReLU identity
+  x·DiracDelta(x) = 0), not zero otherwise (a jump of the function differentiated);
 * **an exact decision** (:func:`decide_exactly`): the boundaries of the branches,
   factored (w₁x = 0 is w₁ = 0 or x = 0), cut the space into open cells; in each
   cell every branch takes one piece, so a branchy expression whose pieces are
@@ -55,27 +57,12 @@ from .boundaries import (
     surface_factors,
 )
 
-__all__ = ["BRANCHING", "drop_deltas", "without_deltas", "as_real", "decide_exactly"]
+__all__ = ["BRANCHING", "without_deltas", "as_real", "decide_exactly"]
 
 _OPS = 300  # largest expression (count_ops) decided exactly
 _FACTORS = 8  # most boundary factors (cells: at most 2⁸ sign choices)
 _CELLS = 256  # most cells visited
 _FORMS = 400  # most inequalities kept during Fourier–Motzkin elimination
-
-
-def drop_deltas(expr: sp.Expr) -> sp.Expr:
-    """``expr`` off the sets where its ``DiracDelta`` arguments vanish: every
-    ``DiracDelta(g)`` (and its derivatives) → 0. What the kernels compute.
-
-    Examples
-    --------
-    >>> import sympy as sp
-    >>> x = sp.Symbol("x", real=True)
-    >>> drop_deltas(x * sp.DiracDelta(x) + sp.Heaviside(x))
-    Heaviside(x)
-    """
-    deltas = expr.atoms(sp.DiracDelta)
-    return expr.xreplace({delta: sp.S.Zero for delta in deltas}) if deltas else expr
 
 
 def without_deltas(expr: sp.Expr, is_zero: Callable[[sp.Expr], bool]) -> sp.Expr | None:
