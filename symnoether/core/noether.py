@@ -23,7 +23,9 @@ give laws that hold **almost everywhere**: the value on a branch boundary does n
 count, and ``DiracDelta`` terms (the derivative of a step) vanish off a set of
 measure zero; a law they entered says so (:attr:`NoetherLaw.almost_everywhere`).
 They count as distributions when a rate is decided zero: x·DiracDelta(x) is 0, the
-DiracDelta(w − 150) of a loss that jumps at w = 150 is not.
+DiracDelta(w − 150) of a loss that jumps at w = 150 is not. The numeric kernels take
+DiracDelta as 0 and Heaviside(0) = 0 (the ReLU gradient of the common frameworks);
+for another value write it into the loss, e.g. ReLU as ``z * Heaviside(z, 1)``.
 
 References
 ----------
