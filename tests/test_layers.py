@@ -33,8 +33,8 @@ STAGES = {
 
 # Inside a stage, the modules in the order of the data flow.
 MODULES = {
-    "core": ["display", "typeset", "vocabulary", "rules", "checks", "system", "jet", "dynamics",
-             "noether", "models", "__init__"],
+    "core": ["display", "typeset", "vocabulary", "rules", "checks", "system", "boundaries",
+             "branches", "jet", "dynamics", "noether", "models", "__init__"],
     "symmetry": ["actions", "breaking", "members", "algebra", "grouping", "sampling",
                  "structured", "search", "__init__"],
     "numerics": ["drivers", "cache_trust", "kernel_cache", "kernel_source", "codegen",

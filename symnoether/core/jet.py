@@ -32,11 +32,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from functools import partial
 
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
 from ..budget import check
+from .boundaries import BRANCHING, BoundaryPlan
+from .branches import as_real, decide_exactly, without_deltas
 
 __all__ = [
     "total_derivative",
@@ -52,8 +55,9 @@ _SHRINK = sp.Float(10) ** -15
 _SAMPLES = 4
 _ROUND_OFF = 1e-13
 _ROUND_OFF_BITS = 12
-_BRANCHING = (sp.Max, sp.Min, sp.Heaviside, sp.Piecewise, sp.Abs, sp.sign)
-_BRANCH_SAMPLES = 8
+_BRANCH_SAMPLES = 4
+_BOUNDARY_REPS = 2  # base points per branch boundary (1 beyond _MANY_BOUNDARIES)
+_MANY_BOUNDARIES = 8
 _MIN_BITS = 8
 _EXPAND_OPS_LIMIT = 400
 _EXPAND_ZERO_OPS_LIMIT = 300
@@ -129,7 +133,7 @@ def prolonged_action(
 
 
 def is_zero(expr: sp.Expr, *, samples: int = _SAMPLES, seed: int = 0) -> bool:
-    """Decide whether ``expr`` is identically zero, robustly.
+    """Decide whether ``expr`` is identically zero (almost everywhere), robustly.
 
     Rational functions of moderate size are decided exactly (``cancel``).
     Otherwise cheap symbolic steps come first (structural test, floats made
@@ -144,6 +148,21 @@ def is_zero(expr: sp.Expr, *, samples: int = _SAMPLES, seed: int = 0) -> bool:
     sqrt, exp/log, Abs or Max never produce a false "not zero", and tiny
     genuine values are not mistaken for zero.
 
+    Expressions with branches (``Max``, ``Min``, ``Abs``, ``Heaviside``, ``sign``,
+    ``Piecewise``) are decided **almost everywhere** (:mod:`symnoether.core.branches`):
+    the value on a boundary itself (``Heaviside(0)``) does not count, and a
+    ``DiracDelta`` term, which vanishes off a set of measure zero, counts as a
+    distribution: c·DiracDelta(g) is zero when its weight c vanishes where g = 0
+    (x·DiracDelta(x), from the ReLU identity) and not zero otherwise (DiracDelta(x −
+    150), the derivative of a jump: a loss that jumps is not invariant). The branches are
+    folded into their pieces, each decided exactly under its condition (in each cell
+    cut out by the branch boundaries), when the pieces are rational functions and the
+    conditions linear (after factoring) or in one variable. Otherwise the random
+    points are joined by points
+    on both sides of, and close to, every branch boundary (``w1 = 150`` for
+    ``Max(0, w1 - 150)``), solved for one of its variables, with the other values
+    drawn at the scales of the expression's own constants.
+
     Parameters
     ----------
     expr : sympy expression
@@ -151,6 +170,13 @@ def is_zero(expr: sp.Expr, *, samples: int = _SAMPLES, seed: int = 0) -> bool:
         Number of random points of the numeric check.
     seed : int
         Seed of the random points (results are reproducible).
+
+    Raises
+    ------
+    NotSupportedError
+        The expression branches on a boundary that can be solved for none of its
+        variables, no exact decision applies and no sample point showed a nonzero
+        value: the message names the boundary.
 
     Examples
     --------
@@ -160,19 +186,48 @@ def is_zero(expr: sp.Expr, *, samples: int = _SAMPLES, seed: int = 0) -> bool:
     True
     >>> is_zero(sp.exp(a) - 1 - a)
     False
+    >>> x = sp.Symbol("x", real=True)
+    >>> is_zero(sp.Max(0, x - 150)), is_zero(sp.Min(x, 200) - x)
+    (False, False)
+    >>> is_zero(x * sp.DiracDelta(x) + sp.Heaviside(x) + sp.Heaviside(-x) - 1)
+    True
+    >>> is_zero(sp.DiracDelta(x - 150))
+    False
     """
     expr = sp.sympify(expr)
     if expr == 0 or expr.is_zero is True:
         return True
     exact = _rationalize(expr)
+    if exact.has(sp.DiracDelta):
+        exact = without_deltas(exact, partial(is_zero, samples=samples, seed=seed))
+        if exact is None:
+            return False  # a DiracDelta term whose weight does not vanish on its set
     if exact == 0:
         return True
+    if exact.has(*BRANCHING):
+        return _branches_zero(exact, samples=samples, seed=seed)
     if sp.count_ops(exact) <= _EXPAND_ZERO_OPS_LIMIT:
         if _is_rational_function(exact):
             return sp.cancel(sp.together(exact)) == 0  # exact decision, either way
         if _attempt(sp.expand, exact):
             return True
     return _numerically_zero(exact, samples=samples, seed=seed)
+
+
+def _branches_zero(expr: sp.Expr, *, samples: int, seed: int) -> bool:
+    """Zero almost everywhere: expand, else the exact piecewise decision, else
+    boundary-aware sampling (see :mod:`symnoether.core.branches`)."""
+    if sp.count_ops(expr) <= _EXPAND_ZERO_OPS_LIMIT and _attempt(sp.expand, expr):
+        return True
+    real = as_real(expr)
+    decided = decide_exactly(real)
+    if decided is not None:
+        return decided
+    plan = BoundaryPlan.of(real)
+    if _numerically_zero(real, samples=samples * _BRANCH_SAMPLES, seed=seed, plan=plan):
+        plan.refuse_unsolved(expr)
+        return True
+    return False
 
 
 def _is_rational_function(expr: sp.Expr) -> bool:
@@ -238,29 +293,54 @@ def _is_round_off(value: sp.Float) -> bool:
     return bits <= _ROUND_OFF_BITS
 
 
-def _numerically_zero(expr: sp.Expr, *, samples: int, seed: int) -> bool:
+def _numerically_zero(
+    expr: sp.Expr, *, samples: int, seed: int, plan: BoundaryPlan | None = None
+) -> bool:
     """Zero at every random point: the value vanishes or shrinks by ≥ 10⁻¹⁵ when the
     working precision goes from 30 to 60 digits (round-off of an exact zero does,
-    a genuine value — however small — does not)."""
+    a genuine value — however small — does not). With a ``plan``, the random values
+    are also drawn at the expression's constant scales, and points on both sides of
+    every solved branch boundary are checked too."""
     rng = random.Random(seed)
     concrete = _concretize_functions(expr, rng)
-    symbols = sorted(concrete.free_symbols, key=lambda s: s.name)
-    if concrete.has(*_BRANCHING):  # a branch may hold on a small part of the space only
-        samples *= _BRANCH_SAMPLES
+    symbols = sorted(concrete.free_symbols, key=sp.default_sort_key)
+    scales = plan.scales if plan is not None else ()
+    draw = partial(_random_value, scales=scales)
     evaluated = 0
     for _ in range(5 * samples):
         check()
         if evaluated == samples:
             break
-        point = {s: _random_value(s, rng) for s in symbols}
-        coarse = _evaluate(concrete, point, _COARSE_DIGITS)
-        fine = _evaluate(concrete, point, _FINE_DIGITS)
-        if coarse is None or fine is None:
+        verdict = _zero_at(concrete, {s: draw(s, rng) for s in symbols})
+        if verdict is None:
             continue
         evaluated += 1
-        if not (_no_digits(fine) or abs(fine) <= _SHRINK * abs(coarse)):
+        if not verdict:
             return False
+    if plan is not None:
+        reps = _BOUNDARY_REPS if len(plan.boundaries) <= _MANY_BOUNDARIES else 1
+        for point in plan.points(symbols, rng, draw, reps):
+            check()
+            verdict = _zero_at(concrete, point)
+            evaluated += verdict is not None
+            if verdict is False:
+                return False
     return evaluated > 0
+
+
+def _zero_at(expr: sp.Expr, point: dict) -> bool | None:
+    """Whether ``expr`` vanishes at ``point`` (None: it does not evaluate there)."""
+    try:
+        value = expr.xreplace(point)
+    except (TypeError, ValueError, ZeroDivisionError, RecursionError):
+        return None
+    if value == 0:
+        return True
+    coarse = _evaluate(value, _COARSE_DIGITS)
+    fine = _evaluate(value, _FINE_DIGITS)
+    if coarse is None or fine is None:
+        return None
+    return bool(_no_digits(fine) or abs(fine) <= _SHRINK * abs(coarse))
 
 
 def _no_digits(value: sp.Expr) -> bool:
@@ -296,13 +376,15 @@ def _random_linear(zs: tuple, rng: random.Random) -> sp.Expr:
     return sum((w * z for w, z in zip(weights, zs, strict=True)), sp.S.Zero)
 
 
-def _random_value(symbol: sp.Symbol, rng: random.Random) -> sp.Rational:
+def _random_value(symbol: sp.Symbol, rng: random.Random, scales: tuple = ()) -> sp.Rational:
     if symbol.is_integer:
         sign = -1 if not symbol.is_nonnegative and rng.random() < 0.5 else 1
         return sp.Integer(sign * rng.randint(1, 10**4))
     denominator = rng.randint(10**6, 10**7)  # no lattice a periodic function could vanish on
     magnitude = sp.Rational(rng.randint(2 * denominator // 10, 22 * denominator // 10), denominator)
-    if rng.random() < 0.5:  # every other draw spans 10⁻² … 10²: thresholds (ReLU6, x > 3)
+    if scales and rng.random() < 0.4:  # at the scale of one of the expression's constants
+        magnitude *= rng.choice(scales)
+    elif rng.random() < 0.5:  # every other draw spans 10⁻² … 10²: thresholds (ReLU6, x > 3)
         exponent = sp.Rational(rng.randint(-2000, 2000), 1000)  # are visited on both sides
         magnitude = sp.Rational(sp.Float(10) ** exponent).limit_denominator(denominator)
     if symbol.is_nonnegative or symbol.is_positive:
@@ -312,9 +394,9 @@ def _random_value(symbol: sp.Symbol, rng: random.Random) -> sp.Rational:
     return magnitude if rng.random() < 0.5 else -magnitude
 
 
-def _evaluate(expr: sp.Expr, point: dict, digits: int) -> sp.Expr | None:
+def _evaluate(value: sp.Expr, digits: int) -> sp.Expr | None:
     try:
-        value = expr.xreplace(point).evalf(digits)
+        value = value.evalf(digits)
     except (TypeError, ValueError, ZeroDivisionError, RecursionError):
         return None
     if not value.is_number or value.has(sp.nan, sp.zoo, sp.oo, -sp.oo):

@@ -18,6 +18,15 @@ charge along the equations of motion (accelerations from the Euler–Lagrange
 equations) minus the returned rate must be identically zero
 (:func:`symnoether.core.jet.is_zero`).
 
+Losses with branches (ReLU's ``Max``, ``Heaviside``, ``Abs``, ``sign``, ``Piecewise``)
+give laws that hold **almost everywhere**: the value on a branch boundary does not
+count, and ``DiracDelta`` terms (the derivative of a step) vanish off a set of
+measure zero; a law they entered says so (:attr:`NoetherLaw.almost_everywhere`).
+They count as distributions when a rate is decided zero: x·DiracDelta(x) is 0, the
+DiracDelta(w − 150) of a loss that jumps at w = 150 is not. The numeric kernels take
+DiracDelta as 0 and Heaviside(0) = 0 (the ReLU gradient of the common frameworks);
+for another value write it into the loss, e.g. ReLU as ``z * Heaviside(z, 1)``.
+
 References
 ----------
 .. [1] H. Tanaka and D. Kunin, "Noether's Learning Dynamics: Role of Symmetry
@@ -90,6 +99,12 @@ class NoetherLaw:
         True only when the rate is identically zero.
     order : int
         2 for a Lagrangian system, 1 for gradient flow.
+    almost_everywhere : bool
+        True when ``DiracDelta`` terms (the derivative of a ``Heaviside`` or ``sign``
+        in the loss) entered the law: it holds almost everywhere, off the set of
+        measure zero where a DiracDelta's argument vanishes. A DiracDelta left in
+        the rate (a loss that jumps) makes the charge jump where a trajectory
+        crosses that set; the numeric kernels evaluate DiracDelta as 0.
 
     Examples
     --------
@@ -112,6 +127,7 @@ class NoetherLaw:
     regularizer_breaking: sp.Expr
     order: int
     breaking_regularizers: tuple[str, ...] = ()
+    almost_everywhere: bool = False
     potential_breaking: sp.Expr = field(init=False)
     rate: sp.Expr = field(init=False)
     conserved: bool = field(init=False)
@@ -151,6 +167,8 @@ class NoetherLaw:
             ("  potential breaking", self.potential_breaking),
             ("conserved", status),
         ]
+        if self.almost_everywhere:
+            rows.append(("holds", "almost everywhere (DiracDelta terms vanish off a null set)"))
         rule = self.system.rule.name if self.system.rule is not None else "hand-written kinetic"
         title = f"Noether's learning dynamics ({rule}, order {self.order})"
         return table_text(title, rows)
@@ -350,8 +368,9 @@ def _second_order_law(system: LearningSystem, psi: sp.ImmutableMatrix) -> Noethe
     v = sp.Matrix(vels)
     charge_core = readable((v.T * system.mass_matrix * psi)[0])
     kinetic_core = prolonged_action(system.kinetic, psi, coords, vels)
+    singular = kinetic_core.has(sp.DiracDelta)
     kinetic_core = sp.S.Zero if is_zero(kinetic_core) else readable(kinetic_core)
-    loss_core, regularizer_core = _potential_breaking(system, psi)
+    loss_core, regularizer_core, dropped = _potential_breaking(system, psi)
     _verify_second_order(system, charge_core, kinetic_core + loss_core + regularizer_core)
     return NoetherLaw(
         system=system,
@@ -362,18 +381,21 @@ def _second_order_law(system: LearningSystem, psi: sp.ImmutableMatrix) -> Noethe
         regularizer_breaking=factor * regularizer_core,
         order=2,
         breaking_regularizers=_breaking_regularizers(system, psi),
+        almost_everywhere=singular or dropped,
     )
 
 
 def _potential_breaking(system: LearningSystem, psi: sp.ImmutableMatrix) -> tuple:
-    """(−ψ·∇V_loss, −ψ·∇R): exact 0 for the loss part when ψ is a symmetry."""
+    """(−ψ·∇V_loss, −ψ·∇R, whether a DiracDelta appeared): exact 0 for the loss part
+    when ψ is a symmetry (almost everywhere; a DiracDelta counts as a distribution)."""
     coords = system.coords
     loss_part = -_directional(system.loss, psi, coords)
-    loss_part = sp.S.Zero if is_zero(loss_part) else readable(loss_part)
     regularizer = system.potential - system.loss
     regularizer_part = -_directional(regularizer, psi, coords)
+    singular = loss_part.has(sp.DiracDelta) or regularizer_part.has(sp.DiracDelta)
+    loss_part = sp.S.Zero if is_zero(loss_part) else readable(loss_part)
     regularizer_part = sp.S.Zero if is_zero(regularizer_part) else readable(regularizer_part)
-    return loss_part, regularizer_part
+    return loss_part, regularizer_part, singular
 
 
 def _breaking_regularizers(system: LearningSystem, psi: sp.ImmutableMatrix) -> tuple[str, ...]:
@@ -415,7 +437,7 @@ def _first_order_law(system: LearningSystem, psi: sp.ImmutableMatrix) -> Noether
     field_ = sp.Matrix(system.mass_matrix * psi)
     _require_gradient_field(field_, coords, psi)
     charge = readable(_potential_of(field_, coords))
-    loss_part, regularizer_part = _potential_breaking(system, psi)
+    loss_part, regularizer_part, dropped = _potential_breaking(system, psi)
     flow = equations_of_motion(system).first_order().rhs
     derivative = sum(sp.diff(charge, q) * dq for q, dq in zip(coords, flow, strict=True))
     if not is_zero(derivative - loss_part - regularizer_part):
@@ -432,6 +454,7 @@ def _first_order_law(system: LearningSystem, psi: sp.ImmutableMatrix) -> Noether
         regularizer_breaking=regularizer_part,
         order=1,
         breaking_regularizers=_breaking_regularizers(system, psi),
+        almost_everywhere=dropped,
     )
 
 

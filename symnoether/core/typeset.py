@@ -182,7 +182,15 @@ def law_rows(
     law: object, notation: Notation, *, name: str | None = None, define_tau: bool = True
 ) -> list[Row]:
     """Generator, charge, and its law split into kinetic and potential breaking; ``name``
-    (the law's name in a derivation) indexes ψ and Q."""
+    (the law's name in a derivation) indexes ψ and Q. A law that needed DiracDelta terms
+    to vanish off a set of measure zero says it holds almost everywhere."""
+    rows = _law_rows(law, notation, name=name, define_tau=define_tau)
+    if getattr(law, "almost_everywhere", False):
+        rows.append(Row("", (r"\text{the law holds almost everywhere}",), rel=""))
+    return rows
+
+
+def _law_rows(law: object, notation: Notation, *, name: str | None, define_tau: bool) -> list[Row]:
     sub = f"_{{{notation.label(name)}}}" if name else ""
     charge = f"{notation.role('Q')}{sub}"
     rows = generator_rows(law, notation, name=name)

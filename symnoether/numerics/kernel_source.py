@@ -2,8 +2,10 @@
 
 Every number is printed as a float (numba unifies the types of branches and
 arguments, so ``Piecewise(0, …)`` next to ``x*y`` must not mix int and float),
-``Heaviside``, ``sign``, ``Max``/``Min`` become expressions numba compiles, and
-common subexpressions are eliminated with :func:`sympy.cse`.
+``Heaviside``, ``sign``, ``Max``/``Min`` become expressions numba compiles
+(``Heaviside(0)`` is 0 unless the loss says otherwise, ``DiracDelta`` is 0: the laws
+hold almost everywhere), and common subexpressions are eliminated with
+:func:`sympy.cse`.
 
 Names chosen by the user never reach the code as identifiers: the kernels read
 ``y{i}``/``p{i}`` from their arrays, and a symbol's own name appears only in
@@ -19,7 +21,7 @@ Examples
 >>> x = sp.Symbol("y0")
 >>> printer = FloatPrinter({"standard": "python3", "strict": True})
 >>> printer.doprint(sp.Heaviside(x) + x / 2 + 1)
-'(0.5)*y0 + (1.0 if y0 > 0.0 else (0.5 if y0 == 0.0 else 0.0)) + 1.0'
+'(0.5)*y0 + (1.0 if y0 > 0.0 else 0.0) + 1.0'
 >>> source_label("k\\nimport os")  # a line break cannot end a comment
 'k<U+000A>import os'
 >>> print(kernel_function(printer, "f", "y, p", [sp.Max(0, x) ** 2], "ReLU squared", 1, 0,
@@ -87,9 +89,14 @@ class FloatPrinter(PythonCodePrinter):
         return f"{b}**{self.parenthesize(exponent, 1000)}"
 
     def _print_Heaviside(self, expr):
+        # H(0) = 0, the ReLU gradient of the common frameworks, for SymPy's default
+        # Heaviside(x) (stored as Heaviside(x, 1/2)); another H0 written in the loss,
+        # Heaviside(x, 1) or Heaviside(x, 0.5) (a Float), is kept.
         x = self._print(expr.args[0])
-        half = self._print(expr.args[1]) if len(expr.args) > 1 else "0.5"
-        return f"(1.0 if {x} > 0.0 else ({half} if {x} == 0.0 else 0.0))"
+        if len(expr.args) < 2 or expr.args[1] is sp.S.Half:
+            return f"(1.0 if {x} > 0.0 else 0.0)"
+        at_zero = self._print(expr.args[1])
+        return f"(1.0 if {x} > 0.0 else ({at_zero} if {x} == 0.0 else 0.0))"
 
     def _print_DiracDelta(self, expr):
         return "0.0"

@@ -3,6 +3,14 @@ and gradient of a loss, random sample points, null spaces of the sampled conditi
 ψ·∇V = 0, their exact rational basis, and the exact checks (sparse polynomials over
 ℚ, else :func:`symnoether.core.jet.is_zero`).
 
+Losses with branches (ReLU's ``Max``, ``Heaviside``, ``Abs``, clipping, ``Piecewise``)
+are sampled where they branch: :func:`branch_plan` finds every branch boundary
+(:class:`symnoether.core.branches.BoundaryPlan`) and :func:`sample_values` puts half
+of the points on both sides of, and close to, one of them, with the other values
+drawn at the scales of the loss's own constants. The gradients are evaluated with
+``DiracDelta`` as 0 (:func:`numeric_function`): the search, like the laws, holds
+almost everywhere.
+
 Examples
 --------
 >>> import numpy as np, sympy as sp
@@ -18,6 +26,7 @@ True
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Sequence
 from fractions import Fraction
 
@@ -25,12 +34,14 @@ import numpy as np
 import sympy as sp
 from sympy.polys.polyerrors import CoercionFailed
 
+from ..core.boundaries import BRANCHING, BoundaryPlan
 from ..core.jet import is_zero
 from ..errors import NonDifferentiableLossError, VerificationError
 
 __all__ = [
     "coordinate_symbols", "gradient", "short_text", "sample_values", "null_space",
     "canonical_basis", "polynomial_ring", "proves_zero", "blas_threads", "annihilates",
+    "branch_plan", "numeric_function",
 ]  # fmt: skip
 
 
@@ -68,14 +79,20 @@ def short_text(expr: object, limit: int = 80) -> str:
 
 
 def sample_values(
-    symbols: Sequence, count: int, rng: np.random.Generator, *, far: bool = False
+    symbols: Sequence, count: int, rng: np.random.Generator, *, far: object = False
 ) -> list:
     """Random values for ``symbols`` respecting their sign/integer assumptions.
 
     With ``far``, a quarter of the real draws reach |x| ~ 10–50, so that
     branches holding only far from 0 (ReLU6's saturation, a threshold at 3)
     are sampled too; kept off for smooth losses, whose exponentials saturate
-    there and would ill-condition the system."""
+    there and would ill-condition the system. ``far`` may be a
+    :class:`~symnoether.core.branches.BoundaryPlan` (:func:`branch_plan`): then,
+    besides, a third of the real draws are multiplied by one of the loss's
+    constant scales, and three points in four are moved to one side of a branch
+    boundary (each boundary as often, both sides), close to it or well inside, or,
+    for a third of the points of a step's boundary (``Heaviside``, ``sign``), onto
+    it."""
     values = []
     for s in symbols:
         if isinstance(s, sp.MatrixSymbol):
@@ -92,7 +109,163 @@ def sample_values(
             values.append(rng.standard_normal(count) * scale)
         else:
             values.append(rng.standard_normal(count))
+    if isinstance(far, BoundaryPlan):
+        _near_boundaries(far, list(symbols), values, rng)
     return values
+
+
+def branch_plan(expr: sp.Expr, symbols: Sequence) -> BoundaryPlan | None:
+    """Where ``expr`` branches (None when it does not), for :func:`sample_values`.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> w1, w2 = sp.symbols("w1 w2", real=True)
+    >>> plan = branch_plan(sp.Max(0, w1 - 150) + (w2 - 1) ** 2, (w1, w2))
+    >>> [(str(b.variable), b.roots) for b in plan.boundaries], plan.scales
+    ([('w1', (150,))], (2, 150))
+    >>> branch_plan((w2 - 1) ** 2, (w1, w2)) is None
+    True
+    """
+    if isinstance(expr, sp.MatrixExpr) or not expr.has(*BRANCHING, sp.DiracDelta):
+        return None
+    return BoundaryPlan.of(expr)
+
+
+def numeric_function(symbols: Sequence, exprs: object):
+    """``lambdify(symbols, exprs)`` over NumPy (a list of scalar expressions), where a
+    ``DiracDelta`` is 0 off its set and a point on that set gives the jump's weight.
+
+    A gradient with a term c·DiracDelta(g) (the derivative of a step) evaluates to
+    its regular part where g ≠ 0; at a point on g = 0 (to 10⁻¹⁰ of the size of g's
+    terms, as :func:`sample_values` puts them with a plan) every component is
+    replaced by its weight c instead, so that a row of the sampled condition
+    ψ·∇V = 0 there reads ψ·c = 0: the step must not move under ψ.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> w, x = sp.symbols("w x", real=True)
+    >>> f = numeric_function([w, x], [sp.diff(x * sp.Heaviside(w - 1), w)])   # x·δ(w − 1)
+    >>> [float(v) for v in f(2.0, 3.0)], [float(v) for v in f(1.0, 3.0)]
+    ([0.0], [3.0])
+    """
+    modules = [{"DiracDelta": _no_delta}, "numpy"]
+    plain = sp.lambdify(symbols, exprs, modules=modules, docstring_limit=0)
+    if not isinstance(exprs, list | tuple) or not all(isinstance(e, sp.Expr) for e in exprs):
+        return plain
+    deltas = sorted(
+        {d for e in exprs for d in e.atoms(sp.DiracDelta) if len(d.args) == 1 or d.args[1] == 0},
+        key=sp.default_sort_key,
+    )
+    if not deltas:
+        return plain
+    stand_ins = {d: sp.Dummy() for d in deltas}
+    zero = dict.fromkeys(stand_ins.values(), sp.S.Zero)
+    linear = [e.xreplace(stand_ins) for e in exprs]
+    jumps = []
+    for delta, symbol in stand_ins.items():
+        weights = [sp.diff(e, symbol).xreplace(zero) for e in linear]
+        argument = delta.args[0]
+        size = sum((sp.Abs(t) for t in sp.Add.make_args(sp.expand(argument))), sp.S.Zero)
+        jumps.append(
+            tuple(
+                sp.lambdify(symbols, item, modules=modules, docstring_limit=0)
+                for item in (argument, size, weights)
+            )
+        )
+
+    def evaluate(*values):
+        shape = np.broadcast(*[np.asarray(v) for v in values]).shape
+        out = [np.array(np.broadcast_to(np.asarray(v, float), shape)) for v in plain(*values)]
+        for surface, size, weights in jumps:
+            on = np.abs(surface(*values)) <= 1e-10 * np.asarray(size(*values), float)
+            if np.any(on):
+                for component, weight in zip(out, weights(*values), strict=True):
+                    component[on] = np.broadcast_to(np.asarray(weight, float), shape)[on]
+        return out
+
+    return evaluate
+
+
+def _no_delta(argument, *order):
+    return np.zeros_like(np.asarray(argument, dtype=float))
+
+
+def _near_boundaries(plan: BoundaryPlan, symbols: list, values: list, rng) -> None:
+    """In place: scale a third of the real draws by the constants' scales, then move
+    three points in four to one side of a boundary (each boundary as often), half
+    of those first next to another boundary (corners: w₁ > 150 and w₂ > 50)."""
+    count = len(values[0]) if values else 0
+    index = {s: i for i, s in enumerate(symbols)}
+    free = [i for i, s in enumerate(symbols) if _real_scalar(s)]
+    if plan.scales:
+        scales = np.array([float(c) for c in plan.scales])
+        for i in free:
+            chosen = rng.random(count) < 1 / 3
+            values[i] = np.where(chosen, values[i] * rng.choice(scales, count), values[i])
+    boundaries = [b for b in plan.boundaries if b.variable in index]
+    if not boundaries or count < 2:
+        return
+    rows = np.flatnonzero(rng.random(count) < 0.75)
+    if len({b.variable for b in boundaries}) > 1:  # first, half of the rows to a corner
+        corner = rng.integers(0, 2 * len(boundaries), rows.size)
+        for k, boundary in enumerate(boundaries):
+            _move_to(boundary, rows[corner == k], plan, symbols, values, index, rng)
+    main = rng.permutation(np.arange(rows.size) % len(boundaries))
+    for k, boundary in enumerate(boundaries):
+        _move_to(boundary, rows[main == k], plan, symbols, values, index, rng)
+
+
+def _move_to(boundary, mine, plan, symbols, values, index, rng) -> None:
+    """Rows ``mine``: the boundary's variable moved to one side of it, half of them
+    close to it (10⁻⁶ … 10⁻¹ of its size), half well inside (5 … 100 %); for a
+    step's boundary, a third onto it instead."""
+    if mine.size == 0:
+        return
+    roots = _root_functions(boundary, tuple(symbols))
+    arguments = [v[mine] if np.ndim(v) == 1 else v for v in values]
+    choice = rng.integers(0, len(roots), mine.size)
+    with np.errstate(all="ignore"):
+        found = np.stack([_real_array(f(*arguments), mine.size) for f in roots])
+    root = found[choice, np.arange(mine.size)]
+    base = np.where(root != 0, np.abs(root), rng.choice([1.0, *map(float, plan.scales)]))
+    close = rng.random(mine.size) < 0.5
+    relative = np.where(
+        close, 10.0 ** -rng.uniform(1, 6, mine.size), rng.uniform(0.05, 1, mine.size)
+    )
+    step = base * relative
+    if boundary.step:  # on the set itself, where a jump's weight is read
+        step = np.where(rng.random(mine.size) < 1 / 3, 0.0, step)
+    moved = root + np.where(rng.random(mine.size) < 0.5, step, -step)
+    v = boundary.variable
+    ok = np.isfinite(moved)
+    if v.is_positive or v.is_nonnegative:
+        ok &= moved > 0
+    elif v.is_negative or v.is_nonpositive:
+        ok &= moved < 0
+    column = values[index[v]]
+    column[mine] = np.where(ok, moved, column[mine])
+
+
+def _real_scalar(s: object) -> bool:
+    return isinstance(s, sp.Symbol) and not (
+        s.is_integer or s.is_positive or s.is_negative or s.is_nonnegative or s.is_nonpositive
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _root_functions(boundary, symbols: tuple) -> list:
+    return [
+        sp.lambdify(symbols, root, modules="numpy", docstring_limit=0) for root in boundary.roots
+    ]
+
+
+def _real_array(value: object, size: int) -> np.ndarray:
+    array = np.broadcast_to(np.asarray(value), (size,))
+    if np.iscomplexobj(array):
+        return np.where(np.abs(array.imag) <= 1e-12 * np.abs(array), array.real, np.nan)
+    return array.astype(float)
 
 
 def null_space(rows: np.ndarray, *, fast: bool = True) -> np.ndarray:

@@ -78,10 +78,12 @@ from .grouping import on_every_block, present
 from .sampling import (
     annihilates,
     blas_threads,
+    branch_plan,
     canonical_basis,
     coordinate_symbols,
     gradient,
     null_space,
+    numeric_function,
     polynomial_ring,
     proves_zero,
     sample_values,
@@ -339,15 +341,16 @@ def general_search(loss: sp.Expr, blocks: tuple, data: tuple, *, seed: int = 0) 
     ring = polynomial_ring(loss, coords)
     others = sorted(loss.free_symbols - set(coords) - set(data), key=lambda s: s.name)
     symbols = [*coords, *data, *others]
-    evaluate = sp.lambdify(symbols, grad, modules="numpy", docstring_limit=0)
+    evaluate = numeric_function(symbols, grad)
     unknowns = n * (n + 1)
     if ring is not None and unknowns <= _EXACT_UNKNOWNS:
         basis = exact_basis(ring, coords)
     else:
         rng = np.random.default_rng(seed)
-        branching = loss.has(sp.Max, sp.Min, sp.Heaviside, sp.Piecewise, sp.Abs, sp.sign)
+        branching = branch_plan(loss, symbols) or False  # sample where the loss branches
         sample = partial(_sample_rows, evaluate, symbols, n, far=branching)
-        rows = sample(unknowns + _EXTRA_SAMPLES, rng)
+        extra = min(3 * unknowns, 256) if branching else 0  # branches hold on parts only
+        rows = sample(unknowns + _EXTRA_SAMPLES + extra, rng)
         with blas_threads():
             null = _stable_null_space(sample, unknowns, rows, rng)
         basis = canonical_basis(null)

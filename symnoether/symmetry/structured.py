@@ -54,10 +54,12 @@ from .algebra import Symmetry, SymmetryAlgebra, SymmetryFamily
 from .sampling import (
     annihilates,
     blas_threads,
+    branch_plan,
     canonical_basis,
     coordinate_symbols,
     gradient,
     null_space,
+    numeric_function,
     polynomial_ring,
     proves_zero,
     sample_values,
@@ -119,11 +121,12 @@ class _Oracle:
             self.grads = gradient(loss, self.coords)
             others = sorted(loss.free_symbols - set(self.coords) - set(data), key=str)
             self.symbols = [*self.coords, *data, *others]
-        self._evaluate = sp.lambdify(self.symbols, self.grads, modules="numpy", docstring_limit=0)
+        self._evaluate = numeric_function(self.symbols, self.grads)
+        self._plan = None if self.symbolic_matrices else branch_plan(loss, self.symbols)
 
     def sample(self, count: int, rng: np.random.Generator) -> tuple[list, list]:
         """(values, gradients): per block, arrays of shape (K, rows, cols)."""
-        values = sample_values(self.symbols, count, rng)
+        values = sample_values(self.symbols, count, rng, far=self._plan or False)
         with np.errstate(all="ignore"):
             if self.symbolic_matrices:
                 raw = [self._evaluate(*(v[k] for v in values)) for k in range(count)]

@@ -310,3 +310,18 @@ def test_is_zero_of_softmax_identity_at_large_logits():
     zs = sp.symbols("a b c", real=True)
     total = sp.log(sum(sp.exp(20 * z) for z in zs))
     assert is_zero(sum(sp.diff(total, z) for z in zs) / 20 - 1)
+
+
+def test_branch_oversampling_is_what_sees_a_far_branch(monkeypatch):
+    """Heaviside(x·y − 10⁴)·x is nonzero only where x·y > 10⁴: outside the box of the
+    random points (|x|, |y| ≤ 10²), and x·y = 10⁴ is not linear, so no exact decision
+    applies. Only the boundary points (x = 10⁴/y ± δ) and draws at the constant's
+    scale see it: switch both off and the zero test is fooled (so this test can fail)."""
+    from symnoether.core import boundaries
+    from symnoether.core.boundaries import BoundaryPlan
+
+    far = sp.Heaviside(x * y - 10**4) * x
+    assert is_zero(far) is False
+    monkeypatch.setattr(BoundaryPlan, "points", lambda *args: [])
+    monkeypatch.setattr(boundaries, "constant_scales", lambda expr: ())
+    assert is_zero(far) is True  # wrong: the over-sampling is what the answer rests on
