@@ -58,8 +58,10 @@ from .errors import (
     NotASymmetryError,
     NotSupportedError,
     OutputPathError,
+    SchedulerError,
     SearchTooLargeError,
     SpecFileError,
+    SweepMismatchError,
     SymnoetherError,
     SymnoetherWarning,
     UndeclaredSymbolWarning,
@@ -80,9 +82,14 @@ from .io import (
 )
 from .numerics import (
     DiscreteReport,
+    Grid,
     Kernels,
     ValidationReport,
     compile,
+    geomspace,
+    grid,
+    linspace,
+    sweep,
     validate,
     validate_discrete,
 )
@@ -170,6 +177,12 @@ __all__ = [
     "validate_discrete",
     "ValidationReport",
     "DiscreteReport",
+    # sweeps
+    "grid",
+    "Grid",
+    "geomspace",
+    "linspace",
+    "sweep",
     # export
     "to_latex",
     "write_latex",
@@ -195,6 +208,8 @@ __all__ = [
     "OutputPathError",
     "SpecFileError",
     "InvalidParameterError",
+    "SweepMismatchError",
+    "SchedulerError",
     "BudgetExceededError",
     "SymnoetherWarning",
     "UndeclaredSymbolWarning",
