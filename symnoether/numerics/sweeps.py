@@ -426,8 +426,10 @@ def _chunks(items: list, size: int) -> list[list]:
 
 def _execute(job, items, keep, client, workers, chunk, timeout) -> None:
     """Run the chunks in-process, on a LocalCluster of ``workers`` processes or on
-    ``client``; ``keep(first item index, rows)`` as each chunk finishes."""
-    index = {item: i for i, item in enumerate(items)}
+    ``client``; ``keep(number of the chunk's first pair in the whole grid, rows)`` as
+    each chunk finishes (a stable number: part files of a resumed sweep never collide)."""
+    seeds = {seed: i for i, seed in enumerate(job.seeds)}
+    index = {item: item[0] * len(seeds) + seeds[item[1]] for item in items}
     if client is None and workers is None:
         for part in _chunks(items, chunk or 256):
             keep(index[part[0]], run_chunk(job, part))
