@@ -35,10 +35,10 @@ Examples
 >>> pair = models.scalar_pair()
 >>> system = pair.system(sn.rules.gradient_descent(eta))
 >>> law = sn.noether(system, pair.generators["rescale"])
->>> g = grid({eta: geomspace(0.01, 0.1, 2)}, seeds=range(2))
+>>> g = sn.grid({eta: sn.geomspace(0.01, 0.1, 2)}, seeds=range(2))
 >>> len(g), g.names
 (4, ('eta',))
->>> table = sweep((system, [law]), g, q0=[1.5, 0.2], params={"x": 1.0, "y": 0.5},
+>>> table = sn.sweep((system, [law]), g, q0=[1.5, 0.2], params={"x": 1.0, "y": 0.5},
 ...               t_end=2.0, backend="numpy")
 >>> table.columns[:5].tolist(), len(table), bool(table["passed"].all())
 (['eta', 'seed', 'law', 'passed', 'max_error'], 4, True)
@@ -79,12 +79,12 @@ from .arguments import (
 from .codegen import CODEGEN_VERSION, Kernels
 from .compiled import compile
 from .discrete import validate_discrete
-from .sweep_grid import Grid, geomspace, grid, linspace
+from .sweep_grid import Grid
 from .sweep_grid import name_of as _name
 from .sweep_store import SweepStore
 from .validate import validate
 
-__all__ = ["Grid", "grid", "geomspace", "linspace", "sweep", "run_chunk", "COLUMNS"]
+__all__ = ["sweep", "run_chunk", "loaded_sources", "Job", "COLUMNS"]
 
 COLUMNS = ("seed", "law", "passed", "max_error", "order", "charge_end", "diverged",
            "diverged_t", "error", "wall_s", "point")  # fmt: skip
@@ -124,6 +124,12 @@ class Job:
 
 _KERNELS: dict[str, Kernels] = {}
 """Kernels of this process by source hash (a worker compiles each source once)."""
+
+
+def loaded_sources() -> tuple[str, ...]:
+    """The SHA-256 of every kernel source this process has compiled for a sweep (what a
+    Dask worker reports through ``client.run``)."""
+    return tuple(_KERNELS)
 
 
 def _kernels(job: Job) -> Kernels:
