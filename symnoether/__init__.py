@@ -76,6 +76,7 @@ from .io import (
     load,
     loads,
     loss_from_function,
+    plot_phase,
     to_latex,
     write_latex,
     write_markdown,
@@ -183,6 +184,7 @@ __all__ = [
     "geomspace",
     "linspace",
     "sweep",
+    "plot_phase",
     # export
     "to_latex",
     "write_latex",

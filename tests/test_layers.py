@@ -41,7 +41,7 @@ MODULES = {
                  "arguments", "reports", "compiled", "discrete", "validate", "sweep_grid",
                  "sweep_store", "sweeps", "__init__"],
     "io": ["mathwidth", "linebreak", "notation", "latex_python", "export", "derivation",
-           "expressions", "spec_tables", "specfile", "__init__"],
+           "expressions", "spec_tables", "specfile", "phase", "__init__"],
     "cli": ["progress", "gallery", "__init__"],
 }  # fmt: skip
 

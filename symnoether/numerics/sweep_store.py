@@ -31,8 +31,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import pandas as pd
-
 from ..errors import OutputPathError, SweepMismatchError
 
 __all__ = ["SweepStore", "MANIFEST", "FORMAT"]
@@ -103,13 +101,15 @@ class SweepStore:
 
     def done(self) -> set[tuple[int, int]]:
         """The (point, seed) pairs already written."""
+        import pandas as pd
+
         pairs: set[tuple[int, int]] = set()
         for part in self.parts():
             frame = pd.read_parquet(part, columns=["point", "seed"])
             pairs.update(zip(frame["point"].tolist(), frame["seed"].tolist()))
         return pairs
 
-    def write(self, rows: pd.DataFrame, *, first: int) -> None:
+    def write(self, rows, *, first: int) -> None:
         """Write one chunk's rows as a part file named by its first item (atomic)."""
         target = self.path / f"part-{first:09d}-{len(rows):06d}.parquet"
         fd, temporary = tempfile.mkstemp(prefix=".part-", suffix=".tmp", dir=self.path)
@@ -124,8 +124,10 @@ class SweepStore:
                 pass
             raise
 
-    def table(self) -> pd.DataFrame | None:
-        """Every row written so far (None when there is none)."""
+    def table(self):
+        """Every row written so far, a DataFrame (None when there is none)."""
+        import pandas as pd
+
         parts = self.parts()
         if not parts:
             return None
