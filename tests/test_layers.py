@@ -42,7 +42,7 @@ MODULES = {
                  "sweep_store", "sweeps", "__init__"],
     "io": ["mathwidth", "linebreak", "notation", "latex_python", "export", "derivation",
            "expressions", "spec_tables", "specfile", "phase", "__init__"],
-    "cli": ["progress", "gallery", "__init__"],
+    "cli": ["progress", "gallery", "sweep_command", "__init__"],
 }  # fmt: skip
 
 # Backward imports made on use, each for a stated reason (documented where it is).
