@@ -418,6 +418,7 @@ def _manifest(job: Job, kernels: Kernels) -> dict:
             "seeds": list(job.seeds),
         },
         "check": job.check,
+        "backend": job.backend,
         "options": {k: v for k, v in job.options if k != "backend"},
         "q0": list(job.q0),
         "v0": None if job.v0 is None else list(job.v0),
