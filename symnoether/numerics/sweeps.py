@@ -324,6 +324,11 @@ def sweep(
             f"{', '.join(CHECKS[check])}"
         )
     spread = positive(spread, "spread", "0.1", least=0.0)
+    if client is not None and workers is not None:
+        raise InvalidInputError(
+            "pass either client= (an existing Dask cluster) or workers= (a local cluster "
+            "started for the sweep), not both"
+        )
     backend = options.get("backend", "numba")
     kernels = compile(system, laws, backend=backend)
     by_name = {s.name: s for s in kernels.parameters}

@@ -57,6 +57,9 @@ def test_grid_points_are_the_product_last_axis_fastest():
         (1.0, 10.0), (1.0, 20.0), (1.0, 30.0), (2.0, 10.0), (2.0, 20.0), (2.0, 30.0),
     ]  # fmt: skip
     assert sn.geomspace(1e-3, 1e-1, 3) == pytest.approx((1e-3, 1e-2, 1e-1), rel=1e-14)
+    assert sn.linspace(0.0, 1.0, 5) == (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert str(g) == "grid of 6 points × 2 seeds (eta: 2 values 1…2; lambda: 3 values 10…30)"
+    assert g._repr_latex_().startswith("$\\text{grid of 6 points")
 
 
 @pytest.mark.parametrize(
@@ -163,12 +166,16 @@ def test_a_non_positive_value_for_a_positive_symbol(deriv):
         ({"params": {"x": 1.0}}, "params is missing y"),
         ({"params": {**DATA, "eta": 0.1}}, "params gives eta, which the grid sweeps"),
         ({"t_end": -1.0}, "t_end"),
+        ({"workers": 2, "client": "tcp://127.0.0.1:8786"}, "not both"),
+        ({"workers": 0}, "workers = 0 must be an integer"),
+        ({"spread": -0.1}, "spread"),
+        ({"q0": [1.0]}, "q0 has shape"),
     ],
 )
 def test_bad_sweep_arguments(deriv, kwargs, match):
-    kwargs = {"params": DATA, **kwargs}
+    kwargs = {"params": DATA, "q0": Q0, **kwargs}
     with pytest.raises(sn.InvalidInputError, match=match):
-        sn.sweep(deriv, _grid(), q0=Q0, **kwargs)
+        sn.sweep(deriv, _grid(), **kwargs)
 
 
 def test_an_unreachable_scheduler_fails_within_seconds(deriv):
