@@ -22,6 +22,12 @@ client the chunks run in this process, one after the other; ``workers=N`` starts
 are the same on every path, so rows agree bit for bit (except ``wall_s``).
 A Dask cluster runs what its clients send; the kernel source is no exception.
 
+Errors. Bad input is refused before anything is sent: the grid, the parameters, q0
+and the options are checked, and the first (point, seed) runs in this process, so an
+option value its check refuses raises at once (so does an input error of that first
+point). After that, a point that raises is a row: ``error`` holds the message, and a
+divergence sets ``diverged`` and ``diverged_t`` instead of stopping the sweep.
+
 Output. With ``out=DIR`` every finished chunk is written at once as a Parquet part
 file next to a manifest of the sweep's identity
 (:mod:`~symnoether.numerics.sweep_store`): rerunning the same sweep skips the pairs
