@@ -82,7 +82,7 @@ from .arguments import (
     positive,
     resolve_params,
 )
-from .codegen import CODEGEN_VERSION, Kernels
+from .codegen import CODEGEN_VERSION, Kernels, _numba_version
 from .compiled import compile
 from .discrete import validate_discrete
 from .sweep_grid import Grid
@@ -165,12 +165,6 @@ def _body(source: str) -> str:
         if source.startswith(header):
             return source[len(header) :]
     raise InvalidInputError("the sweep's kernel source has an unknown header")
-
-
-def _numba_version() -> str:
-    from .codegen import _numba_version as version
-
-    return version()
 
 
 def run_chunk(job: Job, items: list[tuple[int, int]]) -> list[tuple]:
