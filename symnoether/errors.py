@@ -185,3 +185,15 @@ class IgnoredCoordinateWarning(SymnoetherWarning):
 
 
 __all__ += ["IgnoredCoordinateWarning"]
+
+
+class SweepMismatchError(OutputPathError):
+    """A sweep's output directory that holds another sweep (other derivation, grid, check
+    or options) or files that are not a sweep's: it is never overwritten or mixed."""
+
+
+class SchedulerError(SymnoetherError, ConnectionError):
+    """A Dask scheduler that cannot be reached (or a client that is not one) for a sweep."""
+
+
+__all__ += ["SweepMismatchError", "SchedulerError"]

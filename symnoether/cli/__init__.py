@@ -68,6 +68,8 @@ from .gallery import (
     runnable_name,
 )
 from .progress import Progress
+from .sweep_command import add_parser as _add_sweep_parser
+from .sweep_command import run_sweep as _run_sweep
 
 __all__ = [
     "main",
@@ -99,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             _run(args, progress)
+        elif args.command == "sweep":
+            _sweep(args, progress)
         else:
             _list(args)
     except BrokenPipeError:  # the reader left (symnoether list | head): stop quietly
@@ -155,6 +159,14 @@ def _run(args: argparse.Namespace, progress: Progress) -> None:
     failed = [r for r in reports if not r.passed]
     if failed and args.validate:
         raise _LawFailed(f"a law failed numerical validation: {failed[0].message}")
+
+
+def _sweep(args: argparse.Namespace, progress: Progress) -> None:
+    """``symnoether sweep``: see :mod:`~symnoether.cli.sweep_command`."""
+    target = resolve_derivation(args.script)
+    with progress.stage(f"deriving {target.name}"):
+        derivation, given = _load(target)
+    _run_sweep(args, derivation, validation_inputs(derivation, given), progress)
 
 
 def _list(args: argparse.Namespace) -> None:
@@ -390,6 +402,7 @@ def _parser() -> argparse.ArgumentParser:
         default="numba",
         help="kernels for --validate: compiled numba (default) or plain NumPy (no compile)",
     )
+    _add_sweep_parser(commands, common, _EPILOG)
     listing = commands.add_parser(
         "list",
         parents=[common],

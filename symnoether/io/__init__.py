@@ -7,7 +7,8 @@ files (:mod:`~symnoether.io.export`), the :class:`Derivation` bundle and the
 one-recipe :func:`derive` (:mod:`~symnoether.io.derivation`), and declarative
 spec files: the whitelisted expression parser (:mod:`~symnoether.io.expressions`),
 its tables (:mod:`~symnoether.io.spec_tables`) and the format
-(:mod:`~symnoether.io.specfile`).
+(:mod:`~symnoether.io.specfile`), and the phase diagrams of sweeps
+(:mod:`~symnoether.io.phase`).
 
 May import: every earlier stage (:mod:`symnoether.core`,
 :mod:`symnoether.symmetry`, :mod:`symnoether.numerics`), never
@@ -29,6 +30,7 @@ Examples
 from .derivation import Derivation, derive
 from .export import to_latex, write_latex, write_markdown
 from .latex_python import loss_from_function
+from .phase import plot_phase
 from .specfile import SpecFile, load, loads
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "write_latex",
     "write_markdown",
     "loss_from_function",
+    "plot_phase",
     "SpecFile",
     "load",
     "loads",

@@ -28,6 +28,8 @@ from .codegen import Kernels, cache_dir, compile_kernels
 from .compiled import TABLEAUS
 from .drivers import DRIVERS
 from .reports import DiscreteReport, ValidationReport
+from .sweep_grid import Grid, geomspace, grid, linspace
+from .sweeps import sweep
 from .validate import compile, validate, validate_discrete
 
 __all__ = [
@@ -41,4 +43,9 @@ __all__ = [
     "DiscreteReport",
     "TABLEAUS",
     "DRIVERS",
+    "Grid",
+    "grid",
+    "geomspace",
+    "linspace",
+    "sweep",
 ]

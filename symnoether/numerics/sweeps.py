@@ -1,0 +1,496 @@
+r"""Hyper-parameter and seed sweeps: every law checked over a grid, in-process or on Dask.
+
+:func:`grid` declares the swept parameters (a value list per symbol: :func:`geomspace`,
+:func:`linspace` or any list) and the seeds; :func:`sweep` runs a check
+(``"validate"``: :func:`~symnoether.numerics.validate.validate`; ``"discrete"``:
+:func:`~symnoether.numerics.discrete.validate_discrete`) at every grid point and seed
+and returns a :class:`pandas.DataFrame`, one row per point, seed and law.
+
+Seeds. Seed ``s`` starts the run from q₀ + spread·N(0, 1) (and, for a second-order
+system, v₀ + spread·N(0, 1)) drawn from ``numpy.random.default_rng(s)``: exactly the
+state ``validate(..., batch=1, seed=s, spread=spread)`` draws; the discrete check
+uses the drawn q and starts at rest. ``spread=0`` runs every seed from q₀ itself.
+The seed also seeds the constants a law may leave undrawn (entries of A in ψ_A).
+
+Execution. Tasks are chunks of (point, seed) pairs. Each carries the generated
+kernel *source text* and its SHA-256 (no compiled function, nothing numba-specific):
+a worker checks the hash, compiles the source once through the kernel cache of its
+own ``SYMNOETHER_CACHE_DIR`` and keeps the module for the next chunks. Without a
+client the chunks run in this process, one after the other; ``workers=N`` starts a
+``distributed.LocalCluster`` of N processes (closed afterwards); ``client=`` takes a
+``distributed.Client`` or a scheduler address. The kernels, inputs and arithmetic
+are the same on every path, so rows agree bit for bit (except ``wall_s``).
+A Dask cluster runs what its clients send; the kernel source is no exception.
+
+Errors. Bad input is refused before anything is sent: the grid, the parameters, q0
+and the options are checked, and the first (point, seed) runs in this process, so an
+option value its check refuses raises at once (so does an input error of that first
+point). After that, a point that raises is a row: ``error`` holds the message, and a
+divergence sets ``diverged`` and ``diverged_t`` instead of stopping the sweep.
+
+Output. With ``out=DIR`` every finished chunk is written at once as a Parquet part
+file next to a manifest of the sweep's identity
+(:mod:`~symnoether.numerics.sweep_store`): rerunning the same sweep skips the pairs
+already written, and a directory holding another sweep is refused.
+
+Examples
+--------
+>>> import sympy as sp, symnoether as sn
+>>> from symnoether.core import models
+>>> eta = sp.Symbol("eta", positive=True)
+>>> pair = models.scalar_pair()
+>>> system = pair.system(sn.rules.gradient_descent(eta))
+>>> law = sn.noether(system, pair.generators["rescale"])
+>>> g = sn.grid({eta: sn.geomspace(0.01, 0.1, 2)}, seeds=range(2))
+>>> len(g), g.names
+(4, ('eta',))
+>>> table = sn.sweep((system, [law]), g, q0=[1.5, 0.2], params={"x": 1.0, "y": 0.5},
+...               t_end=2.0, backend="numpy")
+>>> table.columns[:5].tolist(), len(table), bool(table["passed"].all())
+(['eta', 'seed', 'law', 'passed', 'max_error'], 4, True)
+>>> table[["eta", "seed"]].values.tolist()
+[[0.01, 0.0], [0.01, 1.0], [0.1, 0.0], [0.1, 1.0]]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..core.noether import NoetherLaw
+from ..core.system import LearningSystem
+from ..errors import (
+    DivergenceError,
+    InvalidInputError,
+    InvalidParameterError,
+    SchedulerError,
+    UnusedParameterWarning,
+)
+from . import kernel_cache
+from .arguments import (
+    as_array,
+    check_assumptions,
+    count,
+    initial_states,
+    positive,
+    resolve_params,
+)
+from .codegen import CODEGEN_VERSION, Kernels, _numba_version
+from .compiled import compile
+from .discrete import validate_discrete
+from .sweep_grid import Grid
+from .sweep_grid import name_of as _name
+from .sweep_store import SweepStore
+from .validate import validate
+
+__all__ = ["sweep", "run_chunk", "loaded_sources", "Job", "COLUMNS"]
+
+COLUMNS = ("seed", "law", "passed", "max_error", "order", "charge_end", "diverged",
+           "diverged_t", "error", "wall_s", "point")  # fmt: skip
+"""The columns after the swept parameters' (one per swept symbol, named by it)."""
+
+CHECKS = {
+    "validate": ("t_end", "rtol", "atol", "method", "dt", "tolerance", "max_steps", "backend"),
+    "discrete": ("steps", "lr", "levels", "order_tolerance", "relative_tolerance",
+                 "identity_tolerance", "backend"),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a task needs besides its (point, seed) pairs: plain data, the kernel source
+    and its hash; picklable without numba."""
+
+    source: str
+    source_hash: str
+    backend: str
+    system: LearningSystem
+    laws: tuple
+    state: tuple
+    parameters: tuple
+    affine: tuple
+    names: tuple
+    axes: tuple  # the swept parameters' names
+    values: tuple  # one tuple of floats per axis
+    seeds: tuple
+    fixed: tuple  # ((name, float), ...)
+    q0: tuple
+    v0: tuple | None
+    spread: float
+    check: str
+    options: tuple = field(default=())
+
+
+_KERNELS: dict[str, Kernels] = {}
+"""Kernels of this process by source hash (a worker compiles each source once)."""
+
+
+def loaded_sources() -> tuple[str, ...]:
+    """The SHA-256 of every kernel source this process has compiled for a sweep (what a
+    Dask worker reports through ``client.run``)."""
+    return tuple(_KERNELS)
+
+
+def _kernels(job: Job) -> Kernels:
+    kernels = _KERNELS.get(job.source_hash)
+    if kernels is not None:
+        return kernels
+    if hashlib.sha256(job.source.encode("utf-8")).hexdigest() != job.source_hash:
+        raise InvalidInputError("the kernel source of the sweep's task does not match its hash")
+    body = _body(job.source)
+    if job.backend == "numpy":
+        path, module, source = kernel_cache.numpy_module(body, kernel_cache.body_hash(body))
+    else:
+        digest = kernel_cache.body_hash(CODEGEN_VERSION + _numba_version() + body)
+        path, module, source = kernel_cache.load_module(body, digest)
+    kernels = Kernels(
+        system=job.system, laws=job.laws, state=job.state, coords=tuple(job.system.coords),
+        parameters=job.parameters, affine=job.affine, source=source, path=path,
+        backend=job.backend, module=module,
+    )  # fmt: skip
+    _KERNELS[job.source_hash] = kernels
+    return kernels
+
+
+def _body(source: str) -> str:
+    for header in (kernel_cache.HEADER_NUMBA, kernel_cache.HEADER_NUMPY,
+                   kernel_cache.HEADER_NUMBA.replace("cache=True", "cache=False")):  # fmt: skip
+        if source.startswith(header):
+            return source[len(header) :]
+    raise InvalidInputError("the sweep's kernel source has an unknown header")
+
+
+def run_chunk(job: Job, items: list[tuple[int, int]]) -> list[tuple]:
+    """Run the check at every (point, seed) of ``items``: the rows, as tuples in the
+    order of the columns. Never raises for one point: a divergence or an error is
+    recorded in its rows."""
+    kernels = _kernels(job)
+    rows = []
+    for point, seed in items:
+        rows.extend(_run_point(job, kernels, point, seed))
+    return rows
+
+
+def _run_point(job: Job, kernels: Kernels, point: int, seed: int, strict=False) -> list[tuple]:
+    values = _point_values(job, point)
+    params = dict(job.fixed)
+    params.update(zip(job.axes, values))
+    nl = len(job.laws)
+    results = [(False, math.nan, math.nan, math.nan)] * nl
+    diverged, when, error = False, math.nan, ""
+    start = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnusedParameterWarning)
+            results = _check(job, kernels, params, seed)
+    except DivergenceError as err:
+        diverged, error = True, str(err)
+        found = re.search(r"t = ([-+0-9.eEinfa]+)", error)
+        when = float(found.group(1)) if found else math.nan
+    except Exception as err:  # a point that raises is a row, not the end of the sweep
+        if strict and isinstance(err, InvalidInputError):
+            raise
+        error = f"{type(err).__name__}: {err}"
+    wall = time.perf_counter() - start
+    return [
+        (*values, seed, name, bool(passed), float(err), float(order), float(end), diverged,
+         when, error, wall, point)
+        for name, (passed, err, order, end) in zip(job.names, results)
+    ]  # fmt: skip
+
+
+def _point_values(job: Job, point: int) -> tuple[float, ...]:
+    values = []
+    for axis in reversed(job.values):
+        point, i = divmod(point, len(axis))
+        values.append(axis[i])
+    return tuple(reversed(values))
+
+
+def _check(job: Job, kernels: Kernels, params: dict, seed: int) -> list[tuple]:
+    options = dict(job.options)
+    y0 = initial_states(kernels, job.q0, job.v0, 1, seed, job.spread)[0]
+    n = len(kernels.coords)
+    system, laws = kernels.system, kernels.laws
+    if job.check == "validate":
+        v0 = y0[n:] if len(y0) > n else None
+        report = validate(system, laws, y0[:n], v0, params=params, kernels=kernels,
+                          seed=seed, **options)  # fmt: skip
+        return [
+            (report.residuals[j] <= report.tolerance, report.residuals[j], math.nan,
+             report.charge[-1, j])
+            for j in range(len(laws))
+        ]  # fmt: skip
+    report = validate_discrete(system, laws, y0[:n], params=params, kernels=kernels, seed=seed,
+                               **options)  # fmt: skip
+    errors = np.asarray(report.law_errors, dtype=float)
+    orders = report.law_orders
+    return [
+        (report.law_verdicts[j], errors[-1, j], orders[j], report.charge_discrete[-1, j])
+        for j in range(len(laws))
+    ]
+
+
+# -- the sweep ------------------------------------------------------------------------
+
+
+def sweep(
+    target,
+    grid: Grid,
+    *,
+    q0,
+    v0=None,
+    params: Mapping | None = None,
+    check: str = "validate",
+    spread: float = 0.1,
+    out=None,
+    client=None,
+    workers: int | None = None,
+    chunk: int | None = None,
+    timeout: float = 10.0,
+    **options,
+):
+    """Check every law at every grid point and seed; a pandas DataFrame of the rows.
+
+    Parameters
+    ----------
+    target : Derivation, or (LearningSystem, laws)
+        The laws to check (a :class:`~symnoether.io.derivation.Derivation` names them).
+    grid : Grid
+        From :func:`grid`; its symbols must be parameters of the system or its laws.
+    q0, v0 : array (n,)
+        The centre of the initial states (see the module docstring).
+    params : dict, optional
+        Values of the parameters the grid does not sweep (data, fixed hyper-parameters).
+    check : {'validate', 'discrete'}
+    spread : float ≥ 0
+        Standard deviation of the seeded initial states around q0 (and v0).
+    out : path, optional
+        Directory of Parquet part files and a manifest: written as chunks finish;
+        rerunning the same sweep resumes it.
+    client : distributed.Client or str, optional
+        A Dask client, or a scheduler address (``"tcp://host:8786"``) to connect to
+        within ``timeout`` seconds.
+    workers : int, optional
+        Start a ``LocalCluster`` of this many processes for the sweep (then close it).
+    chunk : int, optional
+        (point, seed) pairs per task (default: about four tasks per worker, ≤ 256).
+    **options
+        Passed to the check: ``t_end``, ``rtol``, ``atol``, ``method``, ``dt``,
+        ``tolerance``, ``max_steps`` (validate); ``steps``, ``lr``, ``levels``, the
+        tolerances (discrete); ``backend`` for both.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per point, seed and law, sorted by point, seed and law: a column per
+        swept symbol, then ``seed``, ``law``, ``passed``, ``max_error`` (validate: the
+        relative residual; discrete: the relative error at the smallest η), ``order``
+        (discrete: the law's observed order, else NaN), ``charge_end`` (the undamped
+        charge e^{−t/τ}Q at the end of the run), ``diverged`` and ``diverged_t`` (the
+        time it diverged, never fatal), ``error`` (the message of a point that raised;
+        a divergence's too), ``wall_s`` (seconds for the point and seed) and ``point``
+        (the grid point's index).
+
+    Raises
+    ------
+    InvalidInputError
+        Before anything runs: an unknown check or option, a swept symbol that is not a
+        parameter (naming the ones there are), a value its symbol's assumptions forbid
+        (:class:`InvalidParameterError`), a missing parameter, bad q0.
+    SchedulerError
+        A scheduler address that does not answer within ``timeout``.
+    SweepMismatchError
+        ``out`` holds another sweep.
+    """
+    import pandas as pd
+
+    system, laws, names = _target(target)
+    if not isinstance(grid, Grid):
+        raise InvalidInputError(f"grid is a {type(grid).__name__}; build it with sn.grid(...)")
+    if check not in CHECKS:
+        raise InvalidInputError(f"check = {check!r} is unknown; use one of {', '.join(CHECKS)}")
+    unknown = sorted(set(options) - set(CHECKS[check]))
+    if unknown:
+        raise InvalidInputError(
+            f"{', '.join(unknown)} is not an option of the {check!r} check; its options are "
+            f"{', '.join(CHECKS[check])}"
+        )
+    spread = positive(spread, "spread", "0.1", least=0.0)
+    if client is not None and workers is not None:
+        raise InvalidInputError(
+            "pass either client= (an existing Dask cluster) or workers= (a local cluster "
+            "started for the sweep), not both"
+        )
+    backend = options.get("backend", "numba")
+    kernels = compile(system, laws, backend=backend)
+    by_name = {s.name: s for s in kernels.parameters}
+    for name in grid.names:
+        if name not in by_name:
+            raise InvalidInputError(
+                f"the grid sweeps {name}, which is not a parameter of the derivation; its "
+                f"parameters are {', '.join(by_name) or 'none'}"
+            )
+        if name in COLUMNS:
+            raise InvalidInputError(f"the parameter {name} clashes with the column {name!r}")
+    for name, (_, values) in zip(grid.names, grid.axes):
+        for value in values:
+            try:
+                check_assumptions(by_name[name], value)
+            except InvalidParameterError as err:
+                raise InvalidParameterError(f"in the grid: {err}") from None
+    fixed = {}
+    for key, value in dict(params or {}).items():
+        name = _name(key)
+        if name in grid.names:
+            raise InvalidInputError(f"params gives {name}, which the grid sweeps; drop one")
+        fixed[name] = value
+    nq = len(kernels.coords)
+    q = tuple(as_array(q0, "q0", nq, batch=False)[0].tolist())
+    v = None if v0 is None else tuple(as_array(v0, "v0", nq, batch=False)[0].tolist())
+    # Missing or forbidden fixed values fail here, once (unused ones warn once).
+    resolve_params(kernels, {**fixed, **dict(zip(grid.names, grid.point(0)))})
+    fixed = {k: float(check_assumptions(by_name[k], v)) for k, v in fixed.items() if k in by_name}
+    source_hash = hashlib.sha256(kernels.source.encode("utf-8")).hexdigest()
+    job = Job(
+        source=kernels.source, source_hash=source_hash, backend=backend, system=system,
+        laws=laws, state=kernels.state, parameters=kernels.parameters, affine=kernels.affine,
+        names=names, axes=grid.names, values=tuple(v for _, v in grid.axes), seeds=grid.seeds,
+        fixed=tuple(sorted(fixed.items())), q0=q, v0=v, spread=spread, check=check,
+        options=tuple(sorted(options.items())),
+    )  # fmt: skip
+    _KERNELS.setdefault(source_hash, kernels)
+    # Bad option values fail here, before any task is sent.
+    _run_point(job, _kernels(job), 0, grid.seeds[0], strict=True)
+    items = [(p, s) for p in range(grid.points) for s in grid.seeds]
+    store = None
+    if out is not None:
+        store = SweepStore.open(out, _manifest(job, kernels))
+        done = store.done()
+        items = [item for item in items if item not in done]
+    columns = [*grid.names, *COLUMNS]
+    rows: list[tuple] = []
+
+    def keep(first: int, chunk_rows: list[tuple]) -> None:
+        if store is not None:
+            store.write(pd.DataFrame(chunk_rows, columns=columns), first=first)
+        rows.extend(chunk_rows)
+
+    if items:
+        _execute(job, items, keep, client, workers, chunk, timeout)
+    frames = [pd.DataFrame(rows, columns=columns)]
+    if store is not None:
+        frames = [store.table()]
+    table = pd.concat(frames, ignore_index=True)
+    order = {name: i for i, name in enumerate(names)}
+    table = table.assign(_law=table["law"].map(order)).sort_values(["point", "seed", "_law"])
+    return table.drop(columns="_law").reset_index(drop=True)
+
+
+def _target(target) -> tuple[LearningSystem, tuple, tuple]:
+    if isinstance(target, tuple) and len(target) == 2:
+        system, laws = target
+        laws = (laws,) if isinstance(laws, NoetherLaw) else tuple(laws)
+        names = tuple(f"psi{i + 1}" for i in range(len(laws)))
+    else:
+        system = getattr(target, "system", None)
+        laws, names = getattr(target, "laws", ()), getattr(target, "names", ())
+    if not isinstance(system, LearningSystem) or not laws:
+        raise InvalidInputError(
+            f"sweep() takes a Derivation (sn.derive(...)) or (system, laws), got "
+            f"{type(target).__name__}; a derivation without laws has nothing to check"
+        )
+    if not all(isinstance(law, NoetherLaw) for law in laws):
+        raise InvalidInputError("the laws to sweep must be NoetherLaws made by sn.noether")
+    return system, tuple(laws), tuple(names)
+
+
+def _manifest(job: Job, kernels: Kernels) -> dict:
+    body = _body(kernels.source)
+    derivation = hashlib.sha256((body + "\n" + "\n".join(job.names)).encode()).hexdigest()
+    return {
+        "derivation": derivation,
+        "laws": list(job.names),
+        "grid": {
+            "axes": [[n, list(v)] for n, v in zip(job.axes, job.values)],
+            "seeds": list(job.seeds),
+        },
+        "check": job.check,
+        "backend": job.backend,
+        "options": {k: v for k, v in job.options if k != "backend"},
+        "q0": list(job.q0),
+        "v0": None if job.v0 is None else list(job.v0),
+        "spread": job.spread,
+        "params": dict(job.fixed),
+    }
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _execute(job, items, keep, client, workers, chunk, timeout) -> None:
+    """Run the chunks in-process, on a LocalCluster of ``workers`` processes or on
+    ``client``; ``keep(number of the chunk's first pair in the whole grid, rows)`` as
+    each chunk finishes (a stable number: part files of a resumed sweep never collide)."""
+    seeds = {seed: i for i, seed in enumerate(job.seeds)}
+    index = {item: item[0] * len(seeds) + seeds[item[1]] for item in items}
+    if client is None and workers is None:
+        for part in _chunks(items, chunk or 256):
+            keep(index[part[0]], run_chunk(job, part))
+        return
+    if workers is not None:
+        workers = count(workers, "workers", "2")
+        from distributed import Client, LocalCluster
+
+        with (
+            LocalCluster(n_workers=workers, processes=True, threads_per_worker=1,
+                         host="127.0.0.1", dashboard_address=None) as cluster,
+            Client(cluster) as local,
+        ):  # fmt: skip
+            _on_dask(local, job, items, index, keep, chunk)
+        return
+    if isinstance(client, str):
+        timeout = positive(timeout, "timeout", "10")
+        from distributed import Client
+
+        try:
+            connected = Client(client, timeout=timeout)
+        except (OSError, TimeoutError, ValueError) as err:
+            raise SchedulerError(
+                f"cannot reach the Dask scheduler at {client} within {timeout:g} s ({err}); "
+                "check the address and that `dask scheduler` runs there, or omit client= "
+                "to sweep in this process"
+            ) from None
+        with connected:
+            _on_dask(connected, job, items, index, keep, chunk)
+        return
+    if not hasattr(client, "submit"):
+        raise SchedulerError(
+            f"client is a {type(client).__name__}; pass a distributed.Client or a scheduler "
+            "address such as 'tcp://127.0.0.1:8786'"
+        )
+    _on_dask(client, job, items, index, keep, chunk)
+
+
+def _on_dask(client, job, items, index, keep, chunk) -> None:
+    from distributed import as_completed
+
+    n = max(1, len(client.scheduler_info().get("workers", {})))
+    size = chunk or max(1, min(256, math.ceil(len(items) / (4 * n))))
+    parts = _chunks(items, size)
+    futures = {
+        client.submit(run_chunk, job, part, pure=False, retries=3): index[part[0]] for part in parts
+    }
+    try:
+        for future in as_completed(list(futures)):
+            keep(futures[future], future.result())
+    finally:
+        client.cancel(list(futures))
