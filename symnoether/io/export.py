@@ -42,11 +42,15 @@ Q &= e^{t/\tau} \frac{\eta \left(w_{1} \dot{w}_{1} - w_{2} \dot{w}_{2}\right)}{2
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import stat
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
+from urllib.parse import quote
 
 import sympy as sp
 
@@ -65,6 +69,7 @@ from .notation import (
     latex_math,
     latex_text,
     render_rows,
+    visible_text,
 )
 
 __all__ = [
@@ -77,6 +82,9 @@ __all__ = [
     "write_text",
     "save_figure",
     "check_output_path",
+    "check_output_paths",
+    "markdown_text",
+    "latex_graphics_path",
 ]
 
 
@@ -392,13 +400,13 @@ def latex_document(deriv: DerivationLike, *, base: Path | None = None, **options
         elif kind == "code_text":
             out.append(r"\noindent\texttt{" + latex_text(str(content)) + "}")
         elif kind == "lines":
-            out.append(r"\noindent " + " \\\\\n".join(map(latex_text, str(content).splitlines())))
+            out.append(r"\noindent " + " \\\\\n".join(map(_latex_line, str(content).splitlines())))
         elif kind == "rows":
             out.append(render_rows(content, env="align*"))
         elif kind == "math":
             out.append(rf"\[ {latex_math(str(content))} \]")
         elif kind == "figure":
-            image = _relative(content, base).as_posix()
+            image = latex_graphics_path(content, base)
             out.append(
                 rf"\begin{{center}}\includegraphics[width=0.9\linewidth]{{{image}}}\end{{center}}"
             )
@@ -413,25 +421,91 @@ def markdown_document(deriv: DerivationLike, *, base: Path | None = None, **opti
     """
     out = []
     for kind, content in _blocks(deriv, **options):
-        if kind == "title":
-            out.append(f"# {content}")
-        elif kind == "section":
-            out.append(f"## {content}")
-        elif kind == "subsection":
-            out.append(f"### {content}")
+        if kind in _HEADINGS:
+            out.append(f"{_HEADINGS[kind]} {markdown_text(str(content))}")
         elif kind == "text":
-            out.append(str(content))
+            out.append(markdown_text(str(content)))
         elif kind == "code_text":
-            out.append(f"`{content}`")
+            out.append(_code_span(str(content)))
         elif kind == "lines":
-            out.append("```\n" + str(content) + "\n```")
+            text = visible_text(str(content))
+            fence = "`" * max(3, _longest_run(text, "`") + 1)  # no line inside can close it
+            out.append(f"{fence}\n{text}\n{fence}")
         elif kind == "rows":
             out.append("$$\n" + render_rows(content, env="aligned") + "\n$$")
         elif kind == "math":
             out.append(f"$$\n{content}\n$$")
         elif kind == "figure":
-            out.append(f"![validation plot]({_relative(content, base).as_posix()})")
+            url = quote(_relative(content, base).as_posix(), safe="/._-~+")
+            out.append(f"![validation plot]({url})")
     return "\n\n".join(out) + "\n"
+
+
+_HEADINGS = {"title": "#", "section": "##", "subsection": "###"}
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#!|~$&])")
+_MARKDOWN_LEAD = re.compile(r"^(?:(?=[-+])|(\d+)(?=\.))")  # a list item at the start
+
+
+def markdown_text(text: str) -> str:
+    r"""``text`` as one line of Markdown that shows it literally: line breaks become
+    spaces, control characters show as escapes (:func:`visible_text`), and every
+    character Markdown or HTML would act on (``<``, ``&``, ``*``, ``[``, ``$``, …) is
+    backslash-escaped, so a title from a spec file cannot inject HTML or links.
+
+    Examples
+    --------
+    >>> print(markdown_text("<img src=x onerror=alert(1)> *bold*\n# title"))
+    \<img src=x onerror=alert\(1\)\> \*bold\* \# title
+    """
+    line = " ".join(visible_text(text).split())
+    line = _MARKDOWN_SPECIAL.sub(r"\\\1", line)
+    return _MARKDOWN_LEAD.sub(lambda m: f"{m[1] or ''}\\", line, count=1)
+
+
+def _code_span(text: str) -> str:
+    """``text`` as inline code: fenced by more backticks than it holds in a row."""
+    line = " ".join(visible_text(text).split())
+    fence = "`" * (_longest_run(line, "`") + 1)
+    pad = " " if line.startswith("`") or line.endswith("`") else ""
+    return f"{fence}{pad}{line}{pad}{fence}"
+
+
+def _longest_run(text: str, char: str) -> int:
+    runs = re.findall(f"{re.escape(char)}+", text)
+    return max(map(len, runs), default=0)
+
+
+def _latex_line(line: str) -> str:
+    """One line of a block after ``\\``, which would read a leading ``[`` as its option."""
+    text = latex_text(line)
+    return "{}" + text if text.lstrip().startswith("[") else text
+
+
+def latex_graphics_path(figure: str | os.PathLike, base: Path | None = None) -> str:
+    r"""The argument of ``\includegraphics`` for ``figure`` (relative to ``base``, the
+    document's folder): ``\detokenize{…}``, so that spaces and ``_ $ & ^ ~`` stay
+    part of the name.
+
+    Raises
+    ------
+    OutputPathError
+        The path holds a character that TeX cannot take in a file name (``\ { } % # "``
+        or a control character): rename the figure.
+
+    Examples
+    --------
+    >>> latex_graphics_path("plots/run 1_a.png")
+    '\\detokenize{plots/run 1_a.png}'
+    """
+    image = _relative(Path(figure), base).as_posix()
+    bad = [c for c in image if c in '\\{}%#"\t\n' or visible_text(c) != c]
+    if bad:
+        raise OutputPathError(
+            f"the figure {image!r} cannot go into the LaTeX document: TeX cannot include "
+            f"a file whose path holds {bad[0]!r}; give the plot "
+            'a name without \\ { } % # " or control characters'
+        )
+    return rf"\detokenize{{{image}}}"
 
 
 def _relative(path: Path, base: Path | None) -> Path:
@@ -476,23 +550,120 @@ def save_figure(figure: object, path: str | os.PathLike, *, dpi: int = 100) -> P
     return _atomic(target, lambda handle: figure.savefig(handle, format=suffix, dpi=dpi))
 
 
-def check_output_path(path: str | os.PathLike) -> Path:
-    """``path`` as a Path whose folder exists; :class:`OutputPathError` naming it otherwise."""
-    if not isinstance(path, str | os.PathLike) or not str(path):
+def check_output_path(path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = ()) -> Path:
+    """``path`` as the Path to write, checked before anything is written: a file name
+    (not empty, not ending in a separator) in a folder that exists, and not a folder, an
+    existing non-regular file (a device, FIFO or socket: never replaced) or one of
+    ``inputs`` (the script or spec being run). A symbolic link is followed: the file it
+    points to is rewritten, the link kept. :class:`OutputPathError` naming it otherwise.
+
+    Examples
+    --------
+    >>> check_output_path("nld.tex")
+    PosixPath('nld.tex')
+    >>> check_output_path("")
+    Traceback (most recent call last):
+    ...
+    symnoether.errors.OutputPathError: output path '' is not a file name; pass e.g. 'nld.tex'
+    """
+    if not isinstance(path, str | os.PathLike) or not isinstance(os.fspath(path), str):
         raise OutputPathError(f"output path {path!r} is not a file name; pass e.g. 'nld.tex'")
-    target = Path(path)
+    text = os.fspath(path)
+    if not text or text.endswith(("/", os.sep)):
+        raise OutputPathError(f"output path {text!r} is not a file name; pass e.g. 'nld.tex'")
+    target = Path(text)
+    if target.is_symlink():
+        target = Path(os.path.realpath(target))
     folder = target.parent
     if not folder.is_dir():
         raise OutputPathError(
             f"cannot write {target}: the folder {folder} does not exist; create it first "
             "or choose another output path"
         )
-    if target.is_dir():
-        raise OutputPathError(f"cannot write {target}: it is a folder; give a file name in it")
+    _refuse_special(target)
+    for source in inputs:
+        if _same_file(target, source):
+            raise OutputPathError(
+                f"cannot write {target}: it is {source}, the input being run; choose another "
+                "output path"
+            )
     return target
 
 
+def check_output_paths(
+    outputs: Iterable[tuple[str, str | os.PathLike]],
+    *,
+    inputs: Iterable[str | os.PathLike] = (),
+) -> list[Path]:
+    """:func:`check_output_path` for each (label, path) of ``outputs``, and no two of them
+    the same file; errors begin with the label (``--latex``).
+
+    Examples
+    --------
+    >>> check_output_paths([("--latex", "nld.tex"), ("--markdown", "./nld.tex")])
+    Traceback (most recent call last):
+    ...
+    symnoether.errors.OutputPathError: --markdown ./nld.tex and --latex nld.tex are the same ...
+    """
+    inputs = list(inputs)
+    checked: list[tuple[str, str | os.PathLike, Path]] = []
+    for label, path in outputs:
+        try:
+            target = check_output_path(path, inputs=inputs)
+        except OutputPathError as error:
+            raise OutputPathError(f"{label}: {error}") from None
+        for other_label, other, other_target in checked:
+            if _same_file(target, other_target):
+                raise OutputPathError(
+                    f"{label} {path} and {other_label} {other} are the same file; give each "
+                    "output its own file"
+                )
+        checked.append((label, path, target))
+    return [target for _, _, target in checked]
+
+
+_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))  # fmt: skip
+
+
+def _refuse_special(target: Path) -> os.stat_result | None:
+    """The stat of the existing regular file ``target`` (None: there is none yet);
+    :class:`OutputPathError` when it is a folder or any other kind of file."""
+    try:
+        status = os.stat(target)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise OutputPathError(f"cannot write {target}: {err.strerror or err}") from None
+    if stat.S_ISDIR(status.st_mode):
+        raise OutputPathError(f"cannot write {target}: it is a folder; give a file name in it")
+    if not stat.S_ISREG(status.st_mode):
+        kind = next((name for test, name in _KINDS if test(status.st_mode)), "no regular file")
+        raise OutputPathError(
+            f"cannot write {target}: it is {kind}, and symnoether replaces only regular "
+            "files; choose another output path"
+        )
+    return status
+
+
+def _same_file(one: str | os.PathLike, other: str | os.PathLike) -> bool:
+    try:
+        return os.path.samefile(one, other)
+    except (OSError, ValueError):  # one of them does not exist yet: compare the paths
+        return os.path.normcase(os.path.realpath(one)) == os.path.normcase(os.path.realpath(other))
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _atomic(target: Path, write: Callable) -> Path:
+    """Write through a temporary file in the same folder, then :func:`os.replace`: an
+    existing file keeps its mode (and, where permitted, its owner); a new one gets
+    0666 less the umask. A device, FIFO or socket found at ``target`` is never replaced."""
+    previous = _refuse_special(target)
     try:
         descriptor, temporary = tempfile.mkstemp(
             dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
@@ -505,7 +676,12 @@ def _atomic(target: Path, write: Callable) -> Path:
     try:
         with os.fdopen(descriptor, "wb") as handle:
             write(handle)
-        os.chmod(temporary, 0o644)
+        if previous is not None and (previous.st_uid, previous.st_gid) != _owner(temporary):
+            with contextlib.suppress(OSError):  # root keeps a user's file the user's
+                os.chown(temporary, previous.st_uid, previous.st_gid)
+        mode = stat.S_IMODE(previous.st_mode) & 0o777 if previous else 0o666 & ~_umask()
+        os.chmod(temporary, mode)
+        _refuse_special(target)  # again: nothing put there meanwhile is replaced
         os.replace(temporary, target)
     except BaseException as err:
         Path(temporary).unlink(missing_ok=True)
@@ -513,3 +689,8 @@ def _atomic(target: Path, write: Callable) -> Path:
             raise OutputPathError(f"cannot write {target}: {err.strerror or err}") from None
         raise
     return target
+
+
+def _owner(path: str) -> tuple[int, int]:
+    status = os.stat(path)
+    return status.st_uid, status.st_gid

@@ -297,9 +297,41 @@ def latex_text(text: str) -> str:
     r"""Plain text (Unicode allowed) as LaTeX text that pdflatex compiles.
 
     LaTeX's special characters are escaped; Greek letters, super- and
-    subscripts, dotted letters and arrows become inline math ``\( … \)``.
+    subscripts, dotted letters and arrows become inline math ``\( … \)``; line
+    breaks and tabs become spaces, and any other control character shows as its
+    escape (ESC as ``\x1b``: :func:`visible_text`), so text from a spec file can
+    neither break nor inject TeX.
+
+    Examples
+    --------
+    >>> print(latex_text("a\x1b[31m}\nb"))
+    a\textbackslash{}x1b[31m\} b
     """
-    return "".join(_convert(text, math=False))
+    return "".join(_convert(visible_text(text), math=False))
+
+
+__all__ += ["visible_text"]
+
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+_TEXT_ESCAPES |= {"\n": " ", "\t": " "}
+
+
+def visible_text(text: str) -> str:
+    r"""``text`` with every control character but line feed and tab — C0, DEL, C1
+    (the terminal's escape sequences, a carriage return) and the bidirectional
+    overrides — written as its Python escape, so that it shows instead of acting.
+
+    Examples
+    --------
+    >>> print(visible_text("title\x1b[2J\r\u202eok"))
+    title\x1b[2J\x0d\u202eok
+    """
+    return _INVISIBLE.sub(_escape_invisible, text)
+
+
+def _escape_invisible(match: re.Match) -> str:
+    code = ord(match[0])
+    return f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"
 
 
 def latex_math(math: str) -> str:
