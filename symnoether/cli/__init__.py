@@ -161,7 +161,8 @@ def _run(args: argparse.Namespace, progress: Progress) -> None:
             args.timeout, "symnoether run", hint=_TIMEOUT_HINT, raise_with="--timeout SECONDS"
         ):
             derivation, inputs = _load(target)
-    shown = dataclasses.replace(derivation, title=" ".join(str(derivation.title).split()))
+    title = " ".join(visible_text(str(derivation.title)).split())  # one line, shown
+    shown = dataclasses.replace(derivation, title=title)
     print(visible_text(str(shown)))  # no escape sequence from a spec reaches the terminal
     reports: list = []
     figure = None
