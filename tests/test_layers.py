@@ -38,9 +38,9 @@ MODULES = {
     "symmetry": ["actions", "algebra", "sampling", "structured", "search", "__init__"],
     "numerics": ["drivers", "cache_trust", "kernel_cache", "kernel_source", "codegen",
                  "arguments", "reports", "compiled", "discrete", "validate", "__init__"],
-    "io": ["notation", "latex_python", "export", "derivation", "expressions",
+    "io": ["notation", "latex_python", "files", "export", "derivation", "expressions",
            "spec_tables", "specfile", "__init__"],
-    "cli": ["progress", "gallery", "__init__"],
+    "cli": ["progress", "gallery", "scripts", "__init__"],
 }  # fmt: skip
 
 # Backward imports made on use, each for a stated reason (documented where it is).

@@ -1,7 +1,8 @@
 """Stage 4, the ``symnoether`` command.
 
 Owns the command line (this module), the gallery of shipped derivations
-(:mod:`~symnoether.cli.gallery`) and the progress display on stderr
+(:mod:`~symnoether.cli.gallery`), running a derivation script
+(:mod:`~symnoether.cli.scripts`) and the progress display on stderr
 (:mod:`~symnoether.cli.progress`). May import every earlier stage; nothing in
 the package imports it but ``python -m symnoether``.
 
@@ -42,13 +43,11 @@ Examples
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import os
-import runpy
 import sys
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..budget import time_budget
@@ -75,6 +74,7 @@ from .gallery import (
     runnable_name,
 )
 from .progress import Progress
+from .scripts import ScriptError, ScriptExited, load_derivation, run_script, trim
 
 __all__ = [
     "main",
@@ -107,14 +107,6 @@ class _ArgumentParser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {line}; see {self.prog} --help\n")
 
 
-class _ScriptError(DerivationScriptError):
-    """A script that is no valid Python, or exits: the message is the whole story."""
-
-
-class _ScriptExited(_ScriptError):
-    """A derivation script called ``sys.exit`` with a failure status (exit code 1)."""
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``symnoether`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
@@ -135,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AssertionError as failure:
         _report(args, _failed_check(failure), "the script's assertion names the law")
         return EXIT_FAILED
-    except _ScriptExited as exited:
+    except ScriptExited as exited:
         _report(args, str(exited))
         return EXIT_FAILED
     except _LawFailed as failure:
@@ -242,80 +234,7 @@ def _load(target: Path) -> tuple[Derivation, Mapping]:
         derivation = spec.derive()
         inputs = getattr(spec, "validation", None)
         return derivation, dict(inputs) if isinstance(inputs, Mapping) else {}
-    return _run_script(target)
-
-
-def load_derivation(script: str | Path) -> Derivation:
-    """Run the derivation script ``script`` and return its ``derivation()``.
-
-    The script runs with ``__name__ != "__main__"``, so its own printing
-    block does not fire; assertions inside ``derivation()`` do.
-
-    Raises
-    ------
-    DerivationScriptError
-        Missing file, or no ``derivation()`` returning a Derivation.
-    """
-    return _run_script(Path(script))[0]
-
-
-def _run_script(path: Path) -> tuple[Derivation, Mapping]:
-    if not path.is_file():
-        raise DerivationScriptError(
-            f"no derivation script {path}; run `symnoether list` to see the shipped ones"
-        )
-    with _script_errors(path):
-        namespace = runpy.run_path(str(path), run_name="symnoether_derivation")
-    build = namespace.get("derivation")
-    if not callable(build):
-        raise DerivationScriptError(
-            f"{path} defines no derivation() function; a derivation script must define "
-            "derivation() -> symnoether.Derivation"
-        )
-    with _script_errors(path):
-        derivation = build()
-    if not isinstance(derivation, Derivation):
-        raise DerivationScriptError(
-            f"{path}: derivation() returned a {type(derivation).__name__}, not a "
-            "symnoether.Derivation (build one with sn.derive)"
-        )
-    hook = namespace.get("validation")
-    with _script_errors(path):
-        inputs = hook() if callable(hook) else {}
-    if not isinstance(inputs, Mapping):
-        raise DerivationScriptError(
-            f"{path}: validation() returned a {type(inputs).__name__}; return a dict with "
-            "q0, and optionally v0, params, t_end"
-        )
-    return derivation, inputs
-
-
-@contextlib.contextmanager
-def _script_errors(path: Path) -> Iterator[None]:
-    """A script's invalid Python, located in its own file and line (not in runpy), and
-    its own ``sys.exit``: a failure status is exit code 1, naming the script."""
-    try:
-        yield
-    except SyntaxError as error:
-        where = f"{error.filename or path}, line {error.lineno}"
-        source = (error.text or "").strip()
-        at = f" (at {_trim(source, 80)!r})" if source else ""
-        raise _ScriptError(f"{where}: invalid Python: {error.msg}{at}") from error
-    except SystemExit as exit_:
-        frames = traceback.extract_tb(exit_.__traceback__)
-        at = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
-        code = exit_.code
-        if code is None or code == 0:
-            raise _ScriptError(
-                f"the derivation script {path} exited{at} (status 0) before derivation() "
-                "returned; a script must return its Derivation, not call sys.exit"
-            ) from None
-        status = f" with status {code}" if isinstance(code, int) else f": {_trim(str(code))}"
-        raise _ScriptExited(f"the derivation script {path} exited{at}{status}") from None
-
-
-def _trim(text: str, width: int = 200) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return run_script(target)
 
 
 # -- validation -----------------------------------------------------------------------
@@ -494,10 +413,10 @@ def _seconds(text: str) -> float:
     except ValueError:
         value = float("nan")
     if not value > 0:  # also NaN
-        raise argparse.ArgumentTypeError(f"{_trim(text, 40)!r} is not a positive number of seconds")
+        raise argparse.ArgumentTypeError(f"{trim(text, 40)!r} is not a positive number of seconds")
     if value > MAX_TIMEOUT:  # also inf
         raise argparse.ArgumentTypeError(
-            f"{_trim(text, 40)!r} seconds is too long a budget; give at most {MAX_TIMEOUT:g}"
+            f"{trim(text, 40)!r} seconds is too long a budget; give at most {MAX_TIMEOUT:g}"
         )
     return value
 
@@ -529,7 +448,7 @@ def _hint(error: SymnoetherError, args: argparse.Namespace) -> str | None:
         return "the derivation was stopped unfinished; nothing was written"
     if isinstance(error, OutputPathError):  # the message says what to change
         return None
-    if isinstance(error, _ScriptError):
+    if isinstance(error, ScriptError):
         return None
     if isinstance(error, DerivationScriptError) and args.command == "run":
         return (

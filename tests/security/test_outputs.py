@@ -54,7 +54,7 @@ import pytest
 import symnoether as sn
 from symnoether.cli import main
 from symnoether.errors import OutputPathError
-from symnoether.io import export
+from symnoether.io import export, files
 
 PDFLATEX = shutil.which("pdflatex")
 
@@ -203,7 +203,7 @@ def test_a_fifo_appearing_during_the_write_is_kept(tmp_path):
         os.mkfifo(target)
 
     with pytest.raises(OutputPathError, match="it is a FIFO"):
-        export._atomic(target, write_and_race)
+        files._atomic(target, write_and_race)
     assert stat.S_ISFIFO(os.lstat(target).st_mode)
     assert [p.name for p in tmp_path.iterdir()] == ["plot.png"]
 
