@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(devnull.fileno(), sys.stdout.fileno())
         return EXIT_OK
     except KeyboardInterrupt:
-        _report(args, "interrupted; nothing more was written")
+        _report(args, "interrupted (Ctrl-C); no output file was left half-written")
         return EXIT_INTERRUPTED
     except AssertionError as failure:
         _report(args, _failed_check(failure), "the script's assertion names the law")

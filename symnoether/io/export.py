@@ -440,7 +440,7 @@ def markdown_document(deriv: DerivationLike, *, base: Path | None = None, **opti
 
 
 _HEADINGS = {"title": "#", "section": "##", "subsection": "###"}
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#!|~$&])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$&])")  # ( ) ! act only after [ ]
 _MARKDOWN_LEAD = re.compile(r"^(?:(?=[-+])|(\d+)(?=\.))")  # a list item at the start
 
 
@@ -453,7 +453,7 @@ def markdown_text(text: str) -> str:
     Examples
     --------
     >>> print(markdown_text("<img src=x onerror=alert(1)> *bold*\n# title"))
-    \<img src=x onerror=alert\(1\)\> \*bold\* \# title
+    \<img src=x onerror=alert(1)\> \*bold\* \# title
     """
     line = " ".join(visible_text(text).split())
     line = _MARKDOWN_SPECIAL.sub(r"\\\1", line)
