@@ -13,7 +13,7 @@ finding                                             test
 99 chained ``.T``: the same AttributeError          test_nesting_limit_counts_expressions_only
 … and through ``symnoether run``                    test_deep_spec_expression_is_a_spec_error
 ``--timeout 1e300``: OverflowError                  test_huge_timeout_is_a_usage_error
-… while the largest budget still runs             test_largest_timeout_is_accepted
+… while the largest budget still runs               test_largest_timeout_is_accepted
 a 9,000-character unknown name echoed whole         test_long_unknown_name_is_cut
 … any long message echoed whole                     test_long_message_is_cut_to_one_line
 a script's SyntaxError in ``<frozen runpy>``        test_syntax_error_names_the_script_and_line
