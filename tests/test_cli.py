@@ -204,7 +204,7 @@ def test_unwritable_output_fails_before_deriving(tmp_path, capsys):
     missing = tmp_path / "no" / "out.tex"
     assert main(["run", str(script), "--latex", str(missing)]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 2 and str(missing) in err[0] and "create the output folder" in err[1]
+    assert len(err) == 1 and str(missing) in err[0] and "create it first" in err[0]
 
 
 def test_a_bug_in_the_script_is_one_line_then_traceback_with_debug(tmp_path, capsys):

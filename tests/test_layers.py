@@ -40,9 +40,9 @@ MODULES = {
     "numerics": ["drivers", "cache_trust", "kernel_cache", "kernel_source", "codegen",
                  "arguments", "reports", "compiled", "discrete", "validate", "sweep_grid",
                  "sweep_store", "sweeps", "__init__"],
-    "io": ["mathwidth", "linebreak", "notation", "latex_python", "export", "derivation",
-           "expressions", "spec_tables", "specfile", "phase", "__init__"],
-    "cli": ["progress", "gallery", "sweep_command", "__init__"],
+    "io": ["mathwidth", "linebreak", "notation", "latex_python", "files", "export",
+           "derivation", "expressions", "spec_tables", "specfile", "phase", "__init__"],
+    "cli": ["progress", "gallery", "scripts", "sweep_command", "__init__"],
 }  # fmt: skip
 
 # Backward imports made on use, each for a stated reason (documented where it is).

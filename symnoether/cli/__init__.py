@@ -1,7 +1,8 @@
 """Stage 4, the ``symnoether`` command.
 
 Owns the command line (this module), the gallery of shipped derivations
-(:mod:`~symnoether.cli.gallery`) and the progress display on stderr
+(:mod:`~symnoether.cli.gallery`), running a derivation script
+(:mod:`~symnoether.cli.scripts`) and the progress display on stderr
 (:mod:`~symnoether.cli.progress`). May import every earlier stage; nothing in
 the package imports it but ``python -m symnoether``.
 
@@ -17,9 +18,13 @@ directory (:func:`gallery_folder`: the package data of an installed wheel, or
 scripts of ``--dir FOLDER``.
 
 Exit codes: 0 success, 1 a law failed (a script's own check, or numerical
-validation), 2 bad input (missing file, no ``derivation()``, a
-SymnoetherError, a feature not available yet, and a derivation that ran out
-of its ``--timeout SECONDS`` budget) and errors raised inside a script.
+validation; also a script that exits with a non-zero status of its own), 2
+bad input (missing file, invalid Python, no ``derivation()``, a
+SymnoetherError, a feature not available yet, an output path that is an
+input, a folder, a device/FIFO/socket or given twice, and a derivation that
+ran out of its ``--timeout SECONDS`` budget) and errors raised inside a
+script; 130 when interrupted (Ctrl-C). Text from a spec or script (a title, a
+file name) reaches the terminal with its control characters shown as escapes.
 ``--timeout`` bounds the symbolic derivation (running the script or spec:
 symmetry search, simplification, verification); it is off by default. Errors
 print as one line, with a hint where one helps; an unexpected exception (a bug
@@ -38,8 +43,8 @@ Examples
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
-import runpy
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
@@ -57,6 +62,7 @@ from ..errors import (
 )
 from ..io import specfile
 from ..io.derivation import Derivation
+from ..io.notation import visible_text
 from ..numerics.compiled import compile as compile_kernels
 from ..numerics.validate import validate
 from .gallery import (
@@ -68,6 +74,7 @@ from .gallery import (
     runnable_name,
 )
 from .progress import Progress
+from .scripts import ScriptError, ScriptExited, load_derivation, run_script, trim
 from .sweep_command import add_parser as _add_sweep_parser
 from .sweep_command import run_sweep as _run_sweep
 
@@ -80,17 +87,26 @@ __all__ = [
     "resolve_derivation",
 ]
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 _EPILOG = """\
-exit codes: 0 success; 1 a derived law failed (a script's assertion or --validate);
-2 bad input (missing file, malformed script or spec, unavailable feature,
-or a derivation that ran out of its --timeout).
+exit codes: 0 success; 1 a derived law failed (a script's assertion or --validate,
+or the script exited with a non-zero status); 2 bad input (missing file, malformed
+script or spec, unavailable feature, an unusable output path, or a derivation that
+ran out of its --timeout); 130 interrupted (Ctrl-C).
 Errors print as one line, with a hint where one helps; --debug adds the traceback."""
 
 
 class _LawFailed(Exception):
     """A law failed numerical validation (exit code 1)."""
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """Usage errors as one line too (exit code 2), pointing at ``--help``."""
+
+    def error(self, message: str):
+        line = " ".join(visible_text(message).split())
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {line}; see {self.prog} --help\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -109,8 +125,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), sys.stdout.fileno())
         return EXIT_OK
+    except KeyboardInterrupt:
+        _report(args, "interrupted (Ctrl-C); no output file was left half-written")
+        return EXIT_INTERRUPTED
     except AssertionError as failure:
         _report(args, _failed_check(failure), "the script's assertion names the law")
+        return EXIT_FAILED
+    except ScriptExited as exited:
+        _report(args, str(exited))
         return EXIT_FAILED
     except _LawFailed as failure:
         _report(args, str(failure), "see the validation report above; --plot draws it")
@@ -129,31 +151,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, progress: Progress) -> None:
     target = resolve_derivation(args.script)
-    _check_outputs(args)
+    _check_outputs(args, target)
     with progress.stage(f"deriving {target.name}"):
         with time_budget(
             args.timeout, "symnoether run", hint=_TIMEOUT_HINT, raise_with="--timeout SECONDS"
         ):
             derivation, inputs = _load(target)
-    print(derivation)
+    title = " ".join(visible_text(str(derivation.title)).split())  # one line, shown
+    shown = dataclasses.replace(derivation, title=title)
+    print(visible_text(str(shown)))  # no escape sequence from a spec reaches the terminal
     reports: list = []
     figure = None
-    if args.validate or args.plot:
+    if args.validate or args.plot is not None:
         laws = tuple(derivation.laws)
         with progress.stage("compiling the kernels"):
             kernels = compile_kernels(derivation.system, laws, backend=args.backend)
         with progress.stage("validating the laws numerically"):
             report = _validate(derivation, inputs, backend=args.backend, kernels=kernels)
         reports.append(report)
-        print(f"\n{report}")
-        if args.plot:
+        print(visible_text(f"\n{report}"))
+        if args.plot is not None:
             with progress.stage(f"plotting to {args.plot}"):
                 figure = _plot(report, args.plot)
     options = {"reports": reports, "figure": figure, "kernels": not args.no_kernels}
-    if args.latex:
+    if args.latex is not None:
         with progress.stage(f"writing LaTeX to {args.latex}"):
             derivation.to_latex(args.latex, **options)
-    if args.markdown:
+    if args.markdown is not None:
         with progress.stage(f"writing Markdown to {args.markdown}"):
             derivation.to_markdown(args.markdown, **options)
     failed = [r for r in reports if not r.passed]
@@ -178,9 +202,9 @@ def _list(args: argparse.Namespace) -> None:
         )
     for path, summary in list_derivations(folder):
         shown = path if args.dir is not None else runnable_name(Path(path))
-        print(f"{shown}  —  {summary}")
+        print(visible_text(f"{shown}  —  {summary}"))
         if summary.startswith(UNREADABLE):
-            print(f"symnoether: warning: {path}: {summary}", file=sys.stderr)
+            print(visible_text(f"symnoether: warning: {path}: {summary}"), file=sys.stderr)
 
 
 _TIMEOUT_HINT = (
@@ -189,14 +213,31 @@ _TIMEOUT_HINT = (
 )
 
 
-def _check_outputs(args: argparse.Namespace) -> None:
-    """Fail on an unwritable output before the (long) derivation, not after it."""
-    from ..io.export import check_output_path
+def _check_outputs(args: argparse.Namespace, target: Path) -> None:
+    """Fail on an unusable output before the (long) derivation, not after it: an empty
+    path, a missing folder, a folder, a device/FIFO/socket, the input being run, or one
+    file given to two options; and a plot that the LaTeX document could not include."""
+    from ..io.export import check_output_paths, latex_graphics_path
 
-    for option in ("latex", "markdown", "plot"):
-        path = getattr(args, option)
-        if path:
-            check_output_path(path)
+    options = ("latex", "markdown", "plot")
+    given = [(f"--{name}", getattr(args, name)) for name in options]
+    check_output_paths([(label, path) for label, path in given if path is not None],
+                       inputs=[target])  # fmt: skip
+    if args.plot is not None:
+        from matplotlib.figure import Figure
+
+        formats = Figure().canvas.get_supported_filetypes()
+        suffix = Path(args.plot).suffix.lstrip(".").lower() or "png"
+        if suffix not in formats:
+            raise OutputPathError(
+                f"--plot {args.plot}: matplotlib cannot write .{suffix} files; end the name "
+                "in .png, .pdf or .svg"
+            )
+    if args.latex is not None and args.plot is not None:
+        try:
+            latex_graphics_path(args.plot, base=Path(args.latex).parent)
+        except OutputPathError as error:
+            raise OutputPathError(f"--plot: {error}") from None
 
 
 def _load(target: Path) -> tuple[Derivation, Mapping]:
@@ -205,49 +246,7 @@ def _load(target: Path) -> tuple[Derivation, Mapping]:
         derivation = spec.derive()
         inputs = getattr(spec, "validation", None)
         return derivation, dict(inputs) if isinstance(inputs, Mapping) else {}
-    return _run_script(target)
-
-
-def load_derivation(script: str | Path) -> Derivation:
-    """Run the derivation script ``script`` and return its ``derivation()``.
-
-    The script runs with ``__name__ != "__main__"``, so its own printing
-    block does not fire; assertions inside ``derivation()`` do.
-
-    Raises
-    ------
-    DerivationScriptError
-        Missing file, or no ``derivation()`` returning a Derivation.
-    """
-    return _run_script(Path(script))[0]
-
-
-def _run_script(path: Path) -> tuple[Derivation, Mapping]:
-    if not path.is_file():
-        raise DerivationScriptError(
-            f"no derivation script {path}; run `symnoether list` to see the shipped ones"
-        )
-    namespace = runpy.run_path(str(path), run_name="symnoether_derivation")
-    build = namespace.get("derivation")
-    if not callable(build):
-        raise DerivationScriptError(
-            f"{path} defines no derivation() function; a derivation script must define "
-            "derivation() -> symnoether.Derivation"
-        )
-    derivation = build()
-    if not isinstance(derivation, Derivation):
-        raise DerivationScriptError(
-            f"{path}: derivation() returned a {type(derivation).__name__}, not a "
-            "symnoether.Derivation (build one with sn.derive)"
-        )
-    hook = namespace.get("validation")
-    inputs = hook() if callable(hook) else {}
-    if not isinstance(inputs, Mapping):
-        raise DerivationScriptError(
-            f"{path}: validation() returned a {type(inputs).__name__}; return a dict with "
-            "q0, and optionally v0, params, t_end"
-        )
-    return derivation, inputs
+    return run_script(target)
 
 
 # -- validation -----------------------------------------------------------------------
@@ -326,7 +325,7 @@ def _plot(report: object, path: str) -> Path:
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _ArgumentParser(add_help=False)
     common.add_argument(
         "--debug",
         action="store_true",
@@ -340,7 +339,7 @@ def _parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="no progress display on stderr (it is off anyway when stderr is not a terminal)",
     )
-    parser = argparse.ArgumentParser(
+    parser = _ArgumentParser(
         prog="symnoether",
         description="Derive learning dynamics as mechanics: symmetries, Noether laws, "
         "equations of motion; validate them numerically and export them as LaTeX/Markdown.",
@@ -416,13 +415,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+MAX_TIMEOUT = 1e9
+"""Longest ``--timeout`` accepted, in seconds (about 31 years; the timer overflows far
+beyond it)."""
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         value = float("nan")
     if not value > 0:  # also NaN
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+        raise argparse.ArgumentTypeError(f"{trim(text, 40)!r} is not a positive number of seconds")
+    if value > MAX_TIMEOUT:  # also inf
+        raise argparse.ArgumentTypeError(
+            f"{trim(text, 40)!r} seconds is too long a budget; give at most {MAX_TIMEOUT:g}"
+        )
     return value
 
 
@@ -451,8 +459,10 @@ def _hint(error: SymnoetherError, args: argparse.Namespace) -> str | None:
     """A hint for an input error, where one adds to its message (None: it does not)."""
     if isinstance(error, BudgetExceededError):
         return "the derivation was stopped unfinished; nothing was written"
-    if isinstance(error, OutputPathError):
-        return "create the output folder, or pass a path in a writable one"
+    if isinstance(error, OutputPathError):  # the message says what to change
+        return None
+    if isinstance(error, ScriptError):
+        return None
     if isinstance(error, DerivationScriptError) and args.command == "run":
         return (
             "`symnoether list` shows the shipped derivations; `symnoether run --help` the options"
@@ -460,6 +470,10 @@ def _hint(error: SymnoetherError, args: argparse.Namespace) -> str | None:
     if isinstance(error, SpecFileError):
         return "the spec file format: python -m pydoc symnoether.io.specfile"
     return None
+
+
+MAX_MESSAGE = 1000
+"""Longest error line printed (characters); --debug shows the whole message."""
 
 
 def _report(
@@ -473,7 +487,9 @@ def _report(
         hint = "run with --debug to see the traceback"
         if message.startswith("internal error"):
             hint += ", and report it: this is a bug in symnoether"
-    line = " ".join(message.split())
+    line = " ".join(visible_text(message).split())
+    if len(line) > MAX_MESSAGE:  # e.g. a 9,000-character name echoed by a message
+        line = line[: MAX_MESSAGE - 1] + "…"
     print(f"symnoether: error: {line}", file=sys.stderr)
     if hint:
         print(f"  hint: {hint}", file=sys.stderr)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import ast
 import contextlib
 import difflib
+import os
+import stat
 from pathlib import Path
 
 from ..errors import DerivationScriptError
@@ -35,6 +37,8 @@ PACKAGE = Path(__file__).resolve().parents[1]
 """The folder of the ``symnoether`` package."""
 UNREADABLE = "cannot be read: "
 """How the summary of a file that cannot be read begins (:func:`list_derivations`)."""
+MAX_LISTED_BYTES = 1_000_000
+"""Largest file :func:`list_derivations` reads for its summary."""
 
 
 def gallery_folder() -> Path | None:
@@ -76,6 +80,11 @@ def resolve_derivation(script: str | Path) -> Path:
     path = Path(script)
     if path.is_file():
         return path
+    kind = _special_kind(path)
+    if kind is not None and kind != "a folder":
+        raise DerivationScriptError(
+            f"{script} is {kind}, not a regular file; give the path of a .py script or .toml spec"
+        )
     folder = gallery_folder()
     shipped = list_names(folder) if folder is not None else []
     if folder is not None and path.parent in (Path("."), Path("derivations")):
@@ -134,7 +143,7 @@ def list_derivations(folder: str | Path = "derivations") -> list[tuple[str, str]
 
 
 def _summary(path: Path) -> str:
-    text = path.read_text(encoding="utf-8")
+    text = read_regular(path, MAX_LISTED_BYTES).decode("utf-8")
     if path.suffix == ".py":
         doc = (ast.get_docstring(ast.parse(text, filename=str(path))) or "").strip()
     else:  # a spec file: its first comment line
@@ -144,7 +153,45 @@ def _summary(path: Path) -> str:
     return doc.splitlines()[0] if doc else ""
 
 
+class NotRegularFileError(OSError):
+    """A path that is a FIFO, device, socket or folder where a file was expected."""
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of the regular file ``path`` (at most ``limit``): a FIFO, device or
+    socket is refused without blocking on it (a ``*.toml`` symlink to ``/dev/zero`` or a
+    FIFO named ``x.toml`` would hang a plain read), and so is a larger file."""
+    kind = _special_kind(path)
+    if kind is not None:
+        raise NotRegularFileError(f"{kind}, not a regular file")
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    descriptor = os.open(path, flags)
+    with os.fdopen(descriptor, "rb") as handle:
+        status = os.fstat(handle.fileno())
+        if not stat.S_ISREG(status.st_mode):  # swapped since the check above
+            raise NotRegularFileError("not a regular file")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise NotRegularFileError(f"larger than {limit} bytes")
+    return data
+
+
+def _special_kind(path: Path) -> str | None:
+    """What ``path`` is when it exists but is no regular file (None otherwise)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    kinds = [(stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device")]  # fmt: skip
+    if stat.S_ISREG(mode):
+        return None
+    return next((name for test, name in kinds if test(mode)), "a special file")
+
+
 def _reason(error: Exception) -> str:
+    if isinstance(error, NotRegularFileError):
+        return str(error)
     if isinstance(error, SyntaxError):
         return f"invalid Python at line {error.lineno}: {error.msg}"
     if isinstance(error, UnicodeDecodeError):

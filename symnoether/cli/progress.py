@@ -69,6 +69,9 @@ class Progress:
         from rich.spinner import Spinner
         from rich.text import Text  # plain text: a path with [brackets] is no markup
 
+        from ..io.notation import visible_text  # a file name's escape sequence shows
+
+        what = visible_text(what)
         thread, start = threading.get_ident(), time.perf_counter()
         spinner = Spinner("dots", text=Text(what))
 

@@ -2,8 +2,9 @@
 
 Owns the LaTeX notation (:mod:`~symnoether.io.notation`), the latexify-py bridge
 for Python-declared losses and the generated kernels
-(:mod:`~symnoether.io.latex_python`), LaTeX/Markdown export and safe output
-files (:mod:`~symnoether.io.export`), the :class:`Derivation` bundle and the
+(:mod:`~symnoether.io.latex_python`), safe output files
+(:mod:`~symnoether.io.files`), LaTeX/Markdown export
+(:mod:`~symnoether.io.export`), the :class:`Derivation` bundle and the
 one-recipe :func:`derive` (:mod:`~symnoether.io.derivation`), and declarative
 spec files: the whitelisted expression parser (:mod:`~symnoether.io.expressions`),
 its tables (:mod:`~symnoether.io.spec_tables`) and the format

@@ -43,10 +43,11 @@ Q &= e^{t/\tau} \frac{\eta \left(w_{1} \dot{w}_{1} - w_{2} \dot{w}_{2}\right)}{2
 from __future__ import annotations
 
 import os
-import tempfile
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
+from urllib.parse import quote
 
 import sympy as sp
 
@@ -55,6 +56,7 @@ from ..core.noether import NoetherLaw
 from ..core.system import LearningSystem
 from ..core.typeset import Row, equation_rows, law_rows, rule_text, system_rows
 from ..errors import InvalidInputError, NotSupportedError, OutputPathError
+from .files import check_output_path, check_output_paths, save_figure, write_text
 from .latex_python import function_latex, kernel_latex, python_function
 from .mathwidth import split_top
 from .notation import (
@@ -64,6 +66,7 @@ from .notation import (
     latex_text,
     render_rows,
     unique_labels,
+    visible_text,
 )
 
 __all__ = [
@@ -76,6 +79,9 @@ __all__ = [
     "write_text",
     "save_figure",
     "check_output_path",
+    "check_output_paths",
+    "markdown_text",
+    "latex_graphics_path",
 ]
 
 
@@ -319,12 +325,12 @@ def latex_document(deriv: DerivationLike, *, base: Path | None = None, **options
         elif kind == "code_text":
             out.append(r"\noindent\texttt{" + latex_text(str(content)) + "}")
         elif kind == "lines":
-            lines = " \\\\\n".join(map(latex_text, str(content).splitlines()))
+            lines = " \\\\\n".join(map(_latex_line, str(content).splitlines()))
             out.append(rf"{{\raggedright\noindent {lines}\par}}")  # long formulas: no overfull
         elif kind == "rows":
             out.append(render_rows(content, env="align*", width=width))
         elif kind == "figure":
-            image = _relative(content, base).as_posix()
+            image = latex_graphics_path(content, base)
             out.append(
                 rf"\begin{{center}}\includegraphics[width=0.9\linewidth]{{{image}}}\end{{center}}"
             )
@@ -340,23 +346,89 @@ def markdown_document(deriv: DerivationLike, *, base: Path | None = None, **opti
     out = []
     width = options.get("width", DEFAULT_WIDTH)
     for kind, content in _blocks(deriv, **options):
-        if kind == "title":
-            out.append(f"# {content}")
-        elif kind == "section":
-            out.append(f"## {content}")
-        elif kind == "subsection":
-            out.append(f"### {content}")
+        if kind in _HEADINGS:
+            out.append(f"{_HEADINGS[kind]} {markdown_text(str(content))}")
         elif kind == "text":
-            out.append(str(content))
+            out.append(markdown_text(str(content)))
         elif kind == "code_text":
-            out.append(f"`{content}`")
+            out.append(_code_span(str(content)))
         elif kind == "lines":
-            out.append("```\n" + str(content) + "\n```")
+            text = visible_text(str(content))
+            fence = "`" * max(3, _longest_run(text, "`") + 1)  # no line inside can close it
+            out.append(f"{fence}\n{text}\n{fence}")
         elif kind == "rows":
             out.append("$$\n" + render_rows(content, env="aligned", width=width) + "\n$$")
         elif kind == "figure":
-            out.append(f"![validation plot]({_relative(content, base).as_posix()})")
+            url = quote(_relative(content, base).as_posix(), safe="/._-~+")
+            out.append(f"![validation plot]({url})")
     return "\n\n".join(out) + "\n"
+
+
+_HEADINGS = {"title": "#", "section": "##", "subsection": "###"}
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$&])")  # ( ) ! act only after [ ]
+_MARKDOWN_LEAD = re.compile(r"^(?:(?=[-+])|(\d+)(?=\.))")  # a list item at the start
+
+
+def markdown_text(text: str) -> str:
+    r"""``text`` as one line of Markdown that shows it literally: line breaks become
+    spaces, control characters show as escapes (:func:`visible_text`), and every
+    character Markdown or HTML would act on (``<``, ``&``, ``*``, ``[``, ``$``, …) is
+    backslash-escaped, so a title from a spec file cannot inject HTML or links.
+
+    Examples
+    --------
+    >>> print(markdown_text("<img src=x onerror=alert(1)> *bold*\n# title"))
+    \<img src=x onerror=alert(1)\> \*bold\* \# title
+    """
+    line = " ".join(visible_text(text).split())
+    line = _MARKDOWN_SPECIAL.sub(r"\\\1", line)
+    return _MARKDOWN_LEAD.sub(lambda m: f"{m[1] or ''}\\", line, count=1)
+
+
+def _code_span(text: str) -> str:
+    """``text`` as inline code: fenced by more backticks than it holds in a row."""
+    line = " ".join(visible_text(text).split())
+    fence = "`" * (_longest_run(line, "`") + 1)
+    pad = " " if line.startswith("`") or line.endswith("`") else ""
+    return f"{fence}{pad}{line}{pad}{fence}"
+
+
+def _longest_run(text: str, char: str) -> int:
+    runs = re.findall(f"{re.escape(char)}+", text)
+    return max(map(len, runs), default=0)
+
+
+def _latex_line(line: str) -> str:
+    """One line of a block after ``\\``, which would read a leading ``[`` as its option."""
+    text = latex_text(line)
+    return "{}" + text if text.lstrip().startswith("[") else text
+
+
+def latex_graphics_path(figure: str | os.PathLike, base: Path | None = None) -> str:
+    r"""The argument of ``\includegraphics`` for ``figure`` (relative to ``base``, the
+    document's folder): ``\detokenize{…}``, so that spaces and ``_ $ & ^ ~`` stay
+    part of the name.
+
+    Raises
+    ------
+    OutputPathError
+        The path holds a character that TeX cannot take in a file name (``\ { } % # "``
+        or a control character): rename the figure.
+
+    Examples
+    --------
+    >>> latex_graphics_path("plots/run 1_a.png")
+    '\\detokenize{plots/run 1_a.png}'
+    """
+    image = _relative(Path(figure), base).as_posix()
+    bad = [c for c in image if c in '\\{}%#"\t\n' or visible_text(c) != c]
+    if bad:
+        raise OutputPathError(
+            f"the figure {image!r} cannot go into the LaTeX document: TeX cannot include "
+            f"a file whose path holds {bad[0]!r}; give the plot "
+            'a name without \\ { } % # " or control characters'
+        )
+    return rf"\detokenize{{{image}}}"
 
 
 def _relative(path: Path, base: Path | None) -> Path:
@@ -382,59 +454,3 @@ def write_markdown(deriv: DerivationLike, path: str | os.PathLike, **options) ->
     text = markdown_document(deriv, base=target.parent, **options)
     write_text(target, text)
     return text
-
-
-# -- files ---------------------------------------------------------------------------
-
-
-def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically: a temporary file in the same
-    folder, then :func:`os.replace`. Raises :class:`OutputPathError` naming the path."""
-    target = check_output_path(path)
-    return _atomic(target, lambda handle: handle.write(text.encode("utf-8")))
-
-
-def save_figure(figure: object, path: str | os.PathLike, *, dpi: int = 100) -> Path:
-    """Save a matplotlib figure to ``path`` atomically (format from the suffix)."""
-    target = check_output_path(path)
-    suffix = target.suffix.lstrip(".").lower() or "png"
-    return _atomic(target, lambda handle: figure.savefig(handle, format=suffix, dpi=dpi))
-
-
-def check_output_path(path: str | os.PathLike) -> Path:
-    """``path`` as a Path whose folder exists; :class:`OutputPathError` naming it otherwise."""
-    if not isinstance(path, str | os.PathLike) or not str(path):
-        raise OutputPathError(f"output path {path!r} is not a file name; pass e.g. 'nld.tex'")
-    target = Path(path)
-    folder = target.parent
-    if not folder.is_dir():
-        raise OutputPathError(
-            f"cannot write {target}: the folder {folder} does not exist; create it first "
-            "or choose another output path"
-        )
-    if target.is_dir():
-        raise OutputPathError(f"cannot write {target}: it is a folder; give a file name in it")
-    return target
-
-
-def _atomic(target: Path, write: Callable) -> Path:
-    try:
-        descriptor, temporary = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-        )
-    except OSError as err:
-        raise OutputPathError(
-            f"cannot write {target}: the folder {target.parent} is not writable "
-            f"({err.strerror or err}); choose a writable output folder"
-        ) from None
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            write(handle)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except BaseException as err:
-        Path(temporary).unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise OutputPathError(f"cannot write {target}: {err.strerror or err}") from None
-        raise
-    return target

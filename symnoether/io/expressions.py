@@ -100,6 +100,7 @@ _ADDITIVE = (ast.Add, ast.Sub)
 _MULTIPLICATIVE = (ast.Mult, ast.Div, ast.MatMult)
 _OP_TEXT = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.MatMult: "@"}
 _OP_TEXT |= {ast.Pow: "**"}
+_NOT_NODES = (ast.expr_context, ast.operator, ast.unaryop, ast.boolop, ast.cmpop)
 _SYMBOLIC = object()  # the value of a sub-expression that contains names
 _UNKNOWN = object()  # a numeric sub-expression that the float estimate cannot evaluate
 
@@ -249,8 +250,9 @@ class _Parser:
                 same = _family(node.left) is not None and _family(node.left) == _family(node)
                 stack.append((node.left, depth if same else depth + 1))
                 stack.append((node.right, depth + 1))
-            else:
-                stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+            else:  # the expressions below: Load contexts and operators are no nesting
+                stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node)
+                             if not isinstance(child, _NOT_NODES))  # fmt: skip
 
     # -- pass 2: whitelist and numeric limits, no SymPy -------------------------
     def _check(self, node: ast.AST, power: float) -> object:
@@ -278,8 +280,8 @@ class _Parser:
             if node.attr != "T":
                 raise self._error(
                     node,
-                    f"attribute access '.{node.attr}' is not allowed; the only attribute is "
-                    ".T (transpose of a matrix)",
+                    f"attribute access {_quoted('.' + node.attr)} is not allowed; the only "
+                    "attribute is .T (transpose of a matrix)",
                     at=_attr_offset(node),
                 )
             self._check(node.value, power)
@@ -312,7 +314,7 @@ class _Parser:
             raise self._error(node, f"{name} cannot be used here: {self.forbidden[name]}")
         declared = ", ".join(sorted(self.names)[:12]) or "none"
         raise self._error(
-            node, f"unknown name {name!r}; declare it in the spec file (known: {declared})"
+            node, f"unknown name {_quoted(name)}; declare it in the spec file (known: {declared})"
         )
 
     def _check_call(self, node: ast.Call, power: float) -> object:
@@ -323,7 +325,8 @@ class _Parser:
             )
         if func.id not in FUNCTIONS:
             raise self._error(
-                func, f"unknown function {func.id!r}; the functions are " + ", ".join(FUNCTIONS)
+                func,
+                f"unknown function {_quoted(func.id)}; the functions are " + ", ".join(FUNCTIONS),
             )
         for argument in node.args:
             if isinstance(argument, ast.Starred):
@@ -510,7 +513,8 @@ class _Parser:
 
     # -- errors -----------------------------------------------------------------
     def _error(self, node: ast.AST, reason: str, at: int | None = None) -> SpecFileError:
-        offset = self.lead + (node.col_offset if at is None else at)
+        located = getattr(node, "col_offset", None)  # a comprehension has no position
+        offset = self.lead + (at if at is not None else located or 0)
         segment = ast.get_source_segment(self.text.replace("\n", " ")[self.lead :], node)
         token = _trim(segment or _snippet(self.text, offset))
         if at is not None:
@@ -596,6 +600,12 @@ def _snippet(text: str, offset: int) -> str:
 
 def _trim(text: str, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _quoted(name: str) -> str:
+    """A name from the expression, quoted and cut to 40 characters (a 9,000-character
+    name is not echoed whole)."""
+    return repr(_trim(name))
 
 
 def _short(expr: sp.Basic) -> str:

@@ -279,13 +279,19 @@ def latex_text(text: str) -> str:
 
     LaTeX's special characters are escaped; Greek letters, super- and
     subscripts, dotted letters and arrows become inline math ``\( … \)``, and so
-    do TeX-style scripts on a single letter (``e^{t/τ}``, ``C_{k+1}``, ``q_k``).
+    do TeX-style scripts on a single letter (``e^{t/τ}``, ``C_{k+1}``, ``q_k``); line
+    breaks and tabs become spaces, and any other control character shows as its
+    escape (ESC as ``\x1b``: :func:`visible_text`), so text from a spec file can
+    neither break nor inject TeX.
 
     Examples
     --------
     >>> print(latex_text("GD (÷ e^{t/τ}): C_{k+1} − C_k, gradient_descent"))
     GD (\(\div\) \(e^{t/\tau }\)): \(C_{k+1}\) \(-\) \(C_k\), gradient\_descent
+    >>> print(latex_text("a\x1b[31m}\nb"))
+    a\textbackslash{}x1b[31m\} b
     """
+    text = visible_text(text)
     out, start = [], 0
     for match in _SCRIPTED.finditer(text):
         out.extend(_convert(text[start : match.start()], math=False))
@@ -297,6 +303,30 @@ def latex_text(text: str) -> str:
 
 _SCRIPTED = re.compile(r"(?<![^\W\d_])[^\W\d_][_^](\{[^{}]*\}|[^\W_](?![^\W_]))")
 """A letter with a TeX sub- or superscript, not inside a word: ``e^{t/τ}``, ``q_k``."""
+
+
+__all__ += ["visible_text"]
+
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+_TEXT_ESCAPES |= {"\n": " ", "\t": " "}
+
+
+def visible_text(text: str) -> str:
+    r"""``text`` with every control character but line feed and tab — C0, DEL, C1
+    (the terminal's escape sequences, a carriage return) and the bidirectional
+    overrides — written as its Python escape, so that it shows instead of acting.
+
+    Examples
+    --------
+    >>> print(visible_text("title\x1b[2J\r\u202eok"))
+    title\x1b[2J\x0d\u202eok
+    """
+    return _INVISIBLE.sub(_escape_invisible, text)
+
+
+def _escape_invisible(match: re.Match) -> str:
+    code = ord(match[0])
+    return f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"
 
 
 def latex_math(math: str) -> str:

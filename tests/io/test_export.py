@@ -355,7 +355,7 @@ def test_unwritable_folder_is_named(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(export.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr("tempfile.mkstemp", refuse)
     with pytest.raises(OutputPathError, match=f"{re.escape(str(tmp_path))} is not writable"):
         export.write_text(tmp_path / "out.tex", "x")
 
