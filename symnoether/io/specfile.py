@@ -106,7 +106,7 @@ import sympy as sp
 
 from ..core import rules
 from ..core.system import LearningSystem, velocity
-from ..errors import SpecFileError, SymnoetherError
+from ..errors import BudgetExceededError, SpecFileError, SymnoetherError
 from .derivation import Derivation, derive
 from .expressions import parse_expression
 from .spec_tables import (
@@ -269,6 +269,8 @@ def loads(text: str, *, source: str = "<string>") -> SpecFile:
         return _Loader(document, source).spec()
     except SpecFileError as error:
         raise SpecFileError(f"{source}: {error}") from None
+    except BudgetExceededError:  # out of time or memory: not the file's fault, nor its fix
+        raise
     except SymnoetherError as error:  # the core refused the system: say which file
         raise SpecFileError(f"{source}: {error}") from None
 
