@@ -38,7 +38,7 @@ MODULES = {
     "symmetry": ["actions", "algebra", "sampling", "structured", "search", "__init__"],
     "numerics": ["drivers", "cache_trust", "kernel_cache", "kernel_source", "codegen",
                  "arguments", "reports", "compiled", "discrete", "validate", "__init__"],
-    "io": ["notation", "latex_python", "export", "derivation", "expressions",
+    "io": ["notation", "latex_python", "export", "derivation", "expansion", "expressions",
            "spec_tables", "specfile", "__init__"],
     "cli": ["progress", "gallery", "__init__"],
 }  # fmt: skip
