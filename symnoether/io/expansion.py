@@ -14,9 +14,11 @@ ones are estimated once):
 - a power ``b**k`` (``k`` a positive integer, ``b`` of ``t`` terms and degree
   ``d``): the multisets of ``k`` of the ``t`` terms, C(t + k − 1, k), and at most
   the monomials of degree ≤ kd in b's ``n`` atoms, C(n + kd, n); degree kd;
-- anything else (``exp(u)``, ``sqrt(u)``, ``1/u``, ``Max(u, v)``): one term of
-  degree 1 in the outer polynomial, plus the expansions of its arguments
-  (``expand`` works inside functions and denominators too).
+- ``b**(p/q)``: ``b**k`` for k = ⌊p/q⌋ times one atom (``expand`` writes
+  ``(x + y)**(5/2)`` as ``(x + y)**2·sqrt(x + y)`` multiplied out);
+- anything else (``exp(u)``, ``1/u``, ``Max(u, v)``): one term of degree 1 in
+  the outer polynomial, plus the expansions of its arguments (``expand`` works
+  inside functions and denominators too).
 
 The counts are upper bounds (cancellations are not foreseen), exact for a
 power of a sum of distinct symbols. It also reports the largest numeric
@@ -37,7 +39,6 @@ Examples
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,7 +60,7 @@ class Size:
         inside functions and denominators included (clamped at 10³⁰).
     degree : int
         Total degree of the expansion (a function application counts as one atom).
-    exponent : int
+    exponent : int or sympy.Rational
         Largest magnitude of a numeric exponent in the expression (0: none).
     power : sympy.Basic or None
         The power with that exponent.
@@ -67,7 +68,7 @@ class Size:
 
     terms: int
     degree: int
-    exponent: int = 0
+    exponent: int | sp.Rational = 0
     power: sp.Basic | None = None
 
     def __str__(self) -> str:
@@ -90,7 +91,7 @@ class _Node:
     terms: int  # terms of the outer polynomial (functions as atoms)
     inner: int  # terms of the expansions inside functions and denominators
     degree: int
-    exponent: int
+    exponent: int | sp.Rational
     power: sp.Basic | None
 
 
@@ -164,9 +165,15 @@ class Estimator:
             terms, degree = self._power(expr.base, base, abs(k))
             if k < 0:  # 1/b**k: an atom, its denominator expanded
                 inner, terms, degree = min(inner + terms, _CAP), 1, min(degree, 1)
-        else:  # a function, or a power with a symbolic or fractional exponent: an atom
-            if expr.is_Pow and expr.exp.is_Number and abs(expr.exp) > exponent:
-                exponent, power = math.ceil(abs(expr.exp)), expr
+        elif expr.is_Pow and expr.exp.is_Rational:  # b**(p/q) = b**k · b**(r/q), k = ⌊p/q⌋
+            base, k = args[0], abs(expr.exp.p) // expr.exp.q
+            if abs(expr.exp) > exponent:
+                exponent, power = abs(expr.exp), expr
+            terms, degree = self._power(expr.base, base, k) if k else (1, 0)
+            inner, degree = min(inner + base.terms, _CAP), degree + min(base.degree, 1)
+            if expr.exp < 0:
+                inner, terms, degree = min(inner + terms, _CAP), 1, min(degree, 1)
+        else:  # a function, or a power with a symbolic exponent: an atom
             inner = min(inner + sum(a.terms for a in args), _CAP)
             terms, degree = 1, 1 if any(a.degree for a in args) else 0
         return _Node(terms, inner, degree, exponent, power)
