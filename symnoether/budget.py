@@ -493,6 +493,14 @@ class _Watchdog:
     thread: threading.Thread | None = None
 
 
+def _forget_after_fork() -> None:  # the child has no watchdog thread, and no budgets of it
+    _Watchdog.lock, _Watchdog.frames, _Watchdog.thread = threading.Lock(), {}, None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 def _watch(frame: _Frame, on_stuck: Callable | None) -> None:
     with _Watchdog.lock:
         _Watchdog.frames[id(frame)] = (frame, threading.get_ident(), on_stuck)

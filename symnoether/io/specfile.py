@@ -73,6 +73,17 @@ file, the key and (inside expressions) line and column: missing or unreadable
 files, invalid TOML, missing keys, unknown keys (with the closest valid one),
 unknown rules, NaN or infinite values, initial conditions of the wrong shape.
 
+Limits, so that a short file cannot take hours or gigabytes: a matrix or data
+vector has at most 64 rows and columns; a file declares at most 128
+coordinates (:data:`~symnoether.io.spec_tables.MAX_COORDINATES`: the symbolic
+derivation works with dense n×n matrices, its time grows as n³) and 4,096
+symbols in all (:data:`~symnoether.io.spec_tables.MAX_SYMBOLS`: coordinates,
+data, parameters and the entries of [constants]), both counted from the
+declared shapes before any symbol is built; expressions are limited as
+:mod:`symnoether.io.expressions` describes, down to the estimated size of their
+expansion. A :class:`~symnoether.errors.BudgetExceededError` raised while the
+file loads (``symnoether run`` bounds it in time and memory) passes unchanged.
+
 Examples
 --------
 >>> text = """
