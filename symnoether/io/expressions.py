@@ -491,7 +491,7 @@ class _Parser:
                 node,
                 f"the expression is too large: expanded it has {size} (estimated without "
                 f"expanding), over the limits of {MAX_TERMS} terms and degree {MAX_DEGREE}; "
-                "write a smaller loss",
+                "factor it, or use fewer terms",
             )
 
     def _product(self, node: ast.BinOp, left: sp.MatrixBase, right: sp.MatrixBase) -> sp.Basic:
