@@ -139,11 +139,12 @@ __all__ += ["SpecFileError"]
 
 
 class BudgetExceededError(SymnoetherError):
-    """Symbolic work that ran out of its time budget (``timeout=``, ``--timeout``).
+    """Work that ran out of its time budget (``timeout=``, ``--timeout``) or reached its
+    memory ceiling (``memory_budget``, ``--memory``).
 
     The message names the budget that ran out, the stage that was running and
     what to do (raise the budget, simplify the loss, pass generators, use
-    structured mode). Attributes: ``stage``, ``owner``, ``seconds``.
+    structured mode). Attributes: ``stage``, ``owner``, ``seconds`` (0 for memory).
     """
 
     def __init__(self, message: str, *, stage: str = "", owner: str = "", seconds: float = 0.0):

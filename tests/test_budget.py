@@ -1,4 +1,4 @@
-"""Time budgets (symnoether.budget): runaway symbolic work stops with a clear error.
+"""Time budgets and memory ceilings (symnoether.budget): runaway work stops with a clear error.
 
 Each slow workload below is bounded (it gives up by itself after ~20 s), so a
 broken budget makes these tests fail, never hang. Latency bounds are generous
@@ -19,9 +19,18 @@ import pytest
 import sympy as sp
 
 import symnoether as sn
-from symnoether.budget import REFIRE_SECONDS, check, remaining, time_budget
+from symnoether.budget import (
+    MAX_TIMER_SECONDS,
+    REFIRE_SECONDS,
+    STUCK_SECONDS,
+    check,
+    memory_budget,
+    remaining,
+    resident_bytes,
+    time_budget,
+)
 from symnoether.cli import main
-from symnoether.errors import BudgetExceededError
+from symnoether.errors import BudgetExceededError, SearchTooLargeError
 from symnoether.symmetry import find_symmetries
 
 pytestmark = pytest.mark.skipif(
@@ -389,9 +398,9 @@ def test_cli_timeout_prints_one_error_line_and_exits_2(tmp_path, capsys):
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert lines[0] == (
-        "symnoether: error: symnoether run ran out of its 0.5 s time budget; raise the budget "
-        "(--timeout SECONDS), or simplify the loss, or name the generators in the script "
-        "(sn.derive(system, generators)) or spec file ([generators])"
+        "symnoether: error: symnoether run ran out of its 0.5 s time budget during the "
+        "derivation; raise the budget (--timeout SECONDS), or simplify the loss, or name the "
+        "generators in the script (sn.derive(system, generators)) or spec file ([generators])"
     )
     assert len(lines) == 2 and lines[1].startswith("  hint: ")
     assert "Traceback" not in captured.err and captured.out == ""
@@ -417,9 +426,115 @@ def test_cli_generous_timeout_runs_normally(tmp_path, capsys):
     assert "rescale" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("bad", ["0", "-3", "nan", "soon"])
+@pytest.mark.parametrize("bad", ["-3", "nan", "soon", ""])
 def test_cli_rejects_a_bad_timeout(bad, tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["run", str(tmp_path / "any.py"), "--timeout", bad])
     assert info.value.code == 2
-    assert "not a positive number of seconds" in capsys.readouterr().err
+    assert "not a positive number of seconds (or 'none' for no limit)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", ["-1", "nan", "lots"])
+def test_cli_rejects_a_bad_memory_ceiling(bad, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["run", str(tmp_path / "any.py"), "--memory", bad])
+    assert info.value.code == 2
+    assert "not a positive number of GiB (or 'none' for no limit)" in capsys.readouterr().err
+
+
+# -- memory ceilings -----------------------------------------------------------------
+
+MIB = 2**20
+
+
+def grow(limit_bytes: float, store: list) -> None:
+    """Allocate 8 MiB at a time until resident memory passes ``limit_bytes`` + 64 MiB
+    (so a broken ceiling fails the test, never exhausts the machine), then wait 5 s."""
+    while (resident_bytes() or 0) < limit_bytes + 64 * MIB:
+        store.append(bytearray(b"\x01") * (8 * MIB))
+        time.sleep(0.002)
+    time.sleep(5)
+
+
+def test_memory_ceiling_stops_the_main_thread_naming_stage_and_ceiling():
+    ceiling = resident_bytes() + 48 * MIB
+    store: list = []
+    start = time.perf_counter()
+    with pytest.raises(BudgetExceededError) as info:
+        with memory_budget(ceiling, "the expansion", hint="expand less", raise_with="--memory"):
+            with time_budget(None, "the inner step"):
+                grow(ceiling, store)
+    assert time.perf_counter() - start < 2.0  # not the 5 s wait: raised while growing
+    allocated = len(store) * 8 * MIB
+    store.clear()
+    message = str(info.value)
+    assert message.startswith(f"the expansion reached its memory ceiling of {ceiling / MIB:.3g}")
+    assert "during the inner step; raise the ceiling (--memory), or expand less" in message
+    assert (info.value.owner, info.value.stage, info.value.seconds) == (
+        "the expansion", "the inner step", 0.0)  # fmt: skip
+    assert allocated < 48 * MIB + 64 * MIB
+
+
+def test_memory_ceiling_in_another_thread_is_cooperative(no_alarm_left_behind):
+    outcome: dict = {}
+
+    def worker():
+        store: list = []
+        ceiling = resident_bytes() + 32 * MIB
+        try:
+            with memory_budget(ceiling, "the worker's step"):
+                while len(store) < 40:  # 40 × 8 MiB passes the ceiling
+                    store.append(bytearray(b"\x01") * (8 * MIB))
+                    time.sleep(0.02)
+                    check()
+        except BudgetExceededError as error:
+            outcome["error"] = error
+        store.clear()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert "the worker's step reached its memory ceiling" in str(outcome["error"])
+    assert signal.getsignal(signal.SIGALRM) == no_alarm_left_behind
+
+
+def test_memory_error_inside_a_ceiling_is_a_budget_error():
+    with pytest.raises(BudgetExceededError, match=r"^the step ran out of memory \(the system"):
+        with memory_budget(64 * 2**30, "the step"):
+            raise MemoryError
+    with pytest.raises(SearchTooLargeError):  # says what to do already
+        with memory_budget(64 * 2**30, "the step"):
+            raise SearchTooLargeError("too many unknowns")
+    with pytest.raises(MemoryError):  # no ceiling: not ours to reword
+        with time_budget(60, "a timed step"):
+            raise MemoryError
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, math.nan, "4GB"])
+def test_bad_memory_ceilings_are_rejected(bad):
+    with pytest.raises(sn.InvalidInputError, match="memory = .* for the step"):
+        memory_budget(bad, "the step")
+
+
+def test_a_block_stuck_past_its_deadline_calls_on_stuck():
+    """SIGALRM blocked in a sleep: as inside compiled code, no handler runs until it ends;
+    the watchdog calls on_stuck once, STUCK_SECONDS after the deadline."""
+    stuck: list = []
+    with pytest.raises(BudgetExceededError):
+        with time_budget(0.2, "the compiled loop", on_stuck=stuck.append):
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+            try:  # one call in C that no signal of this thread interrupts
+                time.sleep(0.2 + STUCK_SECONDS + 1.0)
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
+    (error,) = stuck
+    assert str(error).startswith(
+        f"the compiled loop ran out of its 0.2 s time budget, and was still inside compiled "
+        f"code {STUCK_SECONDS:g} s later;"
+    )
+
+
+def test_very_long_budgets_arm_no_overflowing_timer():
+    with time_budget(1e300, "practically forever"):
+        assert 0 < signal.getitimer(signal.ITIMER_REAL)[0] <= MAX_TIMER_SECONDS
+        assert remaining() > 1e299

@@ -41,7 +41,8 @@ MODULES = {
                  "arguments", "reports", "compiled", "discrete", "validate", "sweep_grid",
                  "sweep_store", "sweeps", "__init__"],
     "io": ["mathwidth", "linebreak", "notation", "latex_python", "files", "export",
-           "derivation", "expressions", "spec_tables", "specfile", "phase", "__init__"],
+           "derivation", "expansion", "expressions", "spec_tables", "specfile", "phase",
+           "__init__"],
     "cli": ["progress", "gallery", "scripts", "sweep_command", "__init__"],
 }  # fmt: skip
 

@@ -22,11 +22,20 @@ validation; also a script that exits with a non-zero status of its own), 2
 bad input (missing file, invalid Python, no ``derivation()``, a
 SymnoetherError, a feature not available yet, an output path that is an
 input, a folder, a device/FIFO/socket or given twice, and a derivation that
-ran out of its ``--timeout SECONDS`` budget) and errors raised inside a
+ran out of its time budget or memory ceiling) and errors raised inside a
 script; 130 when interrupted (Ctrl-C). Text from a spec or script (a title, a
 file name) reaches the terminal with its control characters shown as escapes.
-``--timeout`` bounds the symbolic derivation (running the script or spec:
-symmetry search, simplification, verification); it is off by default. Errors
+Budgets: by default the symbolic stages (running the script or loading the
+spec and deriving: symmetry search, simplification, verification; and the
+export) get :data:`DEFAULT_TIMEOUT` seconds each and a ceiling on resident memory
+(``--memory GIB``, default :func:`~symnoether.budget.default_memory_limit`:
+4 GiB, or 3/4 of the physical memory when less); the numeric stages are bounded
+in steps (``max_steps``). ``--timeout SECONDS`` instead bounds the whole run,
+``--validate``, ``--plot`` and numba compilation included; ``--timeout none``
+(``0``, ``inf``, or anything above :data:`MAX_TIMEOUT`) and ``--memory none``
+switch them off. A compiled loop cannot be interrupted: a run still inside one
+``STUCK_SECONDS`` after its deadline prints the error and exits with code 2
+(see :mod:`symnoether.budget`). Errors
 print as one line, with a hint where one helps; an unexpected exception (a bug
 in a script, or in symnoether) suggests ``--debug``, which shows the
 traceback. While a stage runs (deriving, compiling, validating) a spinner on
@@ -43,14 +52,16 @@ Examples
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import math
 import os
 import sys
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from ..budget import time_budget
+from ..budget import GIB, default_memory_limit, memory_budget, time_budget
 from ..errors import (
     BudgetExceededError,
     DerivationScriptError,
@@ -88,6 +99,8 @@ __all__ = [
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+DEFAULT_TIMEOUT = 120.0
+"""Seconds each symbolic stage of ``symnoether run`` may take without ``--timeout``."""
 
 _EPILOG = """\
 exit codes: 0 success; 1 a derived law failed (a script's assertion or --validate,
@@ -152,11 +165,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace, progress: Progress) -> None:
     target = resolve_derivation(args.script)
     _check_outputs(args, target)
-    with progress.stage(f"deriving {target.name}"):
-        with time_budget(
-            args.timeout, "symnoether run", hint=_TIMEOUT_HINT, raise_with="--timeout SECONDS"
-        ):
-            derivation, inputs = _load(target)
+    with _budget(args, args.timeout, "symnoether run"):  # --timeout: the whole run
+        _run_stages(args, progress, target)
+
+
+def _run_stages(args: argparse.Namespace, progress: Progress, target: Path) -> None:
+    with progress.stage(f"deriving {target.name}"), _symbolic(args, "the derivation"):
+        derivation, inputs = _load(target)
     title = " ".join(visible_text(str(derivation.title)).split())  # one line, shown
     shown = dataclasses.replace(derivation, title=title)
     print(visible_text(str(shown)))  # no escape sequence from a spec reaches the terminal
@@ -175,10 +190,10 @@ def _run(args: argparse.Namespace, progress: Progress) -> None:
                 figure = _plot(report, args.plot)
     options = {"reports": reports, "figure": figure, "kernels": not args.no_kernels}
     if args.latex is not None:
-        with progress.stage(f"writing LaTeX to {args.latex}"):
+        with progress.stage(f"writing LaTeX to {args.latex}"), _symbolic(args, "the export"):
             derivation.to_latex(args.latex, **options)
     if args.markdown is not None:
-        with progress.stage(f"writing Markdown to {args.markdown}"):
+        with progress.stage(f"writing Markdown to {args.markdown}"), _symbolic(args, "the export"):
             derivation.to_markdown(args.markdown, **options)
     failed = [r for r in reports if not r.passed]
     if failed and args.validate:
@@ -211,6 +226,28 @@ _TIMEOUT_HINT = (
     "simplify the loss, or name the generators in the script (sn.derive(system, generators)) "
     "or spec file ([generators])"
 )
+
+
+def _budget(args: argparse.Namespace, seconds: float | None, stage: str) -> time_budget:
+    """A time budget that, stuck in compiled code past its deadline, ends the run."""
+
+    def stuck(error: BudgetExceededError) -> None:
+        _report(argparse.Namespace(debug=False), str(error), _hint(error, args))
+        sys.stderr.flush()
+        os._exit(EXIT_BAD_INPUT)
+
+    return time_budget(
+        seconds, stage, hint=_TIMEOUT_HINT, raise_with="--timeout SECONDS", on_stuck=stuck
+    )
+
+
+@contextlib.contextmanager
+def _symbolic(args: argparse.Namespace, stage: str) -> Iterator[None]:
+    """A symbolic stage: DEFAULT_TIMEOUT unless --timeout was given, and the memory ceiling."""
+    seconds = DEFAULT_TIMEOUT if args.timeout is None else None
+    limit = default_memory_limit() if args.memory is None else args.memory
+    with memory_budget(limit, stage, raise_with="--memory GIB"), _budget(args, seconds, stage):
+        yield
 
 
 def _check_outputs(args: argparse.Namespace, target: Path) -> None:
@@ -392,8 +429,18 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         type=_seconds,
         default=None,
-        help="time budget of the symbolic derivation (symmetry search, simplification); "
-        "stop with exit code 2 when it runs out (default: no budget)",
+        help="time budget of the whole run (derivation, --validate, --plot, export); exit "
+        f"code 2 when it runs out. Default: {DEFAULT_TIMEOUT:g} s for each symbolic stage "
+        "(derivation, export); 'none' or 0: no budget",
+    )
+    run.add_argument(
+        "--memory",
+        metavar="GIB",
+        type=_gibibytes,
+        default=None,
+        help="ceiling on resident memory during the symbolic stages, in GiB; exit code 2 "
+        "when reached (default: 4, or 3/4 of the physical memory when less; 'none' or 0: "
+        "no ceiling)",
     )
     run.add_argument(
         "--backend",
@@ -421,15 +468,27 @@ beyond it)."""
 
 
 def _seconds(text: str) -> float:
+    """--timeout: a positive number of seconds; 'none', 0, inf or more than MAX_TIMEOUT:
+    no budget (inf; a timer that long would overflow, and means none anyway)."""
+    value = _positive(text, "seconds")
+    return math.inf if value > MAX_TIMEOUT else value
+
+
+def _gibibytes(text: str) -> float:
+    """--memory: a positive number of GiB, in bytes; 'none' or 0: no ceiling (inf)."""
+    return _positive(text, "GiB") * GIB
+
+
+def _positive(text: str, unit: str) -> float:
+    if text.strip().lower() in ("none", "0", "0.0", "inf"):
+        return math.inf
     try:
         value = float(text)
     except ValueError:
-        value = float("nan")
+        value = math.nan
     if not value > 0:  # also NaN
-        raise argparse.ArgumentTypeError(f"{trim(text, 40)!r} is not a positive number of seconds")
-    if value > MAX_TIMEOUT:  # also inf
         raise argparse.ArgumentTypeError(
-            f"{trim(text, 40)!r} seconds is too long a budget; give at most {MAX_TIMEOUT:g}"
+            f"{trim(text, 40)!r} is not a positive number of {unit} (or 'none' for no limit)"
         )
     return value
 

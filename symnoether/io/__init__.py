@@ -6,7 +6,8 @@ for Python-declared losses and the generated kernels
 (:mod:`~symnoether.io.files`), LaTeX/Markdown export
 (:mod:`~symnoether.io.export`), the :class:`Derivation` bundle and the
 one-recipe :func:`derive` (:mod:`~symnoether.io.derivation`), and declarative
-spec files: the whitelisted expression parser (:mod:`~symnoether.io.expressions`),
+spec files: the whitelisted expression parser (:mod:`~symnoether.io.expressions`)
+with its estimate of an expansion's size (:mod:`~symnoether.io.expansion`),
 its tables (:mod:`~symnoether.io.spec_tables`) and the format
 (:mod:`~symnoether.io.specfile`), and the phase diagrams of sweeps
 (:mod:`~symnoether.io.phase`).

@@ -33,6 +33,14 @@ Limits, checked before any SymPy object is built
     and size limits are checked again, before each power is formed, on what
     SymPy folded (``2**(w - w + 10**6)``). A result that
     is not finite or not real (``log(0)``, ``sqrt(-1)``) is refused as well.
+Limits, checked on what SymPy built, before it is expanded
+    after each power, matrix product and at the end: the exponents SymPy
+    combined (``(w1+w2)**64 * (w1+w2)**64`` is ``(w1+w2)**128``; nested ``max(64, 1)``
+    exponents) against :data:`MAX_EXPONENT`; the size of the full expansion,
+    estimated from degrees and term counts without expanding
+    (:mod:`~symnoether.io.expansion`), against :data:`MAX_TERMS` and
+    :data:`MAX_DEGREE` (``(w1+w2+x+y)**64`` has 47,905 terms); and before each
+    matrix product, the terms of its expanded entries (``W@W@W@W@W``).
 
 Every refusal is a :class:`~symnoether.errors.SpecFileError`.
 
@@ -58,6 +66,7 @@ from collections.abc import Callable, Mapping
 import sympy as sp
 
 from ..errors import BudgetExceededError, SpecFileError
+from .expansion import Estimator, amount
 
 __all__ = [
     "parse_expression",
@@ -67,6 +76,8 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_EXPONENT",
     "MAX_NUMBER",
+    "MAX_TERMS",
+    "MAX_DEGREE",
 ]
 
 MAX_LENGTH = 10_000
@@ -79,6 +90,11 @@ MAX_EXPONENT = 64
 """Largest product of numeric exponents along nested powers."""
 MAX_NUMBER = 1e300
 """Largest magnitude of a purely numeric sub-expression."""
+MAX_TERMS = 20_000
+"""Most terms of the full expansion, estimated (a derivation expands the loss, and its
+time grows faster than the number of terms: 2,925 take ~7 s)."""
+MAX_DEGREE = 256
+"""Highest total degree of the full expansion."""
 
 CONSTANTS = {"pi": sp.pi}
 _ELEMENTWISE: dict[str, Callable] = {
@@ -182,6 +198,7 @@ class _Parser:
         self.text = text
         self.names = dict(names)
         self.forbidden = forbidden
+        self.sizes = Estimator()
 
     # -- entry point ---------------------------------------------------------
     def run(self) -> sp.Expr | sp.ImmutableMatrix:
@@ -197,6 +214,7 @@ class _Parser:
                 f"{self.where}: SymPy could not build this expression "
                 f"({type(error).__name__}: {str(error)[:200]}); simplify the expression"
             ) from None
+        self._check_expansion(tree.body, value)
         self._check_result(value)
         return value
 
@@ -442,7 +460,9 @@ class _Parser:
         if lmat or rmat:
             raise self._error(node, "** needs a scalar base and exponent, not a matrix")
         self._check_folded_power(node, left, right)
-        return left**right
+        value = left**right
+        self._check_expansion(node, value)
+        return value
 
     def _check_folded_power(self, node: ast.BinOp, base: sp.Basic, exponent: sp.Basic) -> None:
         """Limits again, on what SymPy folded: ``2**(w - w + 10**6)`` is 2**1000000."""
@@ -459,9 +479,35 @@ class _Parser:
             if digits * float(exponent) > math.log10(MAX_NUMBER):
                 raise self._error(node, f"this numeric value is too large (over {MAX_NUMBER:g})")
 
+    def _check_expansion(self, node: ast.AST, value: sp.Basic) -> None:
+        """Limits again, on what SymPy combined, and on the estimated expansion."""
+        size = self.sizes.size(value)
+        if size.exponent > MAX_EXPONENT:
+            raise self._error(
+                node,
+                f"the exponent is too large: SymPy combines the powers into "
+                f"{_short(size.power)}, with exponent {size.exponent}, over the limit of "
+                f"{MAX_EXPONENT}",
+            )
+        if size.degree > MAX_DEGREE or size.terms > MAX_TERMS:
+            raise self._error(
+                node,
+                f"the expression is too large: expanded it has {size} (estimated without "
+                f"expanding), over the limits of {MAX_TERMS} terms and degree {MAX_DEGREE}; "
+                "factor it, or use fewer terms",
+            )
+
     def _product(self, node: ast.BinOp, left: sp.MatrixBase, right: sp.MatrixBase) -> sp.Basic:
         if left.shape[1] != right.shape[0]:
             raise self._error(node, f"cannot multiply {_shape(left)} by {_shape(right)}")
+        terms = self.sizes.product_terms(left, right)
+        if terms > MAX_TERMS:
+            raise self._error(
+                node,
+                f"this matrix product is too large: its expanded entries have about "
+                f"{amount(terms)} terms in all ({_shape(left)} times {_shape(right)}), over the "
+                f"limit of {MAX_TERMS}; multiply fewer or smaller matrices",
+            )
         return sp.ImmutableMatrix(left * right)
 
     def _call(self, node: ast.Call) -> sp.Basic:

@@ -22,7 +22,14 @@ from ..errors import SpecFileError, SymnoetherError
 from .expressions import CONSTANTS, FUNCTIONS
 
 MAX_DIMENSION = 64
-MAX_COORDINATES = 1_024
+"""Most rows or columns of a declared matrix, and entries of a data vector."""
+MAX_COORDINATES = 128
+"""Most coordinates (entries of matrices included). The symbolic derivation works with
+dense n×n matrices (mass matrix, Jacobians, an LU solve): its time grows as n³, about
+10 s for 64 coordinates under gradient descent and 70 s for 144 (measured, 2 cores)."""
+MAX_SYMBOLS = 4_096
+"""Most declared symbols in all: coordinates, data, parameters and constants (entries
+of matrices and vectors each count), counted from the declared shapes before any is built."""
 __all__ = [
     "Declarations",
     "assign",
@@ -52,6 +59,7 @@ class Declarations:
         self.keys: dict[str, sp.Symbol] = {}  # [parameters] key → symbol
         self.values: dict[sp.Symbol, float] = {}
         self.constants: dict[str, sp.Basic] = {}
+        self._constant_shapes: dict[str, tuple[int, int]] = {}
 
     # -- declarations ------------------------------------------------------------
     def _claim(self, name: str, key: str) -> None:
@@ -64,17 +72,24 @@ class Declarations:
 
     def _declare(self, system: dict) -> None:
         scalars = name_list(system.get("coordinates", []), "[system] coordinates")
-        matrices = sub_table(system, "matrices", "[system]")
+        matrices = {}
+        for name, shape in sub_table(system, "matrices", "[system]").items():
+            key = f"[system.matrices] {name}"
+            matrices[name] = _shape(shape, key, _name(name, key))
         if not scalars and not matrices:
             raise SpecFileError(
                 '[system] declares no coordinates; add coordinates = ["w1", "w2"] or a '
                 "[system.matrices] table such as W = [2, 3]"
             )
+        data = name_list(system.get("data", []), "[system] data")
+        vectors = {}
+        for name, length in sub_table(system, "data_vectors", "[system]").items():
+            vectors[name] = _length(name, length, f"[system.data_vectors] {name}")
+        self._constant_shapes = self._shapes_of_constants()
+        _count(scalars, matrices, [*data, *vectors.values()], self._constant_shapes, self.doc)
         blocks: dict[str, sp.Basic] = {}
-        for name, shape in matrices.items():
-            key = f"[system.matrices] {name}"
-            rows, cols = _shape(shape, key, _name(name, key))
-            blocks[name] = self._matrix(name, rows, cols, key)
+        for name, (rows, cols) in matrices.items():
+            blocks[name] = self._matrix(name, rows, cols, f"[system.matrices] {name}")
         ordered = {name: blocks[name] for name in blocks if name not in scalars}
         for name in scalars:
             if name in blocks:
@@ -83,22 +98,11 @@ class Declarations:
             self._claim(name, "[system] coordinates")
             ordered[name] = sp.Symbol(name, real=True)
         self.coords = ordered
-        total = sum(len(b) if isinstance(b, sp.MatrixBase) else 1 for b in ordered.values())
-        if total > MAX_COORDINATES:
-            raise SpecFileError(
-                f"[system] declares {total} coordinates, over the limit of {MAX_COORDINATES}; "
-                "use smaller layers"
-            )
-        for name in name_list(system.get("data", []), "[system] data"):
+        for name in data:
             self._claim(name, "[system] data")
             self.data[name] = sp.Symbol(name, real=True)
-        for name, length in sub_table(system, "data_vectors", "[system]").items():
+        for name, length in vectors.items():
             key = f"[system.data_vectors] {name}"
-            _name(name, key)
-            if isinstance(length, bool) or not isinstance(length, int):
-                raise SpecFileError(f"{key} = {length!r}: give the vector's length, e.g. 3")
-            if not 1 <= length <= MAX_DIMENSION:
-                raise SpecFileError(f"{key} = {length}: the length must be 1 to {MAX_DIMENSION}")
             self._claim(name, key)
             entries = [sp.Symbol(f"{name}{i + 1}", real=True) for i in range(length)]
             for entry in entries:
@@ -150,12 +154,24 @@ class Declarations:
             self.keys[key] = symbol
             self.values[symbol] = number
 
-    def _constants(self) -> None:
+    def _shapes_of_constants(self) -> dict[str, tuple[int, int]]:
+        """The shape of every [constants] entry, checked; nothing is built."""
+        shapes = {}
         for name, value in sub_table(self.doc, "constants", "the top level").items():
             key = f"[constants] {name}"
             _name(name, key)
             if _is_shape(value):
-                rows, cols = _shape(value, key, name)
+                shapes[name] = _shape(value, key, name)
+            else:
+                rows = _rows(value, key)
+                shapes[name] = (len(rows), len(rows[0]))
+        return shapes
+
+    def _constants(self) -> None:
+        for name, value in sub_table(self.doc, "constants", "the top level").items():
+            key = f"[constants] {name}"
+            if _is_shape(value):
+                rows, cols = self._constant_shapes[name]
                 self.constants[name] = self._matrix(name, rows, cols, key)
                 for entry in self.constants[name]:
                     self.constants[entry.name] = entry
@@ -168,6 +184,30 @@ class Declarations:
 
 
 # -- small checks -------------------------------------------------------------------
+
+
+def _count(scalars: list, matrices: dict, data: list, constants: dict, document: dict) -> None:
+    """Refuse too many coordinates or symbols, counted from the declared shapes (data:
+    1 per name, the length per vector) before anything is built."""
+    coordinates = len(scalars) + sum(r * c for r, c in matrices.values())
+    coordinates -= sum(1 for name in scalars if name in matrices)  # a name placing a matrix
+    if coordinates > MAX_COORDINATES:
+        raise SpecFileError(
+            f"[system] declares {coordinates} coordinates (entries of [system.matrices] "
+            f"included), over the limit of {MAX_COORDINATES}: the symbolic derivation works "
+            "with dense n×n matrices and its time grows as n³; use smaller layers"
+        )
+    parameters = document.get("parameters")
+    total = coordinates + sum(1 if isinstance(d, str) else d for d in data)
+    total += sum(r * c for r, c in constants.values())
+    total += len(parameters) if isinstance(parameters, dict) else 0
+    if total > MAX_SYMBOLS:
+        raise SpecFileError(
+            f"the file declares {total} symbols (coordinates, data, parameters and the "
+            f"entries of [constants], counted from their shapes), over the limit of "
+            f"{MAX_SYMBOLS}; declare fewer or smaller matrices"
+        )
+
 
 _EXAMPLES = {"lr": "0.01", "beta": "0.9", "weight_decay": "1e-4"}
 
@@ -261,6 +301,15 @@ def _shape(value: object, where: str, name: str) -> tuple[int, int]:
     return rows, cols
 
 
+def _length(name: str, value: object, where: str) -> int:
+    _name(name, where)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecFileError(f"{where} = {value!r}: give the vector's length, e.g. 3")
+    if not 1 <= value <= MAX_DIMENSION:
+        raise SpecFileError(f"{where} = {value}: the length must be 1 to {MAX_DIMENSION}")
+    return value
+
+
 def as_number(value: object, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise SpecFileError(f"{where} = {value!r} is not a number")
@@ -285,6 +334,11 @@ def _rows(value: object, where: str) -> list[list]:
         )
     if len({len(row) for row in value}) != 1 or not value[0]:
         raise SpecFileError(f"{where}: the rows have different lengths")
+    if len(value) > MAX_DIMENSION or len(value[0]) > MAX_DIMENSION:
+        raise SpecFileError(
+            f"{where}: {len(value)}×{len(value[0])} entries; rows and cols must be 1 to "
+            f"{MAX_DIMENSION}"
+        )
     return value
 
 

@@ -73,6 +73,17 @@ file, the key and (inside expressions) line and column: missing or unreadable
 files, invalid TOML, missing keys, unknown keys (with the closest valid one),
 unknown rules, NaN or infinite values, initial conditions of the wrong shape.
 
+Limits, so that a short file cannot take hours or gigabytes: a matrix or data
+vector has at most 64 rows and columns; a file declares at most 128
+coordinates (:data:`~symnoether.io.spec_tables.MAX_COORDINATES`: the symbolic
+derivation works with dense n×n matrices, its time grows as n³) and 4,096
+symbols in all (:data:`~symnoether.io.spec_tables.MAX_SYMBOLS`: coordinates,
+data, parameters and the entries of [constants]), both counted from the
+declared shapes before any symbol is built; expressions are limited as
+:mod:`symnoether.io.expressions` describes, down to the estimated size of their
+expansion. A :class:`~symnoether.errors.BudgetExceededError` raised while the
+file loads (``symnoether run`` bounds it in time and memory) passes unchanged.
+
 Examples
 --------
 >>> text = """
@@ -106,7 +117,7 @@ import sympy as sp
 
 from ..core import rules
 from ..core.system import LearningSystem, velocity
-from ..errors import SpecFileError, SymnoetherError
+from ..errors import BudgetExceededError, SpecFileError, SymnoetherError
 from .derivation import Derivation, derive
 from .expressions import parse_expression
 from .spec_tables import (
@@ -269,6 +280,8 @@ def loads(text: str, *, source: str = "<string>") -> SpecFile:
         return _Loader(document, source).spec()
     except SpecFileError as error:
         raise SpecFileError(f"{source}: {error}") from None
+    except BudgetExceededError:  # out of time or memory: not the file's fault, nor its fix
+        raise
     except SymnoetherError as error:  # the core refused the system: say which file
         raise SpecFileError(f"{source}: {error}") from None
 

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pytest
 import sympy as sp
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import symnoether as sn
-from symnoether.errors import SpecFileError, SymnoetherError
+from symnoether.budget import time_budget
+from symnoether.errors import BudgetExceededError, SpecFileError, SymnoetherError
+from symnoether.io.expansion import Estimator
 from symnoether.io.expressions import parse_expression
 from symnoether.io.specfile import SpecFile, load, loads
 
@@ -236,6 +238,58 @@ def test_size_limits_are_checked():
         parse_expression("+".join(["w*w"] * 1700), {"w": w1})
     long_sum = parse_expression("+".join(["w"] * 1500), {"w": w1})  # a chain is one level
     assert long_sum == 1500 * w1
+
+
+def test_expansion_limits_are_checked_on_what_sympy_built():
+    names = {"w1": w1, "w2": w2, "x": x, "y": y}
+    # (w1 + w2)**64 expands to 65 terms: within the limits, kept unexpanded
+    assert parse_expression("(w1+w2)**64", names) == (w1 + w2) ** 64
+    # degree 4·64 + 1 = 257 in one term times a binomial
+    with pytest.raises(SpecFileError, match=r"about 2 terms of degree 257 \(estimated"):
+        parse_expression("w1**64*w2**64*x**64*y**64*(w1+w2)", names)
+    # (w1+w2)**64 · (w1+w2)**1 is (w1+w2)**65 once SymPy has merged the factors
+    with pytest.raises(SpecFileError, match=r"combines the powers into \(w1 \+ w2\)\*\*65"):
+        parse_expression("(w1+w2)**64*(w1+w2)", names)
+    # C(k + 3, 3) monomials of degree k in 4 symbols: 20,825 for k = 48, 19,600 for k = 47
+    with pytest.raises(SpecFileError, match=r"about 20,825 terms of degree 48"):
+        parse_expression("(w1+w2+x+y)**48", names)
+    assert parse_expression("(w1+w2+x+y)**47", names) == (w1 + w2 + x + y) ** 47
+
+
+def test_matrix_products_are_estimated_before_they_are_formed():
+    # 12×12 @ 12×12: 144 entries of 12 products = 1,728 terms; a third factor: 12³·12 =
+    # 20,736 (each entry of the product, 12 terms, times 12 columns, 12·12 entries)
+    A = sp.ImmutableMatrix(12, 12, sp.symbols("a0:144"))
+    assert parse_expression("A @ A", {"A": A}).shape == (12, 12)
+    with pytest.raises(
+        SpecFileError,
+        match=r"column 1: this matrix product is too large: .* "
+        r"about 20,736 terms in all \(a 12×12 matrix times a 12×12 matrix\)",
+    ):
+        parse_expression("A @ A @ A", {"A": A})
+
+
+def _declaring(matrices: str = "", constants: str = "", coordinates: str = '["b"]') -> str:
+    loss = "b**2" if "b" in coordinates else "sum(W)"
+    return (
+        f'[system]\ncoordinates = {coordinates}\nloss = "{loss}"\nrule = "gradient_flow"\n'
+        f"[system.matrices]\n{matrices}\n[constants]\n{constants}\n"
+    )
+
+
+def test_declared_symbols_are_counted_from_their_shapes():
+    # 8·15 + 8 = 128 coordinates (the limit), plus b: 129
+    assert len(loads(_declaring("W = [8, 15]\nV = [1, 8]", coordinates="[]")).system.coords) == 128
+    with pytest.raises(SpecFileError, match=r"declares 129 coordinates .* limit of 128"):
+        loads(_declaring("W = [8, 15]\nV = [1, 8]"))
+    # a name in coordinates that places a matrix is not counted twice: 8·16 = 128
+    assert len(loads(_declaring("W = [8, 16]", coordinates='["W"]')).system.coords) == 128
+    # 1 coordinate + 64·64 = 4,097 symbols, one over
+    with pytest.raises(SpecFileError, match=r"declares 4097 symbols .* over the limit of 4096"):
+        loads(_declaring(constants="A = [64, 64]"))
+    rows = "[" + ", ".join(["[1]"] * 65) + "]"
+    with pytest.raises(SpecFileError, match=r"\[constants\] E: 65×1 entries; rows and cols"):
+        loads(_declaring(constants=f"E = {rows}"))
 
 
 def test_matrix_shape_errors_name_the_shapes():
@@ -460,7 +514,20 @@ def build(tree, power=1):
 def _mark(value, bad):
     not_finite = value.has(sp.zoo, sp.nan, sp.oo, -sp.oo, sp.I)
     huge = isinstance(value, sp.Rational) and abs(value) > 1e300
-    return value, bad or not_finite or huge
+    merged = any(p.exp.is_Number and abs(p.exp) > 64 for p in value.atoms(sp.Pow))
+    return value, bad or not_finite or huge or merged
+
+
+def _expands_past_the_limits(value) -> bool:
+    """Independent of the estimate: the expansion itself has more than 20,000 terms or
+    degree 256, or is too large to finish within 20 s."""
+    try:
+        with time_budget(20, "the reference expansion"):
+            expanded = sp.expand(value)
+    except BudgetExceededError:
+        return True
+    terms = sp.Add.make_args(expanded)
+    return len(terms) > 20_000 or max(sp.Poly(t).total_degree() for t in terms) > 256
 
 
 @settings(
@@ -475,9 +542,35 @@ def test_fuzz_accepted_strings_round_trip_to_the_tree(tree):
     try:
         parsed = parse_expression(text, NAMES)
     except SpecFileError as error:
-        assert bad, f"{text!r} was rejected ({error}) but is within every limit"
+        large = "too large: expanded" in str(error) and _expands_past_the_limits(expected)
+        assert bad or large, f"{text!r} was rejected ({error}) but is within every limit"
         return
     assert parsed == expected, text
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(trees)
+def test_fuzz_expansion_estimate_is_an_upper_bound(tree):
+    """The estimate never undercounts: the terms of sp.expand, the degree of every term."""
+    expr, _ = build(tree)
+    assume(isinstance(expr, sp.Expr) and not expr.has(sp.zoo, sp.nan, sp.oo, sp.I))
+    size = Estimator().size(expr)
+    assume(size.terms <= 3_000)
+    expanded = sp.expand(expr)
+    terms = sp.Add.make_args(expanded) if expanded != 0 else ()
+    assert len(terms) <= size.terms, expr
+    assert all(_degree(t) <= size.degree for t in terms), expr
+
+
+def _degree(term) -> int:
+    """Total degree of a term in its symbols alone, e.g. 2 for w1**2*exp(x) (the estimate
+    counts a function application as one more atom: exp(x + y) expands to exp(x)·exp(y))."""
+    degree = 0
+    for factor in sp.Mul.make_args(term):
+        base, exponent = factor.as_base_exp()
+        if base.is_Symbol and exponent.is_Integer and exponent > 0:
+            degree += int(exponent)
+    return degree
 
 
 TOKENS = [
