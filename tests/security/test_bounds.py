@@ -331,4 +331,4 @@ def test_fifo_input_does_not_hang(name, tmp_path, capsys):
     os.mkfifo(tmp_path / name)  # opening it for reading would block until a writer comes
     with bounded():
         assert main(["run", str(tmp_path / name)]) == 2
-    assert "no derivation script or spec file" in one_error_line(capsys)
+    assert "is a FIFO, not a regular file" in one_error_line(capsys)
