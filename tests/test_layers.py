@@ -36,7 +36,7 @@ MODULES = {
     "core": ["display", "typeset", "vocabulary", "rules", "checks", "system", "jet", "dynamics",
              "noether", "models", "__init__"],
     "symmetry": ["actions", "breaking", "members", "algebra", "grouping", "sampling",
-                 "structured", "search", "__init__"],
+                 "structured", "search", "lierank", "laws", "__init__"],
     "numerics": ["drivers", "cache_trust", "kernel_cache", "kernel_source", "codegen",
                  "arguments", "reports", "compiled", "discrete", "validate", "__init__"],
     "io": ["mathwidth", "linebreak", "notation", "latex_python", "export", "derivation",

@@ -1,0 +1,495 @@
+r"""All the conservation laws a symmetry algebra gives: the conserved subspace.
+
+A symmetry search returns a basis ψ_1, …, ψ_n of the algebra of affine symmetries of
+the loss. The Noether charge and its rate are linear in the generator, so the laws
+of the whole algebra are one linear family ψ_c = Σ c_k ψ_k, and what is conserved is a
+subspace of coefficients c, usually not spanned by basis elements:
+
+* second-order rules (L = e^{t/τ}(T − V)): Q_c = e^{t/τ}q̇ᵀMψ_c always exists and
+  dQ_c/dt = e^{t/τ}[pr ψ_c(T) − ψ_c·∇R] (R the regularizers) is linear in c; the
+  conserved subspace is where it vanishes identically;
+* gradient flow (M q̇ = −∇V): a first-order charge exists where Mψ_c is a gradient
+  field (its curl, linear in c, vanishes) and is conserved where moreover
+  ψ_c·∇R ≡ 0.
+
+Both conditions are sampled at random rational points (a linear system in c, solved
+exactly), and every vector of the basis returned is then proved by
+:func:`symnoether.noether`, which verifies the charge along the equations of motion.
+The basis is readable: integer coefficients, from the reduced echelon form over the
+algebra's basis (so aligned with its families: E_ii and E_ij + E_ji for a gl(r)
+family under gradient flow). The rest of the algebra (the orthogonal complement) is
+reported with what breaks it, in the damped-charge convention of
+:class:`~symnoether.core.noether.NoetherLaw`.
+
+For gradient flow, :func:`~symnoether.symmetry.lierank.lie_bound` counts the laws that
+exist at all (Marcotte, Gribonval and Peyré 2023), and ``complete`` says whether the
+charges found reach it (rank of their Jacobian at a random point).
+
+Examples
+--------
+>>> import symnoether as sn
+>>> from symnoether import models
+>>> net = models.linear_network(2, 2, 2).system(sn.rules.gradient_flow())
+>>> laws = sn.conservation_laws(net)
+>>> len(laws.charges), laws.bound, laws.complete
+(3, 3, True)
+>>> laws.matrix_forms["gl(2) at W1 -> W2"]
+Matrix([
+[W1_11**2 + W1_12**2 - W2_11**2 - W2_21**2, W1_11*W1_21 + W1_12*W1_22 - W2_11*W2_12 - W2_21*W2_22],
+[W1_11*W1_21 + W1_12*W1_22 - W2_11*W2_12 - W2_21*W2_22, W1_21**2 + W1_22**2 - W2_12**2 - W2_22**2]])
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from fractions import Fraction
+from math import gcd, lcm
+
+import sympy as sp
+
+from ..budget import check, time_budget
+from ..core.display import aligned_latex, scalar_identity, table_text, vector_latex, vector_text
+from ..core.jet import prolonged_action
+from ..core.noether import NoetherLaw, noether
+from ..core.system import TIME, LearningSystem
+from ..errors import InvalidInputError, NoFirstOrderChargeError, VerificationError
+from .lierank import lie_bound
+from .members import SymmetryFamily
+
+__all__ = ["ConservationLaws", "BrokenDirection", "conservation_laws"]
+
+NO_CHARGE = "no first-order charge (Mψ is not a gradient field)"
+
+
+@dataclass(frozen=True)
+class BrokenDirection:
+    """A direction of the algebra that is not conserved, and what breaks it.
+
+    Attributes
+    ----------
+    coefficients : tuple of int
+        ψ = Σ c_k ψ_k over the algebra's basis.
+    generator : ImmutableMatrix
+        ψ, a column over the coordinates.
+    law : NoetherLaw or None
+        Its charge and rate (damped-charge convention); None under gradient flow
+        when Mψ is not a gradient field.
+    """
+
+    coefficients: tuple
+    generator: sp.ImmutableMatrix
+    law: NoetherLaw | None
+
+    @property
+    def broken_by(self) -> tuple[str, ...]:
+        """What breaks it: ('kinetic term',), regularizer names, or the missing charge."""
+        return (NO_CHARGE,) if self.law is None else self.law.broken_by
+
+    def __str__(self) -> str:
+        head = f"psi = {vector_text(self.generator)}"
+        if self.law is None:
+            return f"{head}: {NO_CHARGE}"
+        causes = " and ".join(self.broken_by)
+        return f"{head}: broken by {causes}; dQ/dt = {sp.sstr(self.law.rate)}"
+
+
+@dataclass(frozen=True, eq=False)
+class ConservationLaws:
+    """The conserved subspace of a symmetry algebra under a learning rule.
+
+    Attributes
+    ----------
+    system : LearningSystem
+    algebra : SymmetryAlgebra
+    laws : tuple of NoetherLaw
+        One verified, conserved law per basis vector of the conserved subspace.
+    coefficients : tuple of tuple of int
+        Those basis vectors, over the algebra's basis (integers).
+    broken : tuple of BrokenDirection
+        A basis of the rest of the algebra (the orthogonal complement of the
+        conserved subspace), each with what breaks it.
+    bound : int or None
+        Gradient flow: the number of independent conservation laws that exist for
+        every value of the data (D − dim Lie(W)(θ), Marcotte et al. 2023); None for
+        other rules (``bound_note`` says why).
+    bound_note : str
+    complete : bool or None
+        True when the charges' Jacobian has rank ``bound`` at a random point: no law
+        is missing. None when there is no bound.
+    matrix_forms : dict
+        Family name → the matrix whose entries are the charges of that family, up to
+        the factor ``form_factor`` (e.g. the balancedness W₁W₁ᵀ − W₂ᵀW₂ of gl(r)
+        under gradient flow; the antisymmetric W₁Ẇ₁ᵀ − W₂ᵀẆ₂ − (…)ᵀ under momentum).
+    """
+
+    system: LearningSystem = field(repr=False)
+    algebra: object = field(repr=False)
+    laws: tuple
+    coefficients: tuple
+    broken: tuple
+    bound: int | None
+    bound_note: str
+    complete: bool | None
+    matrix_forms: dict
+
+    @property
+    def form_factor(self) -> sp.Expr:
+        """The scalar factor between a charge and its entry of a matrix form."""
+        return form_factor(self.system)
+
+    @property
+    def charges(self) -> tuple:
+        """A basis of the independent conserved quantities (SymPy expressions)."""
+        return tuple(law.charge for law in self.laws)
+
+    def __str__(self) -> str:
+        rule = self.system.rule.name if self.system.rule is not None else "hand-written kinetic"
+        title = (
+            f"conservation laws under {rule}: {len(self.laws)} conserved of a symmetry "
+            f"algebra of dimension {self.algebra.dimension}"
+        )
+        rows: list = []
+        if self.bound is not None:
+            status = "complete" if self.complete else "INCOMPLETE: laws are missing"
+            rows.append(("bound", f"{self.bound} independent laws exist ({status})"))
+        else:
+            rows.append(("bound", self.bound_note))
+        for name, matrix in self.matrix_forms.items():
+            rows.append((f"matrix form [{name}]", sp.sstr(matrix.tolist())))
+        for k, law in enumerate(self.laws, 1):
+            rows.append((f"Q{k}", law.charge))
+        for direction in self.broken:
+            rows.append(("broken", str(direction)))
+        return table_text(title, rows)
+
+    def to_latex(self) -> str:
+        """The laws as a LaTeX ``aligned`` block (matrix forms, charges, broken directions)."""
+        rows: list = []
+        for name, matrix in self.matrix_forms.items():
+            rows.append((rf"B_{{\text{{{name}}}}}", sp.latex(matrix)))
+        for k, law in enumerate(self.laws, 1):
+            rows.append((f"Q_{{{k}}}", sp.latex(law.charge)))
+        for direction in self.broken:
+            lhs = r"\psi = " + vector_latex(direction.generator)
+            if direction.law is None:
+                rows.append((lhs, r"\text{no first-order charge}"))
+            else:
+                rows.append((lhs + r",\ \dot Q", sp.latex(direction.law.rate)))
+        if self.bound is not None:
+            rows.append(
+                (
+                    r"\text{bound}",
+                    rf"{self.bound}\ \text{{({'complete' if self.complete else 'incomplete'})}}",
+                )
+            )
+        if not rows:
+            return r"$$\text{no conservation law}$$"
+        return aligned_latex(rows)
+
+    def _repr_latex_(self) -> str:
+        return self.to_latex()
+
+
+def conservation_laws(
+    system: LearningSystem,
+    algebra: object = None,
+    *,
+    seed: int = 0,
+    timeout: float | None = None,
+) -> ConservationLaws:
+    """Every conservation law the symmetry algebra of ``system``'s loss gives, and a bound.
+
+    Parameters
+    ----------
+    system : LearningSystem
+    algebra : SymmetryAlgebra, optional
+        The symmetries to use (default: ``system.symmetries()``).
+    seed : int
+        Seeds the random points of the linear solve and of the bound.
+    timeout : float, optional
+        Time budget in seconds (default None: no budget).
+
+    Returns
+    -------
+    ConservationLaws
+
+    Raises
+    ------
+    InvalidInputError
+        ``system`` is not a LearningSystem, or ``algebra`` was found for other coordinates.
+    VerificationError
+        A law of the solved subspace fails its symbolic proof (please report).
+
+    Examples
+    --------
+    >>> import symnoether as sn
+    >>> w1, w2 = sn.coordinates("w1 w2")
+    >>> x, y = sn.data("x y")
+    >>> flow = sn.LearningSystem((w1, w2), (y - w1 * w2 * x) ** 2 / 2,
+    ...                          rule=sn.rules.gradient_flow(), data=(x, y))
+    >>> laws = sn.conservation_laws(flow)
+    >>> laws.charges, laws.bound, laws.complete
+    ((w1**2/2 - w2**2/2,), 1, True)
+    """
+    if not isinstance(system, LearningSystem):
+        raise InvalidInputError(
+            f"conservation_laws() needs a LearningSystem, got a {type(system).__name__}; "
+            "build one with sn.LearningSystem(coords, loss, rule=...)"
+        )
+    if algebra is None:
+        algebra = system.symmetries(seed=seed, timeout=timeout)
+    elif tuple(algebra.coords) != tuple(system.coords):
+        raise InvalidInputError(
+            "the algebra was found for other coordinates than the system's; pass "
+            "system.symmetries() or find_symmetries(system.loss, system.coords, data=...)"
+        )
+    with time_budget(timeout, "the conservation laws", hint="pass a smaller model"):
+        return _solve(system, algebra, seed)
+
+
+def _solve(system: LearningSystem, algebra: object, seed: int) -> ConservationLaws:
+    generators = [s.generator for s in algebra]
+    n = len(generators)
+    rng = random.Random(seed)
+    laws: dict = {}
+
+    def law_of(vector: tuple) -> NoetherLaw:
+        if vector not in laws:
+            laws[vector] = noether(system, _combine(generators, vector))
+        return laws[vector]
+
+    for attempt in range(3):
+        charged, conserved = _subspaces(system, generators, rng, extra=4 * attempt)
+        try:
+            found = tuple(law_of(v) for v in conserved)
+        except NoFirstOrderChargeError:
+            continue
+        if all(law.conserved for law in found):
+            break
+    else:
+        raise VerificationError(
+            "a combination of symmetries sampled as conserved is not conserved; "
+            "please report this system"
+        )
+    broken = []
+    for vector in _complement(conserved, charged, n):
+        broken.append(BrokenDirection(vector, _combine(generators, vector), law_of(vector)))
+    for vector in _complement(charged, [_unit(k, n) for k in range(n)], n):
+        broken.append(BrokenDirection(vector, _combine(generators, vector), None))
+    bound, note, complete = _bound(system, found, rng, seed)
+    forms = _matrix_forms(system, algebra, conserved, law_of)
+    return ConservationLaws(
+        system, algebra, found, tuple(conserved), tuple(broken), bound, note, complete, forms
+    )
+
+
+# -- the linear conditions on the coefficients --------------------------------------
+
+
+def _subspaces(system: LearningSystem, generators: list, rng: random.Random, extra: int):
+    """(charged, conserved): integer bases of the coefficients with a charge (all of
+    them for second-order rules; Mψ a gradient field for gradient flow) and of those
+    conserved."""
+    n = len(generators)
+    if n == 0:
+        return [], []
+    coords = system.coords
+    breaking_rows: list = []
+    curl_rows: list = []
+    rates = [_rate_core(system, psi) for psi in generators]
+    samples = n + 2 + extra
+    curls = None
+    if system.order == 1:
+        mass = sp.Matrix(system.mass_matrix)
+        size = len(coords)
+        curls = []
+        for psi in generators:
+            J = (mass * sp.Matrix(psi)).jacobian(coords)
+            curls.append([J[i, j] - J[j, i] for i in range(size) for j in range(i + 1, size)])
+        samples = 3 + extra
+    for _ in range(samples):
+        check()
+        point = _random_point(system, rng)
+        breaking_rows.append([_value(rate, point) for rate in rates])
+        if curls is not None:
+            for entries in zip(*curls, strict=True):
+                curl_rows.append([_value(e, point) for e in entries])
+    charged = _nullspace(curl_rows, n) if curls is not None else [_unit(k, n) for k in range(n)]
+    conserved = _nullspace(curl_rows + breaking_rows, n)
+    return charged, conserved
+
+
+def _rate_core(system: LearningSystem, psi: sp.ImmutableMatrix) -> sp.Expr:
+    """The undamped rate of Q_ψ: pr ψ(T) − ψ·∇V (second order) or −ψ·∇V (first)."""
+    coords = system.coords
+    rate = -sp.Add(*[p * sp.diff(system.potential, q) for p, q in zip(psi, coords) if p != 0])
+    if system.order == 2:
+        rate += prolonged_action(system.kinetic, psi, coords, system.velocities)
+    return rate
+
+
+def _random_point(system: LearningSystem, rng: random.Random) -> dict:
+    symbols = set(system.coords) | set(system.velocities) | set(system.data) | {TIME}
+    symbols |= system.potential.free_symbols | system.kinetic.free_symbols
+    return {s: sp.Rational(rng.randint(1, 97), rng.randint(2, 53)) for s in symbols}
+
+
+def _value(expr: sp.Expr, point: dict) -> Fraction:
+    value = expr if expr.is_Number else expr.xreplace(point)
+    if not value.is_Rational:
+        value = sp.nsimplify(sp.N(value, 30), rational=True)
+    return Fraction(int(value.p), int(value.q))
+
+
+def _nullspace(rows: list, n: int) -> list:
+    """An integer basis of {c : row·c = 0 for every row}, from the reduced echelon form."""
+    pivots: list = []  # (column, row) with row[column] = 1, reduced
+    for raw in rows:
+        check()
+        row = list(raw)
+        for column, pivot_row in pivots:
+            if row[column]:
+                factor = row[column]
+                row = [a - factor * b for a, b in zip(row, pivot_row, strict=True)]
+        lead = next((k for k, a in enumerate(row) if a), None)
+        if lead is None:
+            continue
+        row = [a / row[lead] for a in row]
+        reduced = []
+        for column, pivot_row in pivots:
+            if pivot_row[lead]:
+                factor = pivot_row[lead]
+                pivot_row = [a - factor * b for a, b in zip(pivot_row, row, strict=True)]
+            reduced.append((column, pivot_row))
+        pivots = [*reduced, (lead, row)]
+        if len(pivots) == n:
+            return []
+    pivot_columns = {column for column, _ in pivots}
+    basis = []
+    for free in range(n):
+        if free in pivot_columns:
+            continue
+        vector = [Fraction(0)] * n
+        vector[free] = Fraction(1)
+        for column, row in pivots:
+            vector[column] = -row[free]
+        basis.append(_integral(vector))
+    return basis
+
+
+def _integral(vector: list) -> tuple:
+    """The vector scaled to coprime integers, its first nonzero entry positive."""
+    scale = lcm(*(Fraction(a).denominator for a in vector))
+    ints = [int(Fraction(a) * scale) for a in vector]
+    common = gcd(*ints) or 1
+    first = next((a for a in ints if a), 1)
+    sign = 1 if first > 0 else -1
+    return tuple(sign * a // common for a in ints)
+
+
+def _unit(k: int, n: int) -> tuple:
+    return tuple(int(j == k) for j in range(n))
+
+
+def _complement(inner: list, outer: list, n: int) -> list:
+    """An integer basis of the vectors of span(outer) orthogonal to span(inner)."""
+    if not outer:
+        return []
+    products = [[sum(a * b for a, b in zip(u, v, strict=True)) for v in outer] for u in inner]
+    out = []
+    for weights in _nullspace(products, len(outer)):
+        vector = [sum(w * v[k] for w, v in zip(weights, outer, strict=True)) for k in range(n)]
+        out.append(_integral(vector))
+    return out
+
+
+def _combine(generators: list, vector: tuple) -> sp.ImmutableMatrix:
+    total = sp.zeros(len(generators[0]), 1)
+    for c, psi in zip(vector, generators, strict=True):
+        if c:
+            total += c * sp.Matrix(psi)
+    return sp.ImmutableMatrix(total.applyfunc(sp.expand))
+
+
+# -- the bound and the matrix forms ----------------------------------------------------
+
+
+def _bound(system: LearningSystem, laws: tuple, rng: random.Random, seed: int) -> tuple:
+    """(bound, note, complete)."""
+    if system.order != 1:
+        return None, "no bound: Marcotte et al.'s count is for gradient flow", None
+    if system.mass_matrix != sp.eye(len(system.coords)):
+        return None, "no bound: computed for Euclidean gradient flow (metric I) only", None
+    result = lie_bound(system, seed=seed)
+    if result.bound is None:
+        return None, f"no bound: {result.note}", None
+    if not laws:
+        rank = 0
+    else:
+        point = _random_point(system, rng)
+        gradient = sp.Matrix(
+            [[_value(sp.diff(law.charge, q), point) for q in system.coords] for law in laws]
+        )
+        rank = gradient.rank()
+    if rank > result.bound:
+        raise VerificationError(
+            f"{rank} independent charges exceed the bound {result.bound} on the number of "
+            "conservation laws; please report this system"
+        )
+    note = f"{result.bound} independent laws ({result.note})"
+    return result.bound, note, rank == result.bound
+
+
+def _matrix_forms(system: LearningSystem, algebra: object, conserved: list, law_of) -> dict:
+    """Per gl(r) family whose symmetric (gradient flow) or antisymmetric (second-order)
+    part is conserved, the matrix of its charges."""
+    n = algebra.dimension
+    span_rows = [list(v) for v in conserved]
+    forms = {}
+    for member in algebra.families:
+        if not isinstance(member, SymmetryFamily):
+            continue
+        start, r = algebra._start(member), member.rank
+        sign = 1 if system.order == 1 else -1
+
+        def vector(i: int, j: int, start: int = start, r: int = r, sign: int = sign) -> tuple:
+            out = [0] * n
+            out[start + i * r + j] += 1
+            out[start + j * r + i] += sign
+            return tuple(out)
+
+        pairs = [(i, j) for i in range(r) for j in range(i, r) if sign == 1 or i < j]
+        if not all(_in_span(vector(i, j), span_rows) for i, j in pairs):
+            continue
+        matrix = sp.zeros(r, r)
+        for i, j in pairs:
+            check()
+            charge = law_of(_integral(list(vector(i, j)))).charge
+            scale = _integral(list(vector(i, j)))[start + i * r + j]
+            value = sp.expand(charge / scale)
+            if i == j:
+                matrix[i, i] = 2 * value
+            else:
+                matrix[i, j], matrix[j, i] = value, sign * value
+        forms[member.name] = sp.ImmutableMatrix(matrix.applyfunc(lambda e: _bare(system, e)))
+    return forms
+
+
+def _bare(system: LearningSystem, charge: sp.Expr) -> sp.Expr:
+    """A charge without the common factor e^{t/τ}·m of a second-order rule (M = m·I)."""
+    return sp.expand(sp.cancel(sp.powsimp(charge / form_factor(system), combine="exp")))
+
+
+def form_factor(system: LearningSystem) -> sp.Expr:
+    """The scalar c with charge = c · (matrix-form entry): 1 for gradient flow, e^{t/τ}·m
+    for a second-order rule with M = m·I (else e^{t/τ})."""
+    if system.order == 1:
+        return sp.S.One
+    mass = scalar_identity(system.mass_matrix)
+    return sp.powsimp(system.damping_factor * (mass if mass is not None else 1))
+
+
+def _in_span(vector: tuple, rows: list) -> bool:
+    n = len(vector)
+    return len(_nullspace(rows, n)) == len(_nullspace([*rows, list(vector)], n))
