@@ -230,7 +230,7 @@ def conservation_laws(
     ...                          rule=sn.rules.gradient_flow(), data=(x, y))
     >>> laws = sn.conservation_laws(flow)
     >>> laws.charges, laws.bound, laws.complete
-    ((w1**2/2 - w2**2/2,), 1, True)
+    (((w1**2 - w2**2)/2,), 1, True)
     """
     if not isinstance(system, LearningSystem):
         raise InvalidInputError(
