@@ -134,6 +134,9 @@ def lie_bound(system: object, *, seed: int = 0) -> LieBound:
     if others:
         values = {s: sp.Rational(rng.randint(2, 97), rng.randint(2, 97)) for s in others}
         potential = sp.expand(potential.xreplace(values))
+    potential, data, relu_note = _activation_patterns(potential, coords, data)
+    if potential is None:
+        return LieBound(None, n, None, 0, 0, relu_note)
     coefficients = _data_coefficients(potential, data)
     if coefficients is None:
         return LieBound(None, n, None, 0, 0, "the potential is not a polynomial in the data")
@@ -150,10 +153,48 @@ def lie_bound(system: object, *, seed: int = 0) -> LieBound:
         "over every value of the data"
         if data
         else "the loss has no data symbols: the bound is over its single loss"
-    )
+    ) + relu_note
     point = [rng.randrange(1, PRIME) for _ in range(n)]
     kept_rank, first, rounds = _lie_rank(polys, n, point)
     return LieBound(n - kept_rank, n, kept_rank, first, rounds, note)
+
+
+def _activation_patterns(potential: sp.Expr, coords: tuple, data: tuple) -> tuple:
+    """ReLU units max(0, z_j) replaced by σ_j z_j, the σ_j ∈ {0, 1} new data (σ_j² = σ_j).
+
+    Near a generic θ the activation pattern of an input is locally constant, so the
+    gradient fields are those of the polynomial losses of every pattern. Multilinear
+    monomials in σ are independent functions on {0, 1}^h, so the σ_j count as data when
+    every pattern is realised by some input: guaranteed (generic hyperplanes) when the
+    h pre-activations are affine in the inputs and h ≤ their number of input symbols.
+    Returns (potential, data, note), or (None, data, reason)."""
+    units = sorted(
+        (m for m in potential.atoms(sp.Max) if len(m.args) == 2 and sp.S.Zero in m.args),
+        key=sp.default_sort_key,
+    )
+    if not units:
+        return potential, data, ""
+    inputs = set().union(*(m.free_symbols for m in units)) & set(data)
+    if len(units) > len(inputs):
+        return (
+            None,
+            data,
+            (
+                f"{len(units)} ReLU units on {len(inputs)} inputs: not every activation pattern "
+                "is realised by an input, and the bound is only computed when they all are"
+            ),
+        )
+    sigmas = sp.symbols(f"sigma_relu1:{len(units) + 1}")
+    replaced = potential.xreplace(
+        {m: s * next(a for a in m.args if a != 0) for m, s in zip(units, sigmas, strict=True)}
+    )
+    replaced = sp.expand(replaced)
+    replaced = replaced.replace(
+        lambda e: e.is_Pow and e.base in sigmas and e.exp.is_Integer and e.exp > 1,
+        lambda e: e.base,
+    )
+    note = f"; {len(units)} ReLU activation patterns counted as data"
+    return replaced, (*data, *sigmas), note
 
 
 def _data_coefficients(potential: sp.Expr, data: tuple) -> list | None:

@@ -114,6 +114,37 @@ def test_weight_decay_breaks_the_balancedness_under_gradient_flow():
     assert laws.matrix_forms == {}
 
 
+def test_three_layer_linear_network_has_two_balancedness_families():
+    # V = ½|y − W3W2W1x|², all 2×2: gl(2) at W1 → W2 and at W2 → W3 (dimension 8); under
+    # gradient flow each keeps its symmetric part: B12 = W1W1ᵀ − W2ᵀW2 and
+    # B23 = W2W2ᵀ − W3ᵀW3, 3 + 3 = 6 charges, the two matrix forms.
+    W = [sn.matrix_coordinates(f"W{k}", 2, 2) for k in (1, 2, 3)]
+    x = sp.Matrix(sn.data("x1:3"))
+    y = sp.Matrix(sn.data("y1:3"))
+    loss = sum(e**2 for e in y - W[2] * W[1] * W[0] * x) / 2
+    system = sn.LearningSystem(tuple(W), loss, rule=sn.rules.gradient_flow(), data=(*x, *y))
+    laws = sn.conservation_laws(system)
+    forms = laws.matrix_forms
+    assert (forms["gl(2) at W1 -> W2"] - balancedness(W[0], W[1])).expand() == sp.zeros(2, 2)
+    assert (forms["gl(2) at W2 -> W3"] - balancedness(W[1], W[2])).expand() == sp.zeros(2, 2)
+    assert len(laws.charges) == 6
+    assert jacobian_rank(laws.charges, system.coords) == 6
+
+
+def test_relu_network_one_rescale_charge_per_unit():
+    # ψ_j = (w_j, b_j, −a_j) is its own gradient field, potential ½(|w_j|² + b_j² − a_j²);
+    # the bound is h (Marcotte et al.), so complete.
+    model = models.relu_network(2, 2)
+    laws = sn.conservation_laws(model.system(sn.rules.gradient_flow()))
+    W, b1, b2, a1, a2 = model.coords[0], *model.coords[1:]
+    expected = [
+        (W[0, 0] ** 2 + W[0, 1] ** 2 + b1**2 - a1**2) / 2,
+        (W[1, 0] ** 2 + W[1, 1] ** 2 + b2**2 - a2**2) / 2,
+    ]
+    assert {sp.expand(c) for c in laws.charges} == {sp.expand(e) for e in expected}
+    assert (laws.bound, laws.complete) == (2, True)
+
+
 def test_matrix_factorization_has_three_laws():
     # ½|Y − UVᵀ|², U, V 3×2: (U, V) → (UG, VG⁻ᵀ), ψ_A = (UA, −VAᵀ); gradient iff A symmetric,
     # potential ½⟨A, UᵀU − VᵀV⟩: the 3 entries of the symmetric UᵀU − VᵀV (not 2), and

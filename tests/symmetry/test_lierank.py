@@ -86,3 +86,31 @@ def test_bound_of_a_4_4_4_linear_network_is_fast():
     start = time.perf_counter()
     assert lie_bound(net).bound == 10
     assert time.perf_counter() - start < 10
+
+
+@pytest.mark.parametrize(("d", "h"), [(2, 2), (3, 2), (3, 3)])
+def test_relu_network_bound_is_one_per_hidden_unit(d, h):
+    # Marcotte et al. (2023): a two-layer ReLU network has exactly the h rescale laws
+    # |w_j|² + b_j² − a_j². With h ≤ d every activation pattern is realised by an input.
+    net = models.relu_network(d, h).system(sn.rules.gradient_flow())
+    result = lie_bound(net)
+    assert result.bound == h
+    assert "ReLU activation patterns" in result.note
+
+
+def test_relu_network_without_biases():
+    # a1 relu(w1·x) + a2 relu(w2·x), x ∈ R²: again one law per unit, |w_j|² − a_j²: bound 2.
+    W = sn.matrix_coordinates("W", 2, 2)
+    a = sn.coordinates("a1:3")
+    x = sp.Matrix(sn.data("x1:3"))
+    (y,) = sn.data("y")
+    pre = W * x
+    output = sum(a[j] * sp.Max(0, pre[j]) for j in range(2))
+    assert lie_bound(flow((W, a), (y - output) ** 2 / 2, (*x, y))).bound == 2
+
+
+def test_relu_units_outnumbering_the_inputs_get_no_bound():
+    net = models.relu_network(2, 3).system(sn.rules.gradient_flow())
+    result = lie_bound(net)
+    assert result.bound is None
+    assert "3 ReLU units on 2 inputs" in result.note
