@@ -44,7 +44,6 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from fractions import Fraction
-from math import gcd, lcm
 
 import sympy as sp
 
@@ -54,8 +53,10 @@ from ..core.jet import prolonged_action
 from ..core.noether import NoetherLaw, noether
 from ..core.system import TIME, LearningSystem
 from ..errors import InvalidInputError, NoFirstOrderChargeError, VerificationError
+from .ansatz import polynomial_laws
 from .lierank import lie_bound
 from .members import SymmetryFamily
+from .rational import complement, in_span, integral, nullspace, unit
 
 __all__ = ["ConservationLaws", "BrokenDirection", "conservation_laws"]
 
@@ -117,6 +118,10 @@ class ConservationLaws:
     complete : bool or None
         True when the charges' Jacobian has rank ``bound`` at a random point: no law
         is missing. None when there is no bound.
+    polynomial_laws : tuple
+        Gradient flow, when the Noether charges fall short of ``bound``: polynomial
+        laws of degree ≤ 3 found by an ansatz (:mod:`~symnoether.symmetry.ansatz`),
+        each raising the rank of the charges; they count toward ``complete``.
     matrix_forms : dict
         Family name → the matrix whose entries are the charges of that family, up to
         the factor ``form_factor`` (e.g. the balancedness W₁W₁ᵀ − W₂ᵀW₂ of gl(r)
@@ -132,6 +137,7 @@ class ConservationLaws:
     bound_note: str
     complete: bool | None
     matrix_forms: dict
+    polynomial_laws: tuple = ()
 
     @property
     def form_factor(self) -> sp.Expr:
@@ -140,8 +146,9 @@ class ConservationLaws:
 
     @property
     def charges(self) -> tuple:
-        """A basis of the independent conserved quantities (SymPy expressions)."""
-        return tuple(law.charge for law in self.laws)
+        """The conserved quantities (SymPy expressions): the Noether charges of
+        :attr:`laws`, then the :attr:`polynomial_laws`."""
+        return (*(law.charge for law in self.laws), *self.polynomial_laws)
 
     def __str__(self) -> str:
         rule = self.system.rule.name if self.system.rule is not None else "hand-written kinetic"
@@ -157,8 +164,8 @@ class ConservationLaws:
             rows.append(("bound", self.bound_note))
         for name, matrix in self.matrix_forms.items():
             rows.append((f"matrix form [{name}]", sp.sstr(matrix.tolist())))
-        for k, law in enumerate(self.laws, 1):
-            rows.append((f"Q{k}", law.charge))
+        for k, charge in enumerate(self.charges, 1):
+            rows.append((f"Q{k}", charge))
         for direction in self.broken:
             rows.append(("broken", str(direction)))
         return table_text(title, rows)
@@ -168,8 +175,8 @@ class ConservationLaws:
         rows: list = []
         for name, matrix in self.matrix_forms.items():
             rows.append((rf"B_{{\text{{{name}}}}}", sp.latex(matrix)))
-        for k, law in enumerate(self.laws, 1):
-            rows.append((f"Q_{{{k}}}", sp.latex(law.charge)))
+        for k, charge in enumerate(self.charges, 1):
+            rows.append((f"Q_{{{k}}}", sp.latex(charge)))
         for direction in self.broken:
             lhs = r"\psi = " + vector_latex(direction.generator)
             if direction.law is None:
@@ -273,14 +280,14 @@ def _solve(system: LearningSystem, algebra: object, seed: int) -> ConservationLa
             "please report this system"
         )
     broken = []
-    for vector in _complement(conserved, charged, n):
+    for vector in complement(conserved, charged, n):
         broken.append(BrokenDirection(vector, _combine(generators, vector), law_of(vector)))
-    for vector in _complement(charged, [_unit(k, n) for k in range(n)], n):
+    for vector in complement(charged, [unit(k, n) for k in range(n)], n):
         broken.append(BrokenDirection(vector, _combine(generators, vector), None))
-    bound, note, complete = _bound(system, found, rng, seed)
+    bound, note, complete, extra = _bound(system, found, rng, seed)
     forms = _matrix_forms(system, algebra, conserved, law_of)
     return ConservationLaws(
-        system, algebra, found, tuple(conserved), tuple(broken), bound, note, complete, forms
+        system, algebra, found, tuple(conserved), tuple(broken), bound, note, complete, forms, extra
     )
 
 
@@ -315,8 +322,8 @@ def _subspaces(system: LearningSystem, generators: list, rng: random.Random, ext
         if curls is not None:
             for entries in zip(*curls, strict=True):
                 curl_rows.append([_value(e, point) for e in entries])
-    charged = _nullspace(curl_rows, n) if curls is not None else [_unit(k, n) for k in range(n)]
-    conserved = _nullspace(curl_rows + breaking_rows, n)
+    charged = nullspace(curl_rows, n) if curls is not None else [unit(k, n) for k in range(n)]
+    conserved = nullspace(curl_rows + breaking_rows, n)
     return charged, conserved
 
 
@@ -342,68 +349,6 @@ def _value(expr: sp.Expr, point: dict) -> Fraction:
     return Fraction(int(value.p), int(value.q))
 
 
-def _nullspace(rows: list, n: int) -> list:
-    """An integer basis of {c : row·c = 0 for every row}, from the reduced echelon form."""
-    pivots: list = []  # (column, row) with row[column] = 1, reduced
-    for raw in rows:
-        check()
-        row = list(raw)
-        for column, pivot_row in pivots:
-            if row[column]:
-                factor = row[column]
-                row = [a - factor * b for a, b in zip(row, pivot_row, strict=True)]
-        lead = next((k for k, a in enumerate(row) if a), None)
-        if lead is None:
-            continue
-        row = [a / row[lead] for a in row]
-        reduced = []
-        for column, pivot_row in pivots:
-            if pivot_row[lead]:
-                factor = pivot_row[lead]
-                pivot_row = [a - factor * b for a, b in zip(pivot_row, row, strict=True)]
-            reduced.append((column, pivot_row))
-        pivots = [*reduced, (lead, row)]
-        if len(pivots) == n:
-            return []
-    pivot_columns = {column for column, _ in pivots}
-    basis = []
-    for free in range(n):
-        if free in pivot_columns:
-            continue
-        vector = [Fraction(0)] * n
-        vector[free] = Fraction(1)
-        for column, row in pivots:
-            vector[column] = -row[free]
-        basis.append(_integral(vector))
-    return basis
-
-
-def _integral(vector: list) -> tuple:
-    """The vector scaled to coprime integers, its first nonzero entry positive."""
-    scale = lcm(*(Fraction(a).denominator for a in vector))
-    ints = [int(Fraction(a) * scale) for a in vector]
-    common = gcd(*ints) or 1
-    first = next((a for a in ints if a), 1)
-    sign = 1 if first > 0 else -1
-    return tuple(sign * a // common for a in ints)
-
-
-def _unit(k: int, n: int) -> tuple:
-    return tuple(int(j == k) for j in range(n))
-
-
-def _complement(inner: list, outer: list, n: int) -> list:
-    """An integer basis of the vectors of span(outer) orthogonal to span(inner)."""
-    if not outer:
-        return []
-    products = [[sum(a * b for a, b in zip(u, v, strict=True)) for v in outer] for u in inner]
-    out = []
-    for weights in _nullspace(products, len(outer)):
-        vector = [sum(w * v[k] for w, v in zip(weights, outer, strict=True)) for k in range(n)]
-        out.append(_integral(vector))
-    return out
-
-
 def _combine(generators: list, vector: tuple) -> sp.ImmutableMatrix:
     total = sp.zeros(len(generators[0]), 1)
     for c, psi in zip(vector, generators, strict=True):
@@ -416,29 +361,38 @@ def _combine(generators: list, vector: tuple) -> sp.ImmutableMatrix:
 
 
 def _bound(system: LearningSystem, laws: tuple, rng: random.Random, seed: int) -> tuple:
-    """(bound, note, complete)."""
+    """(bound, note, complete, polynomial laws beyond the Noether charges)."""
     if system.order != 1:
-        return None, "no bound: Marcotte et al.'s count is for gradient flow", None
+        return None, "no bound: Marcotte et al.'s count is for gradient flow", None, ()
     if system.mass_matrix != sp.eye(len(system.coords)):
-        return None, "no bound: computed for Euclidean gradient flow (metric I) only", None
+        return None, "no bound: computed for Euclidean gradient flow (metric I) only", None, ()
     result = lie_bound(system, seed=seed)
     if result.bound is None:
-        return None, f"no bound: {result.note}", None
-    if not laws:
-        rank = 0
-    else:
-        point = _random_point(system, rng)
-        gradient = sp.Matrix(
-            [[_value(sp.diff(law.charge, q), point) for q in system.coords] for law in laws]
-        )
-        rank = gradient.rank()
+        return None, f"no bound: {result.note}", None, ()
+    point = _random_point(system, rng)
+    charges = [law.charge for law in laws]
+    rank = _rank(charges, system.coords, point)
     if rank > result.bound:
         raise VerificationError(
             f"{rank} independent charges exceed the bound {result.bound} on the number of "
             "conservation laws; please report this system"
         )
     note = f"{result.bound} independent laws ({result.note})"
-    return result.bound, note, rank == result.bound
+    extra: list = []
+    if rank < result.bound:
+        for law in polynomial_laws(system, seed=seed):
+            if _rank([*charges, *extra, law], system.coords, point) > rank:
+                extra.append(law)
+                rank += 1
+        note += f"; {len(extra)} found by a polynomial ansatz of degree ≤ 3" if extra else ""
+    return result.bound, note, rank == result.bound, tuple(extra)
+
+
+def _rank(functions: list, coords: tuple, point: dict) -> int:
+    if not functions:
+        return 0
+    rows = [[_value(sp.diff(f, q), point) for q in coords] for f in functions]
+    return sp.Matrix(rows).rank()
 
 
 def _matrix_forms(system: LearningSystem, algebra: object, conserved: list, law_of) -> dict:
@@ -460,13 +414,13 @@ def _matrix_forms(system: LearningSystem, algebra: object, conserved: list, law_
             return tuple(out)
 
         pairs = [(i, j) for i in range(r) for j in range(i, r) if sign == 1 or i < j]
-        if not all(_in_span(vector(i, j), span_rows) for i, j in pairs):
+        if not all(in_span(vector(i, j), span_rows) for i, j in pairs):
             continue
         matrix = sp.zeros(r, r)
         for i, j in pairs:
             check()
-            charge = law_of(_integral(list(vector(i, j)))).charge
-            scale = _integral(list(vector(i, j)))[start + i * r + j]
+            charge = law_of(integral(list(vector(i, j)))).charge
+            scale = integral(list(vector(i, j)))[start + i * r + j]
             value = sp.expand(charge / scale)
             if i == j:
                 matrix[i, i] = 2 * value
@@ -488,8 +442,3 @@ def form_factor(system: LearningSystem) -> sp.Expr:
         return sp.S.One
     mass = scalar_identity(system.mass_matrix)
     return sp.powsimp(system.damping_factor * (mass if mass is not None else 1))
-
-
-def _in_span(vector: tuple, rows: list) -> bool:
-    n = len(vector)
-    return len(_nullspace(rows, n)) == len(_nullspace([*rows, list(vector)], n))

@@ -163,13 +163,32 @@ def test_matrix_factorization_has_three_laws():
     assert (laws.bound, laws.complete) == (3, True)
 
 
-def test_toy_law_without_affine_symmetry_is_missing():
-    # ℓ = ½(y − x(θ1³ − 3θ1θ2²))²: no affine symmetry, but the bound is 1 (lierank tests):
-    # the law 3θ1²θ2 − θ2³ is not Noether-from-affine, so the laws are incomplete.
+def toy(g):
     t1, t2 = sn.coordinates("t1 t2")
     x, y = sn.data("x y")
-    loss = (y - x * (t1**3 - 3 * t1 * t2**2)) ** 2 / 2
-    system = sn.LearningSystem((t1, t2), loss, rule=sn.rules.gradient_flow(), data=(x, y))
+    loss = (y - x * g(t1, t2)) ** 2 / 2
+    return sn.LearningSystem((t1, t2), loss, rule=sn.rules.gradient_flow(), data=(x, y)), t1, t2
+
+
+def test_toy_law_without_affine_symmetry_is_found_by_the_ansatz():
+    # ℓ = ½(y − x g), g = θ1³ − 3θ1θ2² = Re (θ1 + iθ2)³: no affine symmetry, bound 1 (lierank
+    # tests). Its harmonic conjugate h = Im (θ1 + iθ2)³ = 3θ1²θ2 − θ2³ has ∇h ⊥ ∇g
+    # (Cauchy–Riemann), so ḣ = −(f − y)x ∇h·∇g = 0: found at degree 3, complete.
+    system, t1, t2 = toy(lambda a, b: a**3 - 3 * a * b**2)
+    laws = sn.conservation_laws(system)
+    assert laws.laws == ()
+    assert laws.polynomial_laws == (3 * t1**2 * t2 - t2**3,)
+    assert laws.charges == laws.polynomial_laws
+    assert (laws.bound, laws.complete) == (1, True)
+    assert "polynomial ansatz" in laws.bound_note
+
+
+def test_law_beyond_the_ansatz_degree_leaves_the_laws_incomplete():
+    # g = Re z⁵ = θ1⁵ − 10θ1³θ2² + 5θ1θ2⁴: bound 1 again, the law Im z⁵ has degree 5. A law h
+    # of degree ≤ 3 is a function of Im z⁵ (bound 1), so constant on the 5 lines {Im z⁵ = 0}
+    # through 0: h − h(0) vanishes on 5 lines, hence is divisible by a product of 5 linear
+    # forms: h is constant. Nothing is found, and the laws are incomplete.
+    system, t1, t2 = toy(lambda a, b: a**5 - 10 * a**3 * b**2 + 5 * a * b**4)
     laws = sn.conservation_laws(system)
     assert laws.charges == ()
     assert (laws.bound, laws.complete) == (1, False)

@@ -7,6 +7,7 @@ import sympy as sp
 
 import symnoether as sn
 from symnoether import models
+from symnoether.symmetry.ansatz import polynomial_laws
 from symnoether.symmetry.lierank import MAX_BOUND_COORDINATES, lie_bound
 
 
@@ -114,3 +115,19 @@ def test_relu_units_outnumbering_the_inputs_get_no_bound():
     result = lie_bound(net)
     assert result.bound is None
     assert "3 ReLU units on 2 inputs" in result.note
+
+
+def test_polynomial_laws_of_a_linear_network_are_the_balancedness():
+    # Degree ≤ 3 polynomials h with ∇h·∇c_β ≡ 0: for the [2, 2, 2] linear network the three
+    # entries of W1W1ᵀ − W2ᵀW2 (bound 3, so nothing else independent; the ansatz returns a
+    # basis of the polynomial laws of degree ≤ 3, which here is these three: products of
+    # two of them have degree 4).
+    model = models.linear_network(2, 2, 2)
+    W1, W2 = (sp.Matrix(block) for block in model.coords)
+    B = W1 * W1.T - W2.T * W2
+    laws = polynomial_laws(model.system(sn.rules.gradient_flow()))
+    assert {sp.expand(law) for law in laws} == {
+        sp.expand(B[0, 0]),
+        sp.expand(B[0, 1]),
+        sp.expand(B[1, 1]),
+    }
