@@ -33,10 +33,11 @@ Examples
 >>> laws = sn.conservation_laws(net)
 >>> len(laws.charges), laws.bound, laws.complete
 (3, 3, True)
->>> laws.matrix_forms["gl(2) at W1 -> W2"]
-Matrix([
-[W1_11**2 + W1_12**2 - W2_11**2 - W2_21**2, W1_11*W1_21 + W1_12*W1_22 - W2_11*W2_12 - W2_21*W2_22],
-[W1_11*W1_21 + W1_12*W1_22 - W2_11*W2_12 - W2_21*W2_22, W1_21**2 + W1_22**2 - W2_12**2 - W2_22**2]])
+>>> B = laws.matrix_forms["gl(2) at W1 -> W2"]            # W1W1ᵀ − W2ᵀW2
+>>> B[0, 0]
+W1_11**2 + W1_12**2 - W2_11**2 - W2_21**2
+>>> B[0, 1]
+W1_11*W1_21 + W1_12*W1_22 - W2_11*W2_12 - W2_21*W2_22
 """
 
 from __future__ import annotations
