@@ -53,7 +53,12 @@ from ..core.display import aligned_latex, scalar_identity, table_text, vector_la
 from ..core.jet import prolonged_action
 from ..core.noether import NoetherLaw, noether
 from ..core.system import TIME, LearningSystem
-from ..errors import InvalidInputError, NoFirstOrderChargeError, VerificationError
+from ..errors import (
+    InvalidInputError,
+    NoFirstOrderChargeError,
+    NotSupportedError,
+    VerificationError,
+)
 from .ansatz import polynomial_laws
 from .lierank import lie_bound
 from .members import SymmetryFamily
@@ -314,7 +319,9 @@ def _subspaces(system: LearningSystem, generators: list, rng: random.Random, ext
         curls = []
         for psi in generators:
             J = (mass * sp.Matrix(psi)).jacobian(coords)
-            curls.append([J[i, j] - J[j, i] for i in range(size) for j in range(i + 1, size)])
+            curls.append(
+                [_rational(J[i, j] - J[j, i]) for i in range(size) for j in range(i + 1, size)]
+            )
         samples = 3 + extra
     for _ in range(samples):
         check()
@@ -329,12 +336,21 @@ def _subspaces(system: LearningSystem, generators: list, rng: random.Random, ext
 
 
 def _rate_core(system: LearningSystem, psi: sp.ImmutableMatrix) -> sp.Expr:
-    """The undamped rate of Q_ψ: pr ψ(T) − ψ·∇V (second order) or −ψ·∇V (first)."""
+    """The undamped rate of Q_ψ: pr ψ(T) − ψ·∇R (second order) or −ψ·∇R (first), R the
+    regularizers: ψ·∇V_loss ≡ 0 for every element of the algebra (proved by the search,
+    and again by :func:`~symnoether.core.noether.noether` for each law returned)."""
     coords = system.coords
-    rate = -sp.Add(*[p * sp.diff(system.potential, q) for p, q in zip(psi, coords) if p != 0])
+    regularizer = system.potential - system.loss
+    rate = -sp.Add(*[p * sp.diff(regularizer, q) for p, q in zip(psi, coords) if p != 0])
     if system.order == 2:
         rate += prolonged_action(system.kinetic, psi, coords, system.velocities)
-    return rate
+    return _rational(sp.expand(rate))
+
+
+def _rational(expr: sp.Expr) -> sp.Expr:
+    """Floats (a hyper-parameter given as 0.1) as the rationals they print as."""
+    floats = expr.atoms(sp.Float)
+    return expr.xreplace({f: sp.Rational(str(f)) for f in floats}) if floats else expr
 
 
 def _random_point(system: LearningSystem, rng: random.Random) -> dict:
@@ -346,7 +362,11 @@ def _random_point(system: LearningSystem, rng: random.Random) -> dict:
 def _value(expr: sp.Expr, point: dict) -> Fraction:
     value = expr if expr.is_Number else expr.xreplace(point)
     if not value.is_Rational:
-        value = sp.nsimplify(sp.N(value, 30), rational=True)
+        raise NotSupportedError(
+            f"the rate or curl term {expr} is not rational at rational points; the "
+            "conserved subspace is solved exactly only for rational regularizers, kinetic "
+            "terms and metrics (use numeric hyper-parameters such as 1/10, not 0.1)"
+        )
     return Fraction(int(value.p), int(value.q))
 
 

@@ -262,3 +262,30 @@ def test_bad_input():
     other = models.scalar_pair().system(sn.rules.gradient_flow())
     with pytest.raises(sn.InvalidInputError, match="other coordinates"):
         sn.conservation_laws(net, other.symmetries())
+
+
+def test_softmax_translations_and_their_products():
+    # Softmax regression (3 classes, 2 inputs, biases) is invariant under adding the same
+    # vector to every class's logits: T spanned by t1 = 𝟙 on W_·1, t2 = 𝟙 on W_·2, t3 = 𝟙 on
+    # b (disjoint supports), and every f(q)·t with f affine is a symmetry (dimension
+    # 3·(9 + 1) = 30). Under gradient flow, ψ = Σ c_a t_a + Σ c_ab (t_b·q) t_a is a gradient
+    # field iff (c_ab) is symmetric: 3 + 6 = 9 charges, t_a·q and (t_a·q)(t_b·q) (up to
+    # factors), which depend on the 3 linear ones only. The softmax is not polynomial in
+    # the data: no bound.
+    model = models.softmax_regression(3, 2)
+    system = model.system(sn.rules.gradient_flow())
+    laws = sn.conservation_laws(system)
+    W, b = sp.Matrix(model.coords[0]), sp.Matrix(model.coords[1:])
+    linear = [sum(W[:, 0]), sum(W[:, 1]), sum(b)]
+    quadratic = [u * v for k, u in enumerate(linear) for v in linear[k:]]
+    assert laws.algebra.dimension == 30
+    assert len(laws.charges) == 9
+    assert all(in_span(c, linear + quadratic, system.coords) for c in laws.charges)
+    assert jacobian_rank(laws.charges, system.coords) == 3
+    assert laws.bound is None and "not a polynomial in the data" in laws.bound_note
+
+
+def test_float_hyperparameters_are_read_as_the_rationals_they_print_as():
+    # momentum(0.1, 0.9): the same single antisymmetric law as with exact 1/10, 9/10.
+    system = models.linear_network(2, 2, 2).system(sn.rules.momentum(0.1, 0.9))
+    assert sn.conservation_laws(system).coefficients == ((0, 1, -1, 0),)
