@@ -38,10 +38,33 @@ MAX_ANSATZ_COORDINATES = 12
 def polynomial_laws(system: object, *, degree: int = 3, seed: int = 0) -> tuple:
     """A basis of the polynomial conservation laws of degree ≤ ``degree`` (no constant).
 
-    Returns () when the ansatz does not apply: more than
-    :data:`MAX_ANSATZ_COORDINATES` coordinates, a metric other than I, hyper-parameters
-    in the loss (a law must hold for all their values), or a loss that is not a
-    polynomial in the coordinates and the data.
+    Parameters
+    ----------
+    system : LearningSystem
+        Under Euclidean gradient flow.
+    degree : int
+        The largest total degree of the ansatz (default 3).
+    seed : int
+        Seeds the random points of the linear system.
+
+    Returns
+    -------
+    tuple of sympy expressions
+        Each proved: ∇h·∇c_β ≡ 0 for every data coefficient c_β of the potential.
+        Empty when the ansatz does not apply: more than
+        :data:`MAX_ANSATZ_COORDINATES` coordinates, a rule other than Euclidean gradient
+        flow, hyper-parameters in the loss (a law must hold for all their values), or a
+        loss that is not a polynomial in the coordinates and the data.
+
+    Examples
+    --------
+    >>> import symnoether as sn
+    >>> w1, w2 = sn.coordinates("w1 w2")
+    >>> x, y = sn.data("x y")
+    >>> pair = sn.LearningSystem((w1, w2), (y - w1 * w2 * x) ** 2 / 2,
+    ...                          rule=sn.rules.gradient_flow(), data=(x, y))
+    >>> polynomial_laws(pair)
+    (w1**2 - w2**2,)
     """
     coords = tuple(system.coords)
     n = len(coords)

@@ -272,10 +272,13 @@ def _solve(system: LearningSystem, algebra: object, seed: int) -> ConservationLa
             laws[vector] = noether(system, _combine(generators, vector))
         return laws[vector]
 
+    # Sampling can only enlarge the subspaces (true solutions satisfy every sampled row),
+    # and every law below is proved: a wrong enlargement fails its proof, then more points.
     for attempt in range(3):
         charged, conserved = _subspaces(system, generators, rng, extra=4 * attempt)
         try:
             found = tuple(law_of(v) for v in conserved)
+            moved = [(v, law_of(v)) for v in complement(conserved, charged, n)]
         except NoFirstOrderChargeError:
             continue
         if all(law.conserved for law in found):
@@ -285,9 +288,7 @@ def _solve(system: LearningSystem, algebra: object, seed: int) -> ConservationLa
             "a combination of symmetries sampled as conserved is not conserved; "
             "please report this system"
         )
-    broken = []
-    for vector in complement(conserved, charged, n):
-        broken.append(BrokenDirection(vector, _combine(generators, vector), law_of(vector)))
+    broken = [BrokenDirection(v, law.generator, law) for v, law in moved]
     for vector in complement(charged, [unit(k, n) for k in range(n)], n):
         broken.append(BrokenDirection(vector, _combine(generators, vector), None))
     bound, note, complete, extra = _bound(system, found, rng, seed)

@@ -195,10 +195,10 @@ def test_law_beyond_the_ansatz_degree_leaves_the_laws_incomplete():
     assert "INCOMPLETE" in str(laws)
 
 
-def attention(rule):
-    Wq = sn.matrix_coordinates("Wq", 2, 2)
-    Wk = sn.matrix_coordinates("Wk", 2, 2)
-    x = sp.Matrix(sn.data("x1:3"))
+def attention(rule, n=2):
+    Wq = sn.matrix_coordinates("Wq", n, n)
+    Wk = sn.matrix_coordinates("Wk", n, n)
+    x = sp.Matrix(sn.data(f"x1:{n + 1}"))
     (y,) = sn.data("y")
     loss = (y - (x.T * Wq.T * Wk * x)[0]) ** 2 / 2
     system = sn.LearningSystem((Wq, Wk), loss, rule=rule, data=(*x, y))
@@ -222,6 +222,25 @@ def test_attention_score_under_gradient_flow():
     assert not in_span(Wq[0, 0] ** 2, expected, system.coords)  # the check can fail
     assert jacobian_rank(laws.charges, system.coords) == 4
     assert sum(d.law is None for d in laws.broken) == 2
+
+
+def test_attention_score_n3_under_gradient_flow():
+    # As for n = 2 with J any antisymmetric 3×3 (3 dimensions): the algebra is gl(3) (9) plus
+    # (JWk, 0) and (0, JWq) (3 + 3) = 15; gradient fields: symmetric A (6) and
+    # (JWk, −JWq) (3): 9 charges.
+    system, algebra, Wq, Wk = attention(sn.rules.gradient_flow(), n=3)
+    assert algebra.dimension == 15
+    laws = sn.conservation_laws(system, algebra)
+    assert len(laws.charges) == 9
+    B = Wq * Wq.T - Wk * Wk.T
+    cross = []
+    for i in range(3):
+        for j in range(i + 1, 3):
+            J = sp.zeros(3, 3)
+            J[i, j], J[j, i] = 1, -1
+            cross.append((Wq.T * J * Wk).trace())
+    expected = [B[i, j] for i in range(3) for j in range(i, 3)] + cross
+    assert all(in_span(charge, expected, system.coords) for charge in laws.charges)
 
 
 def test_attention_score_under_momentum():
