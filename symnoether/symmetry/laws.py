@@ -49,7 +49,14 @@ from fractions import Fraction
 import sympy as sp
 
 from ..budget import check, time_budget
-from ..core.display import aligned_latex, scalar_identity, table_text, vector_latex, vector_text
+from ..core.display import (
+    Notation,
+    aligned_latex,
+    scalar_identity,
+    table_text,
+    vector_latex,
+    vector_text,
+)
 from ..core.jet import prolonged_action
 from ..core.noether import NoetherLaw, noether
 from ..core.system import TIME, LearningSystem
@@ -145,6 +152,9 @@ class ConservationLaws:
     matrix_forms: dict
     polynomial_laws: tuple = ()
 
+    def _family(self, name: str) -> SymmetryFamily:
+        return next(f for f in self.algebra.families if f.name == name)
+
     @property
     def form_factor(self) -> sp.Expr:
         """The scalar factor between a charge and its entry of a matrix form."""
@@ -169,7 +179,8 @@ class ConservationLaws:
         else:
             rows.append(("bound", self.bound_note))
         for name, matrix in self.matrix_forms.items():
-            rows.append((f"matrix form [{name}]", sp.sstr(matrix.tolist())))
+            formula = matrix_formula(self._family(name), self.system.order)
+            rows.append((f"matrix form [{name}]", f"{formula} = {sp.sstr(matrix.tolist())}"))
         for k, charge in enumerate(self.charges, 1):
             rows.append((f"Q{k}", charge))
         for direction in self.broken:
@@ -177,25 +188,24 @@ class ConservationLaws:
         return table_text(title, rows)
 
     def to_latex(self) -> str:
-        """The laws as a LaTeX ``aligned`` block (matrix forms, charges, broken directions)."""
+        """The laws as a LaTeX ``aligned`` block (matrix forms, charges, broken directions),
+        in the system's notation."""
+        notation = Notation(self.system)
         rows: list = []
         for name, matrix in self.matrix_forms.items():
-            rows.append((rf"B_{{\text{{{name}}}}}", sp.latex(matrix)))
+            formula = matrix_formula(self._family(name), self.system.order, latex=True)
+            rows.append((formula, notation.latex(matrix)))
         for k, charge in enumerate(self.charges, 1):
-            rows.append((f"Q_{{{k}}}", sp.latex(charge)))
+            rows.append((f"Q_{{{k}}}", notation.latex(charge)))
         for direction in self.broken:
-            lhs = r"\psi = " + vector_latex(direction.generator)
+            lhs = r"\psi = " + vector_latex(direction.generator, notation)
             if direction.law is None:
                 rows.append((lhs, r"\text{no first-order charge}"))
             else:
-                rows.append((lhs + r",\ \dot Q", sp.latex(direction.law.rate)))
+                rows.append((lhs + r",\ \dot Q", notation.latex(direction.law.rate)))
         if self.bound is not None:
-            rows.append(
-                (
-                    r"\text{bound}",
-                    rf"{self.bound}\ \text{{({'complete' if self.complete else 'incomplete'})}}",
-                )
-            )
+            status = "complete" if self.complete else "incomplete"
+            rows.append((r"\text{bound}", rf"{self.bound}\ \text{{({status})}}"))
         if not rows:
             return r"$$\text{no conservation law}$$"
         return aligned_latex(rows)
@@ -450,6 +460,35 @@ def _matrix_forms(system: LearningSystem, algebra: object, conserved: list, law_
                 matrix[i, j], matrix[j, i] = value, sign * value
         forms[member.name] = sp.ImmutableMatrix(matrix.applyfunc(lambda e: _bare(system, e)))
     return forms
+
+
+def matrix_formula(family: SymmetryFamily, order: int, latex: bool = False) -> str:
+    """The matrix form of a gl(r) family as the papers write it, from its block names:
+    Σ W_a W_aᵀ − W_bᵀW_b (gradient flow) or P − Pᵀ with P = Σ Ẇ_a W_aᵀ − W_bᵀẆ_b.
+
+    Examples
+    --------
+    >>> import symnoether as sn
+    >>> from symnoether import models
+    >>> net = models.linear_network(3, 2, 2)
+    >>> (family,) = sn.find_symmetries(net.loss, net.coords, data=net.data).families
+    >>> matrix_formula(family, 1), matrix_formula(family, 2)
+    ('W1*W1.T - W2.T*W2', 'P - P.T, P = W1dot*W1.T - W2.T*W2dot')
+    """
+    names = [family.blocks[k][0] for k in (*family.left_blocks, family.right_block)]
+    if latex:
+        names = [sp.latex(sp.Symbol(name)) for name in names]
+        t, dot = r"^{\top}", (lambda name: rf"\dot{{{name}}}")
+    else:
+        t, dot = ".T", (lambda name: f"{name}dot")
+    *left, right = names
+    if order == 1:
+        return " + ".join(f"{a}*{a}{t}" if not latex else f"{a} {a}{t}" for a in left) + (
+            f" - {right}{t}*{right}" if not latex else f" - {right}{t} {right}"
+        )
+    star = " " if latex else "*"
+    inner = " + ".join(f"{dot(a)}{star}{a}{t}" for a in left) + f" - {right}{t}{star}{dot(right)}"
+    return f"P - P{t}, P = {inner}"
 
 
 def _bare(system: LearningSystem, charge: sp.Expr) -> sp.Expr:

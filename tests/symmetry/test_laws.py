@@ -267,11 +267,12 @@ def test_display():
     laws = sn.conservation_laws(models.linear_network(2, 2, 2).system(sn.rules.gradient_flow()))
     text = str(laws)
     assert text.startswith("conservation laws under gradient_flow: 3 conserved")
-    assert "matrix form [gl(2) at W1 -> W2]" in text
+    assert "matrix form [gl(2) at W1 -> W2]  W1*W1.T - W2.T*W2 = [[" in text
     assert "3 independent laws exist (complete)" in text
     latex = laws.to_latex()
     assert latex == laws._repr_latex_()
     assert latex.startswith("$$\\begin{aligned}") and "Q_{3}" in latex
+    assert "W_{1} W_{1}^{\\top} - W_{2}^{\\top} W_{2} &= " in latex
 
 
 def test_bad_input():
@@ -308,3 +309,15 @@ def test_float_hyperparameters_are_read_as_the_rationals_they_print_as():
     # momentum(0.1, 0.9): the same single antisymmetric law as with exact 1/10, 9/10.
     system = models.linear_network(2, 2, 2).system(sn.rules.momentum(0.1, 0.9))
     assert sn.conservation_laws(system).coefficients == ((0, 1, -1, 0),)
+
+
+def test_loss_without_data():
+    # V = (1 − w1w2)², gradient flow: the rescale (w1, −w2) has charge ½(w1² − w2²); with no
+    # data W = span{∇V}, one field, so the bound is 2 − 1 = 1: complete, and the note says
+    # the bound is over the single loss.
+    w1, w2 = sn.coordinates("w1 w2")
+    system = sn.LearningSystem((w1, w2), (1 - w1 * w2) ** 2, rule=sn.rules.gradient_flow())
+    laws = sn.conservation_laws(system)
+    assert [sp.expand(c) for c in laws.charges] == [w1**2 / 2 - w2**2 / 2]
+    assert (laws.bound, laws.complete) == (1, True)
+    assert "single loss" in laws.bound_note
