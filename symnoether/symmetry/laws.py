@@ -107,6 +107,12 @@ class BrokenDirection:
         causes = " and ".join(self.broken_by)
         return f"{head}: broken by {causes}; dQ/dt = {sp.sstr(self.law.rate)}"
 
+    def _repr_latex_(self) -> str:
+        lhs = r"\psi = " + vector_latex(self.generator)
+        if self.law is None:
+            return aligned_latex([(lhs, r"\text{no first-order charge}")])
+        return aligned_latex([(lhs + r",\ \dot Q", sp.latex(self.law.rate))])
+
 
 @dataclass(frozen=True, eq=False)
 class ConservationLaws:

@@ -273,6 +273,9 @@ def test_display():
     assert latex == laws._repr_latex_()
     assert latex.startswith("$$\\begin{aligned}") and "Q_{3}" in latex
     assert "W_{1} W_{1}^{\\top} - W_{2}^{\\top} W_{2} &= " in latex
+    (direction,) = laws.broken
+    assert str(direction).endswith("no first-order charge (Mψ is not a gradient field)")
+    assert "no first-order charge" in direction._repr_latex_()
 
 
 def test_bad_input():
