@@ -74,12 +74,15 @@ def polynomial_laws(system: object, *, degree: int = 3, seed: int = 0) -> tuple:
     data = tuple(system.data)
     if potential.free_symbols - set(coords) - set(data):
         return ()
-    potential, data, _ = _activation_patterns(potential, coords, data)
-    if potential is None:
+    potentials, data, _ = _activation_patterns(potential, coords, data, random.Random(seed))
+    if potentials is None:
         return ()
-    coefficients = _data_coefficients(potential, data)
-    if coefficients is None:
-        return ()
+    coefficients = []
+    for variant in potentials:
+        found = _data_coefficients(variant, data)
+        if found is None:
+            return ()
+        coefficients.extend(found)
     ring, *gens = sp.ring(coords, sp.QQ)
     try:
         exact = [ring.from_expr(c) for c in coefficients]

@@ -46,6 +46,7 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
 
@@ -134,12 +135,15 @@ def lie_bound(system: object, *, seed: int = 0) -> LieBound:
     if others:
         values = {s: sp.Rational(rng.randint(2, 97), rng.randint(2, 97)) for s in others}
         potential = sp.expand(potential.xreplace(values))
-    potential, data, relu_note = _activation_patterns(potential, coords, data)
-    if potential is None:
+    potentials, data, relu_note = _activation_patterns(potential, coords, data, rng)
+    if potentials is None:
         return LieBound(None, n, None, 0, 0, relu_note)
-    coefficients = _data_coefficients(potential, data)
-    if coefficients is None:
-        return LieBound(None, n, None, 0, 0, "the potential is not a polynomial in the data")
+    coefficients = []
+    for variant in potentials:
+        found = _data_coefficients(variant, data)
+        if found is None:
+            return LieBound(None, n, None, 0, 0, "the potential is not a polynomial in the data")
+        coefficients.extend(found)
     ring = sp.ring(coords, sp.QQ)[0]
     polys = []
     for coefficient in coefficients:
@@ -159,42 +163,82 @@ def lie_bound(system: object, *, seed: int = 0) -> LieBound:
     return LieBound(n - kept_rank, n, kept_rank, first, rounds, note)
 
 
-def _activation_patterns(potential: sp.Expr, coords: tuple, data: tuple) -> tuple:
-    """ReLU units max(0, z_j) replaced by σ_j z_j, the σ_j ∈ {0, 1} new data (σ_j² = σ_j).
+def _activation_patterns(
+    potential: sp.Expr, coords: tuple, data: tuple, rng: random.Random
+) -> tuple:
+    """ReLU units max(0, z_j) replaced by σ_j z_j, σ_j ∈ {0, 1} the activation pattern.
 
-    Near a generic θ the activation pattern of an input is locally constant, so the
-    gradient fields are those of the polynomial losses of every pattern. Multilinear
-    monomials in σ are independent functions on {0, 1}^h, so the σ_j count as data when
-    every pattern is realised by some input: guaranteed (generic hyperplanes) when the
-    h pre-activations are affine in the inputs and h ≤ their number of input symbols.
-    Returns (potential, data, note), or (None, data, reason)."""
+    Near a generic θ the pattern of an input is locally constant, so W is spanned by the
+    gradient fields of the polynomial losses of the patterns some input realises. When
+    every pattern is realised (guaranteed for generic hyperplanes when the h
+    pre-activations are affine in the inputs and h ≤ their number of input symbols) the
+    σ_j count as data (σ_j² = σ_j; multilinear monomials are independent functions on
+    {0, 1}^h). Otherwise the patterns realised at a random real θ are found by linear
+    programming, and the bound is the one near that θ.
+    Returns (potentials, data, note), or (None, data, reason)."""
     units = sorted(
         (m for m in potential.atoms(sp.Max) if len(m.args) == 2 and sp.S.Zero in m.args),
         key=sp.default_sort_key,
     )
     if not units:
-        return potential, data, ""
-    inputs = set().union(*(m.free_symbols for m in units)) & set(data)
-    if len(units) > len(inputs):
-        return (
-            None,
-            data,
-            (
-                f"{len(units)} ReLU units on {len(inputs)} inputs: not every activation pattern "
-                "is realised by an input, and the bound is only computed when they all are"
-            ),
-        )
+        return [potential], data, ""
+    pre = [next(a for a in m.args if a != 0) for m in units]
     sigmas = sp.symbols(f"sigma_relu1:{len(units) + 1}")
-    replaced = potential.xreplace(
-        {m: s * next(a for a in m.args if a != 0) for m, s in zip(units, sigmas, strict=True)}
-    )
-    replaced = sp.expand(replaced)
+    replaced = sp.expand(potential.xreplace(dict(zip(units, [s * z for s, z in zip(sigmas, pre)]))))
     replaced = replaced.replace(
         lambda e: e.is_Pow and e.base in sigmas and e.exp.is_Integer and e.exp > 1,
         lambda e: e.base,
     )
-    note = f"; {len(units)} ReLU activation patterns counted as data"
-    return replaced, (*data, *sigmas), note
+    inputs = sorted(set().union(*(z.free_symbols for z in pre)) & set(data), key=str)
+    if len(units) <= len(inputs):
+        note = f"; {len(units)} ReLU activation patterns counted as data"
+        return [replaced], (*data, *sigmas), note
+    patterns = _realised_patterns(pre, coords, inputs, rng)
+    if patterns is None:
+        return None, data, "the ReLU pre-activations are not affine in the inputs"
+    variants = [replaced.xreplace(dict(zip(sigmas, p))) for p in patterns]
+    note = (
+        f"; {len(units)} ReLU units on {len(inputs)} inputs: the {len(patterns)} of "
+        f"{2 ** len(units)} activation patterns realised near a random θ"
+    )
+    return variants, data, note
+
+
+def _realised_patterns(pre: list, coords: tuple, inputs: list, rng: random.Random):
+    """The sign patterns of the pre-activations z_j(θ₀, x) over the inputs x, at a random
+    real θ₀ (others data fixed at 0 do not matter: they only shift z_j by an affine term
+    of θ)."""
+    from scipy.optimize import linprog
+
+    point = {q: sp.Rational(rng.choice([-1, 1]) * rng.randint(1, 97), 97) for q in coords}
+    rows, offsets = [], []
+    for z in pre:
+        affine = sp.expand(z.xreplace(point))
+        others = affine.free_symbols - set(inputs)
+        affine = sp.expand(affine.xreplace({s: 0 for s in others}))
+        try:
+            poly = sp.Poly(affine, *inputs)
+        except sp.PolynomialError:
+            return None
+        if poly.total_degree() > 1:
+            return None
+        rows.append([float(poly.coeff_monomial(x)) for x in inputs])
+        offsets.append(float(poly.coeff_monomial(1)))
+    realised = []
+    for pattern in itertools.product((0, 1), repeat=len(pre)):
+        check()
+        # maximise t subject to s_j (a_j·x + c_j) ≥ t, t ≤ 1, s_j = ±1 by the pattern
+        a_ub, b_ub = [], []
+        for bit, row, offset in zip(pattern, rows, offsets, strict=True):
+            sign = 1 if bit else -1
+            a_ub.append([-sign * v for v in row] + [1.0])
+            b_ub.append(sign * offset)
+        bounds = [(None, None)] * len(inputs) + [(None, 1.0)]
+        cost = [0.0] * len(inputs) + [-1.0]
+        result = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
+        if result.status == 0 and -result.fun > 1e-9:
+            realised.append(pattern)
+    return realised
 
 
 def _data_coefficients(potential: sp.Expr, data: tuple) -> list | None:

@@ -110,11 +110,25 @@ def test_relu_network_without_biases():
     assert lie_bound(flow((W, a), (y - output) ** 2 / 2, (*x, y))).bound == 2
 
 
-def test_relu_units_outnumbering_the_inputs_get_no_bound():
-    net = models.relu_network(2, 3).system(sn.rules.gradient_flow())
+@pytest.mark.parametrize(("d", "h", "regions"), [(1, 2, 3), (2, 3, 7), (3, 5, 26)])
+def test_relu_units_outnumbering_the_inputs(d, h, regions):
+    # h > d: only some patterns are realised. A generic arrangement of h affine hyperplanes
+    # in R^d has Σ_{i ≤ d} C(h, i) regions (Zaslavsky): 1 + 2 = 3, 1 + 3 + 3 = 7,
+    # 1 + 5 + 10 + 10 = 26. The laws are still the h rescalings (Marcotte et al.): bound h.
+    net = models.relu_network(d, h).system(sn.rules.gradient_flow())
     result = lie_bound(net)
+    assert f"the {regions} of {2**h} activation patterns" in result.note
+    assert result.bound == h
+
+
+def test_relu_pre_activation_not_affine_in_the_inputs_gets_no_bound():
+    w = sn.coordinates("w1:4")
+    a = sn.coordinates("a1:4")
+    (x, y) = sn.data("x y")
+    output = sum(a[j] * sp.Max(0, w[j] * x**2 - 1) for j in range(3))
+    result = lie_bound(flow((*w, *a), (y - output) ** 2 / 2, (x, y)))
     assert result.bound is None
-    assert "3 ReLU units on 2 inputs" in result.note
+    assert "not affine in the inputs" in result.note
 
 
 def test_polynomial_laws_of_a_linear_network_are_the_balancedness():
