@@ -28,7 +28,7 @@ import numpy as np
 import sympy as sp
 
 from ..budget import check
-from .lierank import PRIME, _activation_patterns, _data_coefficients, _diff, _evaluate, _to_residues
+from .lierank import PRIME, _diff, _evaluate, _to_residues, coefficient_dicts
 
 __all__ = ["polynomial_laws", "MAX_ANSATZ_COORDINATES"]
 
@@ -74,23 +74,14 @@ def polynomial_laws(system: object, *, degree: int = 3, seed: int = 0) -> tuple:
     data = tuple(system.data)
     if potential.free_symbols - set(coords) - set(data):
         return ()
-    potentials, data, _ = _activation_patterns(potential, coords, data, random.Random(seed))
-    if potentials is None:
+    dicts, _ = coefficient_dicts(potential, coords, data, random.Random(seed))
+    if dicts is None:
         return ()
-    coefficients = []
-    for variant in potentials:
-        found = _data_coefficients(variant, data)
-        if found is None:
-            return ()
-        coefficients.extend(found)
     ring, *gens = sp.ring(coords, sp.QQ)
-    try:
-        exact = [ring.from_expr(c) for c in coefficients]
-    except (sp.PolynomialError, sp.polys.polyerrors.CoercionFailed, ValueError):
-        return ()
+    exact = [ring.from_dict({m: sp.QQ(c.p, c.q) for m, c in d.items()}) for d in dicts]
     exact = [c for c in exact if any(sum(m) for m in c.monoms())]
     monomials = [m for total in range(1, degree + 1) for m in _exponents(n, total)]
-    gradients = [[_diff(_to_residues(c), i) for i in range(n)] for c in exact]
+    gradients = [[_diff(_to_residues(dict(c.terms())), i) for i in range(n)] for c in exact]
     rows = _rows(monomials, gradients, n, random.Random(seed))
     laws = []
     for vector in _nullspace_mod_p(rows, len(monomials)):

@@ -135,24 +135,10 @@ def lie_bound(system: object, *, seed: int = 0) -> LieBound:
     if others:
         values = {s: sp.Rational(rng.randint(2, 97), rng.randint(2, 97)) for s in others}
         potential = sp.expand(potential.xreplace(values))
-    potentials, data, relu_note = _activation_patterns(potential, coords, data, rng)
-    if potentials is None:
+    dicts, relu_note = coefficient_dicts(potential, coords, data, rng)
+    if dicts is None:
         return LieBound(None, n, None, 0, 0, relu_note)
-    coefficients = []
-    for variant in potentials:
-        found = _data_coefficients(variant, data)
-        if found is None:
-            return LieBound(None, n, None, 0, 0, "the potential is not a polynomial in the data")
-        coefficients.extend(found)
-    ring = sp.ring(coords, sp.QQ)[0]
-    polys = []
-    for coefficient in coefficients:
-        try:
-            polys.append(_to_residues(ring.from_expr(coefficient)))
-        except (sp.PolynomialError, sp.polys.polyerrors.CoercionFailed, ValueError):
-            return LieBound(
-                None, n, None, 0, 0, "the potential is not a polynomial in the coordinates"
-            )
+    polys = [_to_residues(d) for d in dicts]
     note = (
         "over every value of the data"
         if data
@@ -175,13 +161,14 @@ def _activation_patterns(
     σ_j count as data (σ_j² = σ_j; multilinear monomials are independent functions on
     {0, 1}^h). Otherwise the patterns realised at a random real θ are found by linear
     programming, and the bound is the one near that θ.
-    Returns (potentials, data, note), or (None, data, reason)."""
+    Returns (potential, data, σ symbols, realised patterns or None for all, note), the
+    potential None when the bound is not computed (the note says why)."""
     units = sorted(
         (m for m in potential.atoms(sp.Max) if len(m.args) == 2 and sp.S.Zero in m.args),
         key=sp.default_sort_key,
     )
     if not units:
-        return [potential], data, ""
+        return potential, data, (), None, ""
     pre = [next(a for a in m.args if a != 0) for m in units]
     sigmas = sp.symbols(f"sigma_relu1:{len(units) + 1}")
     replaced = sp.expand(potential.xreplace(dict(zip(units, [s * z for s, z in zip(sigmas, pre)]))))
@@ -192,16 +179,15 @@ def _activation_patterns(
     inputs = sorted(set().union(*(z.free_symbols for z in pre)) & set(data), key=str)
     if len(units) <= len(inputs):
         note = f"; {len(units)} ReLU activation patterns counted as data"
-        return [replaced], (*data, *sigmas), note
+        return replaced, data, sigmas, None, note
     patterns = _realised_patterns(pre, coords, inputs, rng)
     if patterns is None:
-        return None, data, "the ReLU pre-activations are not affine in the inputs"
-    variants = [replaced.xreplace(dict(zip(sigmas, p))) for p in patterns]
+        return None, data, (), None, "the ReLU pre-activations are not affine in the inputs"
     note = (
         f"; {len(units)} ReLU units on {len(inputs)} inputs: the {len(patterns)} of "
         f"{2 ** len(units)} activation patterns realised near a random θ"
     )
-    return variants, data, note
+    return replaced, data, sigmas, patterns, note
 
 
 def _realised_patterns(pre: list, coords: tuple, inputs: list, rng: random.Random):
@@ -241,6 +227,41 @@ def _realised_patterns(pre: list, coords: tuple, inputs: list, rng: random.Rando
     return realised
 
 
+def coefficient_dicts(potential: sp.Expr, coords: tuple, data: tuple, rng: random.Random):
+    """The coefficients c_β(θ) of the potential as a polynomial in the data (and the
+    activation patterns), each as {exponent tuple over coords: Rational}; or
+    (None, reason)."""
+    potential, data, sigmas, patterns, note = _activation_patterns(potential, coords, data, rng)
+    if potential is None:
+        return None, note
+    if data and _data_coefficients(potential, (*data, *sigmas)) is None:
+        return None, "the potential is not a polynomial in the data"
+    gens = (*data, *sigmas, *coords)
+    try:
+        poly = sp.Poly(potential, *gens)
+    except sp.PolynomialError:
+        return None, "the potential is not a polynomial in the coordinates"
+    if poly.domain not in (sp.ZZ, sp.QQ):
+        return None, "the potential is not a polynomial in the coordinates"
+    nd, ns = len(data), len(sigmas)
+    if patterns is None:
+        patterns = [None]  # σ (if any) count as data
+    acc: dict = {}
+    for monom, c in poly.terms():
+        check()
+        md, ms, mq = monom[:nd], monom[nd : nd + ns], monom[nd + ns :]
+        for k, pattern in enumerate(patterns):
+            if pattern is None:
+                key = (k, md, ms)
+            elif all(pattern[j] for j, e in enumerate(ms) if e):
+                key = (k, md, ())
+            else:
+                continue
+            entry = acc.setdefault(key, {})
+            entry[mq] = entry.get(mq, 0) + sp.Rational(c)
+    return [d for d in acc.values() if any(d.values())], note
+
+
 def _data_coefficients(potential: sp.Expr, data: tuple) -> list | None:
     """The coefficients c_β(θ) of the potential as a polynomial in the data."""
     if not data:
@@ -257,10 +278,11 @@ def _data_coefficients(potential: sp.Expr, data: tuple) -> list | None:
 # -- sparse polynomials over the prime field: {exponent tuple: residue} ------------
 
 
-def _to_residues(poly: object) -> dict:
+def _to_residues(poly: dict) -> dict:
     out = {}
-    for monom, c in poly.terms():
-        value = int(c.numerator) * pow(int(c.denominator), -1, PRIME) % PRIME
+    for monom, c in poly.items():
+        c = sp.Rational(c)
+        value = int(c.p) * pow(int(c.q), -1, PRIME) % PRIME
         if value:
             out[monom] = value
     return out

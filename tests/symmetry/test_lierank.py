@@ -145,3 +145,14 @@ def test_polynomial_laws_of_a_linear_network_are_the_balancedness():
         sp.expand(B[0, 1]),
         sp.expand(B[1, 1]),
     }
+
+
+def test_bound_of_a_relu_network_4_6_is_fast():
+    # d = 4, h = 6 (36 parameters): 1 + 6 + 15 + 20 + 15 = 57 of 64 patterns; bound h = 6,
+    # within the 10 s.
+    net = models.relu_network(4, 6).system(sn.rules.gradient_flow())
+    start = time.perf_counter()
+    result = lie_bound(net)
+    assert time.perf_counter() - start < 10
+    assert result.bound == 6
+    assert "the 57 of 64 activation patterns" in result.note
