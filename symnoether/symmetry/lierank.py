@@ -23,6 +23,10 @@ is a polynomial in θ, handled exactly modulo a large prime:
   the kept fields is closed under brackets with W near p ([X, gY] = g[X, Y] + (Xg)Y),
   so it holds Lie(W), and its rank at p is dim Lie(W)(p).
 
+ReLU units max(0, z) are handled by their activation patterns (the loss is polynomial on
+each region of inputs): all patterns count as data when h ≤ the number of inputs, else the
+patterns realised near a random real θ are found by linear programming.
+
 The rank is exact over the prime field; over the rationals it can only be larger, so
 an unlucky prime or point (probability about D/p) could only overstate the bound.
 
