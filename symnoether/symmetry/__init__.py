@@ -8,8 +8,10 @@ families (:mod:`~symnoether.symmetry.grouping`), the sampling and exact checks b
 searches share (:mod:`~symnoether.symmetry.sampling`), the structured search
 for layered models (:mod:`~symnoether.symmetry.structured`) and the general
 search over all affine generators (:mod:`~symnoether.symmetry.search`), the count
-of conservation laws gradient flow can have (:mod:`~symnoether.symmetry.lierank`)
-and the conserved subspace of an algebra (:mod:`~symnoether.symmetry.laws`).
+of conservation laws gradient flow can have (:mod:`~symnoether.symmetry.lierank`),
+polynomial laws beyond Noether's (:mod:`~symnoether.symmetry.ansatz`), matrix forms of
+the charges (:mod:`~symnoether.symmetry.matrixforms`) and the conserved subspace of an
+algebra (:mod:`~symnoether.symmetry.laws`, on :mod:`~symnoether.symmetry.rational`).
 
 May import: :mod:`symnoether.errors`, :mod:`symnoether.budget`,
 :mod:`symnoether.core`. It never imports :mod:`symnoether.numerics` (the two
