@@ -185,7 +185,8 @@ def _lift(vector: list, monomials: list, ring: object) -> object:
 
 
 def _reconstruct(value: int) -> sp.Rational | None:
-    """a/b ≡ value (mod PRIME) with |a|, b ≤ √(PRIME/2) (extended Euclid), or None."""
+    """a/b ≡ value (mod PRIME) with a and b at most ⌊√(PRIME/2)⌋ in size (extended
+    Euclid), or None."""
     bound = int((PRIME // 2) ** 0.5)
     r0, r1, s0, s1 = PRIME, value % PRIME, 0, 1
     while r1 > bound:

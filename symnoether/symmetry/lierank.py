@@ -11,7 +11,7 @@ How
 ---
 When the loss is a polynomial in the data, ℓ = Σ_β m_β(data) c_β(θ) with distinct
 monomials m_β, and monomials are linearly independent functions of the data, so
-W = span{∇c_β} exactly (for ½|y − f(θ, x)|² the c_β are the model's output
+W = span{∇c_β} exactly (for ½‖y − f(θ, x)‖² the c_β are the model's output
 coefficients and their products; both generate the same distribution). Every field
 is a polynomial in θ, handled exactly modulo a large prime:
 
