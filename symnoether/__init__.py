@@ -95,12 +95,15 @@ from .numerics import (
     validate_discrete,
 )
 from .symmetry import (
+    BrokenDirection,
+    ConservationLaws,
     Symmetry,
     SymmetryAlgebra,
     SymmetryBreaking,
     SymmetryBreakingTable,
     SymmetryFamily,
     TranslationModule,
+    conservation_laws,
     find_symmetries,
 )
 
@@ -169,6 +172,9 @@ __all__ = [
     "SymmetryBreaking",
     "SymmetryBreakingTable",
     "TranslationModule",
+    "conservation_laws",
+    "ConservationLaws",
+    "BrokenDirection",
     "derive",
     "Derivation",
     # kernels and validation

@@ -7,7 +7,11 @@ symmetries and families (:mod:`~symnoether.symmetry.members`), the Lie algebra
 families (:mod:`~symnoether.symmetry.grouping`), the sampling and exact checks both
 searches share (:mod:`~symnoether.symmetry.sampling`), the structured search
 for layered models (:mod:`~symnoether.symmetry.structured`) and the general
-search over all affine generators (:mod:`~symnoether.symmetry.search`).
+search over all affine generators (:mod:`~symnoether.symmetry.search`), the count
+of conservation laws gradient flow can have (:mod:`~symnoether.symmetry.lierank`),
+polynomial laws beyond Noether's (:mod:`~symnoether.symmetry.ansatz`), matrix forms of
+the charges (:mod:`~symnoether.symmetry.matrixforms`) and the conserved subspace of an
+algebra (:mod:`~symnoether.symmetry.laws`, on :mod:`~symnoether.symmetry.rational`).
 
 May import: :mod:`symnoether.errors`, :mod:`symnoether.budget`,
 :mod:`symnoether.core`. It never imports :mod:`symnoether.numerics` (the two
@@ -31,6 +35,8 @@ from .algebra import (
     SymmetryFamily,
     TranslationModule,
 )
+from .laws import BrokenDirection, ConservationLaws, conservation_laws
+from .lierank import LieBound, lie_bound
 from .search import MAX_GENERAL_UNKNOWNS, find_symmetries
 
 __all__ = [
@@ -42,4 +48,9 @@ __all__ = [
     "SymmetryBreaking",
     "SymmetryBreakingTable",
     "MAX_GENERAL_UNKNOWNS",
+    "conservation_laws",
+    "ConservationLaws",
+    "BrokenDirection",
+    "lie_bound",
+    "LieBound",
 ]
