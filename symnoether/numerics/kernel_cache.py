@@ -80,6 +80,7 @@ from .cache_trust import (
 )
 
 __all__ = [
+    "atomic_write_bytes",
     "cache_dir",
     "key_path",
     "directory_problem",
@@ -331,10 +332,12 @@ def _is_intact(path: Path, text: str) -> bool:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    _atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, then
+    :func:`os.replace` (the temporary file is removed on any failure)."""
     fd, temporary = tempfile.mkstemp(prefix=path.stem, suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -386,7 +389,7 @@ def _compiled(path: Path, text: str) -> CodeType:
     if key is not None:
         payload = marshal.dumps(code)
         try:
-            _atomic_write_bytes(store, _code_mac(key, path, text, payload) + payload)
+            atomic_write_bytes(store, _code_mac(key, path, text, payload) + payload)
         except OSError:
             pass
     return code

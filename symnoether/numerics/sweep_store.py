@@ -32,6 +32,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import OutputPathError, SweepMismatchError
+from .kernel_cache import atomic_write_bytes
 
 __all__ = ["SweepStore", "MANIFEST", "FORMAT"]
 
@@ -92,7 +93,7 @@ class SweepStore:
                     f"the directory {path} holds files but no sweep manifest ({shown}); pass "
                     "an empty or new directory"
                 )
-            _atomic_write(target, json.dumps(manifest, indent=1, sort_keys=True).encode())
+            atomic_write_bytes(target, json.dumps(manifest, indent=1, sort_keys=True).encode())
         return cls(path, manifest)
 
     def parts(self) -> list[Path]:
@@ -132,17 +133,3 @@ class SweepStore:
         if not parts:
             return None
         return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, temporary = tempfile.mkstemp(prefix=".manifest-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
