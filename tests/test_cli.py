@@ -199,6 +199,27 @@ def test_toml_spec_goes_through_specfile_load(tmp_path, capsys, monkeypatch):
     assert "from a spec file" in out and "validation PASSED" in out
 
 
+def test_run_on_a_spec_without_generators_prints_the_conservation_laws(tmp_path, capsys):
+    """V = ½(y − w₁w₂w₃x)² under gradient flow: the rescalings (w₁, −w₂, 0) and
+    (w₁, 0, −w₃) span the symmetries; each Mψ = ψ is a gradient and ψ·∇V = 0, so two
+    conserved charges (w₁² − w₂²)/2, (w₁² − w₃²)/2 (up to the basis chosen). Every
+    ∇_θ ℓ is parallel to ∇(w₁w₂w₃), so dim Lie(W) = 1 and the bound is 3 − 1 = 2:
+    complete."""
+    spec = tmp_path / "triple.toml"
+    spec.write_text(
+        'title = "triple product"\n[system]\ncoordinates = ["w1", "w2", "w3"]\n'
+        'data = ["x", "y"]\nloss = "(y - w1*w2*w3*x)**2/2"\nrule = "gradient_flow"\n',
+        encoding="utf-8",
+    )
+    assert main(["run", str(spec), "--validate", "--backend", "numpy"]) == 0
+    out = capsys.readouterr().out
+    assert "no [generators]" not in out
+    assert "2 conserved combinations" in out
+    assert "bound: 2 independent laws" in out and "(complete)" in out
+    assert out.count("conserved             yes") == 2
+    assert "validation PASSED" in out
+
+
 def test_unwritable_output_fails_before_deriving(tmp_path, capsys):
     script = _script(tmp_path, "raise SystemExit('the script must not run')\n")
     missing = tmp_path / "no" / "out.tex"

@@ -30,8 +30,10 @@ from ..core.display import table_text
 from ..core.dynamics import EquationsOfMotion, equations_of_motion
 from ..core.noether import NoetherLaw, noether
 from ..core.system import LearningSystem
-from ..errors import InvalidInputError, NoFirstOrderChargeError, NotSupportedError
+from ..errors import InvalidInputError, NotSupportedError
 from ..numerics.validate import validate, validate_discrete
+from ..symmetry.laws import conservation_laws
+from ..symmetry.matrixforms import matrix_formula
 from .export import (
     derivation_blocks,
     latex_document,
@@ -60,9 +62,13 @@ class Derivation:
         each labelled; added with :meth:`with_result`.
     notes : tuple of str
         What the derivation left out and why (e.g. generators without a
-        first-order charge).
+        first-order charge), and the bound on the number of laws.
     reports : tuple
         Numerical validation reports attached by :meth:`validate`.
+    matrix_forms : tuple of (str, str, ImmutableMatrix)
+        The conserved charges of a symmetry family assembled as the papers write
+        them (plain formula, LaTeX formula, matrix), e.g. ``W1*W1.T - W2.T*W2``;
+        filled when :func:`derive` finds the symmetries itself.
     """
 
     title: str
@@ -73,6 +79,7 @@ class Derivation:
     results: tuple[tuple[str, sp.Basic], ...] = ()
     notes: tuple[str, ...] = ()
     reports: tuple = ()
+    matrix_forms: tuple = ()
 
     def validate(self, q0, v0=None, *, params=None, discrete: bool = False, **options):
         """A copy with validation reports attached: every law checked along the
@@ -133,6 +140,9 @@ class Derivation:
         sections.append(_indent(str(self.equations), first=False))
         for name, law in zip(self.names, self.laws, strict=True):
             sections.append(f"[{name}] " + str(law))
+        if self.matrix_forms:
+            rows = [(formula, sp.sstr(m.tolist())) for formula, _, m in self.matrix_forms]
+            sections.append(table_text("matrix forms of the conserved charges", rows))
         if self.results:
             rows = [(label, _plain(value)) for label, value in self.results]
             sections.append(table_text("derived results", rows))
@@ -213,29 +223,18 @@ def derive(
 
 
 def _derive(system: LearningSystem, generators: object, title: str | None) -> Derivation:
-    notes: list[str] = []
     if not isinstance(system, LearningSystem):
         raise InvalidInputError(
             f"derive() needs a LearningSystem, got a {type(system).__name__}; build one with "
             "sn.LearningSystem(coords, loss, rule=...)"
         )
+    forms: tuple = ()
     if generators is None:
-        generators, notes = _discovered(system)
-    named = _named(generators)
+        names, laws, notes, forms = _discovered(system)
+    else:
+        names, laws, notes = _given(system, _named(generators))
     with time_budget(None, "the equations of motion", hint="simplify the loss"):
         equations = equations_of_motion(system)
-    names, laws = [], []
-    for name, generator in named.items():
-        check()
-        try:
-            with time_budget(None, f"the Noether law of {name!r}"):
-                laws.append(noether(system, generator))
-        except NoFirstOrderChargeError:
-            if not notes:  # generators the user chose: their failure is theirs to see
-                raise
-            notes.append(f"{name}: no first-order charge under gradient flow (Mψ not a gradient)")
-            continue
-        names.append(name)
     return Derivation(
         title=title or "symnoether derivation",
         system=system,
@@ -243,11 +242,27 @@ def _derive(system: LearningSystem, generators: object, title: str | None) -> De
         names=tuple(names),
         laws=tuple(laws),
         notes=tuple(notes),
+        matrix_forms=forms,
     )
 
 
-def _discovered(system: LearningSystem) -> tuple[dict[str, object], list[str]]:
-    """The symmetries of the loss, found by :func:`find_symmetries`, by name."""
+def _given(system: LearningSystem, named: dict) -> tuple[list, list, list]:
+    """The law of each generator the user chose (a missing charge raises)."""
+    names, laws = [], []
+    for name, generator in named.items():
+        check()
+        with time_budget(None, f"the Noether law of {name!r}"):
+            laws.append(noether(system, generator))
+        names.append(name)
+    return names, laws, []
+
+
+def _discovered(system: LearningSystem) -> tuple[list, list, list, tuple]:
+    """The symmetries of the loss, found by :func:`find_symmetries`, and the laws of the
+    whole algebra (:func:`conservation_laws`): the conserved subspace and the broken
+    directions that have a charge become laws, named after the basis elements they
+    combine; the directions without a first-order charge, the bound and its status
+    go to the notes; the family matrix forms are kept."""
     algebra = system.symmetries()
     if algebra.dimension > MAX_DISCOVERED_LAWS:
         raise NotSupportedError(
@@ -255,13 +270,66 @@ def _discovered(system: LearningSystem) -> tuple[dict[str, object], list[str]]:
             f"to derive one by one (limit {MAX_DISCOVERED_LAWS}); pick generators: "
             "derive(system, {name: generator}) with elements of system.symmetries()"
         )
-    found = {symmetry.name: symmetry for symmetry in algebra}
-    note = f"generators found by symmetry search: dimension {algebra.dimension}"
-    return found, [note]
+    found = conservation_laws(system, algebra)
+    basis = [symmetry.name for symmetry in algebra]
+    names = [direction_name(basis, vector) for vector in found.coefficients]
+    laws = list(found.laws)
+    notes = [
+        f"generators found by symmetry search: dimension {algebra.dimension}; "
+        f"{len(found.laws)} conserved combinations"
+    ]
+    for direction in found.broken:
+        name = direction_name(basis, direction.coefficients)
+        if direction.law is None:
+            notes.append(f"{name}: no first-order charge under gradient flow (Mψ not a gradient)")
+        else:
+            names.append(name)
+            laws.append(direction.law)
+    for law in found.polynomial_laws:  # no generator: not a Noether law
+        notes.append(f"conserved, found by a polynomial ansatz (no affine symmetry): {law}")
+    if found.bound is None:
+        notes.append(found.bound_note)
+    else:
+        status = "complete" if found.complete else "INCOMPLETE: some laws are missing"
+        notes.append(f"bound: {found.bound_note} ({status})")
+    forms = tuple(
+        (
+            matrix_formula(found._family(name), system.order),
+            matrix_formula(found._family(name), system.order, latex=True),
+            matrix,
+        )
+        for name, matrix in found.matrix_forms.items()
+    )
+    return names, laws, notes, forms
 
 
 MAX_DISCOVERED_LAWS = 32
 """Most laws :func:`derive` derives from a discovered algebra without being asked."""
+
+
+def direction_name(basis: Sequence[str], vector: Sequence[int]) -> str:
+    """A readable name for Σ c_k ψ_k from the basis names: ``'gl(2)[E_12 + E_21]'`` when
+    the terms share a family prefix, ``'rescale_1 - rescale_2'`` otherwise.
+
+    Examples
+    --------
+    >>> direction_name(["gl(2)[E_11]", "gl(2)[E_12]", "gl(2)[E_21]"], (0, 1, -1))
+    'gl(2)[E_12 - E_21]'
+    >>> direction_name(["a", "b"], (2, 0))
+    '2 a'
+    """
+    terms = [(c, name) for c, name in zip(vector, basis, strict=True) if c]
+    heads = {name.partition("[")[0] for _, name in terms}
+    family = len(heads) == 1 and all(n.endswith("]") and "[" in n for _, n in terms)
+    if family:
+        terms = [(c, name.partition("[")[2][:-1]) for c, name in terms]
+    text = ""
+    for k, (c, name) in enumerate(terms):
+        sign = "-" if c < 0 else "+"
+        size = "" if abs(c) == 1 else f"{abs(c)} "
+        lead = ("-" if c < 0 else "") if k == 0 else f" {sign} "
+        text += f"{lead}{size}{name}"
+    return f"{heads.pop()}[{text}]" if family else text
 
 
 def _named(generators: Mapping[str, object] | Sequence[object]) -> dict[str, object]:

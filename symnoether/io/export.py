@@ -184,9 +184,17 @@ def derivation_blocks(deriv: DerivationLike, *, env: str = "align*", width: floa
         rows = law_rows(law, notation, name=name, define_tau=False)
         comment = f"% {name}\n" if env == "align*" else ""
         blocks.append(comment + render_rows(rows, env=env, width=width))
+    forms = matrix_form_rows(getattr(deriv, "matrix_forms", ()), notation)
+    if forms:
+        blocks.append(render_rows(forms, env=env, width=width))
     for _, value in deriv.results:
         blocks.append(render_rows([result_row(value, notation)], env=env, width=width))
     return blocks
+
+
+def matrix_form_rows(forms: Sequence, notation: Notation) -> list[Row]:
+    """``formula = matrix`` for each (plain, LaTeX, matrix) form of a derivation."""
+    return [Row(latex, (notation.latex(matrix),)) for _, latex, matrix in forms]
 
 
 def result_row(value: object, notation: Notation) -> Row:
@@ -243,6 +251,9 @@ def _blocks(
     for name, law in zip(unique_labels(deriv.names), deriv.laws, strict=True):
         blocks.append(("subsection", f"Symmetry '{name}'"))
         blocks.append(("rows", law_rows(law, notation, name=name, define_tau=False)))
+    forms = matrix_form_rows(getattr(deriv, "matrix_forms", ()), notation)
+    if forms:
+        blocks += [("subsection", "Matrix forms of the conserved charges"), ("rows", forms)]
     if deriv.results:
         blocks.append(("section", "Derived results"))
         for label, value in deriv.results:

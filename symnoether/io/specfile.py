@@ -42,7 +42,8 @@ The format, complete::
     A = [2, 2]                 # a generic 2×2 matrix of symbols A_11, ...: laws hold for all A
     J = [[0, 1], [-1, 0]]      # or explicit entries
 
-    [generators]               # the symmetries to derive Noether laws for
+    [generators]               # the symmetries to derive Noether laws for (optional:
+                               # without it the symmetries are found, as sn.derive does)
     gl = ["A @ W1", "-W2 @ A", "0"]       # one expression per coordinate block, or
     shift = ["0", "0", "0", "0", "0", "0", "0", "0", "1"]   # one per coordinate
     scale_W1 = { W1 = "W1" }              # or by block name (missing blocks are 0)
@@ -181,26 +182,25 @@ class SpecFile:
     def derive(self, *, timeout: float | None = None) -> Derivation:
         """Equations of motion and the Noether law of every generator of the file
         (``timeout``: a time budget in seconds, as for :func:`symnoether.derive`).
+        Without ``[generators]`` the symmetries of the loss are found and the
+        conservation laws of the whole algebra derived (:func:`symnoether.derive`
+        with no generators).
 
         Examples
         --------
-        >>> spec = loads(\'\'\'
+        >>> spec = loads('''
         ... [system]
         ... coordinates = ["q1", "q2"]
         ... loss = "(q1 + q2)**2"
         ... rule = "gradient_flow"
         ... [generators]
         ... antidiagonal = ["1", "-1"]
-        ... \'\'\')
+        ... ''')
         >>> spec.derive().law("antidiagonal").charge
         q1 - q2
         """
-        if not self.generators:
-            raise SpecFileError(
-                f"{self.source}: no [generators] to derive laws for; add e.g. "
-                '[generators] with scale = ["w1", "w2"]'
-            )
-        return derive(self.system, dict(self.generators), title=self.title, timeout=timeout)
+        generators = dict(self.generators) if self.generators else None
+        return derive(self.system, generators, title=self.title, timeout=timeout)
 
     @property
     def q0(self) -> tuple[float, ...] | None:

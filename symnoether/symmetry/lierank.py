@@ -238,20 +238,23 @@ def coefficient_dicts(potential: sp.Expr, coords: tuple, data: tuple, rng: rando
     potential, data, sigmas, patterns, note = _activation_patterns(potential, coords, data, rng)
     if potential is None:
         return None, note
-    if data and _data_coefficients(potential, (*data, *sigmas)) is None:
-        return None, "the potential is not a polynomial in the data"
     gens = (*data, *sigmas, *coords)
-    try:
-        poly = sp.Poly(potential, *gens)
-    except sp.PolynomialError:
-        return None, "the potential is not a polynomial in the coordinates"
-    if poly.domain not in (sp.ZZ, sp.QQ):
-        return None, "the potential is not a polynomial in the coordinates"
+    terms = _rational_terms(potential, gens)
+    if terms is None:
+        if data and _data_coefficients(potential, (*data, *sigmas)) is None:
+            return None, "the potential is not a polynomial in the data"
+        try:
+            poly = sp.Poly(potential, *gens)
+        except sp.PolynomialError:
+            return None, "the potential is not a polynomial in the coordinates"
+        if poly.domain not in (sp.ZZ, sp.QQ):
+            return None, "the potential is not a polynomial in the coordinates"
+        terms = poly.terms()
     nd, ns = len(data), len(sigmas)
     if patterns is None:
         patterns = [None]  # σ (if any) count as data
     acc: dict = {}
-    for monom, c in poly.terms():
+    for monom, c in terms:
         check()
         md, ms, mq = monom[:nd], monom[nd : nd + ns], monom[nd + ns :]
         for k, pattern in enumerate(patterns):
@@ -264,6 +267,21 @@ def coefficient_dicts(potential: sp.Expr, coords: tuple, data: tuple, rng: rando
             entry = acc.setdefault(key, {})
             entry[mq] = entry.get(mq, 0) + sp.Rational(c)
     return [d for d in acc.values() if any(d.values())], note
+
+
+def _rational_terms(potential: sp.Expr, gens: tuple) -> list | None:
+    """The terms of ``potential`` as a polynomial over ℚ in ``gens``, built in a sparse
+    polynomial ring (powers of sums are multiplied there, not expanded symbolically:
+    100× faster than ``Poly`` on a squared attention score); None when it is not one
+    (other symbols, floats, non-polynomial functions)."""
+    if not potential.free_symbols <= set(gens) or potential.has(sp.Float):
+        return None
+    try:
+        ring = sp.polys.rings.ring(gens, sp.QQ)[0]
+        poly = ring.from_expr(potential)
+    except (ValueError, TypeError, sp.PolynomialError, sp.CoercionFailed):
+        return None
+    return [(monom, sp.QQ.to_sympy(c)) for monom, c in poly.items()]
 
 
 def _data_coefficients(potential: sp.Expr, data: tuple) -> list | None:

@@ -315,3 +315,21 @@ def test_gradient_flow_antisymmetric_generator_has_no_charge(scale, curl):
         sn.noether(_flow((w1**2 + w2**2 - 1) ** 2), A * q)
     assert f"= {curl} ≠ 0" in str(info.value)
     assert "gradient_descent" in str(info.value)  # names the fix
+
+
+def test_first_order_check_uses_the_flow_of_the_metric():
+    """The first-order check's flow q̇ = −G⁻¹∇V: with G = I straight from V; with
+    G = diag(2, 1) halved along q1. V = q1²q2: ∇V = (2q1q2, q1²)."""
+    from symnoether.core.noether import _gradient_flow
+
+    q1, q2 = sn.coordinates("q1 q2")
+    V = q1**2 * q2
+    flat = sn.LearningSystem((q1, q2), V, rule=sn.rules.gradient_flow())
+    assert [sp.expand(f) for f in _gradient_flow(flat)] == [-2 * q1 * q2, -(q1**2)]
+    G = sp.Matrix([[2, 0], [0, 1]])
+    curved = sn.LearningSystem((q1, q2), V, rule=sn.rules.gradient_flow(G))
+    assert [sp.expand(f) for f in _gradient_flow(curved)] == [-q1 * q2, -(q1**2)]
+    # the law of the flat flow is still checked: ψ = (q1, −2q2) leaves V invariant,
+    # Q = q1²/2 − q2², conserved
+    law = sn.noether(flat, (q1, -2 * q2))
+    assert sp.expand(law.charge - (q1**2 / 2 - q2**2)) == 0 and law.conserved

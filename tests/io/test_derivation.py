@@ -30,13 +30,55 @@ def test_derive_discovers_the_rescale_law_of_a_scalar_pair():
 
 
 def test_derive_under_gradient_flow_notes_generators_without_first_order_charge():
-    """gl(2) of a two-layer linear network: E₁₁ and E₂₂ give charges, the
-    off-diagonal E₁₂, E₂₁ (not symmetric) have none under gradient flow."""
+    """gl(2) of a two-layer linear net V = ½|Y − W₂W₁X|² under gradient flow. ψ_A =
+    (AW₁, −W₂A) has Mψ_A = ψ_A a gradient iff A is symmetric (the Jacobian of
+    W₁ ↦ AW₁ is A ⊗ I, symmetric iff A is), and then Q_A = ½ tr(A(W₁W₁ᵀ − W₂ᵀW₂)).
+    So 3 conserved charges: E₁₁, E₁₂ + E₂₁, E₂₂; E₁₂ − E₂₁ goes to the notes; the
+    matrix form is B = W₁W₁ᵀ − W₂ᵀW₂ with Q_{E₁₁} = B₁₁/2, Q_{E₁₂+E₂₁} = B₁₂."""
     net = models.linear_network(3, 2, 2)
-    deriv = sn.derive(net.system(sn.rules.gradient_flow()))
-    assert len(deriv.laws) == 2
+    system = net.system(sn.rules.gradient_flow())
+    deriv = sn.derive(system)
+    assert deriv.names == ("gl(2)[E_11]", "gl(2)[E_12 + E_21]", "gl(2)[E_22]")
     assert all(law.conserved for law in deriv.laws)
-    assert sum("no first-order charge" in note for note in deriv.notes) == 2
+    no_charge = [note for note in deriv.notes if "no first-order charge" in note]
+    assert no_charge == [
+        "gl(2)[E_12 - E_21]: no first-order charge under gradient flow (Mψ not a gradient)"
+    ]
+    assert any("bound: 3 independent laws" in n and "(complete)" in n for n in deriv.notes)
+    W1, W2 = (sp.Matrix(block) for block in net.coords)
+    B = W1 * W1.T - W2.T * W2
+    hand = {"gl(2)[E_11]": B[0, 0] / 2, "gl(2)[E_12 + E_21]": B[0, 1], "gl(2)[E_22]": B[1, 1] / 2}
+    for name, charge in hand.items():
+        assert sp.expand(deriv.law(name).charge - charge) == 0
+    ((plain, latex, matrix),) = deriv.matrix_forms
+    assert plain == "W1*W1.T - W2.T*W2"
+    assert (sp.Matrix(matrix) - B).expand() == sp.zeros(2, 2)
+    assert "matrix forms of the conserved charges" in str(deriv)
+    assert "W1*W1.T - W2.T*W2" in str(deriv)
+    assert r"W_{1} W_{1}^{\top} - W_{2}^{\top} W_{2}" in deriv.to_markdown(kernels=False)
+    assert r"W_{1} W_{1}^{\top} - W_{2}^{\top} W_{2}" in deriv._repr_latex_()
+
+
+def test_derive_under_momentum_names_the_conserved_antisymmetric_direction():
+    """Under heavy-ball momentum (second order, no regularizer) the charge of ψ_A is
+    e^{t/τ} q̇ᵀψ_A and its rate e^{t/τ} pr ψ_A(T) with T = ½|q̇|²: pr ψ_A(T) =
+    tr(A Ẇ₁Ẇ₁ᵀ) − tr(Ẇ₂ᵀẆ₂A) = tr(A S), S symmetric, which vanishes for every q̇ iff A
+    is antisymmetric. Conserved: E₁₂ − E₂₁ only; E₁₁, E₁₂ + E₂₁, E₂₂ are laws broken by
+    the kinetic term (in the derivation, not in the notes)."""
+    net = models.linear_network(3, 2, 2)
+    deriv = sn.derive(net.system(sn.rules.momentum(ETA, sp.Rational(9, 10))))
+    conserved = [name for name, law in zip(deriv.names, deriv.laws) if law.conserved]
+    assert conserved == ["gl(2)[E_12 - E_21]"]
+    assert sorted(deriv.names[1:]) == ["gl(2)[E_11]", "gl(2)[E_12 + E_21]", "gl(2)[E_22]"]
+    assert all(law.broken_by == ("kinetic term",) for law in deriv.laws[1:])
+    assert not any("no first-order charge" in note for note in deriv.notes)
+
+
+def test_direction_names_read_as_combinations_of_the_basis():
+    from symnoether.io.derivation import direction_name
+
+    assert direction_name(["gl(2)[E_11]", "gl(2)[E_12]"], (1, -2)) == "gl(2)[E_11 - 2 E_12]"
+    assert direction_name(["rescale_1", "rescale_2"], (-1, 1)) == "-rescale_1 + rescale_2"
 
 
 def test_given_generators_without_charge_still_raise():

@@ -417,9 +417,15 @@ def test_missing_file_and_non_toml_file(tmp_path):
         load(bad)
 
 
-def test_derive_without_generators_says_what_to_add():
-    with pytest.raises(SpecFileError, match=r"no \[generators\]"):
-        loads(_system()).derive()
+def test_derive_without_generators_finds_the_rescale_law():
+    """V = ½(y − w₂w₁x)²: the only affine symmetry is ψ = c(w₁, −w₂), Mψ = ψ is the
+    gradient of c(w₁² − w₂²)/2, and ψ·∇V = 0: one conserved charge ∝ w₁² − w₂²."""
+    deriv = loads(_system()).derive()
+    (law,) = deriv.laws
+    assert law.conserved
+    ratio = sp.simplify(law.charge / (w1**2 - w2**2))
+    assert ratio.is_number and ratio != 0
+    assert any("symmetry search" in note for note in deriv.notes)
 
 
 # -- fuzzing -------------------------------------------------------------------------

@@ -156,3 +156,17 @@ def test_bound_of_a_relu_network_4_6_is_fast():
     assert time.perf_counter() - start < 10
     assert result.bound == 6
     assert "the 57 of 64 activation patterns" in result.note
+
+
+def test_potential_terms_come_from_a_polynomial_ring():
+    """(y − ab/2)² = y² − aby + a²b²/4 over (y, a, b); not a polynomial over ℚ: None
+    (the Poly fallback then names why)."""
+    from symnoether.symmetry.lierank import _rational_terms
+
+    a, b, y = sp.symbols("a b y")
+    terms = dict(_rational_terms((y - a * b / 2) ** 2, (y, a, b)))
+    assert terms == {(2, 0, 0): 1, (1, 1, 1): -1, (0, 2, 2): sp.Rational(1, 4)}
+    assert _rational_terms(sp.exp(a), (a,)) is None
+    assert _rational_terms(1 / a, (a,)) is None
+    assert _rational_terms(0.5 * a, (a,)) is None
+    assert _rational_terms(a * b, (a,)) is None  # b is neither data nor a coordinate
