@@ -85,6 +85,7 @@ from .arguments import (
 from .codegen import CODEGEN_VERSION, Kernels, _numba_version
 from .compiled import compile
 from .discrete import validate_discrete
+from .sweep_batch import run_validate
 from .sweep_grid import Grid
 from .sweep_grid import name_of as _name
 from .sweep_store import SweepStore
@@ -167,11 +168,14 @@ def _body(source: str) -> str:
     raise InvalidInputError("the sweep's kernel source has an unknown header")
 
 
-def run_chunk(job: Job, items: list[tuple[int, int]]) -> list[tuple]:
+def run_chunk(job: Job, items: list[tuple[int, int]], parallel: bool = False) -> list[tuple]:
     """Run the check at every (point, seed) of ``items``: the rows, as tuples in the
     order of the columns. Never raises for one point: a divergence or an error is
-    recorded in its rows."""
+    recorded in its rows. The validation check runs the chunk as one batch
+    (:mod:`~symnoether.numerics.sweep_batch`; across cores when ``parallel``)."""
     kernels = _kernels(job)
+    if job.check == "validate":
+        return run_validate(job, kernels, items, parallel)
     rows = []
     for point, seed in items:
         rows.extend(_run_point(job, kernels, point, seed))
@@ -444,7 +448,7 @@ def _execute(job, items, keep, client, workers, chunk, timeout) -> None:
     index = {item: item[0] * len(seeds) + seeds[item[1]] for item in items}
     if client is None and workers is None:
         for part in _chunks(items, chunk or 256):
-            keep(index[part[0]], run_chunk(job, part))
+            keep(index[part[0]], run_chunk(job, part, parallel=True))
         return
     if workers is not None:
         workers = count(workers, "workers", "2")

@@ -198,11 +198,11 @@ def test_resume_skips_the_points_written(deriv, tmp_path, monkeypatch):
     real = sweeps.run_chunk
     calls = []
 
-    def interrupted(job, items):
+    def interrupted(job, items, **kw):
         if calls:
             raise KeyboardInterrupt  # Ctrl-C after the first chunk
         calls.append(list(items))
-        return real(job, items)
+        return real(job, items, **kw)
 
     monkeypatch.setattr(sweeps, "run_chunk", interrupted)
     with pytest.raises(KeyboardInterrupt):
@@ -211,9 +211,9 @@ def test_resume_skips_the_points_written(deriv, tmp_path, monkeypatch):
     assert parts == ["manifest.json", "part-000000000-000003.parquet"]  # 3 pairs, 1 law
     resumed = []
 
-    def counting(job, items):
+    def counting(job, items, **kw):
         resumed.extend(items)
-        return real(job, items)
+        return real(job, items, **kw)
 
     monkeypatch.setattr(sweeps, "run_chunk", counting)
     table = sn.sweep(deriv, _grid(), q0=Q0, params=DATA, t_end=2.0, out=out, chunk=3)
