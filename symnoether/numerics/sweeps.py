@@ -74,20 +74,14 @@ from ..errors import (
     UnusedParameterWarning,
 )
 from . import kernel_cache
-from .arguments import (
-    as_array,
-    check_assumptions,
-    count,
-    initial_states,
-    positive,
-    resolve_params,
-)
+from .arguments import as_array, check_assumptions, count, initial_states, positive, resolve_params
 from .codegen import CODEGEN_VERSION, Kernels, _numba_version
 from .compiled import compile
 from .discrete import validate_discrete
 from .sweep_batch import run_validate
 from .sweep_grid import Grid
 from .sweep_grid import name_of as _name
+from .sweep_progress import progress_of
 from .sweep_store import SweepStore
 from .validate import validate
 
@@ -259,6 +253,7 @@ def sweep(
     workers: int | None = None,
     chunk: int | None = None,
     timeout: float = 10.0,
+    progress=None,
     **options,
 ):
     """Check every law at every grid point and seed; a pandas DataFrame of the rows.
@@ -286,6 +281,9 @@ def sweep(
         Start a ``LocalCluster`` of this many processes for the sweep (then close it).
     chunk : int, optional
         (point, seed) pairs per task (default: about four tasks per worker, ≤ 256).
+    progress : bool or callable, optional
+        True: a bar on stderr, on a terminal (:mod:`~symnoether.numerics.sweep_progress`);
+        a callable: called ``progress(pairs done, pairs in the sweep)`` as chunks finish.
     **options
         Passed to the check: ``t_end``, ``rtol``, ``atol``, ``method``, ``dt``,
         ``tolerance``, ``max_steps`` (validate); ``steps``, ``lr``, ``levels``, the
@@ -381,14 +379,24 @@ def sweep(
         items = [item for item in items if item not in done]
     columns = [*grid.names, *COLUMNS]
     rows: list[tuple] = []
+    report, total = progress_of(progress), len(grid)
+    done = [total - len(items)]
 
     def keep(first: int, chunk_rows: list[tuple]) -> None:
         if store is not None:
             store.write(pd.DataFrame(chunk_rows, columns=columns), first=first)
         rows.extend(chunk_rows)
+        done[0] += len(chunk_rows) // len(names)
+        if report is not None:
+            report(done[0], total)
 
     if items:
-        _execute(job, items, keep, client, workers, chunk, timeout)
+        try:
+            if report is not None:
+                report(done[0], total)
+            _execute(job, items, keep, client, workers, chunk, timeout, report)
+        finally:
+            getattr(report, "close", lambda: None)()
     frames = [pd.DataFrame(rows, columns=columns)]
     if store is not None:
         frames = [store.table()]
@@ -440,7 +448,7 @@ def _chunks(items: list, size: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def _execute(job, items, keep, client, workers, chunk, timeout) -> None:
+def _execute(job, items, keep, client, workers, chunk, timeout, report=None) -> None:
     """Run the chunks in-process, on a LocalCluster of ``workers`` processes or on
     ``client``; ``keep(number of the chunk's first pair in the whole grid, rows)`` as
     each chunk finishes (a stable number: part files of a resumed sweep never collide)."""
@@ -459,7 +467,7 @@ def _execute(job, items, keep, client, workers, chunk, timeout) -> None:
                          host="127.0.0.1", dashboard_address=None) as cluster,
             Client(cluster) as local,
         ):  # fmt: skip
-            _on_dask(local, job, items, index, keep, chunk)
+            _on_dask(local, job, items, index, keep, chunk, report)
         return
     if isinstance(client, str):
         timeout = positive(timeout, "timeout", "10")
@@ -474,18 +482,24 @@ def _execute(job, items, keep, client, workers, chunk, timeout) -> None:
                 "to sweep in this process"
             ) from None
         with connected:
-            _on_dask(connected, job, items, index, keep, chunk)
+            _on_dask(connected, job, items, index, keep, chunk, report)
         return
     if not hasattr(client, "submit"):
         raise SchedulerError(
             f"client is a {type(client).__name__}; pass a distributed.Client or a scheduler "
             "address such as 'tcp://127.0.0.1:8786'"
         )
-    _on_dask(client, job, items, index, keep, chunk)
+    _on_dask(client, job, items, index, keep, chunk, report)
 
 
-def _on_dask(client, job, items, index, keep, chunk) -> None:
+def _on_dask(client, job, items, index, keep, chunk, report=None) -> None:
     from distributed import as_completed
+
+    if hasattr(report, "dashboard"):
+        try:
+            report.dashboard(client.dashboard_link)
+        except Exception:  # a scheduler without a dashboard
+            pass
 
     n = max(1, len(client.scheduler_info().get("workers", {})))
     size = chunk or max(1, min(256, math.ceil(len(items) / (4 * n))))

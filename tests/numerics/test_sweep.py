@@ -8,6 +8,7 @@ follows it at order 2 in η (discrete check; modified-equation analysis of GD).
 
 from __future__ import annotations
 
+import io
 import socket
 import time
 
@@ -18,6 +19,7 @@ import sympy as sp
 
 import symnoether as sn
 from symnoether.numerics import sweeps
+from symnoether.numerics.sweep_progress import ProgressBar
 
 ETA = sp.Symbol("eta", positive=True)
 LAM = sp.Symbol("lambda", positive=True)
@@ -198,6 +200,39 @@ def test_a_batch_member_that_raises_leaves_the_others():
         report = sn.validate(flow, law, [1.0, 0.5], params={k: row.k}, t_end=2.0,
                              backend="numpy")  # fmt: skip
         assert row.max_error == report.residuals[0] and row.charge_end == report.charge[-1, 0]
+
+
+def test_progress_reports_the_pairs_done_as_chunks_finish(deriv, tmp_path):
+    calls = []
+    grid = sn.grid({ETA: [0.02, 0.05, 0.1], LAM: [1e-3]}, seeds=(0, 1))  # 6 pairs
+    run = dict(q0=Q0, params=DATA, t_end=1.0, chunk=4)
+    sn.sweep(deriv, grid, progress=lambda done, total: calls.append((done, total)), **run)
+    assert calls == [(0, 6), (4, 6), (6, 6)]  # before the first chunk, then per chunk
+    # a resumed sweep starts from the pairs already written
+    out = tmp_path / "s"
+    sn.sweep(deriv, grid, out=out, **{**run, "chunk": 2})
+    (out / "part-000000002-000002.parquet").unlink()  # pairs 2 and 3 are lost
+    calls.clear()
+    sn.sweep(deriv, grid, out=out, progress=lambda d, t: calls.append((d, t)), **run)
+    assert calls == [(4, 6), (6, 6)]
+    calls.clear()
+    sn.sweep(deriv, grid, out=out, progress=lambda d, t: calls.append((d, t)), **run)
+    assert calls == []  # nothing left to run: no report
+
+
+def test_the_bar_shows_pairs_rate_and_eta_only_when_asked(deriv, monkeypatch):
+    out = io.StringIO()
+    grid = sn.grid({ETA: [0.02, 0.05], LAM: [1e-3]}, seeds=(0, 1))
+    run = dict(q0=Q0, params=DATA, t_end=1.0, chunk=1)
+    sn.sweep(deriv, grid, progress=ProgressBar(stream=out, force=True), **run)
+    text = out.getvalue()
+    assert "4/4" in text and "pairs" in text and "ETA" in text and "/s" in text
+    monkeypatch.delenv("SYMNOETHER_PROGRESS", raising=False)
+    quiet = io.StringIO()  # no terminal, not forced: nothing
+    sn.sweep(deriv, grid, progress=ProgressBar(stream=quiet), **run)
+    assert quiet.getvalue() == ""
+    monkeypatch.setenv("SYMNOETHER_PROGRESS", "1")
+    assert ProgressBar(stream=io.StringIO()).enabled
 
 
 # -- bad input -------------------------------------------------------------------------
