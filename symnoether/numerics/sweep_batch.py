@@ -19,10 +19,10 @@ its point (``tests/numerics/test_sweep.py`` checks it). A member that stops earl
 
 Examples
 --------
->>> settings({"t_end": 2.0, "method": "rk4"})[:4]
+>>> settings({"t_end": 2.0})[:4]
 (2.0, 1e-09, 1e-12, 1000000)
->>> settings({})[4:6]
-(0.0, 1e-06)
+>>> settings({"method": "rk4"})[4:]
+(0.001, 1e-06, 'rk4')
 """
 
 from __future__ import annotations
