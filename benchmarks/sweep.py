@@ -12,6 +12,8 @@ scale symmetry under heavy ball with weight decay), its validation() inputs:
   serial_ms_per_point is almost all integration (the batch does no per-point Python
   work), so loop_ms_per_point / serial_ms_per_point × threads bounds the speedup any
   path computing the same numbers can reach here.
+- per_point_overhead (informational): the same two paths with t_end = 1e-6, i.e. the
+  Python work per point that the batch removes.
 - local_cluster_2_vs_1: the discrete check (the optimizer at three step sizes, a heavier
   point) on a LocalCluster of 2 worker processes vs 1 (target >= 1.7 on 2 free cores);
 - dask_overhead: (1-worker cluster time − in-process time) / in-process time on that
@@ -112,6 +114,23 @@ def main() -> None:
           loop_ms_per_point=1e3 * loop_s / grid.points,
           serial_ms_per_point=1e3 * serial_s / grid.points,
           target=">= 4", met=bool(same and speedup >= 4.0))  # fmt: skip
+
+    # What the batch removes: the per-point Python work, with almost nothing to integrate
+    # (t_end = 1e-6: one step). Informational; the figure above is the goal.
+    tiny = {**run, "t_end": 1e-6}
+    overhead_sweep = _best(lambda: sn.sweep(deriv, grid, **tiny), repeat)
+
+    def tiny_loop() -> None:
+        for point in range(grid.points):
+            e, w = grid.point(point)
+            sn.validate(deriv.system, deriv.laws, inputs["q0"], params={**fixed, eta: e, lam: w},
+                        t_end=1e-6)  # fmt: skip
+
+    overhead_loop = _best(tiny_loop, repeat)
+    _emit("per_point_overhead", points=grid.points,
+          loop_ms_per_point=1e3 * overhead_loop / grid.points,
+          sweep_ms_per_point=1e3 * overhead_sweep / grid.points,
+          ratio=overhead_loop / overhead_sweep, target=None, met=None)  # fmt: skip
 
     if args.no_cluster:
         return
