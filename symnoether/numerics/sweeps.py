@@ -16,7 +16,8 @@ Execution. Tasks are chunks of (point, seed) pairs. Each carries the generated
 kernel *source text* and its SHA-256 (no compiled function, nothing numba-specific):
 a worker checks the hash, compiles the source once through the kernel cache of its
 own ``SYMNOETHER_CACHE_DIR`` and keeps the module for the next chunks. Without a
-client the chunks run in this process, one after the other; ``workers=N`` starts a
+client the chunks run in this process, one after the other (the validation check:
+each chunk one compiled batch across cores, :mod:`.sweep_batch`); ``workers=N`` starts a
 ``distributed.LocalCluster`` of N processes (closed afterwards); ``client=`` takes a
 ``distributed.Client`` or a scheduler address. The kernels, inputs and arithmetic
 are the same on every path, so rows agree bit for bit (except ``wall_s``).
@@ -298,7 +299,8 @@ def sweep(
         (discrete: the law's observed order, else NaN), ``charge_end`` (the undamped
         charge e^{−t/τ}Q at the end of the run), ``diverged`` and ``diverged_t`` (the
         time it diverged, never fatal), ``error`` (the message of a point that raised;
-        a divergence's too), ``wall_s`` (seconds for the point and seed) and ``point``
+        a divergence's too), ``wall_s`` (seconds for the point and seed; validate: the
+        chunk's time shared by its pairs) and ``point``
         (the grid point's index).
 
     Raises
