@@ -74,3 +74,20 @@ def test_sweep_with_two_workers_writes_the_table_and_the_plot(script, tmp_path, 
 def test_bad_sweep_command_lines_exit_2(script, capsys, extra, message):
     assert main(["sweep", str(script), *extra, "--quiet"]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_sweep_shows_a_progress_bar_when_asked(script, capsys, monkeypatch):
+    args = ["sweep", str(script), "--grid", "eta=0.01,0.02,0.05", "--seeds", "2"]
+    monkeypatch.setenv("SYMNOETHER_PROGRESS", "1")  # on, though stderr is no terminal
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "6/6" in err and "pairs" in err and "ETA" in err
+    monkeypatch.setenv("SYMNOETHER_PROGRESS", "0")
+    assert main(args) == 0
+    assert "6/6" not in capsys.readouterr().err
+    monkeypatch.delenv("SYMNOETHER_PROGRESS")  # stderr is no terminal: no bar
+    assert main(args) == 0
+    assert "pairs" not in capsys.readouterr().err
+    monkeypatch.setenv("SYMNOETHER_PROGRESS", "1")
+    assert main([*args, "--quiet"]) == 0
+    assert "pairs" not in capsys.readouterr().err

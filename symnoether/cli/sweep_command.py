@@ -9,6 +9,8 @@ or a comma-separated list. The table is written with ``--out DIR`` (Parquet part
 files and a manifest; rerunning resumes), ``--plot OUT.png`` draws the phase
 diagram of ``max_error`` over the first two swept parameters; ``--workers N`` runs
 on a local cluster of N processes, ``--scheduler ADDRESS`` on an existing one.
+On a terminal a progress bar shows the (point, seed) pairs done, their rate and the
+time remaining (``SYMNOETHER_PROGRESS`` and ``--quiet`` as for ``symnoether run``).
 
 Examples
 --------
@@ -25,6 +27,7 @@ import re
 
 from ..errors import InvalidInputError
 from ..numerics.sweep_grid import geomspace, grid, linspace
+from ..numerics.sweep_progress import ProgressBar
 
 __all__ = ["parse_grid", "add_parser", "run_sweep"]
 
@@ -96,12 +99,14 @@ def run_sweep(args: argparse.Namespace, derivation, inputs: dict, progress) -> N
     if args.plot and len(axes) < 2:
         raise InvalidInputError("--plot draws a phase diagram over two swept parameters; "
                                 "pass two --grid options")  # fmt: skip
-    with progress.stage(f"sweeping {len(axes)} parameters × {args.seeds} seeds"):
-        table = sweep(
-            derivation, grid(axes, seeds=range(args.seeds)), q0=inputs["q0"], v0=inputs["v0"],
-            params=params, check=args.check, spread=args.spread, out=args.out,
-            workers=args.workers, client=args.scheduler, **options,
-        )  # fmt: skip
+    # a bar of the pairs done, their rate and the ETA (on a terminal, as the stages'
+    # spinners; the Dask dashboard's link above it when the cluster has one)
+    bar = ProgressBar(stream=progress.stream, force=progress.enabled)
+    table = sweep(
+        derivation, grid(axes, seeds=range(args.seeds)), q0=inputs["q0"], v0=inputs["v0"],
+        params=params, check=args.check, spread=args.spread, out=args.out,
+        workers=args.workers, client=args.scheduler, progress=bar, **options,
+    )  # fmt: skip
     print(summary(table))
     if args.plot:
         import matplotlib

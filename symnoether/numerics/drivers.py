@@ -16,6 +16,8 @@ The same source runs without numba in the NumPy backend.
   2 step size underflow, 3 non-finite or exploding state.
 * ``drive_batch``/``drive_batch_parallel``: many initial conditions, one
   ``drive_member`` each (serially, or across cores with prange).
+* ``drive_sweep``/``drive_sweep_parallel``: the same with one parameter vector per
+  member (a sweep's grid points), and each member's charge at the end.
 * ``drive_optimizer``: q_{k+1} = q_k − ηG⁻¹∇V(q_k) + β(q_k − q_{k−1}).
 * ``drive_grid``: RK4 on the grid t_k of a discrete run (with substeps).
 * ``drive_discrete_charge``, ``drive_identity``: charges of discrete iterates
@@ -259,6 +261,34 @@ def drive_batch(A, b, e, c, fsal, t0, t1, Y0, p, rtol, atol, h, max_steps, S, in
         drive_member(A, b, e, c, fsal, t0, t1, Y0, p, rtol, atol, h, max_steps, S, info, Z, m)
 
 
+def drive_sweep_member(A, b, e, c, fsal, t0, t1, Y0, P, rtol, atol, h, max_steps, S, info, Z, C, m):
+    # two stored rows: store() keeps the last one, the charge at the end (as drive_integrate
+    # with any capacity stores it)
+    ot = np.empty(2)
+    oz = np.empty((2, NS + NL))
+    oq = np.empty((2, NL))
+    drive_integrate(
+        A, b, e, c, fsal, t0, t1, Y0[m], P[m], rtol, atol, h, max_steps, ot, oz, oq, S[m],
+        info[m], Z[m],
+    )  # fmt: skip
+    last = int(info[m, 4]) - 1
+    for j in range(NL):
+        C[m, j] = oq[last, j]
+
+
+def drive_sweep_parallel(A, b, e, c, fsal, t0, t1, Y0, P, rtol, atol, h, max_steps, S, info, Z,
+                         C):  # fmt: skip
+    for m in prange(Y0.shape[0]):
+        drive_sweep_member(A, b, e, c, fsal, t0, t1, Y0, P, rtol, atol, h, max_steps, S, info, Z,
+                           C, m)  # fmt: skip
+
+
+def drive_sweep(A, b, e, c, fsal, t0, t1, Y0, P, rtol, atol, h, max_steps, S, info, Z, C):
+    for m in range(Y0.shape[0]):
+        drive_sweep_member(A, b, e, c, fsal, t0, t1, Y0, P, rtol, atol, h, max_steps, S, info, Z,
+                           C, m)  # fmt: skip
+
+
 def solve_into(G, g, d):
     n = g.shape[0]
     a = np.empty((n, n))
@@ -396,6 +426,9 @@ DRIVERS = (
     drive_member,
     drive_batch_parallel,
     drive_batch,
+    drive_sweep_member,
+    drive_sweep_parallel,
+    drive_sweep,
     solve_into,
     drive_optimizer,
     drive_grid,

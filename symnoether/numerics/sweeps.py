@@ -16,7 +16,8 @@ Execution. Tasks are chunks of (point, seed) pairs. Each carries the generated
 kernel *source text* and its SHA-256 (no compiled function, nothing numba-specific):
 a worker checks the hash, compiles the source once through the kernel cache of its
 own ``SYMNOETHER_CACHE_DIR`` and keeps the module for the next chunks. Without a
-client the chunks run in this process, one after the other; ``workers=N`` starts a
+client the chunks run in this process, one after the other (the validation check:
+each chunk one compiled batch across cores, :mod:`.sweep_batch`); ``workers=N`` starts a
 ``distributed.LocalCluster`` of N processes (closed afterwards); ``client=`` takes a
 ``distributed.Client`` or a scheduler address. The kernels, inputs and arithmetic
 are the same on every path, so rows agree bit for bit (except ``wall_s``).
@@ -74,19 +75,14 @@ from ..errors import (
     UnusedParameterWarning,
 )
 from . import kernel_cache
-from .arguments import (
-    as_array,
-    check_assumptions,
-    count,
-    initial_states,
-    positive,
-    resolve_params,
-)
+from .arguments import as_array, check_assumptions, count, initial_states, positive, resolve_params
 from .codegen import CODEGEN_VERSION, Kernels, _numba_version
 from .compiled import compile
 from .discrete import validate_discrete
+from .sweep_batch import run_validate
 from .sweep_grid import Grid
 from .sweep_grid import name_of as _name
+from .sweep_progress import progress_of
 from .sweep_store import SweepStore
 from .validate import validate
 
@@ -167,11 +163,14 @@ def _body(source: str) -> str:
     raise InvalidInputError("the sweep's kernel source has an unknown header")
 
 
-def run_chunk(job: Job, items: list[tuple[int, int]]) -> list[tuple]:
+def run_chunk(job: Job, items: list[tuple[int, int]], parallel: bool = False) -> list[tuple]:
     """Run the check at every (point, seed) of ``items``: the rows, as tuples in the
     order of the columns. Never raises for one point: a divergence or an error is
-    recorded in its rows."""
+    recorded in its rows. The validation check runs the chunk as one batch
+    (:mod:`~symnoether.numerics.sweep_batch`; across cores when ``parallel``)."""
     kernels = _kernels(job)
+    if job.check == "validate":
+        return run_validate(job, kernels, items, parallel)
     rows = []
     for point, seed in items:
         rows.extend(_run_point(job, kernels, point, seed))
@@ -255,6 +254,7 @@ def sweep(
     workers: int | None = None,
     chunk: int | None = None,
     timeout: float = 10.0,
+    progress=None,
     **options,
 ):
     """Check every law at every grid point and seed; a pandas DataFrame of the rows.
@@ -282,6 +282,9 @@ def sweep(
         Start a ``LocalCluster`` of this many processes for the sweep (then close it).
     chunk : int, optional
         (point, seed) pairs per task (default: about four tasks per worker, ≤ 256).
+    progress : bool or callable, optional
+        True: a bar on stderr, on a terminal (:mod:`~symnoether.numerics.sweep_progress`);
+        a callable: called ``progress(pairs done, pairs in the sweep)`` as chunks finish.
     **options
         Passed to the check: ``t_end``, ``rtol``, ``atol``, ``method``, ``dt``,
         ``tolerance``, ``max_steps`` (validate); ``steps``, ``lr``, ``levels``, the
@@ -296,7 +299,8 @@ def sweep(
         (discrete: the law's observed order, else NaN), ``charge_end`` (the undamped
         charge e^{−t/τ}Q at the end of the run), ``diverged`` and ``diverged_t`` (the
         time it diverged, never fatal), ``error`` (the message of a point that raised;
-        a divergence's too), ``wall_s`` (seconds for the point and seed) and ``point``
+        a divergence's too), ``wall_s`` (seconds for the point and seed; validate: the
+        chunk's time shared by its pairs) and ``point``
         (the grid point's index).
 
     Raises
@@ -377,14 +381,24 @@ def sweep(
         items = [item for item in items if item not in done]
     columns = [*grid.names, *COLUMNS]
     rows: list[tuple] = []
+    report, total = progress_of(progress), len(grid)
+    done = [total - len(items)]
 
     def keep(first: int, chunk_rows: list[tuple]) -> None:
         if store is not None:
             store.write(pd.DataFrame(chunk_rows, columns=columns), first=first)
         rows.extend(chunk_rows)
+        done[0] += len(chunk_rows) // len(names)
+        if report is not None:
+            report(done[0], total)
 
     if items:
-        _execute(job, items, keep, client, workers, chunk, timeout)
+        try:
+            if report is not None:
+                report(done[0], total)
+            _execute(job, items, keep, client, workers, chunk, timeout, report)
+        finally:
+            getattr(report, "close", lambda: None)()
     frames = [pd.DataFrame(rows, columns=columns)]
     if store is not None:
         frames = [store.table()]
@@ -436,7 +450,7 @@ def _chunks(items: list, size: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def _execute(job, items, keep, client, workers, chunk, timeout) -> None:
+def _execute(job, items, keep, client, workers, chunk, timeout, report=None) -> None:
     """Run the chunks in-process, on a LocalCluster of ``workers`` processes or on
     ``client``; ``keep(number of the chunk's first pair in the whole grid, rows)`` as
     each chunk finishes (a stable number: part files of a resumed sweep never collide)."""
@@ -444,7 +458,7 @@ def _execute(job, items, keep, client, workers, chunk, timeout) -> None:
     index = {item: item[0] * len(seeds) + seeds[item[1]] for item in items}
     if client is None and workers is None:
         for part in _chunks(items, chunk or 256):
-            keep(index[part[0]], run_chunk(job, part))
+            keep(index[part[0]], run_chunk(job, part, parallel=True))
         return
     if workers is not None:
         workers = count(workers, "workers", "2")
@@ -455,7 +469,7 @@ def _execute(job, items, keep, client, workers, chunk, timeout) -> None:
                          host="127.0.0.1", dashboard_address=None) as cluster,
             Client(cluster) as local,
         ):  # fmt: skip
-            _on_dask(local, job, items, index, keep, chunk)
+            _on_dask(local, job, items, index, keep, chunk, report)
         return
     if isinstance(client, str):
         timeout = positive(timeout, "timeout", "10")
@@ -470,18 +484,24 @@ def _execute(job, items, keep, client, workers, chunk, timeout) -> None:
                 "to sweep in this process"
             ) from None
         with connected:
-            _on_dask(connected, job, items, index, keep, chunk)
+            _on_dask(connected, job, items, index, keep, chunk, report)
         return
     if not hasattr(client, "submit"):
         raise SchedulerError(
             f"client is a {type(client).__name__}; pass a distributed.Client or a scheduler "
             "address such as 'tcp://127.0.0.1:8786'"
         )
-    _on_dask(client, job, items, index, keep, chunk)
+    _on_dask(client, job, items, index, keep, chunk, report)
 
 
-def _on_dask(client, job, items, index, keep, chunk) -> None:
+def _on_dask(client, job, items, index, keep, chunk, report=None) -> None:
     from distributed import as_completed
+
+    if hasattr(report, "dashboard"):
+        try:
+            report.dashboard(client.dashboard_link)
+        except Exception:  # a scheduler without a dashboard
+            pass
 
     n = max(1, len(client.scheduler_info().get("workers", {})))
     size = chunk or max(1, min(256, math.ceil(len(items) / (4 * n))))

@@ -8,6 +8,7 @@ follows it at order 2 in η (discrete check; modified-equation analysis of GD).
 
 from __future__ import annotations
 
+import io
 import socket
 import time
 
@@ -18,6 +19,7 @@ import sympy as sp
 
 import symnoether as sn
 from symnoether.numerics import sweeps
+from symnoether.numerics.sweep_progress import ProgressBar
 
 ETA = sp.Symbol("eta", positive=True)
 LAM = sp.Symbol("lambda", positive=True)
@@ -145,6 +147,94 @@ def test_a_point_that_raises_records_its_message():
     assert table["passed"].tolist() == [True, False]
 
 
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"method": "rk4", "dt": 0.01}, {"rtol": 1e-8, "atol": 1e-10, "tolerance": 1e-12},
+     {"backend": "numpy"}],
+)  # fmt: skip
+def test_validation_batches_equal_validate_at_every_point(deriv, options):
+    # the sweep runs a chunk of points as one compiled batch; each row must still be the
+    # number validate computes at its point, with validate's option defaults
+    spread = 0.05
+    grid = sn.grid({ETA: [0.02, 0.05, 0.1], LAM: [1e-3, 1e-2]}, seeds=(3, 0))
+    table = sn.sweep(deriv, grid, q0=Q0, params=DATA, spread=spread, t_end=2.0, chunk=5,
+                     **options)  # fmt: skip
+    assert len(table) == 12 and (table["error"] == "").all()
+    for row in table.itertuples():
+        rng = np.random.default_rng(row.seed)
+        q = np.array(Q0) + spread * rng.standard_normal(2)
+        v = spread * rng.standard_normal(2)
+        report = sn.validate(deriv.system, deriv.laws, q, v, params={ETA: row.eta,
+                             LAM: row._2, **DATA}, t_end=2.0, seed=row.seed, **options)  # fmt: skip
+        assert row.max_error == report.residuals[0]
+        assert row.charge_end == report.charge[-1, 0]
+        assert row.passed == report.passed
+
+
+def test_a_continuous_run_out_of_steps_is_a_diverged_row(deriv):
+    # 20 accepted steps cannot reach t = 2 at rtol 1e-9: validate raises, the sweep records
+    # the same message and the time it stopped at
+    table = sn.sweep(deriv, sn.grid({ETA: [0.02, 0.05], LAM: [1e-3]}), q0=Q0, params=DATA,
+                     t_end=2.0, max_steps=20, spread=0.0)  # fmt: skip
+    for row in table.itertuples():
+        with pytest.raises(sn.errors.DivergenceError) as raised:
+            sn.validate(deriv.system, deriv.laws, Q0, params={ETA: row.eta, LAM: 1e-3, **DATA},
+                        t_end=2.0, max_steps=20)  # fmt: skip
+        assert row.diverged and not row.passed and np.isnan(row.max_error)
+        assert row.error == str(raised.value)
+        assert 0 < row.diverged_t < 2.0 and f"t = {row.diverged_t:.6g}" in row.error
+
+
+def test_a_batch_member_that_raises_leaves_the_others():
+    # V = k√w₁ + w₂²/2 under gradient flow: w₁^{3/2} falls at rate 3k/4 and reaches 0 at
+    # t = 4/(3k) from w₁ = 1, inside t_end = 2 for k = 10 only; the NumPy backend's
+    # math.sqrt then raises (validate raises the same), the other points are unaffected
+    k = sp.Symbol("k", positive=True)
+    flow = sn.LearningSystem((W1, W2), k * sp.sqrt(W1) + W2**2 / 2, rule=sn.rules.gradient_flow())
+    law = sn.noether(flow, (W1, -W2))
+    table = sn.sweep((flow, [law]), sn.grid({k: [0.1, 10.0, 0.2]}), q0=[1.0, 0.5], t_end=2.0,
+                     backend="numpy", spread=0.0)  # fmt: skip
+    assert table["error"].tolist() == ["", "ValueError: math domain error", ""]
+    assert table["passed"].tolist() == [True, False, True]
+    for row in table.iloc[[0, 2]].itertuples():
+        report = sn.validate(flow, law, [1.0, 0.5], params={k: row.k}, t_end=2.0,
+                             backend="numpy")  # fmt: skip
+        assert row.max_error == report.residuals[0] and row.charge_end == report.charge[-1, 0]
+
+
+def test_progress_reports_the_pairs_done_as_chunks_finish(deriv, tmp_path):
+    calls = []
+    grid = sn.grid({ETA: [0.02, 0.05, 0.1], LAM: [1e-3]}, seeds=(0, 1))  # 6 pairs
+    run = dict(q0=Q0, params=DATA, t_end=1.0, chunk=4)
+    sn.sweep(deriv, grid, progress=lambda done, total: calls.append((done, total)), **run)
+    assert calls == [(0, 6), (4, 6), (6, 6)]  # before the first chunk, then per chunk
+    # a resumed sweep starts from the pairs already written
+    out = tmp_path / "s"
+    sn.sweep(deriv, grid, out=out, **{**run, "chunk": 2})
+    (out / "part-000000002-000002.parquet").unlink()  # pairs 2 and 3 are lost
+    calls.clear()
+    sn.sweep(deriv, grid, out=out, progress=lambda d, t: calls.append((d, t)), **run)
+    assert calls == [(4, 6), (6, 6)]
+    calls.clear()
+    sn.sweep(deriv, grid, out=out, progress=lambda d, t: calls.append((d, t)), **run)
+    assert calls == []  # nothing left to run: no report
+
+
+def test_the_bar_shows_pairs_rate_and_eta_only_when_asked(deriv, monkeypatch):
+    out = io.StringIO()
+    grid = sn.grid({ETA: [0.02, 0.05], LAM: [1e-3]}, seeds=(0, 1))
+    run = dict(q0=Q0, params=DATA, t_end=1.0, chunk=1)
+    sn.sweep(deriv, grid, progress=ProgressBar(stream=out, force=True), **run)
+    text = out.getvalue()
+    assert "4/4" in text and "pairs" in text and "ETA" in text and "/s" in text
+    monkeypatch.delenv("SYMNOETHER_PROGRESS", raising=False)
+    quiet = io.StringIO()  # no terminal, not forced: nothing
+    sn.sweep(deriv, grid, progress=ProgressBar(stream=quiet), **run)
+    assert quiet.getvalue() == ""
+    monkeypatch.setenv("SYMNOETHER_PROGRESS", "1")
+    assert ProgressBar(stream=io.StringIO()).enabled
+
+
 # -- bad input -------------------------------------------------------------------------
 
 
@@ -198,11 +288,11 @@ def test_resume_skips_the_points_written(deriv, tmp_path, monkeypatch):
     real = sweeps.run_chunk
     calls = []
 
-    def interrupted(job, items):
+    def interrupted(job, items, **kw):
         if calls:
             raise KeyboardInterrupt  # Ctrl-C after the first chunk
         calls.append(list(items))
-        return real(job, items)
+        return real(job, items, **kw)
 
     monkeypatch.setattr(sweeps, "run_chunk", interrupted)
     with pytest.raises(KeyboardInterrupt):
@@ -211,9 +301,9 @@ def test_resume_skips_the_points_written(deriv, tmp_path, monkeypatch):
     assert parts == ["manifest.json", "part-000000000-000003.parquet"]  # 3 pairs, 1 law
     resumed = []
 
-    def counting(job, items):
+    def counting(job, items, **kw):
         resumed.extend(items)
-        return real(job, items)
+        return real(job, items, **kw)
 
     monkeypatch.setattr(sweeps, "run_chunk", counting)
     table = sn.sweep(deriv, _grid(), q0=Q0, params=DATA, t_end=2.0, out=out, chunk=3)

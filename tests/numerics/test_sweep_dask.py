@@ -8,6 +8,7 @@ the task carries, runs the same arithmetic on the same inputs.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import signal
 import threading
@@ -19,6 +20,7 @@ import sympy as sp
 
 import symnoether as sn
 from symnoether.numerics import sweeps
+from symnoether.numerics.sweep_progress import ProgressBar
 
 distributed = pytest.importorskip("distributed")
 
@@ -99,3 +101,17 @@ def test_a_killed_worker_loses_nothing(tmp_path, client, deriv):
     assert killed and killed[0] < len(grid), "the worker was killed after the sweep ended"
     _same(table, expected)
     assert sorted(client.run(os.getpid).values()) != sorted(pids.values())  # restarted
+
+
+def test_the_progress_bar_prints_the_dashboard_link(client, deriv, monkeypatch):
+    # the loopback cluster runs no dashboard (bokeh is optional): stand one in for its link
+    link = "http://127.0.0.1:8787/status"
+    monkeypatch.setattr(distributed.Client, "dashboard_link", property(lambda self: link))
+    out = io.StringIO()
+    bar = ProgressBar(stream=out, force=True)
+    grid = sn.grid({ETA: [0.01, 0.02], LAM: [1e-3]}, seeds=range(2))
+    sn.sweep(deriv, grid, q0=[1.5, 0.2], params=DATA, t_end=1.0, client=client, chunk=1,
+             progress=bar)  # fmt: skip
+    text = out.getvalue()
+    assert f"Dask dashboard: {link}" in text
+    assert "4/4" in text and text.index("Dask dashboard") < text.rindex("4/4")
