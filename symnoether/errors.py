@@ -26,6 +26,7 @@ __all__ = [
     "InvalidKineticError",
     "InvalidRuleError",
     "InvalidGeneratorError",
+    "InvalidDatasetError",
     "NotASymmetryError",
     "NoFirstOrderChargeError",
     "FirstOrderRuleError",
@@ -63,6 +64,10 @@ class InvalidRuleError(InvalidInputError):
 
 class InvalidGeneratorError(InvalidInputError):
     """A symmetry generator of the wrong shape or depending on the wrong symbols."""
+
+
+class InvalidDatasetError(InvalidInputError):
+    """A ``dataset=`` that is empty, ragged, misses a data symbol, or does not fit the rule."""
 
 
 class NotASymmetryError(InvalidInputError):
