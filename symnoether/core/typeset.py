@@ -202,6 +202,9 @@ def _law_rows(law: object, notation: Notation, *, name: str | None, define_tau: 
         rows.append(Row(rate, ("0",), "conserved"))
         return rows
     broken = "broken by " + " and ".join(law.broken_by)
+    rule = law.system.rule
+    if rule is not None and rule.stochastic:
+        return rows + _sgd_rows(law, notation, charge, broken)
     if law.order == 1:
         rows.append(Row(rate, (notation.latex(law.rate),), broken + " (gradient flow)"))
         return rows
@@ -218,6 +221,19 @@ def _law_rows(law: object, notation: Notation, *, name: str | None, define_tau: 
     note = "breaking by the " + " and ".join(causes) if causes else "symmetry of the loss"
     rows.append(Row(potential, (notation.damped_latex(law.potential_breaking),), note))
     return rows
+
+
+def _sgd_rows(law: object, notation: Notation, charge: str, broken: str) -> list[Row]:
+    """The expected rate of a charge under SGD, term by term, and its diffusion."""
+    latex = notation.latex
+    step, pot, noise = (rf"\dot{{{charge}}}^{{\mathrm{{{k}}}}}" for k in ("step", "pot", "noise"))
+    return [
+        Row(rf"\mathbb{{E}}[d{charge}]/dt", (f"{step} + {pot} + {noise}",), broken),
+        Row(step, (latex(law.kinetic_breaking),), "finite step"),
+        Row(pot, (latex(law.potential_breaking),), "loss and regularizers"),
+        Row(noise, (latex(law.noise_drift),), "noise drift (Itô)"),
+        Row(rf"d\langle {charge}\rangle/dt", (latex(law.noise_diffusion),), "noise diffusion"),
+    ]
 
 
 def generator_rows(law: object, notation: Notation, *, name: str | None = None) -> list[Row]:
