@@ -406,8 +406,7 @@ def check_dataset(dataset: object, data: tuple, rule: object) -> tuple | None:
     if len(set(sizes.values())) > 1:
         shown = ", ".join(f"{s}: {n}" for s, n in sizes.items())
         raise InvalidDatasetError(
-            f"dataset is ragged ({shown} values); every data symbol needs one value "
-            "per sample"
+            f"dataset is ragged ({shown} values); every data symbol needs one value per sample"
         )
     size = next(iter(sizes.values()))
     batch = getattr(rule, "batch_size", None)

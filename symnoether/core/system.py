@@ -176,7 +176,8 @@ class LearningSystem:
         self._set("regularizers", check_regularizers(self.regularizers, coords))
         self._set("dataset", check_dataset(self.dataset, data, self.rule))
         self._check_dataset_constant()
-        self._set("potential", self.training_loss + sum(r.potential(coords) for r in self.regularizers))
+        regularization = sum(r.potential(coords) for r in self.regularizers)
+        self._set("potential", self.training_loss + regularization)
         self._set_kinetic()
         if self.parameters is not None:
             self._set("parameters", tuple(flatten(self.parameters)))
