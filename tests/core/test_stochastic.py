@@ -257,3 +257,15 @@ def test_noise_covariance_needs_sgd():
 def test_no_first_order_charge_under_sgd():
     with pytest.raises(NoFirstOrderChargeError, match="not a gradient field"):
         sn.noether(pair({x: [1, 2], y: [0, 1]}), (-w, u))
+
+
+def test_a_dataset_system_prints_its_sample_loss_and_training_loss():
+    system = pair({x: [1, 2], y: [0, 1]})
+    text = str(system)
+    assert "sample loss  l = (-u*w*x + y)**2/2" in text
+    assert "dataset      2 samples; V = mean of l over them" in text
+    latex = system._repr_latex_()
+    assert r"\ell &=" in latex and "mean of the 2 samples' loss" in latex
+    # V = ((0 − uw)² + (1 − 2uw)²)/4, by hand
+    assert same(system.potential, ((u * w) ** 2 + (1 - 2 * u * w) ** 2) / 4)
+    assert system.samples == ({x: 1, y: 0}, {x: 2, y: 1})
