@@ -27,6 +27,7 @@ from symnoether.errors import (
     InvalidDatasetError,
     InvalidRuleError,
     NoFirstOrderChargeError,
+    NotSupportedError,
 )
 
 eta, lam = sp.symbols("eta lam", positive=True)
@@ -269,3 +270,10 @@ def test_a_dataset_system_prints_its_sample_loss_and_training_loss():
     # V = ((0 − uw)² + (1 − 2uw)²)/4, by hand
     assert same(system.potential, ((u * w) ** 2 + (1 - 2 * u * w) ** 2) / 4)
     assert system.samples == ({x: 1, y: 0}, {x: 2, y: 1})
+
+
+def test_deterministic_validation_refuses_an_sgd_law():
+    system = pair({x: [1, 2], y: [0, 1]})
+    law = sn.noether(system, (u, -w))
+    with pytest.raises(NotSupportedError, match="expectations over the batch noise"):
+        sn.validate(system, law, [0.5, 0.2], params={eta: 0.1}, t_end=1.0, backend="numpy")
