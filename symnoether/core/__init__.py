@@ -24,6 +24,7 @@ True
 
 from . import models, rules
 from .dynamics import EquationsOfMotion, FirstOrderSystem, equations_of_motion
+from .equilibrium import NoiseEquilibrium, noise_equilibrium
 from .jet import is_zero, prolonged_action, total_derivative
 from .noether import NoetherLaw, noether
 from .stochastic import noise_covariance
@@ -46,6 +47,8 @@ __all__ = [
     "noether",
     "NoetherLaw",
     "noise_covariance",
+    "noise_equilibrium",
+    "NoiseEquilibrium",
     "is_zero",
     "total_derivative",
     "prolonged_action",
