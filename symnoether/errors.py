@@ -27,6 +27,7 @@ __all__ = [
     "InvalidRuleError",
     "InvalidGeneratorError",
     "InvalidDatasetError",
+    "NotAFixedPointError",
     "NotASymmetryError",
     "NoFirstOrderChargeError",
     "FirstOrderRuleError",
@@ -68,6 +69,10 @@ class InvalidGeneratorError(InvalidInputError):
 
 class InvalidDatasetError(InvalidInputError):
     """A ``dataset=`` that is empty, ragged, misses a data symbol, or does not fit the rule."""
+
+
+class NotAFixedPointError(InvalidInputError):
+    """A stability point where the (mean or per-sample) gradient does not vanish."""
 
 
 class NotASymmetryError(InvalidInputError):

@@ -27,6 +27,7 @@ from .dynamics import EquationsOfMotion, FirstOrderSystem, equations_of_motion
 from .equilibrium import NoiseEquilibrium, noise_equilibrium
 from .jet import is_zero, prolonged_action, total_derivative
 from .noether import NoetherLaw, noether
+from .stability import Stability, stability
 from .stochastic import noise_covariance
 from .system import LearningSystem
 from .vocabulary import TIME, coordinates, data, matrix_coordinates, velocities, velocity
@@ -49,6 +50,8 @@ __all__ = [
     "noise_covariance",
     "noise_equilibrium",
     "NoiseEquilibrium",
+    "stability",
+    "Stability",
     "is_zero",
     "total_derivative",
     "prolonged_action",
