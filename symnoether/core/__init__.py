@@ -4,7 +4,9 @@ Owns the vocabulary (coordinates, data, velocities, time), the learning rules,
 :class:`LearningSystem` and its construction checks, the jet calculus (total
 derivative, prolongation, the zero test), the equations of motion, Noether's
 learning dynamics (and its minibatch-SGD terms: the gradient-noise covariance,
-:mod:`symnoether.core.stochastic`), the plain-text/LaTeX display helpers the results print
+:mod:`symnoether.core.stochastic`; the noise equilibrium of an exponential symmetry,
+:mod:`symnoether.core.equilibrium`; the stability of a fixed point,
+:mod:`symnoether.core.stability`), the plain-text/LaTeX display helpers the results print
 with, and the catalogue of standard systems (:mod:`symnoether.core.models`).
 
 May import: :mod:`symnoether.errors`, :mod:`symnoether.budget`. Nothing later,

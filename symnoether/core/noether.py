@@ -59,10 +59,9 @@ from ..budget import check, time_budget
 from ..errors import (
     InvalidGeneratorError,
     InvalidInputError,
-    NoFirstOrderChargeError,
-    NotSupportedError,
     VerificationError,
 )
+from .charges import potential_of, require_gradient_field
 from .display import Notation, table_text, vector_text
 from .dynamics import equations_of_motion
 from .jet import is_zero, prolonged_action, readable, total_derivative
@@ -457,8 +456,8 @@ def _verify_second_order(system: LearningSystem, charge_core: sp.Expr, rate_core
 def _first_order_law(system: LearningSystem, psi: sp.ImmutableMatrix) -> NoetherLaw:
     coords = system.coords
     field_ = sp.Matrix(system.mass_matrix * psi)
-    _require_gradient_field(field_, coords, psi)
-    charge = readable(_potential_of(field_, coords))
+    require_gradient_field(field_, coords, psi)
+    charge = readable(potential_of(field_, coords))
     loss_part, regularizer_part, dropped = _potential_breaking(system, psi)
     flow = equations_of_motion(system).first_order().rhs
     derivative = sum(sp.diff(charge, q) * dq for q, dq in zip(coords, flow, strict=True))
@@ -483,40 +482,3 @@ def _first_order_law(system: LearningSystem, psi: sp.ImmutableMatrix) -> Noether
         breaking_regularizers=_breaking_regularizers(system, psi),
         almost_everywhere=dropped,
     )
-
-
-def _require_gradient_field(field_: sp.Matrix, coords: tuple, psi: sp.ImmutableMatrix) -> None:
-    for i, qi in enumerate(coords):
-        check()
-        for j in range(i + 1, len(coords)):
-            qj = coords[j]
-            curl = sp.diff(field_[i], qj) - sp.diff(field_[j], qi)
-            if curl != 0 and not is_zero(curl):
-                raise NoFirstOrderChargeError(
-                    f"gradient flow has no first-order Noether charge for ψ = "
-                    f"{vector_text(psi)}: Mψ is not a gradient field "
-                    f"(∂(Mψ)_{qi}/∂{qj} − ∂(Mψ)_{qj}/∂{qi} = {readable(curl)} ≠ 0). "
-                    "Its second-order charge exists under a finite-step rule such as "
-                    "rules.gradient_descent(lr)"
-                )
-
-
-def _potential_of(field_: sp.Matrix, coords: tuple) -> sp.Expr:
-    """φ with ∇φ = field (curl-free), by integrating one coordinate at a time."""
-    potential = sp.S.Zero
-    for component, q in zip(field_, coords, strict=True):
-        check()
-        remainder = sp.expand(component - sp.diff(potential, q))
-        if remainder == 0:
-            continue
-        integral = sp.integrate(remainder, q)
-        if integral.has(sp.Integral):
-            raise NotSupportedError(
-                f"could not integrate the gradient field in {q} to a first-order "
-                "charge; use a second-order rule such as rules.gradient_descent(lr)"
-            )
-        potential += integral
-    gradient = [sp.diff(potential, q) for q in coords]
-    if not all(is_zero(g - f) for g, f in zip(gradient, field_, strict=True)):
-        raise VerificationError("the first-order charge's gradient is not Mψ; please report")
-    return potential
