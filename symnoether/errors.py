@@ -26,6 +26,8 @@ __all__ = [
     "InvalidKineticError",
     "InvalidRuleError",
     "InvalidGeneratorError",
+    "InvalidDatasetError",
+    "NotAFixedPointError",
     "NotASymmetryError",
     "NoFirstOrderChargeError",
     "FirstOrderRuleError",
@@ -63,6 +65,14 @@ class InvalidRuleError(InvalidInputError):
 
 class InvalidGeneratorError(InvalidInputError):
     """A symmetry generator of the wrong shape or depending on the wrong symbols."""
+
+
+class InvalidDatasetError(InvalidInputError):
+    """A ``dataset=`` that is empty, ragged, misses a data symbol, or does not fit the rule."""
+
+
+class NotAFixedPointError(InvalidInputError):
+    """A stability point where the (mean or per-sample) gradient does not vanish."""
 
 
 class NotASymmetryError(InvalidInputError):

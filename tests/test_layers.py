@@ -34,7 +34,8 @@ STAGES = {
 # Inside a stage, the modules in the order of the data flow.
 MODULES = {
     "core": ["display", "typeset", "vocabulary", "rules", "checks", "system", "boundaries",
-             "branches", "jet", "dynamics", "noether", "models", "__init__"],
+             "branches", "jet", "dynamics", "charges", "stochastic", "noether", "equilibrium",
+             "stability", "models", "__init__"],
     "symmetry": ["actions", "breaking", "members", "algebra", "grouping", "sampling",
                  "structured", "search", "rational", "lierank", "ansatz", "matrixforms",
                  "laws", "__init__"],

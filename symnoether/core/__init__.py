@@ -3,7 +3,10 @@
 Owns the vocabulary (coordinates, data, velocities, time), the learning rules,
 :class:`LearningSystem` and its construction checks, the jet calculus (total
 derivative, prolongation, the zero test), the equations of motion, Noether's
-learning dynamics, the plain-text/LaTeX display helpers the results print
+learning dynamics (and its minibatch-SGD terms: the gradient-noise covariance,
+:mod:`symnoether.core.stochastic`; the noise equilibrium of an exponential symmetry,
+:mod:`symnoether.core.equilibrium`; the stability of a fixed point,
+:mod:`symnoether.core.stability`), the plain-text/LaTeX display helpers the results print
 with, and the catalogue of standard systems (:mod:`symnoether.core.models`).
 
 May import: :mod:`symnoether.errors`, :mod:`symnoether.budget`. Nothing later,
@@ -23,8 +26,11 @@ True
 
 from . import models, rules
 from .dynamics import EquationsOfMotion, FirstOrderSystem, equations_of_motion
+from .equilibrium import NoiseEquilibrium, noise_equilibrium
 from .jet import is_zero, prolonged_action, total_derivative
 from .noether import NoetherLaw, noether
+from .stability import Stability, stability
+from .stochastic import noise_covariance
 from .system import LearningSystem
 from .vocabulary import TIME, coordinates, data, matrix_coordinates, velocities, velocity
 
@@ -43,6 +49,11 @@ __all__ = [
     "FirstOrderSystem",
     "noether",
     "NoetherLaw",
+    "noise_covariance",
+    "noise_equilibrium",
+    "NoiseEquilibrium",
+    "stability",
+    "Stability",
     "is_zero",
     "total_derivative",
     "prolonged_action",

@@ -26,6 +26,7 @@ import sympy as sp
 from ..errors import (
     IgnoredCoordinateWarning,
     InvalidCoordinatesError,
+    InvalidDatasetError,
     InvalidKineticError,
     InvalidLossError,
     InvalidRuleError,
@@ -39,7 +40,7 @@ __all__ = [
     "coordinate_blocks", "block_symbols", "check_coordinates", "check_distinct",
     "as_scalar", "check_loss", "reject_look_alikes", "check_regularizers", "mass_from_kinetic",
     "definitely_not_positive_definite", "warn_undeclared", "ignored_coordinates",
-    "ignored_message", "warn_ignored",
+    "ignored_message", "warn_ignored", "check_dataset",
 ]  # fmt: skip
 
 
@@ -341,3 +342,88 @@ def warn_ignored(loss: sp.Basic, coords: Sequence, *, stacklevel: int) -> tuple:
     if ignored:
         warnings.warn(ignored_message(ignored), IgnoredCoordinateWarning, stacklevel=stacklevel + 1)
     return ignored
+
+
+def check_dataset(dataset: object, data: tuple, rule: object) -> tuple | None:
+    """The ``dataset=`` of a LearningSystem as ((data symbol, values), ...) in the order
+    of ``data``: a mapping from every data symbol to N ≥ 1 numbers or expressions free
+    of the coordinates (None when there is none). Minibatch SGD needs one, and a batch
+    drawn without replacement at most N samples.
+
+    Examples
+    --------
+    >>> from symnoether.core.vocabulary import data
+    >>> x, y = data("x y")
+    >>> check_dataset({x: [1, 2], y: [0, 1]}, (x, y), None)
+    ((x, (1, 2)), (y, (0, 1)))
+    >>> check_dataset({x: [1, 2]}, (x, y), None)
+    Traceback (most recent call last):
+      ...
+    symnoether.errors.InvalidDatasetError: dataset has no values for the data symbol y; ...
+    """
+    stochastic = getattr(rule, "stochastic", False)
+    if dataset is None:
+        if stochastic:
+            raise InvalidDatasetError(
+                "rules.sgd needs a finite training set to draw minibatches from; pass "
+                "dataset={x: [...], y: [...]} (one list of values per data symbol)"
+            )
+        return None
+    if not isinstance(dataset, dict):
+        raise InvalidDatasetError(
+            f"dataset is a {type(dataset).__name__}; pass a dict from each data symbol "
+            "to its list of values, e.g. {x: [0.5, -1], y: [2, 1]}"
+        )
+    if not data:
+        raise InvalidDatasetError(
+            "dataset given but the system declares no data symbols; pass data=(x, y)"
+        )
+    for key in dataset:
+        if key not in data:
+            raise InvalidDatasetError(
+                f"dataset key {key!r} is not one of the data symbols "
+                f"{', '.join(map(str, data))}; declare it in data=... or drop it"
+            )
+    columns = []
+    for symbol in data:
+        if symbol not in dataset:
+            raise InvalidDatasetError(
+                f"dataset has no values for the data symbol {symbol}; add {symbol}: [...] "
+                "(the loss must be evaluable on every sample)"
+            )
+        values = dataset[symbol]
+        if isinstance(values, str | sp.Basic) or not isinstance(values, Iterable):
+            raise InvalidDatasetError(
+                f"dataset[{symbol}] = {values!r} is not a list of values; pass e.g. [1, 2]"
+            )
+        columns.append((symbol, tuple(_sample_value(v, symbol) for v in values)))
+    sizes = {symbol: len(values) for symbol, values in columns}
+    if 0 in sizes.values():
+        empty = next(s for s, n in sizes.items() if n == 0)
+        raise InvalidDatasetError(
+            f"dataset[{empty}] is empty; a training set needs at least one sample"
+        )
+    if len(set(sizes.values())) > 1:
+        shown = ", ".join(f"{s}: {n}" for s, n in sizes.items())
+        raise InvalidDatasetError(
+            f"dataset is ragged ({shown} values); every data symbol needs one value per sample"
+        )
+    size = next(iter(sizes.values()))
+    batch = getattr(rule, "batch_size", None)
+    if stochastic and not rule.replacement and batch > size:
+        raise InvalidDatasetError(
+            f"batch_size = {batch} is larger than the dataset ({size} samples) and batches "
+            f"are drawn without replacement; pass batch_size ≤ {size} or replacement=True"
+        )
+    return tuple(columns)
+
+
+def _sample_value(value: object, symbol: sp.Symbol) -> sp.Expr:
+    if isinstance(value, bool) or not isinstance(value, int | float | sp.Expr):
+        raise InvalidDatasetError(
+            f"dataset[{symbol}] holds {value!r}, not a number or SymPy expression"
+        )
+    expr = sp.sympify(value)
+    if expr.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+        raise InvalidDatasetError(f"dataset[{symbol}] holds {value}, which is not finite")
+    return expr

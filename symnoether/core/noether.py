@@ -59,13 +59,13 @@ from ..budget import check, time_budget
 from ..errors import (
     InvalidGeneratorError,
     InvalidInputError,
-    NoFirstOrderChargeError,
-    NotSupportedError,
     VerificationError,
 )
+from .charges import potential_of, require_gradient_field
 from .display import Notation, table_text, vector_text
 from .dynamics import equations_of_motion
 from .jet import is_zero, prolonged_action, readable, total_derivative
+from .stochastic import StochasticTerms, stochastic_terms
 from .system import TIME, LearningSystem
 from .typeset import aligned, law_rows
 
@@ -98,7 +98,14 @@ class NoetherLaw:
     conserved : bool
         True only when the rate is identically zero.
     order : int
-        2 for a Lagrangian system, 1 for gradient flow.
+        2 for a Lagrangian system, 1 for gradient flow and SGD.
+    noise_drift : sympy expression
+        SGD only (0 otherwise): the Itô term (η/2)·tr(Σ∇²Q) of the expected rate
+        (:mod:`symnoether.core.stochastic`); under SGD ``kinetic_breaking`` holds the
+        finite-step term −(η/2)∇Qᵀ∇²V∇V and ``rate`` is the expected rate E[dQ]/dt.
+    noise_diffusion : sympy expression
+        SGD only (0 otherwise): η∇QᵀΣ∇Q, the charge's own noise per unit time;
+        identically 0 when ψ is a symmetry of every sample's loss.
     almost_everywhere : bool
         True when ``DiracDelta`` terms (the derivative of a ``Heaviside`` or ``sign``
         in the loss) entered the law: it holds almost everywhere, off the set of
@@ -128,16 +135,19 @@ class NoetherLaw:
     order: int
     breaking_regularizers: tuple[str, ...] = ()
     almost_everywhere: bool = False
+    noise_drift: sp.Expr = sp.S.Zero
+    noise_diffusion: sp.Expr = sp.S.Zero
     potential_breaking: sp.Expr = field(init=False)
     rate: sp.Expr = field(init=False)
     conserved: bool = field(init=False)
 
     def __post_init__(self) -> None:
         potential = self.loss_breaking + self.regularizer_breaking
-        rate = readable(self.kinetic_breaking + potential)
+        rate = readable(self.kinetic_breaking + potential + self.noise_drift)
         object.__setattr__(self, "potential_breaking", potential)
         object.__setattr__(self, "rate", rate)
-        object.__setattr__(self, "conserved", bool(rate == 0 or is_zero(rate)))
+        still = self.noise_diffusion == 0 or is_zero(self.noise_diffusion)
+        object.__setattr__(self, "conserved", bool((rate == 0 or is_zero(rate)) and still))
 
     @property
     def is_symmetry(self) -> bool:
@@ -149,12 +159,15 @@ class NoetherLaw:
         """What moves the damped Q = e^{t/τ}q̇ᵀMψ (damping never does, as in algebra.broken_by)."""
         causes = []
         if self.kinetic_breaking != 0:
-            causes.append("kinetic term")
+            stochastic = self.system.rule is not None and self.system.rule.stochastic
+            causes.append("finite step" if stochastic else "kinetic term")
         if self.loss_breaking != 0:
             causes.append("loss")
         for name in self.breaking_regularizers:
             if name not in causes:
                 causes.append(name)
+        if self.noise_drift != 0 or self.noise_diffusion != 0:
+            causes.append("SGD noise")
         return tuple(causes)
 
     def __str__(self) -> str:
@@ -167,6 +180,14 @@ class NoetherLaw:
             ("  potential breaking", self.potential_breaking),
             ("conserved", status),
         ]
+        if self.system.rule is not None and self.system.rule.stochastic:
+            rows[2:5] = [
+                ("expected rate", f"E[dQ]/dt = {sp.sstr(self.rate)}"),
+                ("  finite step", self.kinetic_breaking),
+                ("  potential breaking", self.potential_breaking),
+                ("  noise drift", self.noise_drift),
+                ("noise diffusion", f"d<Q>/dt = {sp.sstr(self.noise_diffusion)}"),
+            ]
         if self.almost_everywhere:
             rows.append(("holds", "almost everywhere (DiracDelta terms vanish off a null set)"))
         rule = self.system.rule.name if self.system.rule is not None else "hand-written kinetic"
@@ -203,7 +224,7 @@ def noether(
     InvalidGeneratorError
         Wrong length or shape, or entries depending on velocities, time or data.
     NoFirstOrderChargeError
-        Gradient flow, when Mψ is not a gradient field (no first-order charge).
+        Gradient flow or SGD, when Mψ is not a gradient field (no first-order charge).
     BudgetExceededError
         The derivation ran out of its ``timeout``.
 
@@ -389,8 +410,8 @@ def _potential_breaking(system: LearningSystem, psi: sp.ImmutableMatrix) -> tupl
     """(−ψ·∇V_loss, −ψ·∇R, whether a DiracDelta appeared): exact 0 for the loss part
     when ψ is a symmetry (almost everywhere; a DiracDelta counts as a distribution)."""
     coords = system.coords
-    loss_part = -_directional(system.loss, psi, coords)
-    regularizer = system.potential - system.loss
+    loss_part = -_directional(system.training_loss, psi, coords)
+    regularizer = system.potential - system.training_loss
     regularizer_part = -_directional(regularizer, psi, coords)
     singular = loss_part.has(sp.DiracDelta) or regularizer_part.has(sp.DiracDelta)
     loss_part = sp.S.Zero if is_zero(loss_part) else readable(loss_part)
@@ -435,8 +456,8 @@ def _verify_second_order(system: LearningSystem, charge_core: sp.Expr, rate_core
 def _first_order_law(system: LearningSystem, psi: sp.ImmutableMatrix) -> NoetherLaw:
     coords = system.coords
     field_ = sp.Matrix(system.mass_matrix * psi)
-    _require_gradient_field(field_, coords, psi)
-    charge = readable(_potential_of(field_, coords))
+    require_gradient_field(field_, coords, psi)
+    charge = readable(potential_of(field_, coords))
     loss_part, regularizer_part, dropped = _potential_breaking(system, psi)
     flow = _gradient_flow(system)
     derivative = sum(sp.diff(charge, q) * dq for q, dq in zip(coords, flow, strict=True))
@@ -445,11 +466,16 @@ def _first_order_law(system: LearningSystem, psi: sp.ImmutableMatrix) -> Noether
             "the first-order Noether rate does not match dφ/dt along gradient flow; "
             "please report this system"
         )
+    noise = StochasticTerms(sp.S.Zero, sp.S.Zero, sp.S.Zero)
+    if system.rule is not None and system.rule.stochastic:
+        noise = stochastic_terms(system, charge)
     return NoetherLaw(
         system=system,
         generator=psi,
         charge=charge,
-        kinetic_breaking=sp.S.Zero,
+        kinetic_breaking=noise.finite_step,
+        noise_drift=noise.noise_drift,
+        noise_diffusion=noise.noise_diffusion,
         loss_breaking=loss_part,
         regularizer_breaking=regularizer_part,
         order=1,
@@ -465,40 +491,3 @@ def _gradient_flow(system: LearningSystem) -> list:
     if isinstance(mass, sp.MatrixBase) and mass == sp.eye(len(system.coords)):
         return [-sp.diff(system.potential, q) for q in system.coords]
     return list(equations_of_motion(system).first_order().rhs)
-
-
-def _require_gradient_field(field_: sp.Matrix, coords: tuple, psi: sp.ImmutableMatrix) -> None:
-    for i, qi in enumerate(coords):
-        check()
-        for j in range(i + 1, len(coords)):
-            qj = coords[j]
-            curl = sp.diff(field_[i], qj) - sp.diff(field_[j], qi)
-            if curl != 0 and not is_zero(curl):
-                raise NoFirstOrderChargeError(
-                    f"gradient flow has no first-order Noether charge for ψ = "
-                    f"{vector_text(psi)}: Mψ is not a gradient field "
-                    f"(∂(Mψ)_{qi}/∂{qj} − ∂(Mψ)_{qj}/∂{qi} = {readable(curl)} ≠ 0). "
-                    "Its second-order charge exists under a finite-step rule such as "
-                    "rules.gradient_descent(lr)"
-                )
-
-
-def _potential_of(field_: sp.Matrix, coords: tuple) -> sp.Expr:
-    """φ with ∇φ = field (curl-free), by integrating one coordinate at a time."""
-    potential = sp.S.Zero
-    for component, q in zip(field_, coords, strict=True):
-        check()
-        remainder = sp.expand(component - sp.diff(potential, q))
-        if remainder == 0:
-            continue
-        integral = sp.integrate(remainder, q)
-        if integral.has(sp.Integral):
-            raise NotSupportedError(
-                f"could not integrate the gradient field in {q} to a first-order "
-                "charge; use a second-order rule such as rules.gradient_descent(lr)"
-            )
-        potential += integral
-    gradient = [sp.diff(potential, q) for q in coords]
-    if not all(is_zero(g - f) for g, f in zip(gradient, field_, strict=True)):
-        raise VerificationError("the first-order charge's gradient is not Mψ; please report")
-    return potential

@@ -59,6 +59,7 @@ __all__ = [
     "gradient_descent",
     "momentum",
     "preconditioned",
+    "sgd",
     "weight_decay",
 ]
 
@@ -98,16 +99,25 @@ class LearningRule:
     beta: sp.Expr | None = None
     preconditioner: sp.ImmutableMatrix | sp.Expr | None = None
     coordinates: tuple[sp.Symbol, ...] | None = field(default=None, repr=False)
+    batch_size: int | None = None
+    replacement: bool = True
+
+    @property
+    def stochastic(self) -> bool:
+        """True for minibatch SGD (its laws are about first-order charges)."""
+        return self.name == "sgd"
 
     @property
     def order(self) -> int:
-        """1 for gradient flow (M q̇ = −∇V), 2 for the finite-step rules."""
-        return 1 if self.name == "gradient_flow" else 2
+        """1 for gradient flow (M q̇ = −∇V) and SGD (no velocity under noise), 2 for
+        the finite-step deterministic rules."""
+        return 1 if self.name in ("gradient_flow", "sgd") else 2
 
     @property
     def mass_scale(self) -> sp.Expr:
-        """The scalar factor m of the mass M = m·G (1 for gradient flow's metric)."""
-        if self.name == "gradient_flow":
+        """The scalar factor m of the mass M = m·G (1 for gradient flow's and SGD's
+        metric)."""
+        if self.name in ("gradient_flow", "sgd"):
             return sp.S.One
         if self.name == "momentum":
             return self.lr * (1 + self.beta) / 2
@@ -115,8 +125,8 @@ class LearningRule:
 
     @property
     def tau(self) -> sp.Expr | None:
-        """Damping time τ of L = e^{t/τ}(T − V); None for gradient flow."""
-        if self.name == "gradient_flow":
+        """Damping time τ of L = e^{t/τ}(T − V); None for gradient flow and SGD."""
+        if self.name in ("gradient_flow", "sgd"):
             return None
         if self.name == "momentum":
             return self.lr * (1 + self.beta) / (2 * (1 - self.beta))
@@ -306,6 +316,56 @@ def preconditioned(lr: sp.Expr | float, G: sp.Matrix | sp.Expr) -> LearningRule:
         update="q_{k+1} = q_k − ηG⁻¹∇V(q_k)",
         lr=_positive(lr, "learning rate lr", "0.01"),
         preconditioner=_metric(G),
+    )
+
+
+def sgd(lr: sp.Expr | float, batch_size: int = 1, *, replacement: bool = True) -> LearningRule:
+    """Minibatch SGD θ_{k+1} = θ_k − (η/B) Σ_{i∈batch} ∇ℓ_i(θ_k) on a finite dataset.
+
+    Needs ``LearningSystem(..., dataset=...)``: the system's ``loss`` is then the
+    per-sample loss ℓ and the training loss V its dataset mean. Continuous model
+    (stochastic modified equation, t = kη; Li, Tai and E 2017):
+    dθ = −∇(V + (η/4)|∇V|²) dt + √(ηΣ) dW with the gradient-noise covariance
+    Σ(θ) = (1/B)(mean ∇ℓ∇ℓᵀ − ∇V∇Vᵀ) for batches drawn with replacement, times
+    (N − B)/(N − 1) without (:func:`symnoether.core.stochastic.noise_covariance`).
+    Under noise there is no velocity: Noether laws are about first-order charges.
+
+    Parameters
+    ----------
+    lr : positive number or sympy expression
+        The step size η.
+    batch_size : int
+        B ≥ 1 (at most the dataset size N when ``replacement`` is False).
+    replacement : bool
+        Draw the B samples of a batch with replacement (default) or without.
+
+    References
+    ----------
+    Q. Li, C. Tai and W. E, "Stochastic modified equations and adaptive stochastic
+    gradient algorithms", ICML 2017, arXiv:1511.06251.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> rule = sgd(sp.Symbol("eta", positive=True), batch_size=2)
+    >>> rule.order, rule.batch_size, rule.replacement
+    (1, 2, True)
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidRuleError(
+            f"batch_size = {batch_size!r} is not a positive integer; pass the number of "
+            "samples per minibatch, e.g. batch_size=1"
+        )
+    if not isinstance(replacement, bool):
+        raise InvalidRuleError(f"replacement = {replacement!r} is not True or False")
+    how = "with" if replacement else "without"
+    return LearningRule(
+        name="sgd",
+        update=f"q_{{k+1}} = q_k − (η/B) Σ_batch ∇ℓ_i(q_k), B = {batch_size} drawn {how} "
+        "replacement",
+        lr=_positive(lr, "learning rate lr", "0.01"),
+        batch_size=batch_size,
+        replacement=replacement,
     )
 
 

@@ -41,6 +41,7 @@ from ..errors import (
     FirstOrderRuleError,
     IgnoredCoordinateWarning,
     InvalidCoordinatesError,
+    InvalidDatasetError,
     InvalidKineticError,
     InvalidRuleError,
 )
@@ -48,6 +49,7 @@ from .checks import (
     as_scalar,
     block_symbols,
     check_coordinates,
+    check_dataset,
     check_loss,
     check_regularizers,
     coordinate_blocks,
@@ -108,6 +110,11 @@ class LearningSystem:
         A kinetic term ½q̇ᵀM(q)q̇ written by hand (physics), instead of a rule.
     tau : sympy expression, optional
         Damping time for a hand-written ``kinetic`` (default ∞: no damping).
+    dataset : dict, optional
+        A finite training set {data symbol: [values]} (numbers or expressions of
+        hyper-parameters, one value per sample, every data symbol given). With it,
+        ``loss`` is the per-sample loss ℓ and the training loss V is its mean over
+        the samples (:attr:`training_loss`); :func:`symnoether.rules.sgd` needs one.
 
     Attributes
     ----------
@@ -149,6 +156,7 @@ class LearningSystem:
     regularizers: tuple = ()
     kinetic: sp.Expr | None = None
     tau: sp.Expr | None = None
+    dataset: tuple | None = None
     blocks: tuple = field(init=False, repr=False)
     velocities: tuple = field(init=False, repr=False)
     mass_matrix: sp.ImmutableMatrix = field(init=False, repr=False)
@@ -166,13 +174,43 @@ class LearningSystem:
         self._set("loss", check_loss(self.loss, coords, data, self.velocities))
         warn_ignored(self.loss, coords, stacklevel=3)
         self._set("regularizers", check_regularizers(self.regularizers, coords))
-        self._set("potential", self.loss + sum(r.potential(coords) for r in self.regularizers))
+        self._set("dataset", check_dataset(self.dataset, data, self.rule))
+        self._check_dataset_constant()
+        regularization = sum(r.potential(coords) for r in self.regularizers)
+        self._set("potential", self.training_loss + regularization)
         self._set_kinetic()
         if self.parameters is not None:
             self._set("parameters", tuple(flatten(self.parameters)))
             warn_undeclared(self)
 
     # -- derived quantities -------------------------------------------------
+    @property
+    def samples(self) -> tuple[dict, ...]:
+        """One substitution {data symbol: value} per sample of the dataset (() without one)."""
+        if self.dataset is None:
+            return ()
+        symbols = [symbol for symbol, _ in self.dataset]
+        rows = zip(*(values for _, values in self.dataset), strict=True)
+        return tuple(dict(zip(symbols, row, strict=True)) for row in rows)
+
+    @property
+    def training_loss(self) -> sp.Expr:
+        """V: the dataset mean of the per-sample loss, or the loss itself without a dataset.
+
+        Examples
+        --------
+        >>> import symnoether as sn
+        >>> (w,), (x,) = sn.coordinates("w"), sn.data("x")
+        >>> system = sn.LearningSystem((w,), (w - x) ** 2, rule=sn.rules.gradient_flow(),
+        ...                            data=(x,), dataset={x: [0, 2]})
+        >>> system.training_loss
+        w**2/2 + (w - 2)**2/2
+        """
+        samples = self.samples
+        if not samples:
+            return self.loss
+        return sp.Add(*[self.loss.subs(s) for s in samples]) / len(samples)
+
     @property
     def time(self) -> sp.Symbol:
         """The time symbol t."""
@@ -259,6 +297,17 @@ class LearningSystem:
     # -- construction helpers ----------------------------------------------
     def _set(self, name: str, value: object) -> None:
         object.__setattr__(self, name, value)
+
+    def _check_dataset_constant(self) -> None:
+        for symbol, values in self.dataset or ():
+            for value in values:
+                moving = sorted(value.free_symbols & {*self.coords, *self.data}, key=str)
+                if moving:
+                    raise InvalidDatasetError(
+                        f"dataset[{symbol}] holds {value}, which depends on {moving[0]}, a "
+                        "coordinate or data symbol; sample values are numbers or "
+                        "expressions of hyper-parameters"
+                    )
 
     def _set_kinetic(self) -> None:
         if self.rule is not None and self.kinetic is not None:

@@ -71,7 +71,12 @@ def system_text(system: object) -> str:
     lines = [f"coordinates  {', '.join(map(str, system.coords))}"]
     if system.data:
         lines.append(f"data         {', '.join(map(str, system.data))}")
-    lines.append(f"loss         {V} = {text(system.loss)}")
+    if getattr(system, "dataset", None):
+        size = len(system.samples)
+        lines.append(f"sample loss  l = {text(system.loss)}")
+        lines.append(f"dataset      {size} samples; {V} = mean of l over them")
+    else:
+        lines.append(f"loss         {V} = {text(system.loss)}")
     for regularizer in system.regularizers:
         lines.append(f"regularizer  {regularizer}")
     if system.rule is not None:
@@ -111,6 +116,10 @@ def system_rows(system: object, notation: Notation) -> list[Row]:
     V, T = notation.role("V"), notation.role("T")
     names = ", ".join(str(r.name).replace("_", " ") for r in system.regularizers)
     note = f"loss + {names}" if system.regularizers else "loss"
+    if getattr(system, "dataset", None):
+        size = len(system.samples)
+        rows.append(Row(r"\ell", (notation.latex(system.loss),), "per-sample loss"))
+        note = f"mean of the {size} samples' loss" + (f" + {names}" if names else "")
     rows.append(Row(V, (notation.latex(system.potential),), note))
     mass = notation.latex(system.mass_matrix)
     if system.order == 1:
@@ -202,6 +211,9 @@ def _law_rows(law: object, notation: Notation, *, name: str | None, define_tau: 
         rows.append(Row(rate, ("0",), "conserved"))
         return rows
     broken = "broken by " + " and ".join(law.broken_by)
+    rule = law.system.rule
+    if rule is not None and rule.stochastic:
+        return rows + _sgd_rows(law, notation, sub, broken)
     if law.order == 1:
         rows.append(Row(rate, (notation.latex(law.rate),), broken + " (gradient flow)"))
         return rows
@@ -218,6 +230,20 @@ def _law_rows(law: object, notation: Notation, *, name: str | None, define_tau: 
     note = "breaking by the " + " and ".join(causes) if causes else "symmetry of the loss"
     rows.append(Row(potential, (notation.damped_latex(law.potential_breaking),), note))
     return rows
+
+
+def _sgd_rows(law: object, notation: Notation, sub: str, broken: str) -> list[Row]:
+    """The expected rate of a charge under SGD, term by term, and its diffusion."""
+    latex, Q = notation.latex, notation.role("Q")
+    charge = f"{Q}{sub}"
+    step, pot, noise = (rf"\dot{{{Q}}}^{{\mathrm{{{k}}}}}{sub}" for k in ("step", "pot", "noise"))
+    return [
+        Row(rf"\mathbb{{E}}[d{charge}]/dt", (f"{step} + {pot} + {noise}",), broken),
+        Row(step, (latex(law.kinetic_breaking),), "finite step"),
+        Row(pot, (latex(law.potential_breaking),), "loss and regularizers"),
+        Row(noise, (latex(law.noise_drift),), "noise drift"),
+        Row(rf"d\langle {charge}\rangle/dt", (latex(law.noise_diffusion),), "noise diffusion"),
+    ]
 
 
 def generator_rows(law: object, notation: Notation, *, name: str | None = None) -> list[Row]:

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..core.noether import NoetherLaw
 from ..core.system import LearningSystem
-from ..errors import DivergenceError, InvalidInputError
+from ..errors import DivergenceError, InvalidInputError, NotSupportedError
 from . import drivers
 from .arguments import check_laws, check_system
 from .codegen import Kernels, compile_kernels
@@ -97,6 +97,13 @@ def prepare(system, law, kernels, backend):
     """(laws, kernels, index of each law among the kernels' laws), the kernels compiled
     when not given; InvalidInputError when given kernels do not fit."""
     check_system(system)
+    if system.rule is not None and system.rule.stochastic:
+        raise NotSupportedError(
+            "the laws of a minibatch-SGD system are expectations over the batch noise, which "
+            "validate and validate_discrete do not simulate (Monte Carlo validation is not "
+            "available yet); validate the same loss under rules.gradient_descent(eta), or "
+            "check an SGD law by its exact one-step expectation over all minibatches"
+        )
     laws = check_laws(law, "law")
     if kernels is None:
         kernels = compile(system, laws, backend=backend)

@@ -1,0 +1,184 @@
+r"""Minibatch SGD: the gradient-noise covariance and the stochastic terms of a charge's law.
+
+With a finite dataset of N samples, per-sample loss ℓ_i(θ) and training loss
+V = (1/N) Σ_i ℓ_i, one SGD step draws a batch of B samples and moves
+θ_{k+1} = θ_k − η ĝ, ĝ = (1/B) Σ_{i∈batch} ∇ℓ_i (plus the regularizers' exact
+gradient). ĝ is unbiased, E ĝ = ∇V, with covariance
+
+    Σ(θ) = (1/B) ( (1/N) Σ_i ∇ℓ_i ∇ℓ_iᵀ − ∇V ∇Vᵀ )                  (with replacement),
+    Σ(θ) = (1/B) (N − B)/(N − 1) ( (1/N) Σ_i ∇ℓ_i ∇ℓ_iᵀ − ∇V ∇Vᵀ )  (without),
+
+the variance of the mean of B draws from the N gradients (with replacement: B
+independent draws; without: the finite-population correction).
+
+Continuous model, the stochastic modified equation in t = kη (Li, Tai and E 2017):
+dθ = −∇Ṽ dt + √(ηΣ) dW with Ṽ = V + (η/4)|∇V|² (V here with its regularizers). For
+a function Q(θ), Itô's formula gives the expected rate and the quadratic variation
+
+    E[dQ]/dt = −∇Q·∇V − (η/2) ∇Qᵀ∇²V∇V + (η/2) tr(Σ ∇²Q),    d⟨Q⟩/dt = η ∇QᵀΣ∇Q.
+               └ gradient flow ┘ └── finite step ──┘ └ noise drift ┘
+
+Order of accuracy: for a quadratic Q the exact one-step expectation of SGD is
+E[Q_{k+1} − Q_k | θ] = −η∇Q·∇V + (η²/2)(∇Vᵀ∇²Q∇V + tr(Σ∇²Q)), and that of the model over
+a time η is η·rate + (η²/2)·(d/dt)(−∇Q·∇V) + O(η³) along gradient flow, the same to
+O(η³): the rate is that of the discrete expectation per step divided by η, up to O(η).
+
+When ψ is a symmetry of every sample's loss (ψ·∇ℓ_i ≡ 0), the first-order charge Q
+with ∇Q = ψ has Σ∇Q = 0: no diffusion, the charge moves deterministically (the
+"Noether flow" of Ziyin et al. 2024; for rescaling the law of balance of Ziyin et
+al. 2023). A symmetry of the mean V only leaves the noise acting on Q.
+
+References
+----------
+.. [1] Q. Li, C. Tai and W. E, "Stochastic modified equations and adaptive stochastic
+   gradient algorithms", ICML 2017, arXiv:1511.06251.
+.. [2] L. Ziyin, M. Wang, H. Li and L. Wu, "Parameter symmetry and noise equilibrium of
+   stochastic gradient descent", NeurIPS 2024, arXiv:2402.07193.
+.. [3] L. Ziyin, H. Li and M. Ueda, "Law of balance and stationary distribution of
+   stochastic gradient descent", 2023, arXiv:2308.06671.
+
+Examples
+--------
+>>> import sympy as sp
+>>> import symnoether as sn
+>>> (w,), (x,) = sn.coordinates("w"), sn.data("x")
+>>> eta = sp.Symbol("eta", positive=True)
+>>> system = sn.LearningSystem((w,), (w - x) ** 2 / 2, rule=sn.rules.sgd(eta),
+...                            data=(x,), dataset={x: [-1, 1]})
+>>> noise_covariance(system)          # ∇ℓ = w ∓ 1 around ∇V = w: variance 1
+Matrix([[1]])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from ..budget import check
+from ..errors import InvalidRuleError
+from .jet import is_zero, readable
+
+__all__ = ["noise_covariance", "StochasticTerms", "stochastic_terms"]
+
+
+def noise_covariance(system: object) -> sp.ImmutableMatrix:
+    """Σ(θ), the covariance of the minibatch gradient of an SGD system, in closed form.
+
+    Parameters
+    ----------
+    system : LearningSystem
+        Built with ``rule=sn.rules.sgd(...)`` and a ``dataset=``.
+
+    Returns
+    -------
+    ImmutableMatrix
+        Σ over ``system.coords``: (1/B)(mean ∇ℓ∇ℓᵀ − ∇V∇Vᵀ), times (N − B)/(N − 1)
+        when batches are drawn without replacement (see the module docstring).
+        Regularizers enter the update exactly and carry no noise.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> import symnoether as sn
+    >>> (w,), (x,) = sn.coordinates("w"), sn.data("x")
+    >>> system = sn.LearningSystem((w,), (w - x) ** 2 / 2, rule=sn.rules.sgd(0.1, 2,
+    ...     replacement=False), data=(x,), dataset={x: [-1, 0, 1]})
+    >>> noise_covariance(system)          # (1/2)·(2/3)·(3 − 2)/(3 − 1)
+    Matrix([[1/6]])
+    """
+    rule = _require_sgd(system)
+    coords = system.coords
+    samples = system.samples
+    n = len(samples)
+    grads = [sp.Matrix([sp.diff(system.loss.subs(s), q) for q in coords]) for s in samples]
+    mean = sum(grads, sp.zeros(len(coords), 1)) / n
+    second = sp.zeros(len(coords), len(coords))
+    for g in grads:
+        check()
+        second += g * g.T
+    batch = rule.batch_size
+    factor = sp.Rational(1, batch)
+    if not rule.replacement:
+        factor *= sp.Rational(n - batch, n - 1) if n > 1 else 0
+    covariance = factor * (second / n - mean * mean.T)
+    return sp.ImmutableMatrix(covariance.applyfunc(sp.expand))
+
+
+@dataclass(frozen=True)
+class StochasticTerms:
+    """The SGD terms of a first-order charge's expected rate, and its diffusion.
+
+    Attributes
+    ----------
+    finite_step : sympy expression
+        −(η/2)∇Qᵀ∇²V∇V, V the potential (loss mean plus regularizers).
+    noise_drift : sympy expression
+        (η/2)·tr(Σ∇²Q), the Itô term.
+    noise_diffusion : sympy expression
+        η∇QᵀΣ∇Q, the charge's quadratic variation per unit time.
+
+    Examples
+    --------
+    >>> StochasticTerms(sp.S.Zero, sp.S.One, sp.S.Zero).noise_drift
+    1
+    """
+
+    finite_step: sp.Expr
+    noise_drift: sp.Expr
+    noise_diffusion: sp.Expr
+
+
+def stochastic_terms(system: object, charge: sp.Expr) -> StochasticTerms:
+    """The finite-step, noise-drift and diffusion terms of ``charge`` Q(θ) under SGD.
+
+    Parameters
+    ----------
+    system : LearningSystem
+        An SGD system (``rules.sgd`` with a ``dataset``).
+    charge : sympy expression
+        Q, a function of the coordinates (and hyper-parameters).
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> import symnoether as sn
+    >>> (w,), (x,) = sn.coordinates("w"), sn.data("x")
+    >>> eta = sp.Symbol("eta", positive=True)
+    >>> system = sn.LearningSystem((w,), (w - x) ** 2 / 2, rule=sn.rules.sgd(eta),
+    ...                            data=(x,), dataset={x: [-1, 1]})
+    >>> terms = stochastic_terms(system, w**2 / 2)
+    >>> terms.noise_drift, terms.noise_diffusion, terms.finite_step
+    (eta/2, eta*w**2, -eta*w**2/2)
+    """
+    rule = _require_sgd(system)
+    coords = system.coords
+    eta = rule.lr
+    sigma = noise_covariance(system)
+    grad_q = sp.Matrix([sp.diff(charge, q) for q in coords])
+    hess_q = sp.hessian(charge, coords)
+    grad_v = sp.Matrix([sp.diff(system.potential, q) for q in coords])
+    hess_v = sp.hessian(system.potential, coords)
+    check()
+    finite_step = -eta / 2 * (grad_q.T * hess_v * grad_v)[0]
+    drift = eta / 2 * (sigma * hess_q).trace()
+    diffusion = eta * (grad_q.T * sigma * grad_q)[0]
+    return StochasticTerms(*(_tidy(term) for term in (finite_step, drift, diffusion)))
+
+
+def _tidy(expr: sp.Expr) -> sp.Expr:
+    check()
+    expanded = sp.expand(expr)
+    if expanded == 0 or is_zero(expanded):
+        return sp.S.Zero
+    return readable(expanded)
+
+
+def _require_sgd(system: object) -> object:
+    rule = getattr(system, "rule", None)
+    if not getattr(rule, "stochastic", False) or not getattr(system, "samples", ()):
+        raise InvalidRuleError(
+            "the gradient-noise covariance needs a minibatch SGD system: build it with "
+            "rule=sn.rules.sgd(eta, batch_size=B) and dataset={x: [...], ...}"
+        )
+    return rule
