@@ -1,19 +1,27 @@
-r"""Symmetry discovery: every affine symmetry of a loss, verified and classified.
+r"""Symmetry discovery: the affine symmetries of a loss, verified and classified, with
+what was searched.
 
 A generator ψ(q) = A q + b is a symmetry of the loss V when ψ·∇V ≡ 0 for every
 value of the coordinates, the data and the hyper-parameters. The condition is
-linear in the n² + n unknowns (A, b): at a point it reads
-(∇V ⊗ [q; 1]) · vec[A | b] = 0. :func:`find_symmetries` evaluates the gradient
-at random points (floats: ReLU's ``Max``/``Heaviside``, log-sum-exp, norms and
-float coefficients all evaluate), finds the null space of the sampled system,
-brings it to reduced row-echelon form with small rational entries, and proves
-every basis generator symbolically with :func:`symnoether.core.jet.is_zero` before
-returning it. Sampling can only over-constrain, never invent a symmetry, and
-verification rejects anything the numerics got wrong.
+linear in the n² + n unknowns (A, b). :func:`find_symmetries` has two searches:
 
-Layered models declared with ``matrix_coordinates`` (or SymPy ``MatrixSymbol``
-layers) can be searched in structured mode (:mod:`symnoether.symmetry.structured`),
-which scales to layers of width 64 and returns gl(r) as one family.
+* the **general search** (:mod:`symnoether.symmetry.general`) solves for all
+  n² + n unknowns: exact sparse coefficient matching for polynomial losses, the
+  gradient sampled at random points otherwise (ReLU's ``Max``/``Heaviside``,
+  log-sum-exp, norms and float coefficients all evaluate). Its result is
+  *complete* (``algebra.complete``): every affine symmetry is in its span. It
+  reaches models of 100 parameters (10 100 unknowns), ``MatrixSymbol`` layers
+  included (written out entry by entry);
+* the **structured search** (:mod:`symnoether.symmetry.structured`) tries the
+  families layered models have, at the matrix level, and scales to layers of
+  width 64; it is *not* complete: ``algebra.searched`` lists the families it
+  tried, and ``print(algebra)`` says so.
+
+``mode='auto'`` (the default) runs the general search whenever it fits
+(n² + n ≤ ``max_unknowns``) and the structured one otherwise, which the result
+then says. Every generator returned is proved before it is returned. Sampling
+can only over-constrain, never invent a symmetry, and the proof rejects
+anything the numerics got wrong.
 
 References
 ----------
@@ -40,16 +48,14 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Iterable
-from fractions import Fraction
-from functools import partial
 
-import numpy as np
 import sympy as sp
-from sympy.polys.matrices import DomainMatrix
+from sympy.matrices.expressions.matexpr import MatrixElement
 
-from ..budget import check, time_budget
+from ..budget import time_budget
 from ..core.checks import (
     block_symbols,
     check_distinct,
@@ -65,7 +71,6 @@ from ..errors import (
     NotSupportedError,
     SearchTooLargeError,
 )
-from .actions import BlockAction, classify
 from .algebra import (
     Symmetry,
     SymmetryAlgebra,
@@ -74,19 +79,9 @@ from .algebra import (
     SymmetryFamily,
     TranslationModule,
 )
-from .grouping import on_every_block, present
-from .sampling import (
-    annihilates,
-    blas_threads,
-    canonical_basis,
-    coordinate_symbols,
-    gradient,
-    null_space,
-    polynomial_ring,
-    proves_zero,
-    sample_values,
-    short_text,
-)
+from .general import general_search
+from .grouping import on_every_block
+from .sampling import coordinate_symbols, short_text
 from .structured import structured_search
 
 __all__ = [
@@ -100,11 +95,10 @@ __all__ = [
     "MAX_GENERAL_UNKNOWNS",
 ]
 
-MAX_GENERAL_UNKNOWNS = 4000
-"""Largest n² + n the general search accepts (n = 62 coordinates; ~130 MB)."""
+MAX_GENERAL_UNKNOWNS = 10100
+"""Largest n² + n the general search takes by default (n = 100 coordinates)."""
 
 _MODES = ("auto", "general", "structured")
-_EXTRA_SAMPLES = 16
 
 
 def find_symmetries(
@@ -191,6 +185,7 @@ def find_symmetries(
     (4, 'translation', Matrix([[1, 1, 1]]))
     >>> print(algebra)                    # the shift along 𝟙, times any affine function
     symmetry algebra of dimension 4 (general search)
+      complete: all affine generators searched
       translations times affine functions (dimension 4): psi = f(q)*t, f affine in the 3
       coordinates, t in the span of
         translation_1 = (1, 1, 1)
@@ -222,20 +217,18 @@ def _search(loss, coords, data, mode: str, seed: int, max_unknowns: int) -> Symm
     ignored = ignored_coordinates(loss, _coordinates(blocks))
     n = sum(_size(b) for _, b in blocks) - sum(_size(q) for q in ignored)
     if mode == "auto":
-        mode = "structured" if matrix_symbols or n * (n + 1) > max_unknowns else "general"
+        mode = "general" if n * (n + 1) <= max_unknowns else "structured"
     if mode == "structured":
         return _structured(loss, blocks, data_symbols, ignored, seed)
-    if matrix_symbols:
-        raise InvalidInputError(
-            "general mode needs explicit coordinate symbols; MatrixSymbol layers are "
-            "searched with mode='structured'"
-        )
     if n * (n + 1) > max_unknowns:
         raise SearchTooLargeError(
             f"the general search has n² + n = {n * (n + 1)} unknowns for n = {n} "
-            f"coordinates, more than max_unknowns = {max_unknowns} (memory grows as n⁴); "
-            "declare the layers with sn.matrix_coordinates and pass mode='structured'"
+            f"coordinates, more than max_unknowns = {max_unknowns}; raise max_unknowns "
+            "(time and memory grow with it), or declare the layers with "
+            "sn.matrix_coordinates and pass mode='structured' (an incomplete search)"
         )
+    if matrix_symbols:
+        return _general_on_entries(loss, blocks, data_symbols, seed)
     return general_search(loss, blocks, data_symbols, seed=seed)
 
 
@@ -322,58 +315,7 @@ def _size(block: object) -> int:
     return 1
 
 
-# -- general mode ----------------------------------------------------------------
-
-
-def general_search(loss: sp.Expr, blocks: tuple, data: tuple, *, seed: int = 0) -> SymmetryAlgebra:
-    """The general affine search over all n² + n unknowns (see module docstring), n the
-    coordinates the loss depends on; the result is grouped into families
-    (:func:`symnoether.symmetry.grouping.present`), which proves every element it
-    presents (a module element f·t follows from its translation t)."""
-    every = coordinate_symbols(blocks)
-    ignored = ignored_coordinates(loss, every)
-    coords = tuple(q for q in every if q not in set(ignored))
-    position = [every.index(q) for q in coords]
-    n = len(coords)
-    grad = gradient(loss, coords)
-    ring = polynomial_ring(loss, coords)
-    others = sorted(loss.free_symbols - set(coords) - set(data), key=lambda s: s.name)
-    symbols = [*coords, *data, *others]
-    evaluate = sp.lambdify(symbols, grad, modules="numpy", docstring_limit=0)
-    unknowns = n * (n + 1)
-    if ring is not None and unknowns <= _EXACT_UNKNOWNS:
-        basis = exact_basis(ring, coords)
-    else:
-        rng = np.random.default_rng(seed)
-        branching = loss.has(sp.Max, sp.Min, sp.Heaviside, sp.Piecewise, sp.Abs, sp.sign)
-        sample = partial(_sample_rows, evaluate, symbols, n, far=branching)
-        rows = sample(unknowns + _EXTRA_SAMPLES, rng)
-        with blas_threads():
-            null = _stable_null_space(sample, unknowns, rows, rng)
-        basis = canonical_basis(null)
-    single = (("q", sp.ImmutableMatrix(every)),)
-    members = []
-    for vector in basis:
-        check()
-        left, shift = {}, {}
-        for index, value in vector.items():
-            i, j = divmod(index, n + 1)
-            if j == n:
-                shift[(position[i], 0)] = value
-            else:
-                left[(position[i], position[j])] = value
-        action = (BlockAction(len(every), 1, left=left, shift=shift),)
-        kind = classify(action)
-        members.append(Symmetry(kind, kind, every, single, action))
-
-    def verify(symmetry: Symmetry) -> None:
-        check()
-        psi = [symmetry.generator[k] for k in position]
-        if not _verified(psi, coords, grad, ring):
-            raise NotSupportedError(_inexact_message(symmetry.generator, others))
-
-    grouped = present(members, every, coords, blocks, verify)
-    return SymmetryAlgebra(every, single, grouped, "general", ignored)
+# -- the two searches ---------------------------------------------------------------
 
 
 def _structured(loss, blocks: tuple, data: tuple, ignored: tuple, seed: int) -> SymmetryAlgebra:
@@ -382,7 +324,7 @@ def _structured(loss, blocks: tuple, data: tuple, ignored: tuple, seed: int) -> 
     found = structured_search(loss, tuple(blocks[k] for k in kept), data, seed=seed)
     coords = _coordinates(blocks, explicit=True)
     members = on_every_block(found.members, blocks, kept, ignored, coords)
-    return SymmetryAlgebra(coords, blocks, members, "structured", ignored)
+    return SymmetryAlgebra(coords, blocks, members, "structured", ignored, found.searched)
 
 
 def _ignored_block(block: object, ignored: tuple) -> bool:
@@ -404,109 +346,91 @@ def _coordinates(blocks: tuple, *, explicit: bool = False) -> tuple:
     return tuple(out)
 
 
-def _inexact_message(generator: sp.MatrixBase, others: list) -> str:
-    """Why a numerically found generator can fail the exact check, and what to do."""
-    depends = f" or depend on {', '.join(map(str, others))}" if others else ""
-    approximate = [sp.N(entry, 6) for entry in generator]
-    return (
-        f"the general search found a symmetry numerically, close to ψ = {approximate}, "
-        f"but that ψ fails the exact check ψ·∇V ≡ 0: the true coefficients are not "
-        f"rational (such as √2){depends}, and the search reconstructs rational "
-        "coefficients only. Derive the generator by hand and pass it to "
-        "sn.noether(system, ψ), or sn.derive(system, {name: ψ})"
-    )
-
-
-def exact_basis(ring: tuple, coords: tuple) -> list:
-    """The affine symmetries of a polynomial loss by exact coefficient matching.
-
-    ψ·∇V = Σᵢ (Σⱼ A_ij q_j + b_i) ∂ᵢV vanishes identically iff every monomial's
-    coefficient does: a linear system over ℚ in the n² + n unknowns, solved in
-    exact rational arithmetic (reduced row-echelon form, no rounding), so any
-    denominators are exact. Same {unknown index: Fraction} form as
-    :func:`canonical_basis`.
-    """
-    algebra, loss = ring
-    n = len(coords)
-    q = [algebra.from_expr(c) for c in coords]
-    grads = [loss.diff(x) for x in q]
-    rows: dict[tuple, dict[int, object]] = {}
-    for i, g in enumerate(grads):
-        check()
-        for j in range(n + 1):
-            column = i * (n + 1) + j
-            poly = g * q[j] if j < n else g
-            for monomial, coefficient in poly.terms():
-                rows.setdefault(monomial, {})[column] = coefficient
-    system = DomainMatrix(
-        {r: entries for r, entries in enumerate(rows.values())},
-        (max(len(rows), 1), n * (n + 1)),
-        sp.QQ,
-    )
-    null = system.to_dense().nullspace()
-    if null.shape[0] == 0 or null.is_zero_matrix:
-        return []
-    reduced, pivots = null.rref()
-    basis = []
-    for r in range(len(pivots)):
-        vector = {}
-        for column, value in enumerate(reduced.to_Matrix().row(r)):
-            if value != 0:
-                vector[column] = Fraction(int(value.p), int(value.q))
-        basis.append(vector)
-    return basis
-
-
-_EXACT_UNKNOWNS = 600
-"""Polynomial losses with at most this many unknowns n² + n are solved exactly."""
-
-
-def _verified(psi: sp.MatrixBase, coords: tuple, grad: list, ring: tuple | None) -> bool:
-    """ψ·∇V ≡ 0: in exact polynomial arithmetic when V is polynomial, else by is_zero."""
-    if ring is not None:
-        algebra, loss = ring
-        total = algebra.zero
-        for p, q in zip(psi, coords, strict=True):
-            if p != 0:
-                total += algebra.from_expr(p) * loss.diff(algebra.from_expr(q))
-        return total == 0
-    return proves_zero(sp.Add(*[p * g for p, g in zip(psi, grad, strict=True) if p != 0]))
-
-
-def _stable_null_space(sample, unknowns, rows, rng) -> np.ndarray:
-    """Null space of the sampled system, resampling (``sample(count, rng)``) until
-    fresh points agree."""
-    null = null_space(rows)
-    for attempt in range(6):
-        check()
-        fresh = sample(max(2 * _EXTRA_SAMPLES, unknowns // 4), rng)
-        if annihilates(fresh, null):
-            return null
-        rows = np.concatenate([rows, fresh, sample(unknowns, rng)])
-        null = null_space(rows, fast=attempt == 0)
-    return null
-
-
-def _sample_rows(evaluate, symbols: list, n: int, wanted: int, rng, *, far=False) -> np.ndarray:
-    chunks, have = [], 0
-    for _ in range(4):
-        check()
-        count = wanted - have + 8
-        values = sample_values(symbols, count, rng, far=far)
-        with np.errstate(all="ignore"):
-            raw = evaluate(*values)
-        grads = np.stack([np.broadcast_to(np.asarray(g, dtype=float), (count,)) for g in raw], 1)
-        points = np.stack(values[:n], 1)
-        finite = np.isfinite(grads).all(axis=1)
-        grads, points = grads[finite], points[finite]
-        augmented = np.concatenate([points, np.ones((len(points), 1))], 1)
-        chunks.append((grads[:, :, None] * augmented[:, None, :]).reshape(len(points), -1))
-        have += len(points)
-        if have >= wanted:
-            break
-    if have < wanted:
-        raise InvalidLossError(
-            "the loss is not finite at most random points (its gradient evaluates to nan or "
-            "inf); give coordinates, data and parameters sign assumptions that make it real"
+def _general_on_entries(loss, blocks: tuple, data: tuple, seed: int) -> SymmetryAlgebra:
+    """The general search on MatrixSymbol layers, written out entry by entry: each entry
+    W[i, j] becomes a real Symbol for the search, and the result is put back on the
+    entries (coordinates W[i, j], families on the MatrixSymbol layers)."""
+    matrices = {b for _, b in blocks if isinstance(b, sp.MatrixSymbol)}
+    matrices |= {d for d in data if isinstance(d, sp.MatrixSymbol)}
+    matrices |= {m for m in getattr(loss, "free_symbols", set()) if isinstance(m, sp.MatrixSymbol)}
+    entries = {}
+    for matrix in sorted(matrices, key=str):
+        rows, cols = map(int, matrix.shape)
+        for i in range(rows):
+            for j in range(cols):
+                entries[matrix[i, j]] = sp.Dummy(f"{matrix.name}_{i}{j}", real=True)
+    scalar = _explicit_scalar(loss).xreplace(entries)
+    left = [m for m in scalar.free_symbols if isinstance(m, sp.MatrixSymbol | MatrixElement)]
+    if left:
+        raise NotSupportedError(
+            f"the loss could not be written out entry by entry (it keeps {left[0]}); pass "
+            "mode='structured', or declare the layers with sn.matrix_coordinates"
         )
-    return np.concatenate(chunks)[:wanted]
+    explicit = tuple(
+        (name, sp.Matrix(b.shape[0], b.shape[1], lambda i, j, b=b: entries[b[i, j]]))
+        if isinstance(b, sp.MatrixSymbol)
+        else (name, b)
+        for name, b in blocks
+    )
+    flat_data = []
+    for d in data:
+        if isinstance(d, sp.MatrixSymbol):
+            flat_data.extend(entries[d[i, j]] for i in range(d.shape[0]) for j in range(d.shape[1]))
+        else:
+            flat_data.append(d)
+    algebra = general_search(scalar, explicit, tuple(flat_data), seed=seed)
+    back = {v: k for k, v in entries.items()}
+    return _renamed_algebra(algebra, back, blocks)
+
+
+def _explicit_scalar(loss) -> sp.Expr:
+    """A scalar loss in the entries of its matrices (MatrixExpr products multiplied out)."""
+    if isinstance(loss, sp.MatrixExpr):
+        return sp.Matrix(loss.as_explicit())[0, 0]
+
+    def explicit(element):
+        return element.parent.as_explicit()[element.i, element.j]
+
+    def composite(e) -> bool:
+        return isinstance(e, MatrixElement) and not isinstance(e.parent, sp.MatrixSymbol)
+
+    scalar = loss.replace(composite, explicit)
+    traces = {t: t.arg.as_explicit().trace() for t in scalar.atoms(sp.Trace)}
+    return scalar.xreplace(traces) if traces else scalar
+
+
+def _renamed_algebra(algebra: SymmetryAlgebra, back: dict, blocks: tuple) -> SymmetryAlgebra:
+    """``algebra`` with each entry symbol replaced by its MatrixElement (``back``) and the
+    families put on the original ``blocks``."""
+    coords = tuple(back.get(q, q) for q in algebra.coords)
+    column = (("q", sp.ImmutableMatrix(coords)),)
+
+    def symmetry(s: Symmetry) -> Symmetry:
+        return dataclasses.replace(s, coords=coords, blocks=column)
+
+    members = []
+    for member in algebra.members:
+        if isinstance(member, Symmetry):
+            members.append(symmetry(member))
+        elif isinstance(member, TranslationModule):
+            factors = tuple(back.get(q, q) for q in member.factors)
+            translations = tuple(symmetry(t) for t in member.translations)
+            members.append(
+                dataclasses.replace(
+                    member, translations=translations, factors=factors, coords=coords, blocks=column
+                )
+            )
+        else:
+            members.append(dataclasses.replace(member, coords=coords, blocks=blocks))
+    ignored = [back.get(q, q) for q in algebra.ignored]
+    for _, block in blocks:  # a layer the loss ignores whole is named whole
+        if isinstance(block, sp.MatrixSymbol):
+            entries = list(block.as_explicit())
+            if set(entries) <= set(ignored):
+                at = ignored.index(entries[0])
+                ignored = [q for q in ignored if q not in set(entries)]
+                ignored.insert(at, block)
+    ignored = tuple(ignored)
+    return dataclasses.replace(
+        algebra, coords=coords, blocks=column, members=tuple(members), ignored=ignored
+    )

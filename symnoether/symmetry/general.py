@@ -1,0 +1,159 @@
+r"""The general search: every affine symmetry ψ = A q + b of a loss, over all n² + n
+unknowns, verified.
+
+The condition ψ·∇V ≡ 0 is linear in (A, b). The search solves it in two steps:
+
+1. the **translations** t (b only, A = 0): each brings the module of every f(q)·t
+   (f t·∇V = f·0), dimension n + 1 per translation among affine generators;
+2. the rest **modulo that module**: the unknowns at each translation's pivot row
+   are dropped (any solution minus its pivot-row part along the module is a
+   solution with those rows zero), so the module is never solved for.
+
+Each step is solved by exact coefficient matching when the loss is polynomial
+(:mod:`symnoether.symmetry.coefficients`: a sparse system, peeled and split into
+components), else by sampling the gradient at random points
+(:mod:`symnoether.symmetry.sampled`: directly, or along coordinate lines first for
+large systems). Every generator presented is then proved, in exact polynomial
+arithmetic or by :func:`symnoether.core.jet.is_zero`
+(:func:`symnoether.symmetry.grouping.present`).
+
+Examples
+--------
+>>> import sympy as sp
+>>> import symnoether as sn
+>>> q = sn.coordinates("q1:4")
+>>> algebra = general_search(sum(c**2 for c in q), (("q", sp.Matrix(q)),), ())
+>>> algebra.dimension, algebra.complete, algebra.kinds
+(3, True, ('rotation', 'rotation', 'rotation'))
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from ..budget import check
+from ..core.checks import ignored_coordinates
+from ..errors import NotSupportedError
+from .actions import BlockAction, classify
+from .algebra import ALL_AFFINE, Symmetry, SymmetryAlgebra
+from .coefficients import coefficient_matrix, null_basis
+from .grouping import present, translation_members
+from .sampled import DENSE_UNKNOWNS, Sampler, dense_basis, reduced_basis, translation_basis
+from .sampling import coordinate_symbols, gradient, polynomial_ring, proves_zero
+
+__all__ = ["general_search"]
+
+_BRANCHES = (sp.Max, sp.Min, sp.Heaviside, sp.Piecewise, sp.Abs, sp.sign)
+
+
+def general_search(loss: sp.Expr, blocks: tuple, data: tuple, *, seed: int = 0) -> SymmetryAlgebra:
+    """The general affine search over all n² + n unknowns (module docstring), n the
+    coordinates the loss depends on; the result is grouped into families
+    (:func:`symnoether.symmetry.grouping.present`), which proves every element it
+    presents (a module element f·t follows from its translation t)."""
+    every = coordinate_symbols(blocks)
+    ignored = ignored_coordinates(loss, every)
+    coords = tuple(q for q in every if q not in set(ignored))
+    position = [every.index(q) for q in coords]
+    n = len(coords)
+    grad = gradient(loss, coords)
+    ring = polynomial_ring(loss, coords)
+    others = sorted(loss.free_symbols - set(coords) - set(data), key=lambda s: s.name)
+    solver = _Exact(ring, coords) if ring is not None else None
+    if solver is None or solver.matrix is None:
+        symbols = [*coords, *data, *others]
+        evaluate = sp.lambdify(symbols, grad, modules="numpy", docstring_limit=0, cse=True)
+        solver = _Sampled(Sampler(evaluate, symbols, n, far=loss.has(*_BRANCHES)), seed)
+    shifts = solver.translations()
+    pivots = {min(t) for t in shifts}
+    keep = [i for i in range(n) if i not in pivots]
+    basis = solver.rest(keep) if keep else []
+
+    single = (("q", sp.ImmutableMatrix(every)),)
+    translations = translation_members(
+        [{position[i]: v for i, v in t.items()} for t in shifts], every, single
+    )
+    members = []
+    for vector in basis:
+        check()
+        left, shift = {}, {}
+        for index, value in vector.items():
+            i, j = divmod(index, n + 1)
+            if j == n:
+                shift[(position[i], 0)] = value
+            else:
+                left[(position[i], position[j])] = value
+        action = (BlockAction(len(every), 1, left=left, shift=shift),)
+        kind = classify(action)
+        members.append(Symmetry(kind, kind, every, single, action))
+
+    def verify(symmetry: Symmetry) -> None:
+        check()
+        psi = [symmetry.generator[k] for k in position]
+        if not _verified(psi, coords, grad, ring):
+            raise NotSupportedError(_inexact_message(symmetry.generator, others))
+
+    grouped = present(members, every, coords, blocks, verify, translations)
+    return SymmetryAlgebra(every, single, grouped, "general", ignored, ALL_AFFINE)
+
+
+class _Exact:
+    """Exact coefficient matching (polynomial loss); ``matrix`` None when it does not fit."""
+
+    def __init__(self, ring: tuple, coords: tuple) -> None:
+        built = coefficient_matrix(ring[0], ring[1], coords)
+        self.matrix, self.scales = (None, None) if built is None else built
+        self.n = len(coords)
+
+    def translations(self) -> list:
+        n = self.n
+        columns = [i * (n + 1) + n for i in range(n)]
+        found = null_basis(self.matrix, self.scales, columns)
+        return [{k // (n + 1): v for k, v in vector.items()} for vector in found]
+
+    def rest(self, keep: list) -> list:
+        n = self.n
+        columns = [i * (n + 1) + j for i in keep for j in range(n + 1)]
+        return null_basis(self.matrix, self.scales, columns)
+
+
+class _Sampled:
+    """The gradient sampled at random points (any loss SymPy can differentiate)."""
+
+    def __init__(self, sampler: Sampler, seed: int) -> None:
+        self.sampler = sampler
+        self.rng = np.random.default_rng(seed)
+
+    def translations(self) -> list:
+        return translation_basis(self.sampler, self.rng)
+
+    def rest(self, keep: list) -> list:
+        if len(keep) * (self.sampler.n + 1) <= DENSE_UNKNOWNS:
+            return dense_basis(self.sampler, keep, self.rng)
+        return reduced_basis(self.sampler, keep, self.rng)
+
+
+def _verified(psi: list, coords: tuple, grad: list, ring: tuple | None) -> bool:
+    """ψ·∇V ≡ 0: in exact polynomial arithmetic when V is polynomial, else by is_zero."""
+    if ring is not None:
+        algebra, loss = ring
+        total = algebra.zero
+        for p, q in zip(psi, coords, strict=True):
+            if p != 0:
+                total += algebra.from_expr(p) * loss.diff(algebra.from_expr(q))
+        return total == 0
+    return proves_zero(sp.Add(*[p * g for p, g in zip(psi, grad, strict=True) if p != 0]))
+
+
+def _inexact_message(generator: sp.MatrixBase, others: list) -> str:
+    """Why a numerically found generator can fail the exact check, and what to do."""
+    depends = f" or depend on {', '.join(map(str, others))}" if others else ""
+    approximate = [sp.N(entry, 6) for entry in generator]
+    return (
+        f"the general search found a symmetry numerically, close to ψ = {approximate}, "
+        f"but that ψ fails the exact check ψ·∇V ≡ 0: the true coefficients are not "
+        f"rational (such as √2){depends}, and the search reconstructs rational "
+        "coefficients only. Derive the generator by hand and pass it to "
+        "sn.noether(system, ψ), or sn.derive(system, {name: ψ})"
+    )
