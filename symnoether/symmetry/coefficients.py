@@ -4,9 +4,11 @@ For a polynomial loss V, ψ·∇V = Σᵢ (Σⱼ A_ij q_j + b_i) ∂ᵢV vanishe
 the coefficient of every monomial (in the coordinates, the data and the
 hyper-parameters) does. That is a linear system over ℚ in the n² + n unknowns
 (A, b), and it is very sparse: the unknown A_ij only meets the monomials of
-q_j ∂ᵢV. :func:`coefficient_matrix` builds it with vectorized exponent hashing
-(no Python loop over its millions of entries), and :func:`null_basis` solves it
-by exploiting that structure:
+q_j ∂ᵢV. :class:`CoefficientSystem` builds it from V's exponent vectors with
+numpy (each monomial keyed exactly by its exponents packed into 64-bit words; no
+Python loop over its millions of entries), with integer entries (V's
+coefficients times their common denominator), and solves it by exploiting that
+structure:
 
 1. **peeling** — a monomial that only one live unknown produces forces that
    unknown to 0; repeat until no such monomial is left (on a linear network this
@@ -15,26 +17,29 @@ by exploiting that structure:
    (two unknowns are linked when they share a monomial); each is solved alone;
 3. **each component** — a numeric SVD (on a random sketch when it has many more
    monomials than unknowns) gives the null space, brought to reduced row-echelon
-   form with rational entries, then checked exactly (modular arithmetic on the
-   integer system); a component that fails is solved in exact rational
-   arithmetic instead.
+   form with rational entries and checked modulo two primes; a component that
+   fails is solved in exact rational arithmetic instead.
 
 Nothing here is sampled: a polynomial loss's symmetries are decided from its
-coefficients, so the basis returned spans *all* the solutions of the system
-(the SVD cannot miss a null vector of an exactly represented integer matrix: its
-singular value is computed at round-off, below the rank threshold).
+coefficients, so the basis spans *all* the solutions (the SVD cannot miss a null
+vector of an exactly represented integer matrix: its singular value is computed
+at round-off, below the rank threshold), and :meth:`CoefficientSystem.proves`
+checks a generator against every coefficient in exact integer arithmetic: a
+proof that ψ·∇V ≡ 0.
 
 Examples
 --------
 >>> import sympy as sp
 >>> w1, w2, x = sp.symbols("w1 w2 x")
 >>> ring = sp.ring([w1, w2, x], sp.QQ)[0]
->>> loss = ring.from_expr((x - w1 * w2) ** 2)
->>> matrix, scales = coefficient_matrix(ring, loss, (w1, w2))
->>> matrix.shape[1], len(scales)          # n² + n = 6 unknowns (A | b, row by row)
-(6, 2)
->>> [{k: str(v) for k, v in vector.items()} for vector in null_basis(matrix, scales, range(6))]
+>>> system = CoefficientSystem.build(ring, ring.from_expr((x - w1 * w2) ** 2), (w1, w2))
+>>> system.matrix.shape[1]                # n² + n = 6 unknowns (A | b, row by row)
+6
+>>> basis = system.null_basis(range(6))
+>>> [{k: str(v) for k, v in vector.items()} for vector in basis]      # ψ = (w1, −w2)
 [{0: '1', 4: '-1'}]
+>>> system.proves(basis[0]), system.proves({0: 1})
+(True, False)
 """
 
 from __future__ import annotations
@@ -52,105 +57,123 @@ from ..budget import check
 from ..errors import VerificationError
 from .sampling import canonical_basis
 
-__all__ = ["coefficient_matrix", "null_basis"]
+__all__ = ["CoefficientSystem"]
 
 _EXACT_LIMIT = 2**53  # integers a float64 holds exactly
 _PRIMES = (67108859, 67108837)  # < 2**26: products of two residues and their sums fit int64
 
 
-def coefficient_matrix(ring: object, loss: object, coords: tuple) -> tuple | None:
-    """The coefficient system of ψ·∇V ≡ 0: a sparse matrix (monomials × unknowns) and
-    the scale of each block of unknowns.
+class CoefficientSystem:
+    """The coefficient system of ψ·∇V ≡ 0 for a polynomial V: ``matrix`` (monomials ×
+    unknowns, sparse, integer entries held exactly as floats). Column i·(n + 1) + j is
+    the unknown A_ij (j < n) or b_i (j = n)."""
 
-    Column i·(n + 1) + j is the unknown A_ij (j < n) or b_i (j = n). The entries of
-    block i are the coefficients of ∂ᵢV times s_i (``scales[i]``, the common
-    denominator), so that every entry is an integer, held exactly as a float. None
-    when an entry would exceed 2⁵³ (the caller solves the system another way).
-    """
-    gens, symbols = ring.gens, ring.symbols
-    index = {s: k for k, s in enumerate(symbols)}
-    position = np.array([index[q] for q in coords])
-    n = len(coords)
-    # two independent 64-bit hashes of exponent vectors: h(e + e_k) = h(e) + w_k (mod 2⁶⁴)
-    weights = np.random.default_rng(20240611).integers(
-        0, 2**63, size=(2, len(symbols)), dtype=np.uint64
-    )
-    step = np.concatenate([weights.T[position], np.zeros((1, 2), np.uint64)])  # (n + 1) × 2
-    keys, columns, values, scales = [], [], [], []
-    for i in range(n):
-        check()
-        derivative = loss.diff(gens[position[i]])
-        coefficients = derivative.coeffs()
-        if not coefficients:
-            scales.append(1)
-            continue
-        scale = lcm(*(int(c.denominator) for c in coefficients))
-        integers = [int(c * scale) for c in coefficients]
-        if max(abs(v) for v in integers) >= _EXACT_LIMIT:
+    def __init__(self, matrix: sparse.csr_matrix, n: int) -> None:
+        self.matrix = matrix
+        self.columns = sparse.csc_matrix(matrix)
+        self.n = n
+
+    @classmethod
+    def build(cls, ring: object, loss: object, coords: tuple) -> CoefficientSystem | None:
+        """The system of ``loss`` (an element of ``ring``) for ``coords``; None when an
+        entry would exceed 2⁵³ (the caller then samples instead)."""
+        symbols = ring.symbols
+        index = {s: k for k, s in enumerate(symbols)}
+        position = np.array([index[q] for q in coords], dtype=np.int64)
+        n, nv = len(coords), len(symbols)
+        terms = list(loss.terms())
+        if not terms:
+            return cls(sparse.csr_matrix((0, n * (n + 1))), n)
+        exponents = np.array([m for m, _ in terms], dtype=np.int64).reshape(len(terms), nv)
+        common = lcm(*(int(c.denominator) for _, c in terms))
+        integers = [int(c * common) for _, c in terms]
+        top = int(exponents.max(initial=0)) + 1
+        if max(abs(v) for v in integers) * top >= _EXACT_LIMIT:
             return None
-        scales.append(scale)
-        exponents = np.array(derivative.monoms(), dtype=np.uint64)
-        hashed = np.stack([exponents @ weights[0], exponents @ weights[1]], axis=1)
-        keys.append((hashed[:, None, :] + step[None, :, :]).reshape(-1, 2))
-        columns.append(np.tile(np.arange(i * (n + 1), (i + 1) * (n + 1)), len(integers)))
-        values.append(np.repeat(np.array(integers, dtype=float), n + 1))
-    if not keys:
-        return sparse.csr_matrix((0, n * (n + 1))), scales
-    keys_all = np.concatenate(keys)
-    order = np.lexsort((keys_all[:, 1], keys_all[:, 0]))
-    ordered = keys_all[order]
-    new = np.ones(len(order), dtype=bool)
-    new[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
-    rows = np.empty(len(order), dtype=np.int64)
-    rows[order] = np.cumsum(new) - 1
-    matrix = sparse.csr_matrix(
-        (np.concatenate(values), (rows, np.concatenate(columns))),
-        shape=(int(new.sum()), n * (n + 1)),
-    )
-    matrix.sum_duplicates()
-    matrix.eliminate_zeros()
-    return matrix, scales
+        coefficients = np.array(integers, dtype=np.int64)
+        # exact keys: exponents (each < 2^bits) packed, `per` variables to a 63-bit word
+        bits = max(top.bit_length(), 1)
+        per = 63 // bits
+        words = -(-nv // per)
+        word_of = np.arange(nv) // per
+        shift = ((np.arange(nv) % per) * bits).astype(np.uint64)
+        step = np.zeros((n + 1, words), dtype=np.uint64)  # + e_j for column j < n
+        step[np.arange(n), word_of[position]] = np.uint64(1) << shift[position]
+        keys, columns, values = [], [], []
+        for i in range(n):
+            check()
+            p = position[i]
+            rows = exponents[:, p] > 0
+            if not rows.any():
+                continue
+            derivative = exponents[rows].copy()
+            derivative[:, p] -= 1  # ∂ᵢ of the monomial; coefficient times its exponent
+            values_i = coefficients[rows] * exponents[rows, p]
+            packed = np.zeros((len(derivative), words), dtype=np.uint64)
+            for w in range(words):
+                chunk = slice(w * per, min((w + 1) * per, nv))
+                packed[:, w] = (derivative[:, chunk].astype(np.uint64) << shift[chunk]).sum(axis=1)
+            keys.append((packed[:, None, :] + step[None, :, :]).reshape(-1, words))
+            columns.append(np.tile(np.arange(i * (n + 1), (i + 1) * (n + 1)), len(derivative)))
+            values.append(np.repeat(values_i.astype(float), n + 1))
+        if not keys:
+            return cls(sparse.csr_matrix((0, n * (n + 1))), n)
+        stacked = np.concatenate(keys)
+        order = np.lexsort(stacked.T[::-1])
+        ordered = stacked[order]
+        new = np.ones(len(order), dtype=bool)
+        new[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
+        rows = np.empty(len(order), dtype=np.int64)
+        rows[order] = np.cumsum(new) - 1
+        matrix = sparse.csr_matrix(
+            (np.concatenate(values), (rows, np.concatenate(columns))),
+            shape=(int(new.sum()), n * (n + 1)),
+        )
+        matrix.sum_duplicates()
+        matrix.eliminate_zeros()
+        return cls(matrix, n)
 
+    def proves(self, vector: dict) -> bool:
+        """Whether ``vector`` ({unknown: rational}) solves every equation, in exact
+        integer arithmetic: a proof that its ψ·∇V ≡ 0."""
+        if not vector:
+            return True
+        common = lcm(*(Fraction(v).denominator for v in vector.values()))
+        total: dict = {}
+        indptr, rows, data = self.columns.indptr, self.columns.indices, self.columns.data
+        for column, value in vector.items():
+            if not 0 <= column < self.matrix.shape[1]:
+                return False
+            weight = int(Fraction(value) * common)
+            for k in range(indptr[column], indptr[column + 1]):
+                total[rows[k]] = total.get(rows[k], 0) + int(data[k]) * weight
+        return not any(total.values())
 
-def null_basis(matrix: sparse.spmatrix, scales: list, columns: object) -> list:
-    """A basis of {x : matrix·x = 0, x zero outside ``columns``}, in reduced row-echelon
-    form with exact rational entries: a list of {unknown index: Fraction}, pivot 1.
-
-    ``scales`` are those of :func:`coefficient_matrix` (undone here, so the vectors
-    solve the unscaled system).
-    """
-    columns = np.asarray(sorted(columns), dtype=np.int64)
-    n1 = matrix.shape[1] // max(len(scales), 1)
-    sub = sparse.csc_matrix(matrix[:, columns])
-    alive = _peel(sub)
-    live = np.nonzero(alive)[0]
-    if len(live) == 0:
-        return []
-    block = sparse.csr_matrix(sub[:, live])
-    block.eliminate_zeros()
-    touched = np.diff(block.indptr) > 0
-    block = block[touched]
-    pattern = sparse.csr_matrix(
-        (np.ones(block.nnz, dtype=np.int8), block.indices, block.indptr), shape=block.shape
-    )
-    graph = sparse.bmat([[None, pattern], [pattern.T, None]], format="csr")
-    _, labels = connected_components(graph, directed=False)
-    row_labels, column_labels = labels[: block.shape[0]], labels[block.shape[0] :]
-    rows_of = _groups(row_labels)
-    basis = []
-    for label, members in _groups(column_labels).items():
-        check()
-        rows = rows_of.get(label, np.array([], dtype=np.int64))
-        component = block[rows][:, members].toarray()
-        for vector in _component_basis(component):
+    def null_basis(self, columns: object) -> list:
+        """A basis of {x : matrix·x = 0, x zero outside ``columns``}, in reduced
+        row-echelon form with exact rational entries: {unknown index: Fraction}, pivot 1."""
+        columns = np.asarray(sorted(columns), dtype=np.int64)
+        sub = sparse.csc_matrix(self.columns[:, columns])
+        alive = _peel(sub)
+        live = np.nonzero(alive)[0]
+        if len(live) == 0:
+            return []
+        block = sparse.csr_matrix(sub[:, live])
+        block.eliminate_zeros()
+        block = block[np.diff(block.indptr) > 0]
+        ones = np.ones(block.nnz, dtype=np.int8)
+        pattern = sparse.csr_matrix((ones, block.indices, block.indptr), shape=block.shape)
+        graph = sparse.bmat([[None, pattern], [pattern.T, None]], format="csr")
+        _, labels = connected_components(graph, directed=False)
+        rows_of = _groups(labels[: block.shape[0]])
+        basis = []
+        for label, members in _groups(labels[block.shape[0] :]).items():
+            check()
+            rows = rows_of.get(label, np.array([], dtype=np.int64))
             unknowns = columns[live[members]]
-            basis.append({int(unknowns[k]): v for k, v in vector.items()})
-    out = []
-    for vector in basis:
-        unscaled = {k: v * scales[k // n1] for k, v in vector.items()}
-        pivot = unscaled[min(unscaled)]
-        out.append({k: v / pivot for k, v in sorted(unscaled.items())})
-    return sorted(out, key=min)
+            for vector in _component_basis(block[rows][:, members].toarray()):
+                basis.append({int(unknowns[k]): v for k, v in sorted(vector.items())})
+        return sorted(basis, key=min)
 
 
 def _peel(sub: sparse.csc_matrix) -> np.ndarray:
@@ -167,8 +190,7 @@ def _peel(sub: sparse.csc_matrix) -> np.ndarray:
             return alive
         live_part = sparse.csr_matrix(pattern[single].multiply(alive[None, :].astype(float)))
         live_part.eliminate_zeros()
-        dead = np.unique(live_part.indices[live_part.indptr[:-1]])
-        alive[dead] = False
+        alive[np.unique(live_part.indices)] = False
 
 
 def _groups(labels: np.ndarray) -> dict:
@@ -182,10 +204,8 @@ def _component_basis(component: np.ndarray) -> list:
     rows, unknowns = component.shape
     numeric = component
     if rows > 2 * unknowns + 40:  # a random sketch keeps the null space (almost surely)
-        sketch = np.random.default_rng(rows * 7919 + unknowns).standard_normal(
-            (unknowns + 20, rows)
-        )
-        numeric = sketch @ component
+        rng = np.random.default_rng(rows * 7919 + unknowns)
+        numeric = rng.standard_normal((unknowns + 20, rows)) @ component
     norms = np.linalg.norm(numeric, axis=1)
     numeric = numeric[norms > 0] / norms[norms > 0, None]
     if numeric.shape[0] == 0:
@@ -206,8 +226,8 @@ def _component_basis(component: np.ndarray) -> list:
 
 
 def _annihilates(component: np.ndarray, vector: dict) -> bool:
-    """component·vector = 0, checked modulo two primes (a cheap filter: the vectors kept
-    are proved exactly later, on the loss itself)."""
+    """component·vector ≡ 0 modulo two primes: a cheap filter (what is kept is proved
+    exactly later, by :meth:`CoefficientSystem.proves`)."""
     common = lcm(*(v.denominator for v in vector.values()))
     keys = list(vector)
     integers = [int(vector[k] * common) for k in keys]
@@ -228,13 +248,12 @@ def _exact_basis(component: np.ndarray) -> list:
     entries = {
         r: {c: sp.QQ(int(v)) for c, v in enumerate(row) if v != 0} for r, row in enumerate(unique)
     }
-    system = DomainMatrix(entries, unique.shape, sp.QQ)
-    null = system.to_dense().nullspace()
+    null = DomainMatrix(entries, unique.shape, sp.QQ).to_dense().nullspace()
     if null.shape[0] == 0 or null.is_zero_matrix:
         return []
     reduced, pivots = null.rref()
-    out = []
-    for r in range(len(pivots)):
-        row = reduced.to_Matrix().row(r)
-        out.append({c: Fraction(int(v.p), int(v.q)) for c, v in enumerate(row) if v != 0})
-    return out
+    matrix = reduced.to_Matrix()
+    return [
+        {c: Fraction(int(v.p), int(v.q)) for c, v in enumerate(matrix.row(r)) if v != 0}
+        for r in range(len(pivots))
+    ]

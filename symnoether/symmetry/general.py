@@ -35,10 +35,11 @@ import sympy as sp
 from ..budget import check
 from ..core.checks import ignored_coordinates
 from ..errors import NotSupportedError
-from .actions import BlockAction, classify
+from .actions import BlockAction, classify, flatten_action
 from .algebra import ALL_AFFINE, Symmetry, SymmetryAlgebra
-from .coefficients import coefficient_matrix, null_basis
+from .coefficients import CoefficientSystem
 from .grouping import present, translation_members
+from .members import block_shape
 from .sampled import DENSE_UNKNOWNS, Sampler, dense_basis, reduced_basis, translation_basis
 from .sampling import coordinate_symbols, gradient, polynomial_ring, proves_zero
 
@@ -57,14 +58,17 @@ def general_search(loss: sp.Expr, blocks: tuple, data: tuple, *, seed: int = 0) 
     coords = tuple(q for q in every if q not in set(ignored))
     position = [every.index(q) for q in coords]
     n = len(coords)
-    grad = gradient(loss, coords)
     ring = polynomial_ring(loss, coords)
     others = sorted(loss.free_symbols - set(coords) - set(data), key=lambda s: s.name)
-    solver = _Exact(ring, coords) if ring is not None else None
-    if solver is None or solver.matrix is None:
+    system = None if ring is None else CoefficientSystem.build(ring[0], ring[1], coords)
+    grad = None
+    if system is None:
+        grad = gradient(loss, coords)
         symbols = [*coords, *data, *others]
         evaluate = sp.lambdify(symbols, grad, modules="numpy", docstring_limit=0, cse=True)
         solver = _Sampled(Sampler(evaluate, symbols, n, far=loss.has(*_BRANCHES)), seed)
+    else:
+        solver = _Exact(system)
     shifts = solver.translations()
     pivots = {min(t) for t in shifts}
     keep = [i for i in range(n) if i not in pivots]
@@ -88,10 +92,16 @@ def general_search(loss: sp.Expr, blocks: tuple, data: tuple, *, seed: int = 0) 
         kind = classify(action)
         members.append(Symmetry(kind, kind, every, single, action))
 
+    index = {e: k for k, e in enumerate(position)}
+
     def verify(symmetry: Symmetry) -> None:
         check()
-        psi = [symmetry.generator[k] for k in position]
-        if not _verified(psi, coords, grad, ring):
+        if system is not None:
+            proved = system.proves(_unknowns(symmetry, index, n))
+        else:
+            psi = [symmetry.generator[k] for k in position]
+            proved = proves_zero(sp.Add(*[p * g for p, g in zip(psi, grad, strict=True) if p]))
+        if not proved:
             raise NotSupportedError(_inexact_message(symmetry.generator, others))
 
     grouped = present(members, every, coords, blocks, verify, translations)
@@ -99,23 +109,19 @@ def general_search(loss: sp.Expr, blocks: tuple, data: tuple, *, seed: int = 0) 
 
 
 class _Exact:
-    """Exact coefficient matching (polynomial loss); ``matrix`` None when it does not fit."""
+    """Exact coefficient matching (polynomial loss)."""
 
-    def __init__(self, ring: tuple, coords: tuple) -> None:
-        built = coefficient_matrix(ring[0], ring[1], coords)
-        self.matrix, self.scales = (None, None) if built is None else built
-        self.n = len(coords)
+    def __init__(self, system: CoefficientSystem) -> None:
+        self.system, self.n = system, system.n
 
     def translations(self) -> list:
         n = self.n
-        columns = [i * (n + 1) + n for i in range(n)]
-        found = null_basis(self.matrix, self.scales, columns)
+        found = self.system.null_basis([i * (n + 1) + n for i in range(n)])
         return [{k // (n + 1): v for k, v in vector.items()} for vector in found]
 
     def rest(self, keep: list) -> list:
         n = self.n
-        columns = [i * (n + 1) + j for i in keep for j in range(n + 1)]
-        return null_basis(self.matrix, self.scales, columns)
+        return self.system.null_basis([i * (n + 1) + j for i in keep for j in range(n + 1)])
 
 
 class _Sampled:
@@ -134,16 +140,20 @@ class _Sampled:
         return reduced_basis(self.sampler, keep, self.rng)
 
 
-def _verified(psi: list, coords: tuple, grad: list, ring: tuple | None) -> bool:
-    """ψ·∇V ≡ 0: in exact polynomial arithmetic when V is polynomial, else by is_zero."""
-    if ring is not None:
-        algebra, loss = ring
-        total = algebra.zero
-        for p, q in zip(psi, coords, strict=True):
-            if p != 0:
-                total += algebra.from_expr(p) * loss.diff(algebra.from_expr(q))
-        return total == 0
-    return proves_zero(sp.Add(*[p * g for p, g in zip(psi, grad, strict=True) if p != 0]))
+def _unknowns(symmetry: Symmetry, index: dict, n: int) -> dict:
+    """The generator's (A, b) as {i·(n + 1) + j: value} over the coordinates the loss uses
+    (a coefficient on an ignored coordinate gets an index past the system: unproved)."""
+    shapes = [block_shape(block) for _, block in symmetry.blocks]
+    action = flatten_action(symmetry.action, shapes)
+    out = {}
+    outside = n * (n + 1)
+    for (row, column), value in action.left.items():
+        i, j = index.get(row), index.get(column)
+        out[outside if i is None or j is None else i * (n + 1) + j] = value
+    for (row, _), value in action.shift.items():
+        i = index.get(row)
+        out[outside if i is None else i * (n + 1) + n] = value
+    return out
 
 
 def _inexact_message(generator: sp.MatrixBase, others: list) -> str:

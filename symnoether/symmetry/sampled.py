@@ -142,16 +142,20 @@ def reduced_basis(sampler: Sampler, keep: list, rng: np.random.Generator) -> lis
             return []
 
         def rows(count: int) -> np.ndarray:
+            """The rows u ⊗ [q − c; 1] on the candidates, each divided by its norm
+            |u|·|[q − c; 1]| (a true symmetry's column stays at round-off)."""
             points, grads = sampler.enough(count, rng)
             u, dz = grads[:, keep], points - base
             columns = [(u @ vectors) * dz[:, [k]] for k, vectors in free]
             columns += [
                 ((u @ a) * dz).sum(axis=1, keepdims=True) + u @ b[:, None] for a, b in fixed
             ]
-            return np.concatenate(columns, axis=1)
+            norms = np.linalg.norm(u, axis=1) * np.sqrt(1 + (dz**2).sum(axis=1))
+            norms[norms == 0] = 1
+            return np.concatenate(columns, axis=1) / norms[:, None]
 
         count = sum(v.shape[1] for _, v in free) + len(fixed)
-        null = _stable(rows(count + _EXTRA), rows, count)
+        null = _stable(rows(count + _EXTRA), rows, count, scaled=True)
         if null.shape[1] == 0:
             return []
         vectors = np.zeros((m * (n + 1), null.shape[1]))
@@ -203,28 +207,70 @@ def _candidates(blocks: list, m: int, n: int) -> tuple:
         pseudo = vt[:rank].T @ np.diag(1 / sigma[:rank]) @ u[:, :rank].T  # b′ ↦ α
         inverses.append(a_part @ pseudo)
     stacked = np.concatenate(constraints) if constraints else np.zeros((0, m))
-    b_space = null_space(stacked) if stacked.shape[0] else np.eye(m)
+    b_space = _null(stacked)
     fixed = []
     for b in b_space.T:
         a = np.zeros((m, n))
         for k, inverse in enumerate(inverses):
             if inverse is not None:
                 a[:, k] = inverse @ b
-        fixed.append((a, b))
+        for k, q in free:  # orthogonal to the free candidates (conditioning)
+            a[:, k] -= q @ (q.T @ a[:, k])
+        size = np.sqrt((a**2).sum() + (b**2).sum())
+        fixed.append((a / size, b / size))
     return free, fixed
 
 
-def _stable(rows: np.ndarray, more: object, unknowns: int) -> np.ndarray:
-    """Null space of ``rows``, resampling (``more(count)``) until fresh rows agree."""
-    null = null_space(rows)
+def _stable(rows: np.ndarray, more: object, unknowns: int, *, scaled: bool = False) -> np.ndarray:
+    """Null space of ``rows``, resampling (``more(count)``) until fresh rows agree.
+
+    ``scaled``: the rows are already divided by the norms of the full rows they are
+    restricted from (over an orthonormal set of candidates), so that they are compared
+    with 1, not normalized again (a candidate that is a symmetry gives a column at
+    round-off, which normalizing each row would blow up)."""
+    solve = _scaled_null_space if scaled else _null
+    null = solve(rows)
     for attempt in range(6):
         check()
         fresh = more(max(2 * _EXTRA, unknowns // 4))
-        if annihilates(fresh, null):
+        agree = np.abs(fresh @ null).max(initial=0.0) <= 1e-7 if scaled else None
+        if agree or (not scaled and annihilates(fresh, null)):
             return null
         rows = np.concatenate([rows, fresh, more(unknowns)])
-        null = null_space(rows, fast=attempt == 0)
+        null = (
+            solve(rows)
+            if scaled
+            else _null(rows)
+            if unknowns <= DENSE_UNKNOWNS
+            else null_space(rows, fast=attempt == 0)
+        )
     return null
+
+
+def _null(rows: np.ndarray) -> np.ndarray:
+    """Null space of ``rows`` (each normalized; singular values below 10⁻⁸ of the largest
+    count as zero), by an economy SVD; large systems by :func:`null_space`."""
+    unknowns = rows.shape[1]
+    if unknowns > DENSE_UNKNOWNS:
+        return null_space(rows)
+    norms = np.linalg.norm(rows, axis=1)
+    rows = rows[norms > 0] / norms[norms > 0, None]
+    if rows.shape[0] == 0:
+        return np.eye(unknowns)
+    _, sigma, vt = np.linalg.svd(rows, full_matrices=rows.shape[0] < unknowns)
+    sigma = np.concatenate([sigma, np.zeros(unknowns - len(sigma))])
+    return vt[sigma <= 1e-8 * sigma[0]].T
+
+
+def _scaled_null_space(rows: np.ndarray) -> np.ndarray:
+    """Null space of rows already scaled (see :func:`_stable`): singular values below
+    10⁻⁸·√(rows) count as zero."""
+    unknowns = rows.shape[1]
+    if rows.shape[0] == 0:
+        return np.eye(unknowns)
+    _, sigma, vt = np.linalg.svd(rows, full_matrices=rows.shape[0] < unknowns)
+    sigma = np.concatenate([sigma, np.zeros(unknowns - len(sigma))])
+    return vt[sigma <= 1e-8 * np.sqrt(rows.shape[0])].T
 
 
 def _global(basis: list, keep: list, n: int) -> list:

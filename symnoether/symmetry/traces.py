@@ -46,10 +46,15 @@ def trace_zero(expressions: list, antisymmetric: set) -> bool:
     """Whether Σ tr(expression) ≡ 0 by canonical words (False when some coefficient is
     left; :class:`~symnoether.errors.NotSupportedError` when an expression is not built
     from products, transposes and sums of matrix symbols)."""
+    shapes = {
+        m.name: tuple(int(d) for d in m.shape)
+        for e in expressions
+        for m in e.atoms(sp.MatrixSymbol)
+    }
     total: dict = {}
     for expression in expressions:
         for word, coefficient in _words(expression).items():
-            canonical = _canonical(word, antisymmetric)
+            canonical = _canonical(word, antisymmetric, shapes)
             if canonical is None:
                 continue
             key, sign = canonical
@@ -86,8 +91,46 @@ def _transpose(word: tuple) -> tuple:
     return tuple((name, not flag) for name, flag in reversed(word))
 
 
-def _canonical(word: tuple, antisymmetric: set) -> tuple | None:
-    """(canonical word, sign) of a trace word; None when the word equals minus itself."""
+def _canonical(word: tuple, antisymmetric: set, shapes: dict) -> tuple | None:
+    """(canonical key, sign) of the trace of a word; None when it is zero.
+
+    Where the product passes through dimension 1 (a column times a row, a 1×1
+    target), the trace is a product of scalars — each a 1×1 sub-word, equal to its
+    own transpose — which commute: the key is their sorted canonical forms."""
+    if not word:
+        return ((),), 1
+    inner = [_shape(f, shapes)[1] for f in word]  # dimension after each factor
+    cuts = [k for k, d in enumerate(inner) if d == 1]
+    if not cuts:
+        single = _cyclic(word, antisymmetric)
+        return None if single is None else ((single[0],), single[1])
+    start = cuts[0] + 1
+    rotated = word[start:] + word[:start]
+    pieces, current = [], []
+    for factor in rotated:
+        current.append(factor)
+        if _shape(factor, shapes)[1] == 1:
+            pieces.append(tuple(current))
+            current = []
+    keys, sign = [], 1
+    for piece in pieces:
+        single = _cyclic(piece, antisymmetric)
+        if single is None:
+            return None
+        keys.append(single[0])
+        sign *= single[1]
+    return tuple(sorted(keys)), sign
+
+
+def _shape(factor: tuple, shapes: dict) -> tuple:
+    name, transposed = factor
+    rows, cols = shapes.get(name, (0, 0))
+    return (cols, rows) if transposed else (rows, cols)
+
+
+def _cyclic(word: tuple, antisymmetric: set) -> tuple | None:
+    """(canonical word, sign) under cyclic rotation and transposition of the trace, with
+    Jᵀ = −J for the antisymmetric names; None when the word equals minus itself."""
 
     def normal(w: tuple) -> tuple:
         sign, out = 1, []
