@@ -35,7 +35,7 @@ STAGES = {
 MODULES = {
     "core": ["display", "vocabulary", "rules", "checks", "system", "jet", "dynamics",
              "noether", "models", "__init__"],
-    "symmetry": ["actions", "breaking", "members", "algebra", "grouping", "sampling",
+    "symmetry": ["actions", "breaking", "members", "products", "algebra", "grouping", "sampling",
                  "coefficients", "sampled", "general", "traces", "structured", "search",
                  "__init__"],
     "numerics": ["drivers", "cache_trust", "kernel_cache", "kernel_source", "codegen",

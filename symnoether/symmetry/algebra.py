@@ -51,7 +51,8 @@ from .actions import (
     rational,
 )
 from .breaking import SymmetryBreaking, SymmetryBreakingTable
-from .members import ProductFamily, Symmetry, SymmetryFamily, TranslationModule, block_shape
+from .members import Symmetry, SymmetryFamily, TranslationModule, block_shape
+from .products import ProductFamily
 
 __all__ = [
     "Symmetry",

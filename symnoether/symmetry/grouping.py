@@ -49,7 +49,8 @@ import sympy as sp
 
 from ..budget import check
 from .actions import BlockAction, Span, action_vector, classify
-from .members import ProductFamily, Symmetry, SymmetryFamily, TranslationModule, block_shape
+from .members import Symmetry, SymmetryFamily, TranslationModule, block_shape
+from .products import ProductFamily, propose
 
 __all__ = ["present", "on_every_block", "translation_members"]
 
@@ -97,7 +98,9 @@ def present(
     def modulo(vector: dict) -> dict:
         return _modulo_module(vector, translations)
 
-    for family in _gl_families(found, coords, blocks, modulo):
+    families = _gl_families(found, coords, blocks, modulo)
+    families += _product_families(found, coords, blocks, modulo, len(families))
+    for family in families:
         trial = chosen.copy()
         elements = range(len(family))
         if all([trial.add(modulo(action_vector(family.flat_action(k)))) for k in elements]):
@@ -178,6 +181,43 @@ def _gl_families(found: Span, coords: tuple, blocks: tuple, modulo: Callable) ->
                 if all(found.contains(v) for v in elements):
                     out.append(family)
                     break
+    return out
+
+
+def _product_families(found: Span, coords: tuple, blocks: tuple, modulo: Callable, k: int) -> list:
+    """The product families (:func:`~symnoether.symmetry.products.propose`) whose
+    elements all lie in ``found`` (modulo the translation module); parameters numbered
+    after the ``k`` gl(r) families."""
+    shapes = [block_shape(block) for _, block in blocks]
+    names = [name for name, _ in blocks]
+    out: list = []
+
+    def family(candidate: object) -> ProductFamily:
+        letter = "A" if candidate.algebra == "gl" else "J"
+        r = candidate.rank
+        parameter = sp.MatrixSymbol(f"{letter}{k + len(out) + 1}", r, r)
+        return ProductFamily(
+            candidate.name,
+            r,
+            coords,
+            blocks,
+            candidate.terms,
+            candidate.algebra,
+            parameter,
+            kind=candidate.kind,
+        )
+
+    def contained(candidate: object) -> bool:
+        check()
+        trial = family(candidate)
+        if not all(
+            found.contains(modulo(action_vector(trial.flat_action(e)))) for e in range(len(trial))
+        ):
+            return False
+        out.append(trial)
+        return True
+
+    propose(shapes, names, contained)
     return out
 
 

@@ -60,7 +60,7 @@ from ..budget import check
 from ..errors import BudgetExceededError, NotSupportedError, VerificationError
 from .actions import BlockAction, Span, action_vector, classify
 from .algebra import Symmetry, SymmetryAlgebra, SymmetryFamily
-from .members import ProductFamily
+from .products import Candidate, ProductFamily, propose
 from .sampling import (
     annihilates,
     blas_threads,
@@ -112,19 +112,6 @@ SEARCHED = (
     "row and column scalings and translations of each block"
 )
 """What the structured search tries (``algebra.searched``)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class _Candidate:
-    """A family that passed the numeric test: its terms (as for ProductFamily) and, for an
-    interface W_a -> W_b, (left blocks, right block)."""
-
-    name: str
-    rank: int
-    terms: tuple
-    algebra: str = "gl"
-    interface: tuple | None = None
-    kind: str = "general"
 
 
 class _Oracle:
@@ -195,59 +182,20 @@ def _interface_families(oracle: _Oracle, points: list, grads: list) -> list:
                 if _residual(points, grads, terms, "gl") <= _RELATIVE:
                     label = "+".join(names[k] for k in left)
                     name = f"gl({ra}) at {label} -> {names[b]}"
-                    found.append(_Candidate(name, ra, terms, interface=(tuple(left), b)))
+                    found.append(Candidate(name, ra, terms, interface=(tuple(left), b)))
                     break
     return found
 
 
 def _product_families(oracle: _Oracle, points: list, grads: list) -> list:
-    """The families of products WᵢᵀWⱼ, WᵢWⱼᵀ (module docstring) that pass at random points."""
+    """The families of products WᵢᵀWⱼ, WᵢWⱼᵀ (:mod:`~symnoether.symmetry.products`) that
+    pass at random points."""
     names = [name for name, _ in oracle.blocks]
-    shapes = oracle.shapes
-    found: list = []
-    rotating = set()
 
-    def dim(k: int, side: str) -> int:
-        return shapes[k][0] if side == "left" else shapes[k][1]
+    def passes(candidate: Candidate) -> bool:
+        return _residual(points, grads, candidate.terms, candidate.algebra) <= _RELATIVE
 
-    def accept(name: str, r: int, terms: tuple, algebra: str, kind: str = "general") -> bool:
-        if _residual(points, grads, terms, algebra) > _RELATIVE:
-            return False
-        found.append(_Candidate(name, r, terms, algebra, kind=kind))
-        return True
-
-    for k, side in ((k, side) for k in range(len(shapes)) for side in ("left", "right")):
-        r = dim(k, side)
-        if r >= 2 and accept(
-            f"so({r}) rotating {names[k]} from the {side}",
-            r,
-            ((k, k, side, 1, False),),
-            "so",
-            "rotation",
-        ):
-            rotating.add((k, side))
-    for i, j in ((i, j) for i in range(len(shapes)) for j in range(i + 1, len(shapes))):
-        for side in ("left", "right"):
-            r = dim(i, side)
-            if r < 2 or dim(j, side) != r:
-                continue
-            product = f"{names[i]}^T*{names[j]}" if side == "left" else f"{names[i]}*{names[j]}^T"
-            shared = ((i, i, side, 1, False), (j, j, side, -1, True))
-            if accept(f"gl({r}) shared by {names[i]}, {names[j]} ({product})", r, shared, "gl"):
-                continue
-            if (i, side) in rotating or (j, side) in rotating:
-                continue  # with one block's rotations, rotating both is the other's
-            both = ((i, i, side, 1, False), (j, j, side, 1, False))
-            accept(f"so({r}) rotating {names[i]}, {names[j]} together", r, both, "so", "rotation")
-    for i, j in ((i, j) for i in range(len(shapes)) for j in range(len(shapes)) if i != j):
-        if shapes[i] != shapes[j]:
-            continue
-        for side in ("left", "right"):
-            r = dim(i, side)
-            moved = f"J*{names[j]}" if side == "left" else f"{names[j]}*J"
-            if r >= 2:
-                accept(f"so({r}) cross {names[i]} += {moved}", r, ((i, j, side, 1, False),), "so")
-    return found
+    return propose(oracle.shapes, names, passes)
 
 
 def _residual(points: list, grads: list, terms: tuple, algebra: str) -> float:
@@ -270,7 +218,7 @@ def _residual(points: list, grads: list, terms: tuple, algebra: str) -> float:
     return float(worst.max())
 
 
-def _family(c: _Candidate, k: int, coords: tuple, blocks: tuple) -> tuple:
+def _family(c: Candidate, k: int, coords: tuple, blocks: tuple) -> tuple:
     """(the family object, its candidate): a SymmetryFamily for an interface, else a
     ProductFamily; parameter A{k} (J{k} for so(r))."""
     if c.interface is not None:
@@ -305,7 +253,7 @@ def _independent(families: list) -> list:
     return kept
 
 
-def _prove_family(oracle: _Oracle, family: object, candidate: _Candidate) -> object:
+def _prove_family(oracle: _Oracle, family: object, candidate: Candidate) -> object:
     """Fresh random matrices, then a symbolic proof where affordable."""
     check()
     points, grads = oracle.sample(8, np.random.default_rng(12345))
@@ -414,7 +362,7 @@ def _scalings_and_translations(oracle: _Oracle, families: list, rng) -> list:
     return [_action_of(vector, unknowns, shapes) for vector in kept]
 
 
-def _family_diagonal(family: _Candidate, shapes: list, position: dict) -> list:
+def _family_diagonal(family: Candidate, shapes: list, position: dict) -> list:
     """The vectors ψ_{E_ii} of a gl(r) family in the scaling unknowns (none for so(r),
     whose elements have no diagonal, nor for a cross family)."""
     if family.algebra != "gl" or any(t != s for t, s, *_ in family.terms):
