@@ -87,6 +87,7 @@ from .numerics import (
     validate_discrete,
 )
 from .symmetry import (
+    ProductFamily,
     Symmetry,
     SymmetryAlgebra,
     SymmetryBreaking,
@@ -157,6 +158,7 @@ __all__ = [
     "find_symmetries",
     "Symmetry",
     "SymmetryFamily",
+    "ProductFamily",
     "SymmetryAlgebra",
     "SymmetryBreaking",
     "SymmetryBreakingTable",

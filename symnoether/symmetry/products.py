@@ -9,6 +9,8 @@ Gram matrices, |W x|²) has families the consecutive-layer gl(r) does not cover:
 * **so(r) rotating both** — ψ_J = (J Wᵢ, J Wⱼ), J antisymmetric, when only the
   products among Wᵢ, Wⱼ matter but A is not free;
 * **so(r) rotating one block** — ψ_J = J W (or W J): |W x|² = xᵀWᵀWx;
+* **so(r) at an interface** — ψ_J = (J W_a, −W_b J) of a product W_b W_a, when only
+  the antisymmetric part of gl(r) survives (weight decay on W_a: tr(W_aᵀJW_a) = 0);
 * **so(r) cross generators** — ψ_J moves Wᵢ by J Wⱼ (or Wⱼ J), J antisymmetric:
   δ(WᵢᵀWⱼ) = −WⱼᵀJWⱼ is antisymmetric, invisible to a loss that sees the product
   only through its symmetric part (the score xᵀWᵢᵀWⱼx).
@@ -55,7 +57,8 @@ class Candidate:
 
 def propose(shapes: list, names: list, accept: Callable) -> list:
     """The product families of blocks of these ``shapes`` that ``accept(candidate)`` keeps,
-    in order: rotations of one block; for two blocks of the same rows (columns) the
+    in order: rotations of one block; so(r) at an interface W_a -> W_b (the part of gl(r)
+    that survives, e.g., weight decay on one layer); for two blocks of the same rows (columns) the
     shared gl(r), else rotating both (unless one of them rotates alone); then the cross
     generators of two blocks of the same shape."""
     kept: list = []
@@ -77,6 +80,13 @@ def propose(shapes: list, names: list, accept: Callable) -> list:
             name = f"so({r}) rotating {names[k]} from the {side}"
             if r >= 2 and offer(Candidate(name, r, terms, "so", kind="rotation")):
                 rotating.add((k, side))
+    for a in range(len(shapes)):
+        for b in range(len(shapes)):
+            r = shapes[a][0]
+            if a != b and r >= 2 and shapes[b][1] == r and shapes[a][1] > 1:
+                terms = ((a, a, "left", 1, False), (b, b, "right", -1, False))
+                name = f"so({r}) at {names[a]} -> {names[b]}"
+                offer(Candidate(name, r, terms, "so", kind="rotation"))
     for i in range(len(shapes)):
         for j in range(i + 1, len(shapes)):
             for side in ("left", "right"):

@@ -179,7 +179,7 @@ def _interface_families(oracle: _Oracle, points: list, grads: list) -> list:
             biases = [c for c, s in enumerate(oracle.shapes) if s == (ra, 1) and c not in (a, b)]
             for left in ([a], *([a, c] for c in biases)):
                 terms = (*((k, k, "left", 1, False) for k in left), (b, b, "right", -1, False))
-                if _residual(points, grads, terms, "gl") <= _RELATIVE:
+                if _interface_residual(points, grads, terms, "gl") <= _RELATIVE:
                     label = "+".join(names[k] for k in left)
                     name = f"gl({ra}) at {label} -> {names[b]}"
                     found.append(Candidate(name, ra, terms, interface=(tuple(left), b)))
@@ -193,13 +193,14 @@ def _product_families(oracle: _Oracle, points: list, grads: list) -> list:
     names = [name for name, _ in oracle.blocks]
 
     def passes(candidate: Candidate) -> bool:
-        return _residual(points, grads, candidate.terms, candidate.algebra) <= _RELATIVE
+        return _interface_residual(points, grads, candidate.terms, candidate.algebra) <= _RELATIVE
 
     return propose(oracle.shapes, names, passes)
 
 
-def _residual(points: list, grads: list, terms: tuple, algebra: str) -> float:
-    """max over samples of |∂(ψ_A·∇V)/∂A| (its antisymmetric part for so(r)), relative to
+def _interface_residual(points: list, grads: list, terms: tuple, algebra: str) -> float:
+    """The numeric gate of every family (named after the first kind, the interface): max
+    over samples of |∂(ψ_A·∇V)/∂A| (its antisymmetric part for so(r)), relative to
     the size of its terms: 0 when the family is a symmetry at those points."""
     total, scale = 0.0, 0.0
     for target, source, side, sign, transposed in terms:
@@ -257,16 +258,10 @@ def _prove_family(oracle: _Oracle, family: object, candidate: Candidate) -> obje
     """Fresh random matrices, then a symbolic proof where affordable."""
     check()
     points, grads = oracle.sample(8, np.random.default_rng(12345))
-    if _residual(points, grads, candidate.terms, candidate.algebra) > 1e-8:
+    if _interface_residual(points, grads, candidate.terms, candidate.algebra) > 1e-8:
         raise VerificationError(f"{family.name} fails at fresh random points; please report")
     if oracle.symbolic_matrices:
-        parameter = family.parameter
-        expressions = family_terms(oracle.grads, oracle.blocks, candidate.terms, parameter)
-        antisymmetric = {parameter.name} if candidate.algebra == "so" else set()
-        try:
-            proved = True if trace_zero(expressions, antisymmetric) else None
-        except NotSupportedError:
-            proved = False
+        proved = _trace_zero(oracle, family, candidate)
     elif len(oracle.coords) <= _SYMBOLIC_LIMIT:
         terms = ProductFamily(
             family.name,
@@ -284,6 +279,18 @@ def _prove_family(oracle: _Oracle, family: object, candidate: Candidate) -> obje
         raise VerificationError(f"{family.name} fails the symbolic check; please report")
     status = "symbolic" if proved else "numeric"
     return dataclasses.replace(family, verified=status)
+
+
+def _trace_zero(oracle: _Oracle, family: object, candidate: Candidate) -> bool | None:
+    """Σ tr(G_tᵀ ψ_A(B_t)) ≡ 0 by canonical trace words (:mod:`~symnoether.symmetry.traces`):
+    True when proved, None when disproved, False when the words cannot be formed."""
+    parameter = family.parameter
+    expressions = family_terms(oracle.grads, oracle.blocks, candidate.terms, parameter)
+    antisymmetric = {parameter.name} if candidate.algebra == "so" else set()
+    try:
+        return True if trace_zero(expressions, antisymmetric) else None
+    except NotSupportedError:
+        return False
 
 
 def _proves_directional(oracle: _Oracle, psi: list) -> bool | None:

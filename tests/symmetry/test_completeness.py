@@ -13,6 +13,7 @@ here with plain numpy (:func:`_independent_count`), not with the library.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import sympy as sp
 from sympy.polys.matrices import DomainMatrix
 
@@ -307,3 +308,35 @@ def test_the_exact_proof_rejects_a_non_symmetry():
     assert not system.proves({0: 1, n1 + 1: 1})
     assert not system.proves({2: 1})  # a translation of w1
     assert not system.proves({99: 1})  # an unknown outside the system proves nothing
+
+
+# -- the matrix-level proof is load-bearing ----------------------------------------------
+
+
+def _matrix_attention():
+    Q, K = sp.MatrixSymbol("Q", 2, 2), sp.MatrixSymbol("K", 2, 2)
+    x, y = sp.MatrixSymbol("x", 2, 1), sp.MatrixSymbol("y", 1, 1)
+    residual = y - x.T * Q.T * K * x
+    return residual.T * residual / 2, (Q, K), (x, y)
+
+
+def test_without_antisymmetry_the_cross_family_is_refused(monkeypatch):
+    # ψ_J = (J K, 0) changes the score by −xᵀKᵀJKx, zero only because Jᵀ = −J: a
+    # canonicalizer that forgets it cannot prove the family, and the search refuses it
+    # (the numeric gate passed it) instead of returning it unproved
+    from symnoether.symmetry import traces
+
+    original = traces._cyclic
+    monkeypatch.setattr(traces, "_cyclic", lambda word, antisymmetric: original(word, set()))
+    with pytest.raises(sn.VerificationError, match=r"so\(2\) cross Q \+= J\*K fails the symbolic"):
+        find_symmetries(*_matrix_attention()[:2], data=_matrix_attention()[2], mode="structured")
+
+
+def test_without_cyclic_words_the_shared_family_is_refused(monkeypatch):
+    # tr(Gᵀ A Q) and tr(G′ᵀ Aᵀ K) cancel only as rotated and transposed words
+    from symnoether.symmetry import traces
+
+    monkeypatch.setattr(traces, "_cyclic", lambda word, antisymmetric: (word, 1))
+    loss, layers, data = _matrix_attention()
+    with pytest.raises(sn.VerificationError, match=r"gl\(2\) shared by Q, K .* fails the symbolic"):
+        find_symmetries(loss, layers, data=data, mode="structured")
