@@ -251,7 +251,8 @@ def _discovered(system: LearningSystem) -> tuple[dict[str, object], list[str]]:
             "derive(system, {name: generator}) with elements of system.symmetries()"
         )
     found = {symmetry.name: symmetry for symmetry in algebra}
-    note = f"generators found by symmetry search: dimension {algebra.dimension}"
+    dimension, completeness = algebra.dimension, algebra.completeness
+    note = f"generators found by symmetry search: dimension {dimension} ({completeness})"
     return found, [note]
 
 
