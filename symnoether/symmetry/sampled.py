@@ -73,6 +73,10 @@ class Sampler:
         finite = np.isfinite(grads).all(axis=1) & np.isfinite(points).all(axis=1)
         return points[finite], grads[finite]
 
+    def extra(self, unknowns: int) -> int:
+        """Rows added for a loss that branches (a branch holds on part of the space only)."""
+        return min(3 * unknowns, 256) if self.far else 0
+
     def enough(self, count: int, rng: np.random.Generator, coords: object = None) -> tuple:
         """As :meth:`sample`, redrawing until ``count`` finite rows (else an error); with
         ``coords``, one draw at those points (the finite rows among them)."""
@@ -105,7 +109,7 @@ class Sampler:
 def translation_basis(sampler: Sampler, rng: np.random.Generator) -> list:
     """The constant generators t (t·∇V ≡ 0): rref over the n unknowns b, rational."""
     n = sampler.n
-    _, grads = sampler.enough(n + _EXTRA, rng)
+    _, grads = sampler.enough(n + _EXTRA + sampler.extra(n), rng)
 
     def rows(count: int) -> np.ndarray:
         return sampler.enough(count, rng)[1]
@@ -126,7 +130,7 @@ def dense_basis(sampler: Sampler, keep: list, rng: np.random.Generator) -> list:
 
     unknowns = len(keep) * (n + 1)
     with blas_threads():
-        null = _stable(rows(unknowns + _EXTRA), rows, unknowns)
+        null = _stable(rows(unknowns + _EXTRA + sampler.extra(unknowns)), rows, unknowns)
     return _global(canonical_basis(null) if null.shape[1] else [], keep, n)
 
 
@@ -155,7 +159,8 @@ def reduced_basis(sampler: Sampler, keep: list, rng: np.random.Generator) -> lis
             return np.concatenate(columns, axis=1) / norms[:, None]
 
         count = sum(v.shape[1] for _, v in free) + len(fixed)
-        null = _stable(rows(count + _EXTRA), rows, count, scaled=True)
+        first = rows(count + _EXTRA + sampler.extra(count))
+        null = _stable(first, rows, count, scaled=True)
         if null.shape[1] == 0:
             return []
         vectors = np.zeros((m * (n + 1), null.shape[1]))

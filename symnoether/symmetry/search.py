@@ -112,7 +112,8 @@ def find_symmetries(
     max_unknowns: int = MAX_GENERAL_UNKNOWNS,
     timeout: float | None = None,
 ) -> SymmetryAlgebra:
-    """Every affine symmetry ψ = A q + b of ``loss``: a verified basis of its Lie algebra.
+    """The affine symmetries ψ = A q + b of ``loss``: a verified basis of their Lie algebra,
+    with how complete it is (``algebra.complete``, ``algebra.searched``).
 
     Parameters
     ----------
@@ -124,28 +125,31 @@ def find_symmetries(
     data : sequence of Symbols, matrices or MatrixSymbols
         Inputs and targets: the symmetry must hold for every value of them.
     mode : {'auto', 'general', 'structured'}
-        'general' solves for all n² + n unknowns (up to ``max_unknowns``);
-        'structured' tries the actions layered models have (gl(r) at hidden
-        interfaces, per-neuron scalings, translations along 𝟙); 'auto' picks
-        general when it fits, structured otherwise (and for MatrixSymbols).
+        'general' solves for all n² + n unknowns (up to ``max_unknowns``; MatrixSymbol
+        layers are written out entry by entry): the result is complete;
+        'structured' tries the families layered models have (gl(r) at hidden
+        interfaces, families of products WᵢᵀWⱼ and WᵢWⱼᵀ, per-neuron scalings,
+        translations along 𝟙): the result is flagged incomplete; 'auto' picks
+        general when n² + n ≤ ``max_unknowns``, structured otherwise.
     parameters : sequence of Symbols, optional
         Hyper-parameters; every non-coordinate, non-data symbol is one anyway.
         The symmetry must hold for all their admissible values.
     seed : int
         Seed of the random sample points (results are reproducible).
     max_unknowns : int
-        Memory guard of the general search.
+        Largest n² + n the general search takes (its time grows with it).
     timeout : float, optional
         Time budget in seconds (default None: no budget); see :mod:`symnoether.budget`.
 
     Returns
     -------
     SymmetryAlgebra
-        Empty (dimension 0) when the loss has no continuous affine symmetry.
+        Empty (dimension 0) when the loss has no continuous affine symmetry (in the
+        families searched, for a structured search: ``algebra.complete`` is False).
         Presented by families where it has them (``algebra.families``: gl(r) at an
-        interface, translations times affine functions), its element basis is what
-        iterating gives. Coordinates the loss does not depend on are not searched
-        and not counted: they are listed in ``algebra.ignored``.
+        interface, families of products, translations times affine functions), its
+        element basis is what iterating gives. Coordinates the loss does not depend
+        on are not searched and not counted: they are listed in ``algebra.ignored``.
 
     Warns
     -----
@@ -158,7 +162,8 @@ def find_symmetries(
         Malformed coordinates or data, a loss with no coordinate in it, a loss
         whose gradient SymPy cannot compute.
     SearchTooLargeError
-        General search over too many unknowns: use ``mode='structured'``.
+        ``mode='general'`` over more than ``max_unknowns`` unknowns: raise it, or use
+        ``mode='structured'``.
     BudgetExceededError
         The search ran out of its ``timeout``.
     NotSupportedError
