@@ -340,3 +340,24 @@ def test_without_cyclic_words_the_shared_family_is_refused(monkeypatch):
     loss, layers, data = _matrix_attention()
     with pytest.raises(sn.VerificationError, match=r"gl\(2\) shared by Q, K .* fails the symbolic"):
         find_symmetries(loss, layers, data=data, mode="structured")
+
+
+def test_line_reduced_sampling_with_a_translation_module():
+    # V = 1/(1 + |a|²) + LSE(b) − b₁, a = w1..w6, b = w7..w40 (40 coordinates, 1599
+    # unknowns once the module is set apart). ψ·∇V = −2(a·ψ_a)/(1 + |a|²)² + (p − e₁)·ψ_b
+    # with p = softmax(b), two independent functions: a·ψ_a ≡ 0 gives ψ_a = Ωa, Ω ∈ so(6)
+    # (15; a term in b or a constant would survive), and (p − e₁)·ψ_b ≡ 0 with p − e₁
+    # spanning 𝟙^⊥ gives ψ_b = f(w)𝟙, f affine in the 40 coordinates (41). Dimension 56.
+    w = sn.coordinates("w1:41")
+    loss = 1 / (1 + sum(c**2 for c in w[:6])) + sp.log(sum(sp.exp(c) for c in w[6:])) - w[6]
+    assert 39 * 41 > DENSE_UNKNOWNS
+    algebra = find_symmetries(loss, w)
+    assert algebra.complete and algebra.dimension == 56
+    (module,) = algebra.families
+    assert module.dimension == 41
+    assert list(module.translations[0].generator) == [0] * 6 + [1] * 34
+    assert len(algebra.generators) == 15 and set(algebra.kinds[41:]) == {"rotation"}
+    a = sp.Matrix(w[:6])
+    hand = [[*psi, *[0] * 34] for psi in _rotations(a)]
+    found = [list(s.generator) for s in algebra.generators]
+    assert _affine_rank(hand, list(w)) == _affine_rank([*hand, *found], list(w)) == 15
