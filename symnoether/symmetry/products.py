@@ -39,7 +39,7 @@ from ..core.display import aligned_latex
 from .actions import BlockAction, classify
 from .members import Symmetry, as_matrix, block_shape
 
-__all__ = ["ProductFamily", "Candidate", "propose"]
+__all__ = ["ProductFamily", "Candidate", "propose", "independent"]
 
 
 @dataclass(frozen=True)
@@ -326,3 +326,49 @@ def _flat_product_action(parts: list, shapes: list) -> BlockAction:
                 key = (offsets[target] + ti * cols + tj, offsets[source] + si * source_cols + sj)
                 left[key] = left.get(key, 0) + v
     return BlockAction(offsets[-1], 1, {k: v for k, v in left.items() if v != 0})
+
+
+def independent(candidates: list) -> bool:
+    """Whether the families ``candidates`` (each with its terms and algebra) together have
+    dimension Σ dim: no element of one is a combination of the others'.
+
+    Exact and cheap at any width. An element of a family is the linear map ψ_A; its part
+    mapping block s into block t is M·B_s (left) or B_s·M (right), M = Σ sign·op(A) over
+    the family's terms on (t, s, side). Maps into different (t, s) are independent, and
+    left and right maps of one (t, s) meet only in the scalars λ·B_s. Writing each A as
+    α + β + γI (antisymmetric, symmetric traceless, trace), with op(α) = ±α (transposed
+    or not), op(β) = β and op(γI) = γI, a combination Σ_f ψ_{A_f} vanishes iff, on
+    every (t, s, side), the α's, the β's and (with ±λ_ts) the γ's cancel: three small
+    linear systems with scalar coefficients, one column per family.
+
+    Examples
+    --------
+    >>> gl = Candidate("gl", 3, ((0, 0, "left", 1, False), (1, 1, "right", -1, False)))
+    >>> so = Candidate("so", 3, gl.terms, "so")
+    >>> independent([gl]), independent([gl, so])      # so(3) ⊂ gl(3) at one interface
+    (True, False)
+    """
+    groups = sorted({(t, s, side) for c in candidates for t, s, side, *_ in c.terms})
+    row = {g: k for k, g in enumerate(groups)}
+    pairs = sorted({(t, s) for t, s, _ in groups})
+    both = [p for p in pairs if (*p, "left") in row and (*p, "right") in row]
+    antisymmetric = sp.zeros(len(groups), len(candidates))
+    symmetric = sp.zeros(len(groups), len(candidates))
+    trace = sp.zeros(len(groups), len(candidates) + len(both))
+    for f, candidate in enumerate(candidates):
+        for t, s, side, sign, transposed in candidate.terms:
+            g = row[(t, s, side)]
+            antisymmetric[g, f] += -sign if transposed else sign
+            if candidate.algebra == "gl":
+                symmetric[g, f] += sign
+                trace[g, f] += sign
+    for k, (t, s) in enumerate(both):
+        trace[row[(t, s, "left")], len(candidates) + k] = 1
+        trace[row[(t, s, "right")], len(candidates) + k] = -1
+    general = [f for f, c in enumerate(candidates) if c.algebra == "gl"]
+    if antisymmetric.rank() < len(candidates):
+        return False
+    if general and symmetric[:, general].rank() < len(general):
+        return False
+    scalars = trace[:, [*general, *range(len(candidates), trace.shape[1])]]
+    return scalars.rank() == len(general) + trace[:, len(candidates) :].rank()

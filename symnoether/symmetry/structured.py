@@ -58,9 +58,9 @@ import sympy as sp
 
 from ..budget import check
 from ..errors import BudgetExceededError, NotSupportedError, VerificationError
-from .actions import BlockAction, Span, action_vector, classify
+from .actions import BlockAction, classify
 from .algebra import Symmetry, SymmetryAlgebra, SymmetryFamily
-from .products import Candidate, ProductFamily, propose
+from .products import Candidate, ProductFamily, independent, propose
 from .sampling import (
     annihilates,
     blas_threads,
@@ -234,22 +234,12 @@ def _family(c: Candidate, k: int, coords: tuple, blocks: tuple) -> tuple:
 
 
 def _independent(families: list) -> list:
-    """The families, each dropped whose elements depend on those kept before it, in exact
-    arithmetic on their coefficients. Only families acting on a block from the same side
-    as another can depend on it; families on disjoint blocks and sides (the interfaces of
-    a deep network), and families of more than 2000 elements, are kept unchecked."""
-    acted = [{(t, side) for t, _, side, *_ in c.terms} for _, c in families]
-    span, kept = Span(), []
-    for k, (family, candidate) in enumerate(families):
+    """The families, each dropped whose elements depend on those kept before it (exact:
+    :func:`~symnoether.symmetry.products.independent`)."""
+    kept: list = []
+    for family, candidate in families:
         check()
-        clash = any(acted[k] & acted[m] for m in range(len(families)) if m != k)
-        if not clash or len(family) > 2000:
-            kept.append((family, candidate))
-            continue
-        trial = span.copy()
-        vectors = [action_vector(family.flat_action(e)) for e in range(len(family))]
-        if all([trial.add(v) for v in vectors]):
-            span = trial
+        if independent([c for _, c in kept] + [candidate]):
             kept.append((family, candidate))
     return kept
 

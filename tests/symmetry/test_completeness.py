@@ -361,3 +361,39 @@ def test_line_reduced_sampling_with_a_translation_module():
     hand = [[*psi, *[0] * 34] for psi in _rotations(a)]
     found = [list(s.generator) for s in algebra.generators]
     assert _affine_rank(hand, list(w)) == _affine_rank([*hand, *found], list(w)) == 15
+
+
+def test_families_are_counted_once_at_any_width():
+    # ½|y − W3W2W1x|², 48-wide MatrixSymbol layers: gl(48) at each interface, 2·48² = 4608.
+    # The so(48) part of each gl(48) also passes its test (so ⊂ gl) and must not be added
+    # again: gl(r) ⊕ so(r) at one interface has dimension r², not r² + r(r − 1)/2.
+    W = [sp.MatrixSymbol(f"W{i}", 48, 48) for i in (1, 2, 3)]
+    x, y = sp.MatrixSymbol("x", 48, 1), sp.MatrixSymbol("y", 48, 1)
+    residual = y - W[2] * W[1] * W[0] * x
+    algebra = find_symmetries(residual.T * residual / 2, W, data=(x, y), mode="structured")
+    assert algebra.dimension == 2 * 48**2
+    assert [f.name for f in algebra.families] == ["gl(48) at W1 -> W2", "gl(48) at W2 -> W3"]
+
+
+def test_independence_of_families_by_hand():
+    from symnoether.symmetry.products import Candidate, independent
+
+    interface = ((0, 0, "left", 1, False), (1, 1, "right", -1, False))
+    gl, so = Candidate("gl", 3, interface), Candidate("so", 3, interface, "so")
+    assert independent([gl]) and independent([so]) and not independent([gl, so])
+    # rotating W0 from the left and W1 from the right: (J W0, 0) − (0, W1 J) is the so
+    # part of the interface gl (J W0, −W1 J), so the three together are dependent
+    left = Candidate("so", 3, ((0, 0, "left", 1, False),), "so")
+    right = Candidate("so", 3, ((1, 1, "right", 1, False),), "so")
+    assert independent([gl, left]) and independent([left, right])
+    assert not independent([gl, left, right])
+    # left and right scalings of one block meet in the scalars: (A W, 0) and (W B, 0)
+    # share ψ = (W, 0) (A = I, B = I)
+    scale_left = Candidate("gl", 3, ((0, 0, "left", 1, False),))
+    scale_right = Candidate("gl", 3, ((0, 0, "right", 1, False),))
+    assert not independent([scale_left, scale_right])
+    # attention: gl(2) shared by Q, K and the two cross so(2) are independent (6)
+    shared = Candidate("gl", 2, ((0, 0, "left", 1, False), (1, 1, "left", -1, True)))
+    cross_q = Candidate("so", 2, ((0, 1, "left", 1, False),), "so")
+    cross_k = Candidate("so", 2, ((1, 0, "left", 1, False),), "so")
+    assert independent([shared, cross_q, cross_k])
