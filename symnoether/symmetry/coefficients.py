@@ -57,9 +57,11 @@ from ..budget import check
 from ..errors import VerificationError
 from .sampling import canonical_basis
 
-__all__ = ["CoefficientSystem"]
+__all__ = ["CoefficientSystem", "ENTRY_LIMIT"]
 
 _EXACT_LIMIT = 2**53  # integers a float64 holds exactly
+ENTRY_LIMIT = 4 * 10**7
+"""Most non-zero entries of a coefficient system built (about 2 GB while it is built)."""
 _PRIMES = (67108859, 67108837)  # < 2**26: products of two residues and their sums fit int64
 
 
@@ -76,7 +78,8 @@ class CoefficientSystem:
     @classmethod
     def build(cls, ring: object, loss: object, coords: tuple) -> CoefficientSystem | None:
         """The system of ``loss`` (an element of ``ring``) for ``coords``; None when an
-        entry would exceed 2⁵³ (the caller then samples instead)."""
+        entry would exceed 2⁵³ or the system would have more than :data:`ENTRY_LIMIT`
+        entries (the caller then samples instead)."""
         symbols = ring.symbols
         index = {s: k for k, s in enumerate(symbols)}
         position = np.array([index[q] for q in coords], dtype=np.int64)
@@ -91,6 +94,8 @@ class CoefficientSystem:
         if max(abs(v) for v in integers) * top >= _EXACT_LIMIT:
             return None
         coefficients = np.array(integers, dtype=np.int64)
+        if int((exponents[:, position] > 0).sum()) * (n + 1) > ENTRY_LIMIT:
+            return None  # the caller samples instead (memory)
         # exact keys: exponents (each < 2^bits) packed, `per` variables to a 63-bit word
         bits = max(top.bit_length(), 1)
         per = 63 // bits

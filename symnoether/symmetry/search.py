@@ -51,6 +51,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Iterable
+from math import comb
 
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixElement
@@ -221,7 +222,8 @@ def _search(loss, coords, data, mode: str, seed: int, max_unknowns: int) -> Symm
     matrix_symbols = any(isinstance(b, sp.MatrixSymbol) for _, b in blocks)
     ignored = ignored_coordinates(loss, _coordinates(blocks))
     n = sum(_size(b) for _, b in blocks) - sum(_size(q) for q in ignored)
-    if mode == "auto":
+    auto = mode == "auto"
+    if auto:
         mode = "general" if n * (n + 1) <= max_unknowns else "structured"
     if mode == "structured":
         return _structured(loss, blocks, data_symbols, ignored, seed)
@@ -233,7 +235,16 @@ def _search(loss, coords, data, mode: str, seed: int, max_unknowns: int) -> Symm
             "sn.matrix_coordinates and pass mode='structured' (an incomplete search)"
         )
     if matrix_symbols:
-        return _general_on_entries(loss, blocks, data_symbols, seed)
+        written = _written_out(loss, blocks, data_symbols)
+        terms = expansion_bound(written[0])
+        if auto and terms > EXPANSION_LIMIT:  # a deep MatrixSymbol network: too many terms
+            algebra = _structured(loss, blocks, data_symbols, ignored, seed)
+            why = (
+                f"; the general search was not run: the loss written out entry by entry has "
+                f"up to {terms:.1e} terms (more than {EXPANSION_LIMIT:.0e})"
+            )
+            return dataclasses.replace(algebra, searched=algebra.searched + why)
+        return _general_on_entries(written, blocks, seed)
     return general_search(loss, blocks, data_symbols, seed=seed)
 
 
@@ -351,10 +362,9 @@ def _coordinates(blocks: tuple, *, explicit: bool = False) -> tuple:
     return tuple(out)
 
 
-def _general_on_entries(loss, blocks: tuple, data: tuple, seed: int) -> SymmetryAlgebra:
-    """The general search on MatrixSymbol layers, written out entry by entry: each entry
-    W[i, j] becomes a real Symbol for the search, and the result is put back on the
-    entries (coordinates W[i, j], families on the MatrixSymbol layers)."""
+def _written_out(loss, blocks: tuple, data: tuple) -> tuple:
+    """(scalar loss, explicit blocks, flat data, entry of each symbol): MatrixSymbol layers
+    and data written out entry by entry, each entry W[i, j] a real Symbol."""
     matrices = {b for _, b in blocks if isinstance(b, sp.MatrixSymbol)}
     matrices |= {d for d in data if isinstance(d, sp.MatrixSymbol)}
     matrices |= {m for m in getattr(loss, "free_symbols", set()) if isinstance(m, sp.MatrixSymbol)}
@@ -364,44 +374,75 @@ def _general_on_entries(loss, blocks: tuple, data: tuple, seed: int) -> Symmetry
         for i in range(rows):
             for j in range(cols):
                 entries[matrix[i, j]] = sp.Dummy(f"{matrix.name}_{i}{j}", real=True)
-    scalar = _explicit_scalar(loss).xreplace(entries)
+    explicit_of = {
+        m: sp.ImmutableMatrix(m.shape[0], m.shape[1], lambda i, j, m=m: entries[m[i, j]])
+        for m in matrices
+    }
+    scalar = _explicit_scalar(loss, explicit_of).xreplace(entries)
     left = [m for m in scalar.free_symbols if isinstance(m, sp.MatrixSymbol | MatrixElement)]
     if left:
         raise NotSupportedError(
             f"the loss could not be written out entry by entry (it keeps {left[0]}); pass "
             "mode='structured', or declare the layers with sn.matrix_coordinates"
         )
+    explicit = tuple((name, explicit_of.get(b, b)) for name, b in blocks)
     explicit = tuple(
-        (name, sp.Matrix(b.shape[0], b.shape[1], lambda i, j, b=b: entries[b[i, j]]))
-        if isinstance(b, sp.MatrixSymbol)
-        else (name, b)
-        for name, b in blocks
+        (name, sp.Matrix(b) if isinstance(b, sp.ImmutableMatrix) else b) for name, b in explicit
     )
-    flat_data = []
+    flat = []
     for d in data:
-        if isinstance(d, sp.MatrixSymbol):
-            flat_data.extend(entries[d[i, j]] for i in range(d.shape[0]) for j in range(d.shape[1]))
-        else:
-            flat_data.append(d)
-    algebra = general_search(scalar, explicit, tuple(flat_data), seed=seed)
-    back = {v: k for k, v in entries.items()}
+        flat.extend(explicit_of[d] if isinstance(d, sp.MatrixSymbol) else [d])
+    return scalar, explicit, tuple(flat), {v: k for k, v in entries.items()}
+
+
+def _general_on_entries(written: tuple, blocks: tuple, seed: int) -> SymmetryAlgebra:
+    """The general search on MatrixSymbol layers written out (:func:`_written_out`), the
+    result put back on the entries (coordinates W[i, j], families on the layers)."""
+    scalar, explicit, data, back = written
+    algebra = general_search(scalar, explicit, data, seed=seed)
     return _renamed_algebra(algebra, back, blocks)
 
 
-def _explicit_scalar(loss) -> sp.Expr:
-    """A scalar loss in the entries of its matrices (MatrixExpr products multiplied out)."""
+EXPANSION_LIMIT = 10**5
+"""Most terms (an upper bound, :func:`expansion_bound`) of a MatrixSymbol loss written out
+entry by entry for which auto mode runs the general search."""
+
+
+def expansion_bound(expr: sp.Expr) -> int:
+    """An upper bound on the number of monomials of ``expr`` expanded (1 for a function
+    application: only its polynomial structure counts).
+
+    Examples
+    --------
+    >>> x, y, z = sp.symbols("x y z")
+    >>> expansion_bound((x + y + z) ** 2), expansion_bound((x + y) * (x + z) + 1)
+    (6, 5)
+    """
+    if isinstance(expr, sp.Add):
+        return sum(expansion_bound(a) for a in expr.args)
+    if isinstance(expr, sp.Mul):
+        out = 1
+        for a in expr.args:
+            out *= expansion_bound(a)
+        return out
+    if isinstance(expr, sp.Pow) and expr.exp.is_Integer and expr.exp > 0:
+        k = int(expr.exp)
+        return comb(expansion_bound(expr.base) + k - 1, k)
+    return 1
+
+
+def _explicit_scalar(loss, explicit_of: dict) -> sp.Expr:
+    """A scalar loss in the entries of its matrices: each MatrixSymbol replaced by the
+    explicit matrix ``explicit_of[M]`` and the products multiplied out (far faster than
+    SymPy's ``as_explicit``, which sums index by index)."""
     if isinstance(loss, sp.MatrixExpr):
-        return sp.Matrix(loss.as_explicit())[0, 0]
-
-    def explicit(element):
-        return element.parent.as_explicit()[element.i, element.j]
-
-    def composite(e) -> bool:
-        return isinstance(e, MatrixElement) and not isinstance(e.parent, sp.MatrixSymbol)
-
-    scalar = loss.replace(composite, explicit)
-    traces = {t: t.arg.as_explicit().trace() for t in scalar.atoms(sp.Trace)}
-    return scalar.xreplace(traces) if traces else scalar
+        value = loss.xreplace(explicit_of).doit()
+        return sp.Matrix(value)[0, 0] if hasattr(value, "shape") else value
+    value = loss.xreplace(explicit_of).doit()
+    leftover = [e for e in value.atoms(MatrixElement) if not isinstance(e.parent, sp.MatrixSymbol)]
+    if leftover:  # an element of a product: written out through as_explicit
+        value = value.xreplace({e: e.parent.as_explicit()[e.i, e.j] for e in leftover})
+    return value
 
 
 def _renamed_algebra(algebra: SymmetryAlgebra, back: dict, blocks: tuple) -> SymmetryAlgebra:

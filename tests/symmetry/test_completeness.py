@@ -397,3 +397,17 @@ def test_independence_of_families_by_hand():
     cross_q = Candidate("so", 2, ((0, 1, "left", 1, False),), "so")
     cross_k = Candidate("so", 2, ((1, 0, "left", 1, False),), "so")
     assert independent([shared, cross_q, cross_k])
+
+
+def test_a_deep_matrix_symbol_network_says_why_it_was_not_searched_generally():
+    # four 5×5 MatrixSymbol layers (100 parameters): written out entry by entry the loss
+    # would have up to ~2·10⁶ terms, so auto mode runs the structured search and says so;
+    # gl(5) at each of the three interfaces (3·25 = 75) is what it finds
+    W = [sp.MatrixSymbol(f"W{i}", 5, 5) for i in (1, 2, 3, 4)]
+    x, y = sp.MatrixSymbol("x", 5, 1), sp.MatrixSymbol("y", 5, 1)
+    residual = y - W[3] * W[2] * W[1] * W[0] * x
+    algebra = find_symmetries(residual.T * residual / 2, W, data=(x, y))
+    assert algebra.mode == "structured" and not algebra.complete
+    assert algebra.dimension == 75
+    assert "the general search was not run" in algebra.searched
+    assert "general search was not run" in " ".join(str(algebra).split())
