@@ -104,6 +104,7 @@ from .numerics import (
 from .symmetry import (
     BrokenDirection,
     ConservationLaws,
+    ProductFamily,
     Symmetry,
     SymmetryAlgebra,
     SymmetryBreaking,
@@ -180,6 +181,7 @@ __all__ = [
     "find_symmetries",
     "Symmetry",
     "SymmetryFamily",
+    "ProductFamily",
     "SymmetryAlgebra",
     "SymmetryBreaking",
     "SymmetryBreakingTable",

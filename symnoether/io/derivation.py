@@ -275,7 +275,8 @@ def _discovered(system: LearningSystem) -> tuple[list, list, list, tuple]:
     names = [direction_name(basis, vector) for vector in found.coefficients]
     laws = list(found.laws)
     notes = [
-        f"generators found by symmetry search: dimension {algebra.dimension}; "
+        f"generators found by symmetry search: dimension {algebra.dimension} "
+        f"({algebra.completeness}); "
         f"{len(found.laws)} conserved combinations"
     ]
     for direction in found.broken:

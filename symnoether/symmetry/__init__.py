@@ -3,11 +3,16 @@
 Owns the affine actions on coordinate blocks (:mod:`~symnoether.symmetry.actions`),
 the results — what breaks each symmetry (:mod:`~symnoether.symmetry.breaking`),
 symmetries and families (:mod:`~symnoether.symmetry.members`), the Lie algebra
-(:mod:`~symnoether.symmetry.algebra`) — the grouping of a general basis into
+(:mod:`~symnoether.symmetry.algebra`) — the families of products of blocks
+(:mod:`~symnoether.symmetry.products`), the grouping of a general basis into
 families (:mod:`~symnoether.symmetry.grouping`), the sampling and exact checks both
-searches share (:mod:`~symnoether.symmetry.sampling`), the structured search
-for layered models (:mod:`~symnoether.symmetry.structured`) and the general
-search over all affine generators (:mod:`~symnoether.symmetry.search`), the count
+searches share (:mod:`~symnoether.symmetry.sampling`), the general search over all
+affine generators (:mod:`~symnoether.symmetry.general`: exact sparse coefficient
+matching in :mod:`~symnoether.symmetry.coefficients`, sampling in
+:mod:`~symnoether.symmetry.sampled`), the structured search for layered models
+(:mod:`~symnoether.symmetry.structured`, proofs by trace canonicalization in
+:mod:`~symnoether.symmetry.traces`), and :func:`find_symmetries`
+(:mod:`~symnoether.symmetry.search`), which says how complete its answer is; the count
 of conservation laws gradient flow can have (:mod:`~symnoether.symmetry.lierank`),
 polynomial laws beyond Noether's (:mod:`~symnoether.symmetry.ansatz`), matrix forms of
 the charges (:mod:`~symnoether.symmetry.matrixforms`) and the conserved subspace of an
@@ -28,6 +33,7 @@ Examples
 """
 
 from .algebra import (
+    ProductFamily,
     Symmetry,
     SymmetryAlgebra,
     SymmetryBreaking,
@@ -43,6 +49,7 @@ __all__ = [
     "find_symmetries",
     "Symmetry",
     "SymmetryFamily",
+    "ProductFamily",
     "TranslationModule",
     "SymmetryAlgebra",
     "SymmetryBreaking",

@@ -34,6 +34,7 @@ Matrix([[q2, -q1]])
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -41,13 +42,22 @@ from fractions import Fraction
 import sympy as sp
 
 from ..core.display import aligned_latex, vector_latex
-from .actions import action_key, action_vector, bracket_actions, combine, rational
+from .actions import (
+    action_key,
+    action_vector,
+    bracket_actions,
+    combine,
+    flatten_action,
+    rational,
+)
 from .breaking import SymmetryBreaking, SymmetryBreakingTable
-from .members import Symmetry, SymmetryFamily, TranslationModule
+from .members import Symmetry, SymmetryFamily, TranslationModule, block_shape
+from .products import ProductFamily
 
 __all__ = [
     "Symmetry",
     "SymmetryFamily",
+    "ProductFamily",
     "TranslationModule",
     "SymmetryAlgebra",
     "SymmetryBreaking",
@@ -76,6 +86,9 @@ class SymmetryAlgebra:
         objects, in basis order.
     mode : str
         'general' or 'structured', the search that produced it.
+    searched : str
+        What was searched: ``'all affine generators'`` (general search), or the
+        structured families tried. See :attr:`complete`.
     ignored : tuple
         Coordinates (Symbols, or whole MatrixSymbol layers) the loss does not depend
         on. They are not searched and not counted: every vector field on them is a
@@ -100,6 +113,24 @@ class SymmetryAlgebra:
     members: tuple
     mode: str = "general"
     ignored: tuple = ()
+    searched: str = ""
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("general", "structured"):
+            raise ValueError(f"mode = {self.mode!r} is not 'general' or 'structured'")
+        if not self.searched:
+            default = ALL_AFFINE if self.mode == "general" else "structured families"
+            object.__setattr__(self, "searched", default)
+
+    @property
+    def complete(self) -> bool:
+        """True only when the whole affine class was searched (the general search): then
+        every affine generator ψ = A q + b with ψ·∇V ≡ 0 whose coefficients are the same
+        for every value of the data and hyper-parameters is in the span of this basis
+        (the coordinates in :attr:`ignored` apart). False for a structured search, which
+        tries only the families listed in :attr:`searched`: other symmetries may exist.
+        """
+        return self.mode == "general"
 
     @property
     def dimension(self) -> int:
@@ -155,13 +186,24 @@ class SymmetryAlgebra:
         raise IndexError(k)  # pragma: no cover
 
     def _action(self, k: int) -> tuple:
-        """Basis element k as an action on this algebra's blocks."""
+        """Basis element k as an action on this algebra's blocks, or on the column of all
+        coordinates when a member moves one block by another (cross generators)."""
         member, offset = self._locate(k)
+        flat = self._flat
         if isinstance(member, Symmetry):
+            if flat and len(member.action) != 1:
+                shapes = [block_shape(block) for _, block in member.blocks]
+                return (flatten_action(member.action, shapes),)
             return member.action
-        if isinstance(member, SymmetryFamily) and member.blocks != self.blocks:
+        if isinstance(member, SymmetryFamily | ProductFamily) and (
+            flat or member.blocks != self.blocks
+        ):
             return member.flat_action(offset)
         return member.basis_action(offset)
+
+    @property
+    def _flat(self) -> bool:
+        return any(isinstance(m, ProductFamily) and m.cross for m in self.members)
 
     def commutator(self, i: int, j: int) -> tuple:
         """The bracket [ψ_i, ψ_j] = Dψ_i ψ_j − Dψ_j ψ_i in this basis (structure constants).
@@ -278,6 +320,9 @@ class SymmetryAlgebra:
 
     def __str__(self) -> str:
         lines = [f"symmetry algebra of dimension {self.dimension} ({self.mode} search)"]
+        lines.extend(
+            textwrap.wrap(self.completeness, 88, initial_indent="  ", subsequent_indent="    ")
+        )
         for member in (*self.families, *self.generators):
             lines.extend("  " + line for line in str(member).splitlines())
         if self.ignored:
@@ -287,6 +332,16 @@ class SymmetryAlgebra:
                 "them is a symmetry too (not counted)"
             )
         return "\n".join(lines)
+
+    @property
+    def completeness(self) -> str:
+        """One sentence: complete or not, and what was searched."""
+        if self.complete:
+            return f"complete: {self.searched} searched"
+        return (
+            f"NOT complete: searched only {self.searched}; other affine symmetries may "
+            "exist (mode='general' searches them all)"
+        )
 
     def _repr_latex_(self) -> str:
         rows = []
@@ -298,6 +353,26 @@ class SymmetryAlgebra:
         if self.ignored:
             names = ", ".join(sp.latex(q) for q in self.ignored)
             rows.append((rf"\psi_{{{names}}}", r"\text{any: the loss does not depend on them}"))
+        note = rf"\text{{{_latex_text(self.completeness)}}}"
         if not rows:
-            return r"$$\text{no continuous symmetry}$$"
-        return aligned_latex(rows)
+            what = "no continuous symmetry" if self.complete else "no symmetry in these families"
+            return rf"$$\text{{{what}}}\quad {note}$$"
+        return aligned_latex([*rows, (r"\text{search}", note)])
+
+
+ALL_AFFINE = "all affine generators"
+
+
+def _latex_text(text: str) -> str:
+    """Plain text for \\text{...}: LaTeX's special characters escaped."""
+    for char, escaped in (
+        ("\\", r"\textbackslash{}"),
+        ("_", r"\_"),
+        ("&", r"\&"),
+        ("%", r"\%"),
+        ("#", r"\#"),
+        ("^", r"\^{}"),
+        ("$", r"\$"),
+    ):
+        text = text.replace(char, escaped)
+    return text

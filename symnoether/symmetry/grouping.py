@@ -32,6 +32,7 @@ Examples
 >>> algebra = find_symmetries(1 / (w[0] ** 2 + w[1] ** 2) + sp.exp(w[2] - w[3]), w)
 >>> print(algebra)
 symmetry algebra of dimension 6 (general search)
+  complete: all affine generators searched
   translations times affine functions (dimension 5): psi = f(q)*t, f affine in the 4
   coordinates, t in the span of
     translation_1 = (0, 0, 1, 1)
@@ -49,21 +50,31 @@ import sympy as sp
 from ..budget import check
 from .actions import BlockAction, Span, action_vector, classify
 from .members import Symmetry, SymmetryFamily, TranslationModule, block_shape
+from .products import ProductFamily, propose
 
-__all__ = ["present", "on_every_block"]
+__all__ = ["present", "on_every_block", "translation_members"]
 
 MODULE_NAME = "translations times affine functions"
 
 
-def present(members: list, coords: tuple, factors: tuple, blocks: tuple, verify: Callable) -> tuple:
+def present(
+    members: list,
+    coords: tuple,
+    factors: tuple,
+    blocks: tuple,
+    verify: Callable,
+    translations: tuple = (),
+) -> tuple:
     """The members of a general-search algebra: gl(r) families, then the translation
     module, then the remaining generators, each proved by ``verify``.
 
     Parameters
     ----------
     members : list of Symmetry
-        The basis found, each an action on the one column of ``coords`` (not yet
-        proved: ``verify`` proves what is presented).
+        The basis found apart from the translation module, each an action on the one
+        column of ``coords`` (not yet proved: ``verify`` proves what is presented).
+        Every member is zero at the pivot row of each translation: the search solved
+        for them modulo the module (which holds every f(q)·t anyway).
     coords : tuple
         All coordinates, in order.
     factors : tuple
@@ -72,32 +83,36 @@ def present(members: list, coords: tuple, factors: tuple, blocks: tuple, verify:
         The (name, block) pairs of the coordinates, where gl(r) families are looked for.
     verify : callable
         ``verify(symmetry)`` proves ψ·∇V ≡ 0 or raises.
+    translations : tuple of Symmetry
+        A basis of the translations in reduced row-echelon form (pivot 1), or empty.
     """
-    if not members:
+    if not members and not translations:
         return ()
     found = Span()
     for member in members:
         check()
         found.add(action_vector(member.action))
-    column = members[0].blocks
     chosen = Span()
     grouped: list = []
-    for family in _gl_families(found, coords, blocks):
+
+    def modulo(vector: dict) -> dict:
+        return _modulo_module(vector, translations)
+
+    families = _gl_families(found, coords, blocks, modulo)
+    families += _product_families(found, coords, blocks, modulo, len(families))
+    for family in families:
         trial = chosen.copy()
-        if all([trial.add(action_vector(family.flat_action(k))) for k in range(len(family))]):
+        elements = range(len(family))
+        if all([trial.add(modulo(action_vector(family.flat_action(k)))) for k in elements]):
             for element in family:
                 verify(element)
             chosen = trial
             grouped.append(family)
-    translations = _translations(members, column, coords)
     for translation in translations:
         verify(translation)
     if translations:
-        module = TranslationModule(MODULE_NAME, translations, factors, coords, column)
-        for k in range(module.dimension):
-            check()
-            chosen.add(action_vector(module.basis_action(k)))
-        grouped.append(module)
+        column = translations[0].blocks
+        grouped.append(TranslationModule(MODULE_NAME, tuple(translations), factors, coords, column))
     rest = []
     for member in members:
         check()
@@ -107,31 +122,41 @@ def present(members: list, coords: tuple, factors: tuple, blocks: tuple, verify:
     return (*grouped, *_renamed(rest))
 
 
-def _translations(members: list, column: tuple, coords: tuple) -> tuple:
-    """A reduced basis of the generators with no linear part (constant ψ = t).
+def _modulo_module(vector: dict, translations: tuple) -> dict:
+    """``vector`` (an action on the column) minus its part in the translation module: the
+    coefficients at each translation's pivot row moved onto that translation, so that the
+    result is zero at every pivot row (how the search's members are written)."""
+    out = dict(vector)
+    for translation in translations:
+        (shift,) = translation.action
+        pivot = min(i for i, _ in shift.shift)
+        for key in [k for k in out if k[2] == pivot]:
+            c = out[key]
+            _, label, _, j = key
+            for (i, _), v in shift.shift.items():
+                target = (0, label, i, j)
+                value = out.get(target, 0) - c * v
+                if value:
+                    out[target] = value
+                else:
+                    out.pop(target, None)
+    return out
 
-    In reduced echelon form with the linear coefficients ordered first, the rows whose
-    pivot is a constant coefficient have no linear part, and they span all such
-    combinations of the members."""
-    span = Span(order=lambda key: (key[1] != "L", key[2], key[3]))
-    for member in members:
-        check()
-        span.add(action_vector(member.action))
+
+def translation_members(vectors: list, coords: tuple, column: tuple) -> tuple:
+    """The translations t (each {row: Fraction}, rref) as Symmetry objects on ``column``."""
     out = []
-    n = len(coords)
-    for row in span.rows:
-        if any(label == "L" for _, label, _, _ in row):
-            continue
-        shift = {(i, 0): Fraction(v) for (_, _, i, _), v in row.items()}
-        action = (BlockAction(n, 1, shift=shift),)
+    for vector in vectors:
+        shift = {(i, 0): Fraction(v) for i, v in vector.items()}
+        action = (BlockAction(len(coords), 1, shift=shift),)
         name = f"translation_{len(out) + 1}"
         out.append(Symmetry(name, classify(action), coords, column, action))
     return tuple(out)
 
 
-def _gl_families(found: Span, coords: tuple, blocks: tuple) -> list:
+def _gl_families(found: Span, coords: tuple, blocks: tuple, modulo: Callable) -> list:
     """gl(r) at each interface W_a (r×·) → W_b (·×r), with or without a bias b_a (r×1),
-    whose r² elements all lie in ``found``."""
+    whose r² elements all lie in ``found`` (modulo the translation module)."""
     shapes = [block_shape(block) for _, block in blocks]
     names = [name for name, _ in blocks]
     out = []
@@ -152,10 +177,47 @@ def _gl_families(found: Span, coords: tuple, blocks: tuple) -> list:
                     b,
                     sp.MatrixSymbol(f"A{len(out) + 1}", r, r),
                 )
-                elements = (action_vector(family.flat_action(k)) for k in range(r * r))
+                elements = (modulo(action_vector(family.flat_action(k))) for k in range(r * r))
                 if all(found.contains(v) for v in elements):
                     out.append(family)
                     break
+    return out
+
+
+def _product_families(found: Span, coords: tuple, blocks: tuple, modulo: Callable, k: int) -> list:
+    """The product families (:func:`~symnoether.symmetry.products.propose`) whose
+    elements all lie in ``found`` (modulo the translation module); parameters numbered
+    after the ``k`` gl(r) families."""
+    shapes = [block_shape(block) for _, block in blocks]
+    names = [name for name, _ in blocks]
+    out: list = []
+
+    def family(candidate: object) -> ProductFamily:
+        letter = "A" if candidate.algebra == "gl" else "J"
+        r = candidate.rank
+        parameter = sp.MatrixSymbol(f"{letter}{k + len(out) + 1}", r, r)
+        return ProductFamily(
+            candidate.name,
+            r,
+            coords,
+            blocks,
+            candidate.terms,
+            candidate.algebra,
+            parameter,
+            kind=candidate.kind,
+        )
+
+    def contained(candidate: object) -> bool:
+        check()
+        trial = family(candidate)
+        if not all(
+            found.contains(modulo(action_vector(trial.flat_action(e)))) for e in range(len(trial))
+        ):
+            return False
+        out.append(trial)
+        return True
+
+    propose(shapes, names, contained)
     return out
 
 
@@ -183,6 +245,9 @@ def on_every_block(
             member = dataclasses.replace(
                 member, blocks=blocks, left_blocks=left, right_block=kept[member.right_block]
             )
+        elif isinstance(member, ProductFamily):
+            terms = tuple((kept[t], kept[s], *rest) for t, s, *rest in member.terms)
+            member = dataclasses.replace(member, blocks=blocks, terms=terms)
         else:
             action: list = [None] * len(blocks)
             for k, part in zip(kept, member.action, strict=True):

@@ -1,19 +1,27 @@
-r"""Symmetry discovery: every affine symmetry of a loss, verified and classified.
+r"""Symmetry discovery: the affine symmetries of a loss, verified and classified, with
+what was searched.
 
 A generator ψ(q) = A q + b is a symmetry of the loss V when ψ·∇V ≡ 0 for every
 value of the coordinates, the data and the hyper-parameters. The condition is
-linear in the n² + n unknowns (A, b): at a point it reads
-(∇V ⊗ [q; 1]) · vec[A | b] = 0. :func:`find_symmetries` evaluates the gradient
-at random points (floats: ReLU's ``Max``/``Heaviside``, log-sum-exp, norms and
-float coefficients all evaluate), finds the null space of the sampled system,
-brings it to reduced row-echelon form with small rational entries, and proves
-every basis generator symbolically with :func:`symnoether.core.jet.is_zero` before
-returning it. Sampling can only over-constrain, never invent a symmetry, and
-verification rejects anything the numerics got wrong.
+linear in the n² + n unknowns (A, b). :func:`find_symmetries` has two searches:
 
-Layered models declared with ``matrix_coordinates`` (or SymPy ``MatrixSymbol``
-layers) can be searched in structured mode (:mod:`symnoether.symmetry.structured`),
-which scales to layers of width 64 and returns gl(r) as one family.
+* the **general search** (:mod:`symnoether.symmetry.general`) solves for all
+  n² + n unknowns: exact sparse coefficient matching for polynomial losses, the
+  gradient sampled at random points otherwise (ReLU's ``Max``/``Heaviside``,
+  log-sum-exp, norms and float coefficients all evaluate). Its result is
+  *complete* (``algebra.complete``): every affine symmetry is in its span. It
+  reaches models of 100 parameters (10 100 unknowns), ``MatrixSymbol`` layers
+  included (written out entry by entry);
+* the **structured search** (:mod:`symnoether.symmetry.structured`) tries the
+  families layered models have, at the matrix level, and scales to layers of
+  width 64; it is *not* complete: ``algebra.searched`` lists the families it
+  tried, and ``print(algebra)`` says so.
+
+``mode='auto'`` (the default) runs the general search whenever it fits
+(n² + n ≤ ``max_unknowns``) and the structured one otherwise, which the result
+then says. Every generator returned is proved before it is returned. Sampling
+can only over-constrain, never invent a symmetry, and the proof rejects
+anything the numerics got wrong.
 
 References
 ----------
@@ -40,16 +48,15 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Iterable
-from fractions import Fraction
-from functools import partial
+from math import comb
 
-import numpy as np
 import sympy as sp
-from sympy.polys.matrices import DomainMatrix
+from sympy.matrices.expressions.matexpr import MatrixElement
 
-from ..budget import check, time_budget
+from ..budget import time_budget
 from ..core.checks import (
     block_symbols,
     check_distinct,
@@ -65,7 +72,6 @@ from ..errors import (
     NotSupportedError,
     SearchTooLargeError,
 )
-from .actions import BlockAction, classify
 from .algebra import (
     Symmetry,
     SymmetryAlgebra,
@@ -74,21 +80,9 @@ from .algebra import (
     SymmetryFamily,
     TranslationModule,
 )
-from .grouping import on_every_block, present
-from .sampling import (
-    annihilates,
-    blas_threads,
-    branch_plan,
-    canonical_basis,
-    coordinate_symbols,
-    gradient,
-    null_space,
-    numeric_function,
-    polynomial_ring,
-    proves_zero,
-    sample_values,
-    short_text,
-)
+from .general import general_search
+from .grouping import on_every_block
+from .sampling import coordinate_symbols, short_text
 from .structured import structured_search
 
 __all__ = [
@@ -102,11 +96,10 @@ __all__ = [
     "MAX_GENERAL_UNKNOWNS",
 ]
 
-MAX_GENERAL_UNKNOWNS = 4000
-"""Largest n² + n the general search accepts (n = 62 coordinates; ~130 MB)."""
+MAX_GENERAL_UNKNOWNS = 10100
+"""Largest n² + n the general search takes by default (n = 100 coordinates)."""
 
 _MODES = ("auto", "general", "structured")
-_EXTRA_SAMPLES = 16
 
 
 def find_symmetries(
@@ -120,7 +113,8 @@ def find_symmetries(
     max_unknowns: int = MAX_GENERAL_UNKNOWNS,
     timeout: float | None = None,
 ) -> SymmetryAlgebra:
-    """Every affine symmetry ψ = A q + b of ``loss``: a verified basis of its Lie algebra.
+    """The affine symmetries ψ = A q + b of ``loss``: a verified basis of their Lie algebra,
+    with how complete it is (``algebra.complete``, ``algebra.searched``).
 
     Parameters
     ----------
@@ -132,28 +126,31 @@ def find_symmetries(
     data : sequence of Symbols, matrices or MatrixSymbols
         Inputs and targets: the symmetry must hold for every value of them.
     mode : {'auto', 'general', 'structured'}
-        'general' solves for all n² + n unknowns (up to ``max_unknowns``);
-        'structured' tries the actions layered models have (gl(r) at hidden
-        interfaces, per-neuron scalings, translations along 𝟙); 'auto' picks
-        general when it fits, structured otherwise (and for MatrixSymbols).
+        'general' solves for all n² + n unknowns (up to ``max_unknowns``; MatrixSymbol
+        layers are written out entry by entry): the result is complete;
+        'structured' tries the families layered models have (gl(r) at hidden
+        interfaces, families of products WᵢᵀWⱼ and WᵢWⱼᵀ, per-neuron scalings,
+        translations along 𝟙): the result is flagged incomplete; 'auto' picks
+        general when n² + n ≤ ``max_unknowns``, structured otherwise.
     parameters : sequence of Symbols, optional
         Hyper-parameters; every non-coordinate, non-data symbol is one anyway.
         The symmetry must hold for all their admissible values.
     seed : int
         Seed of the random sample points (results are reproducible).
     max_unknowns : int
-        Memory guard of the general search.
+        Largest n² + n the general search takes (its time grows with it).
     timeout : float, optional
         Time budget in seconds (default None: no budget); see :mod:`symnoether.budget`.
 
     Returns
     -------
     SymmetryAlgebra
-        Empty (dimension 0) when the loss has no continuous affine symmetry.
+        Empty (dimension 0) when the loss has no continuous affine symmetry (in the
+        families searched, for a structured search: ``algebra.complete`` is False).
         Presented by families where it has them (``algebra.families``: gl(r) at an
-        interface, translations times affine functions), its element basis is what
-        iterating gives. Coordinates the loss does not depend on are not searched
-        and not counted: they are listed in ``algebra.ignored``.
+        interface, families of products, translations times affine functions), its
+        element basis is what iterating gives. Coordinates the loss does not depend
+        on are not searched and not counted: they are listed in ``algebra.ignored``.
 
     Warns
     -----
@@ -166,7 +163,8 @@ def find_symmetries(
         Malformed coordinates or data, a loss with no coordinate in it, a loss
         whose gradient SymPy cannot compute.
     SearchTooLargeError
-        General search over too many unknowns: use ``mode='structured'``.
+        ``mode='general'`` over more than ``max_unknowns`` unknowns: raise it, or use
+        ``mode='structured'``.
     BudgetExceededError
         The search ran out of its ``timeout``.
     NotSupportedError
@@ -193,6 +191,7 @@ def find_symmetries(
     (4, 'translation', Matrix([[1, 1, 1]]))
     >>> print(algebra)                    # the shift along 𝟙, times any affine function
     symmetry algebra of dimension 4 (general search)
+      complete: all affine generators searched
       translations times affine functions (dimension 4): psi = f(q)*t, f affine in the 3
       coordinates, t in the span of
         translation_1 = (1, 1, 1)
@@ -223,21 +222,29 @@ def _search(loss, coords, data, mode: str, seed: int, max_unknowns: int) -> Symm
     matrix_symbols = any(isinstance(b, sp.MatrixSymbol) for _, b in blocks)
     ignored = ignored_coordinates(loss, _coordinates(blocks))
     n = sum(_size(b) for _, b in blocks) - sum(_size(q) for q in ignored)
-    if mode == "auto":
-        mode = "structured" if matrix_symbols or n * (n + 1) > max_unknowns else "general"
+    auto = mode == "auto"
+    if auto:
+        mode = "general" if n * (n + 1) <= max_unknowns else "structured"
     if mode == "structured":
         return _structured(loss, blocks, data_symbols, ignored, seed)
-    if matrix_symbols:
-        raise InvalidInputError(
-            "general mode needs explicit coordinate symbols; MatrixSymbol layers are "
-            "searched with mode='structured'"
-        )
     if n * (n + 1) > max_unknowns:
         raise SearchTooLargeError(
             f"the general search has n² + n = {n * (n + 1)} unknowns for n = {n} "
-            f"coordinates, more than max_unknowns = {max_unknowns} (memory grows as n⁴); "
-            "declare the layers with sn.matrix_coordinates and pass mode='structured'"
+            f"coordinates, more than max_unknowns = {max_unknowns}; raise max_unknowns "
+            "(time and memory grow with it), or declare the layers with "
+            "sn.matrix_coordinates and pass mode='structured' (an incomplete search)"
         )
+    if matrix_symbols:
+        written = _written_out(loss, blocks, data_symbols)
+        terms = expansion_bound(written[0])
+        if auto and terms > EXPANSION_LIMIT:  # a deep MatrixSymbol network: too many terms
+            algebra = _structured(loss, blocks, data_symbols, ignored, seed)
+            why = (
+                f"; the general search was not run: the loss written out entry by entry has "
+                f"up to {terms:.1e} terms (more than {EXPANSION_LIMIT:.0e})"
+            )
+            return dataclasses.replace(algebra, searched=algebra.searched + why)
+        return _general_on_entries(written, blocks, seed)
     return general_search(loss, blocks, data_symbols, seed=seed)
 
 
@@ -324,59 +331,7 @@ def _size(block: object) -> int:
     return 1
 
 
-# -- general mode ----------------------------------------------------------------
-
-
-def general_search(loss: sp.Expr, blocks: tuple, data: tuple, *, seed: int = 0) -> SymmetryAlgebra:
-    """The general affine search over all n² + n unknowns (see module docstring), n the
-    coordinates the loss depends on; the result is grouped into families
-    (:func:`symnoether.symmetry.grouping.present`), which proves every element it
-    presents (a module element f·t follows from its translation t)."""
-    every = coordinate_symbols(blocks)
-    ignored = ignored_coordinates(loss, every)
-    coords = tuple(q for q in every if q not in set(ignored))
-    position = [every.index(q) for q in coords]
-    n = len(coords)
-    grad = gradient(loss, coords)
-    ring = polynomial_ring(loss, coords)
-    others = sorted(loss.free_symbols - set(coords) - set(data), key=lambda s: s.name)
-    symbols = [*coords, *data, *others]
-    evaluate = numeric_function(symbols, grad)
-    unknowns = n * (n + 1)
-    if ring is not None and unknowns <= _EXACT_UNKNOWNS:
-        basis = exact_basis(ring, coords)
-    else:
-        rng = np.random.default_rng(seed)
-        branching = branch_plan(loss, symbols) or False  # sample where the loss branches
-        sample = partial(_sample_rows, evaluate, symbols, n, far=branching)
-        extra = min(3 * unknowns, 256) if branching else 0  # branches hold on parts only
-        rows = sample(unknowns + _EXTRA_SAMPLES + extra, rng)
-        with blas_threads():
-            null = _stable_null_space(sample, unknowns, rows, rng)
-        basis = canonical_basis(null)
-    single = (("q", sp.ImmutableMatrix(every)),)
-    members = []
-    for vector in basis:
-        check()
-        left, shift = {}, {}
-        for index, value in vector.items():
-            i, j = divmod(index, n + 1)
-            if j == n:
-                shift[(position[i], 0)] = value
-            else:
-                left[(position[i], position[j])] = value
-        action = (BlockAction(len(every), 1, left=left, shift=shift),)
-        kind = classify(action)
-        members.append(Symmetry(kind, kind, every, single, action))
-
-    def verify(symmetry: Symmetry) -> None:
-        check()
-        psi = [symmetry.generator[k] for k in position]
-        if not _verified(psi, coords, grad, ring):
-            raise NotSupportedError(_inexact_message(symmetry.generator, others))
-
-    grouped = present(members, every, coords, blocks, verify)
-    return SymmetryAlgebra(every, single, grouped, "general", ignored)
+# -- the two searches ---------------------------------------------------------------
 
 
 def _structured(loss, blocks: tuple, data: tuple, ignored: tuple, seed: int) -> SymmetryAlgebra:
@@ -385,7 +340,7 @@ def _structured(loss, blocks: tuple, data: tuple, ignored: tuple, seed: int) -> 
     found = structured_search(loss, tuple(blocks[k] for k in kept), data, seed=seed)
     coords = _coordinates(blocks, explicit=True)
     members = on_every_block(found.members, blocks, kept, ignored, coords)
-    return SymmetryAlgebra(coords, blocks, members, "structured", ignored)
+    return SymmetryAlgebra(coords, blocks, members, "structured", ignored, found.searched)
 
 
 def _ignored_block(block: object, ignored: tuple) -> bool:
@@ -407,109 +362,121 @@ def _coordinates(blocks: tuple, *, explicit: bool = False) -> tuple:
     return tuple(out)
 
 
-def _inexact_message(generator: sp.MatrixBase, others: list) -> str:
-    """Why a numerically found generator can fail the exact check, and what to do."""
-    depends = f" or depend on {', '.join(map(str, others))}" if others else ""
-    approximate = [sp.N(entry, 6) for entry in generator]
-    return (
-        f"the general search found a symmetry numerically, close to ψ = {approximate}, "
-        f"but that ψ fails the exact check ψ·∇V ≡ 0: the true coefficients are not "
-        f"rational (such as √2){depends}, and the search reconstructs rational "
-        "coefficients only. Derive the generator by hand and pass it to "
-        "sn.noether(system, ψ), or sn.derive(system, {name: ψ})"
-    )
-
-
-def exact_basis(ring: tuple, coords: tuple) -> list:
-    """The affine symmetries of a polynomial loss by exact coefficient matching.
-
-    ψ·∇V = Σᵢ (Σⱼ A_ij q_j + b_i) ∂ᵢV vanishes identically iff every monomial's
-    coefficient does: a linear system over ℚ in the n² + n unknowns, solved in
-    exact rational arithmetic (reduced row-echelon form, no rounding), so any
-    denominators are exact. Same {unknown index: Fraction} form as
-    :func:`canonical_basis`.
-    """
-    algebra, loss = ring
-    n = len(coords)
-    q = [algebra.from_expr(c) for c in coords]
-    grads = [loss.diff(x) for x in q]
-    rows: dict[tuple, dict[int, object]] = {}
-    for i, g in enumerate(grads):
-        check()
-        for j in range(n + 1):
-            column = i * (n + 1) + j
-            poly = g * q[j] if j < n else g
-            for monomial, coefficient in poly.terms():
-                rows.setdefault(monomial, {})[column] = coefficient
-    system = DomainMatrix(
-        {r: entries for r, entries in enumerate(rows.values())},
-        (max(len(rows), 1), n * (n + 1)),
-        sp.QQ,
-    )
-    null = system.to_dense().nullspace()
-    if null.shape[0] == 0 or null.is_zero_matrix:
-        return []
-    reduced, pivots = null.rref()
-    basis = []
-    for r in range(len(pivots)):
-        vector = {}
-        for column, value in enumerate(reduced.to_Matrix().row(r)):
-            if value != 0:
-                vector[column] = Fraction(int(value.p), int(value.q))
-        basis.append(vector)
-    return basis
-
-
-_EXACT_UNKNOWNS = 600
-"""Polynomial losses with at most this many unknowns n² + n are solved exactly."""
-
-
-def _verified(psi: sp.MatrixBase, coords: tuple, grad: list, ring: tuple | None) -> bool:
-    """ψ·∇V ≡ 0: in exact polynomial arithmetic when V is polynomial, else by is_zero."""
-    if ring is not None:
-        algebra, loss = ring
-        total = algebra.zero
-        for p, q in zip(psi, coords, strict=True):
-            if p != 0:
-                total += algebra.from_expr(p) * loss.diff(algebra.from_expr(q))
-        return total == 0
-    return proves_zero(sp.Add(*[p * g for p, g in zip(psi, grad, strict=True) if p != 0]))
-
-
-def _stable_null_space(sample, unknowns, rows, rng) -> np.ndarray:
-    """Null space of the sampled system, resampling (``sample(count, rng)``) until
-    fresh points agree."""
-    null = null_space(rows)
-    for attempt in range(6):
-        check()
-        fresh = sample(max(2 * _EXTRA_SAMPLES, unknowns // 4), rng)
-        if annihilates(fresh, null):
-            return null
-        rows = np.concatenate([rows, fresh, sample(unknowns, rng)])
-        null = null_space(rows, fast=attempt == 0)
-    return null
-
-
-def _sample_rows(evaluate, symbols: list, n: int, wanted: int, rng, *, far=False) -> np.ndarray:
-    chunks, have = [], 0
-    for _ in range(4):
-        check()
-        count = wanted - have + 8
-        values = sample_values(symbols, count, rng, far=far)
-        with np.errstate(all="ignore"):
-            raw = evaluate(*values)
-        grads = np.stack([np.broadcast_to(np.asarray(g, dtype=float), (count,)) for g in raw], 1)
-        points = np.stack(values[:n], 1)
-        finite = np.isfinite(grads).all(axis=1)
-        grads, points = grads[finite], points[finite]
-        augmented = np.concatenate([points, np.ones((len(points), 1))], 1)
-        chunks.append((grads[:, :, None] * augmented[:, None, :]).reshape(len(points), -1))
-        have += len(points)
-        if have >= wanted:
-            break
-    if have < wanted:
-        raise InvalidLossError(
-            "the loss is not finite at most random points (its gradient evaluates to nan or "
-            "inf); give coordinates, data and parameters sign assumptions that make it real"
+def _written_out(loss, blocks: tuple, data: tuple) -> tuple:
+    """(scalar loss, explicit blocks, flat data, entry of each symbol): MatrixSymbol layers
+    and data written out entry by entry, each entry W[i, j] a real Symbol."""
+    matrices = {b for _, b in blocks if isinstance(b, sp.MatrixSymbol)}
+    matrices |= {d for d in data if isinstance(d, sp.MatrixSymbol)}
+    matrices |= {m for m in getattr(loss, "free_symbols", set()) if isinstance(m, sp.MatrixSymbol)}
+    entries = {}
+    for matrix in sorted(matrices, key=str):
+        rows, cols = map(int, matrix.shape)
+        for i in range(rows):
+            for j in range(cols):
+                entries[matrix[i, j]] = sp.Dummy(f"{matrix.name}_{i}{j}", real=True)
+    explicit_of = {
+        m: sp.ImmutableMatrix(m.shape[0], m.shape[1], lambda i, j, m=m: entries[m[i, j]])
+        for m in matrices
+    }
+    scalar = _explicit_scalar(loss, explicit_of).xreplace(entries)
+    left = [m for m in scalar.free_symbols if isinstance(m, sp.MatrixSymbol | MatrixElement)]
+    if left:
+        raise NotSupportedError(
+            f"the loss could not be written out entry by entry (it keeps {left[0]}); pass "
+            "mode='structured', or declare the layers with sn.matrix_coordinates"
         )
-    return np.concatenate(chunks)[:wanted]
+    explicit = tuple((name, explicit_of.get(b, b)) for name, b in blocks)
+    explicit = tuple(
+        (name, sp.Matrix(b) if isinstance(b, sp.ImmutableMatrix) else b) for name, b in explicit
+    )
+    flat = []
+    for d in data:
+        flat.extend(explicit_of[d] if isinstance(d, sp.MatrixSymbol) else [d])
+    return scalar, explicit, tuple(flat), {v: k for k, v in entries.items()}
+
+
+def _general_on_entries(written: tuple, blocks: tuple, seed: int) -> SymmetryAlgebra:
+    """The general search on MatrixSymbol layers written out (:func:`_written_out`), the
+    result put back on the entries (coordinates W[i, j], families on the layers)."""
+    scalar, explicit, data, back = written
+    algebra = general_search(scalar, explicit, data, seed=seed)
+    return _renamed_algebra(algebra, back, blocks)
+
+
+EXPANSION_LIMIT = 10**5
+"""Most terms (an upper bound, :func:`expansion_bound`) of a MatrixSymbol loss written out
+entry by entry for which auto mode runs the general search."""
+
+
+def expansion_bound(expr: sp.Expr) -> int:
+    """An upper bound on the number of monomials of ``expr`` expanded (1 for a function
+    application: only its polynomial structure counts).
+
+    Examples
+    --------
+    >>> x, y, z = sp.symbols("x y z")
+    >>> expansion_bound((x + y + z) ** 2), expansion_bound((x + y) * (x + z) + 1)
+    (6, 5)
+    """
+    if isinstance(expr, sp.Add):
+        return sum(expansion_bound(a) for a in expr.args)
+    if isinstance(expr, sp.Mul):
+        out = 1
+        for a in expr.args:
+            out *= expansion_bound(a)
+        return out
+    if isinstance(expr, sp.Pow) and expr.exp.is_Integer and expr.exp > 0:
+        k = int(expr.exp)
+        return comb(expansion_bound(expr.base) + k - 1, k)
+    return 1
+
+
+def _explicit_scalar(loss, explicit_of: dict) -> sp.Expr:
+    """A scalar loss in the entries of its matrices: each MatrixSymbol replaced by the
+    explicit matrix ``explicit_of[M]`` and the products multiplied out (far faster than
+    SymPy's ``as_explicit``, which sums index by index)."""
+    if isinstance(loss, sp.MatrixExpr):
+        value = loss.xreplace(explicit_of).doit()
+        return sp.Matrix(value)[0, 0] if hasattr(value, "shape") else value
+    value = loss.xreplace(explicit_of).doit()
+    leftover = [e for e in value.atoms(MatrixElement) if not isinstance(e.parent, sp.MatrixSymbol)]
+    if leftover:  # an element of a product: written out through as_explicit
+        value = value.xreplace({e: e.parent.as_explicit()[e.i, e.j] for e in leftover})
+    return value
+
+
+def _renamed_algebra(algebra: SymmetryAlgebra, back: dict, blocks: tuple) -> SymmetryAlgebra:
+    """``algebra`` with each entry symbol replaced by its MatrixElement (``back``) and the
+    families put on the original ``blocks``."""
+    coords = tuple(back.get(q, q) for q in algebra.coords)
+    column = (("q", sp.ImmutableMatrix(coords)),)
+
+    def symmetry(s: Symmetry) -> Symmetry:
+        return dataclasses.replace(s, coords=coords, blocks=column)
+
+    members = []
+    for member in algebra.members:
+        if isinstance(member, Symmetry):
+            members.append(symmetry(member))
+        elif isinstance(member, TranslationModule):
+            factors = tuple(back.get(q, q) for q in member.factors)
+            translations = tuple(symmetry(t) for t in member.translations)
+            members.append(
+                dataclasses.replace(
+                    member, translations=translations, factors=factors, coords=coords, blocks=column
+                )
+            )
+        else:
+            members.append(dataclasses.replace(member, coords=coords, blocks=blocks))
+    ignored = [back.get(q, q) for q in algebra.ignored]
+    for _, block in blocks:  # a layer the loss ignores whole is named whole
+        if isinstance(block, sp.MatrixSymbol):
+            entries = list(block.as_explicit())
+            if set(entries) <= set(ignored):
+                at = ignored.index(entries[0])
+                ignored = [q for q in ignored if q not in set(entries)]
+                ignored.insert(at, block)
+    ignored = tuple(ignored)
+    return dataclasses.replace(
+        algebra, coords=coords, blocks=column, members=tuple(members), ignored=ignored
+    )

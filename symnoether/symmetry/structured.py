@@ -1,24 +1,33 @@
-r"""Structured symmetry search for layered models: gl(r) families, scalings, shifts.
+r"""Structured symmetry search for layered models: families of products, scalings, shifts.
 
 A general affine search over a 64-wide three-layer network would have 1.5·10⁸
 unknowns. Layered models have a few known kinds of continuous symmetry, and
-this search proposes exactly those, at the matrix level, and verifies them:
+this search proposes those, at the matrix level, and verifies them. It is *not*
+complete: the result lists what it tried (``algebra.searched``) and says that
+other affine symmetries may exist (``algebra.complete`` is False).
 
 * **gl(r) at a hidden interface** — for blocks W_a (r×·) and W_b (·×r) composed
   as W_b W_a (optionally with a bias b_a of r rows): ψ_A = (A W_a, A b_a, −W_b A)
-  for every A ∈ gl(r). It is kept, as *one* family of dimension r², when
-  G_a W_aᵀ + G_b' b_aᵀ − W_bᵀ G_b ≡ 0 (G = ∂V/∂W), checked at random matrices
-  and then proved: by trace-cyclic canonicalization of Σ tr(Gᵀψ_A) for
-  ``MatrixSymbol`` layers, or entry-wise with a symbolic A for explicit ones.
+  for every A ∈ gl(r): a :class:`~symnoether.symmetry.members.SymmetryFamily`;
+* **products WᵢᵀWⱼ and WᵢWⱼᵀ** (any two blocks with the same rows, or columns,
+  not only consecutive layers) — A shared by both, ψ_A = (A Wᵢ, −Aᵀ Wⱼ) (the
+  query/key GL of attention), else rotating both together (A antisymmetric);
+  rotations of one block, ψ_J = J W, J ∈ so(r) (for WᵀW: |W x|²); and the cross
+  generators of a product seen only through its symmetric part (xᵀWᵢᵀWⱼx):
+  ψ_J moves Wᵢ by J Wⱼ, J ∈ so(r), since δ(WᵢᵀWⱼ) = −WⱼᵀJWⱼ is antisymmetric.
+  Each is one :class:`~symnoether.symmetry.members.ProductFamily`;
 * **scalings** — per row (per neuron) and per column of each block: covers the
   rescale symmetry of positively homogeneous activations and the scale
   symmetry of weights before a normalization;
 * **translations along 𝟙** — per-row and per-column constant shifts of each
   block: covers shifts of softmax logits.
 
-The scalings and translations are found together as the null space of one
-sampled linear system (a few hundred unknowns at width 64), minus what the
-gl(r) families already contain.
+A family is kept when ∂(ψ_A·∇V)/∂A (a sum of terms G_t B_sᵀ or B_sᵀ G_t, G = ∂V/∂W)
+vanishes (is symmetric, for so(r)) at random matrices, and is then proved: by trace-cyclic
+canonicalization (:mod:`symnoether.symmetry.traces`) for ``MatrixSymbol``
+layers, or entry-wise with a symbolic A for explicit ones. The scalings and
+translations are found together as the null space of one sampled linear system
+(a few hundred unknowns at width 64), minus what the families already contain.
 
 References
 ----------
@@ -33,9 +42,10 @@ Examples
 >>> W1, W2 = sp.MatrixSymbol("W1", 8, 5), sp.MatrixSymbol("W2", 3, 8)
 >>> x, y = sp.MatrixSymbol("x", 5, 1), sp.MatrixSymbol("y", 3, 1)
 >>> residual = y - W2 * W1 * x
->>> algebra = find_symmetries(residual.T * residual / 2, (W1, W2), data=(x, y))
->>> algebra.dimension, algebra.families[0].name
-(64, 'gl(8) at W1 -> W2')
+>>> loss = residual.T * residual / 2
+>>> algebra = find_symmetries(loss, (W1, W2), data=(x, y), mode="structured")
+>>> algebra.dimension, algebra.families[0].name, algebra.complete
+(64, 'gl(8) at W1 -> W2', False)
 """
 
 from __future__ import annotations
@@ -51,6 +61,7 @@ from ..budget import check
 from ..errors import BudgetExceededError, NotSupportedError, VerificationError
 from .actions import BlockAction, classify
 from .algebra import Symmetry, SymmetryAlgebra, SymmetryFamily
+from .products import Candidate, ProductFamily, independent, propose
 from .sampling import (
     annihilates,
     blas_threads,
@@ -64,8 +75,9 @@ from .sampling import (
     proves_zero,
     sample_values,
 )
+from .traces import family_terms, trace_zero
 
-__all__ = ["structured_search"]
+__all__ = ["structured_search", "SEARCHED"]
 
 _SYMBOLIC_LIMIT = 400  # explicit coordinates up to which generators are proved entry-wise
 _RELATIVE = 1e-9
@@ -74,20 +86,20 @@ _RELATIVE = 1e-9
 def structured_search(
     loss: object, blocks: tuple, data: tuple, *, seed: int = 0
 ) -> SymmetryAlgebra:
-    """gl(r) families at hidden interfaces, then scalings and translations (module doc)."""
+    """The families of the module docstring, tried and proved; then scalings and
+    translations. The result is flagged incomplete (``searched`` lists the families)."""
     rng = np.random.default_rng(seed)
     oracle = _Oracle(loss, blocks, data)
     if oracle.symbolic_matrices:
         _check_matrix_gradients(oracle, loss)
     with blas_threads():
-        families = [f for f in _interface_families(oracle, rng) if f is not None]
-        extras = _scalings_and_translations(oracle, families, rng)
+        points, grads = oracle.sample(6, rng)
+        candidates = _interface_families(oracle, points, grads)
+        candidates += _product_families(oracle, points, grads)
+        extras = _scalings_and_translations(oracle, candidates, rng)
     coords = oracle.coords
-    members = [
-        SymmetryFamily(name, r, coords, blocks, tuple(left), right, sp.MatrixSymbol(f"A{k}", r, r))
-        for k, (name, r, left, right) in enumerate(families, start=1)
-    ]
-    members = [_prove_family(oracle, f) for f in members]
+    families = _independent([_family(c, k, coords, blocks) for k, c in enumerate(candidates, 1)])
+    members: list = [_prove_family(oracle, f, c) for f, c in families]
     counts: dict = {}
     for action in extras:
         check()
@@ -95,7 +107,16 @@ def structured_search(
         counts[kind] = counts.get(kind, 0) + 1
         symmetry = Symmetry(f"{kind}_{counts[kind]}", kind, coords, blocks, action, "numeric")
         members.append(_prove_symmetry(oracle, symmetry))
-    return SymmetryAlgebra(coords, blocks, tuple(members), "structured")
+    return SymmetryAlgebra(coords, blocks, tuple(members), "structured", (), SEARCHED)
+
+
+SEARCHED = (
+    "the structured families: gl(r) at each interface W_a -> W_b (with a bias); gl(r), "
+    "else so(r), shared by two blocks (W_i^T*W_j, W_i*W_j^T); so(r) rotating one block "
+    "(W^T*W, W*W^T); so(r) cross generators W_i -> J*W_j, W_j*J (symmetric products); "
+    "row and column scalings and translations of each block"
+)
+"""What the structured search tries (``algebra.searched``)."""
 
 
 class _Oracle:
@@ -150,11 +171,11 @@ class _Oracle:
         return [p[finite] for p in points], [g[finite] for g in grads]
 
 
-# -- gl(r) families -------------------------------------------------------------------
+# -- families ---------------------------------------------------------------------------
 
 
-def _interface_families(oracle: _Oracle, rng: np.random.Generator) -> list:
-    points, grads = oracle.sample(6, rng)
+def _interface_families(oracle: _Oracle, points: list, grads: list) -> list:
+    """gl(r) at each interface W_a (r×·) -> W_b (·×r), with a bias of W_a when needed."""
     found = []
     names = [name for name, _ in oracle.blocks]
     for a, (ra, _) in enumerate(oracle.shapes):
@@ -163,36 +184,91 @@ def _interface_families(oracle: _Oracle, rng: np.random.Generator) -> list:
                 continue
             biases = [c for c, s in enumerate(oracle.shapes) if s == (ra, 1) and c not in (a, b)]
             for left in ([a], *([a, c] for c in biases)):
-                if _interface_residual(points, grads, left, b) <= _RELATIVE:
+                terms = (*((k, k, "left", 1, False) for k in left), (b, b, "right", -1, False))
+                if _interface_residual(points, grads, terms, "gl") <= _RELATIVE:
                     label = "+".join(names[k] for k in left)
-                    found.append((f"gl({ra}) at {label} -> {names[b]}", ra, left, b))
+                    name = f"gl({ra}) at {label} -> {names[b]}"
+                    found.append(Candidate(name, ra, terms, interface=(tuple(left), b)))
                     break
     return found
 
 
-def _interface_residual(points: list, grads: list, left: list, right: int) -> float:
-    """max over samples of |Σ G_l B_lᵀ − B_bᵀ G_b| relative to the size of its terms."""
-    total = -np.einsum("kji,kjl->kil", points[right], grads[right])
-    scale = np.abs(total).sum(axis=(1, 2))
-    for index in left:
-        term = np.einsum("kij,klj->kil", grads[index], points[index])
-        total = total + term
+def _product_families(oracle: _Oracle, points: list, grads: list) -> list:
+    """The families of products WᵢᵀWⱼ, WᵢWⱼᵀ (:mod:`~symnoether.symmetry.products`) that
+    pass at random points."""
+    names = [name for name, _ in oracle.blocks]
+
+    def passes(candidate: Candidate) -> bool:
+        return _interface_residual(points, grads, candidate.terms, candidate.algebra) <= _RELATIVE
+
+    return propose(oracle.shapes, names, passes)
+
+
+def _interface_residual(points: list, grads: list, terms: tuple, algebra: str) -> float:
+    """The numeric gate of every family (named after the first kind, the interface): max
+    over samples of |∂(ψ_A·∇V)/∂A| (its antisymmetric part for so(r)), relative to
+    the size of its terms: 0 when the family is a symmetry at those points."""
+    total, scale = 0.0, 0.0
+    for target, source, side, sign, transposed in terms:
+        g, b = grads[target], points[source]
+        if side == "left":  # tr(Gᵀ A B): ∂/∂A = G Bᵀ
+            term = np.einsum("kij,klj->kil", g, b)
+        else:  # tr(Gᵀ B A): ∂/∂A = Bᵀ G
+            term = np.einsum("kji,kjl->kil", b, g)
+        if transposed:
+            term = term.transpose(0, 2, 1)
+        total = total + sign * term
         scale = scale + np.abs(term).sum(axis=(1, 2))
-    return float((np.abs(total).max(axis=(1, 2)) / np.maximum(scale, 1e-300)).max())
+    if algebra == "so":
+        total = total - total.transpose(0, 2, 1)
+    worst = np.abs(total).max(axis=(1, 2)) / np.maximum(scale, 1e-300)
+    return float(worst.max())
 
 
-def _prove_family(oracle: _Oracle, family: SymmetryFamily) -> SymmetryFamily:
+def _family(c: Candidate, k: int, coords: tuple, blocks: tuple) -> tuple:
+    """(the family object, its candidate): a SymmetryFamily for an interface, else a
+    ProductFamily; parameter A{k} (J{k} for so(r))."""
+    if c.interface is not None:
+        left, right = c.interface
+        parameter = sp.MatrixSymbol(f"A{k}", c.rank, c.rank)
+        return SymmetryFamily(c.name, c.rank, coords, blocks, left, right, parameter), c
+    parameter = sp.MatrixSymbol(f"{'A' if c.algebra == 'gl' else 'J'}{k}", c.rank, c.rank)
+    family = ProductFamily(
+        c.name, c.rank, coords, blocks, c.terms, c.algebra, parameter, kind=c.kind
+    )
+    return family, c
+
+
+def _independent(families: list) -> list:
+    """The families, each dropped whose elements depend on those kept before it (exact:
+    :func:`~symnoether.symmetry.products.independent`)."""
+    kept: list = []
+    for family, candidate in families:
+        check()
+        if independent([c for _, c in kept] + [candidate]):
+            kept.append((family, candidate))
+    return kept
+
+
+def _prove_family(oracle: _Oracle, family: object, candidate: Candidate) -> object:
     """Fresh random matrices, then a symbolic proof where affordable."""
     check()
     points, grads = oracle.sample(8, np.random.default_rng(12345))
-    if _interface_residual(points, grads, list(family.left_blocks), family.right_block) > 1e-8:
+    if _interface_residual(points, grads, candidate.terms, candidate.algebra) > 1e-8:
         raise VerificationError(f"{family.name} fails at fresh random points; please report")
     if oracle.symbolic_matrices:
-        proved = _trace_zero(oracle, family)
+        proved = _trace_zero(oracle, family, candidate)
     elif len(oracle.coords) <= _SYMBOLIC_LIMIT:
-        generic = sp.Matrix(family.rank, family.rank, lambda i, j: sp.Dummy(f"a{i}{j}"))
-        psi = _generic_generator(family, generic)
-        proved = _proves_directional(oracle, psi)
+        terms = ProductFamily(
+            family.name,
+            candidate.rank,
+            (),
+            oracle.blocks,
+            candidate.terms,
+            candidate.algebra,
+            family.parameter,
+        )
+        proved = _proves_directional(oracle, terms.explicit(terms.generic()))
     else:
         proved = False
     if proved is None:
@@ -201,24 +277,23 @@ def _prove_family(oracle: _Oracle, family: SymmetryFamily) -> SymmetryFamily:
     return dataclasses.replace(family, verified=status)
 
 
-def _generic_generator(family: SymmetryFamily, generic: sp.Matrix) -> list:
-    entries = []
-    for index, (_, block) in enumerate(family.blocks):
-        matrix = block if isinstance(block, sp.MatrixBase) else sp.Matrix([[block]])
-        if index in family.left_blocks:
-            entries.extend(generic * matrix)
-        elif index == family.right_block:
-            entries.extend(-matrix * generic)
-        else:
-            entries.extend([sp.S.Zero] * len(matrix))
-    return entries
+def _trace_zero(oracle: _Oracle, family: object, candidate: Candidate) -> bool | None:
+    """Σ tr(G_tᵀ ψ_A(B_t)) ≡ 0 by canonical trace words (:mod:`~symnoether.symmetry.traces`):
+    True when proved, None when disproved, False when the words cannot be formed."""
+    parameter = family.parameter
+    expressions = family_terms(oracle.grads, oracle.blocks, candidate.terms, parameter)
+    antisymmetric = {parameter.name} if candidate.algebra == "so" else set()
+    try:
+        return True if trace_zero(expressions, antisymmetric) else None
+    except NotSupportedError:
+        return False
 
 
 def _proves_directional(oracle: _Oracle, psi: list) -> bool | None:
     """True when ψ·∇V ≡ 0 is proved, None when it is disproved."""
     pairs = [(p, g) for p, g in zip(psi, oracle.grads, strict=True) if p != 0]
     free = set().union(*(sp.sympify(p).free_symbols for p, _ in pairs))
-    ring = polynomial_ring(oracle.loss, oracle.coords) if free <= set(oracle.coords) else None
+    ring = polynomial_ring(oracle.loss, [*oracle.coords, *free])
     if ring is not None:
         algebra, loss = ring
         total = algebra.zero
@@ -235,66 +310,6 @@ def _prove_symmetry(oracle: _Oracle, symmetry: Symmetry) -> Symmetry:
     if _proves_directional(oracle, list(symmetry.generator)) is None:
         raise VerificationError(f"{symmetry} fails the symbolic check; please report")
     return dataclasses.replace(symmetry, verified="symbolic")
-
-
-# -- trace-cyclic canonicalization (MatrixSymbol layers) -------------------------------
-
-
-def _trace_zero(oracle: _Oracle, family: SymmetryFamily) -> bool | None:
-    """Σ_blocks tr(G_Bᵀ ψ_A(B)) ≡ 0 by expanding into words of matrix symbols and
-    identifying words equal under cyclic rotation and transposition of the trace."""
-    A = family.parameter
-    total: dict = {}
-    try:
-        for index, (_, block) in enumerate(oracle.blocks):
-            if index in family.left_blocks:
-                term, sign = sp.Transpose(oracle.grads[index]) * A * block, 1
-            elif index == family.right_block:
-                term, sign = sp.Transpose(oracle.grads[index]) * block * A, -1
-            else:
-                continue
-            for word, coefficient in _words(term).items():
-                key = _canonical(word)
-                total[key] = total.get(key, 0) + sign * coefficient
-    except NotSupportedError:
-        return False
-    return True if all(sp.simplify(c) == 0 for c in total.values()) else None
-
-
-def _words(expr: object) -> dict:
-    if isinstance(expr, sp.MatAdd):
-        out: dict = {}
-        for arg in expr.args:
-            for word, c in _words(arg).items():
-                out[word] = out.get(word, 0) + c
-        return out
-    if isinstance(expr, sp.MatMul):
-        coefficient, matrices = expr.as_coeff_matrices()
-        out = {(): coefficient}
-        for matrix in matrices:
-            factor = _words(matrix)
-            out = {w1 + w2: c1 * c2 for w1, c1 in out.items() for w2, c2 in factor.items()}
-        return out
-    if isinstance(expr, sp.Transpose):
-        return {_transpose(w): c for w, c in _words(expr.arg).items()}
-    if isinstance(expr, sp.MatrixSymbol):
-        return {((expr.name, False),): sp.S.One}
-    if isinstance(expr, sp.Identity):
-        return {(): sp.S.One}
-    if isinstance(expr, sp.ZeroMatrix):
-        return {}
-    raise NotSupportedError(f"cannot canonicalize the matrix expression {type(expr).__name__}")
-
-
-def _transpose(word: tuple) -> tuple:
-    return tuple((name, not flag) for name, flag in reversed(word))
-
-
-def _canonical(word: tuple) -> tuple:
-    options = []
-    for w in (word, _transpose(word)):
-        options.extend(w[k:] + w[:k] for k in range(max(len(w), 1)))
-    return min(options)
 
 
 # -- scalings and translations ----------------------------------------------------------
@@ -350,22 +365,25 @@ def _scalings_and_translations(oracle: _Oracle, families: list, rng) -> list:
     return [_action_of(vector, unknowns, shapes) for vector in kept]
 
 
-def _family_diagonal(family: tuple, shapes: list, position: dict) -> list:
-    """The vectors ψ_{E_ii} of a gl(r) family in the scaling unknowns."""
-    _, r, left, right = family
+def _family_diagonal(family: Candidate, shapes: list, position: dict) -> list:
+    """The vectors ψ_{E_ii} of a gl(r) family in the scaling unknowns (none for so(r),
+    whose elements have no diagonal, nor for a cross family)."""
+    if family.algebra != "gl" or any(t != s for t, s, *_ in family.terms):
+        return []
     vectors = []
-    cols = shapes[right][1]
-    for i in range(r):
+    for i in range(family.rank):
         v = np.zeros(len(position))
-        for index in left:
-            v[position[(index, "row_scale", i)]] += 1
-        if i < cols - 1:
-            v[position[(right, "col_scale", i)]] -= 1
-        else:  # the last column scaling = whole-block scaling − the other columns
-            for row in range(shapes[right][0]):
-                v[position[(right, "row_scale", row)]] -= 1
-            for j in range(cols - 1):
-                v[position[(right, "col_scale", j)]] += 1
+        for target, _, side, sign, _ in family.terms:
+            rows, cols = shapes[target]
+            if side == "left":
+                v[position[(target, "row_scale", i)]] += sign
+            elif i < cols - 1:
+                v[position[(target, "col_scale", i)]] += sign
+            else:  # the last column scaling = whole-block scaling − the other columns
+                for row in range(rows):
+                    v[position[(target, "row_scale", row)]] += sign
+                for j in range(cols - 1):
+                    v[position[(target, "col_scale", j)]] -= sign
         vectors.append(v)
     return vectors
 

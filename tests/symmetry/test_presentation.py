@@ -94,12 +94,16 @@ def test_structured_search_leaves_an_ignored_block_out():
     w, c, a, data, loss = _centred_network()
     with pytest.warns(IgnoredCoordinateWarning, match=r"c1, c2"):
         algebra = find_symmetries(loss, (w, c, a), data=data, mode="structured")
-    # structured: per-row scalings of the blocks w (2×1) and a (2×1): the rescalings
-    # (w_j, −a_j), one per hidden unit; the block c would add its two shifts.
-    assert algebra.dimension == 2 and set(algebra.kinds) == {"rescale"}
+    # structured: V = F(aᵀw) with w, a 2×1 blocks. A shared by both, (A w, −Aᵀ a), keeps
+    # aᵀw (4, with the rescalings (w_j, −a_j) as its diagonal); the cross generators
+    # (J a, 0) and (0, J w), J = [[0, 1], [−1, 0]], change aᵀw by aᵀJa = 0 and wᵀJᵀw = 0
+    # (1 each): so(2, 2) of the general search, 6. The block c would add its two shifts.
+    assert algebra.dimension == 6 and not algebra.complete
     hand = [(w[0], 0, 0, 0, -a[0], 0), (0, w[1], 0, 0, 0, -a[1])]
+    hand += [(a[1], -a[0], 0, 0, 0, 0), (0, 0, 0, 0, w[1], -w[0])]
+    hand += [(w[1], 0, 0, 0, 0, -a[0]), (0, w[0], 0, 0, -a[1], 0)]
     generators = [list(s.generator) for s in algebra]
-    assert _rank([*hand, *generators], (*w, *c, *a)) == 2
+    assert _rank(hand, (*w, *c, *a)) == _rank([*hand, *generators], (*w, *c, *a)) == 6
     assert algebra.ignored == tuple(c)
 
 
@@ -282,8 +286,9 @@ def test_general_search_presents_gl_r_as_one_family():
     assert isinstance(family, SymmetryFamily) and family.rank == 2 and len(family) == 4
     assert algebra.members == (family,) and algebra.generators == ()
     lines = str(algebra).splitlines()
-    assert lines[1].strip().startswith("gl(2) at W1 -> W2 (dimension 4)")
-    assert len(lines) == 2
+    assert lines[1].strip() == "complete: all affine generators searched"
+    assert lines[2].strip().startswith("gl(2) at W1 -> W2 (dimension 4)")
+    assert len(lines) == 3
     # the element basis is E_11, E_12, E_21, E_22 (row-major): ψ = (E W1, −W2 E)
     for k, symmetry in enumerate(algebra.symmetries):
         E = sp.zeros(2, 2)
@@ -323,7 +328,7 @@ def test_softmax_translation_is_one_module():
     text = str(algebra)
     assert "translations times affine functions (dimension 14)" in text
     assert "general" not in text.replace("(general search)", "")
-    assert len(text.splitlines()) == 5  # title, module (2 lines), two translations
+    assert len(text.splitlines()) == 6  # title, completeness, module (2), 2 translations
 
 
 def test_module_with_a_rotation_keeps_the_bracket():
@@ -337,7 +342,7 @@ def test_module_with_a_rotation_keeps_the_bracket():
     assert isinstance(module, TranslationModule) and module.dimension == 5
     assert list(module.translations[0].generator) == [0, 0, 1, 1]
     assert rotation.kind == "rotation"
-    assert str(algebra).splitlines()[1].lstrip().startswith("translations times affine")
+    assert str(algebra).splitlines()[2].lstrip().startswith("translations times affine")
     basis = [s.generator for s in algebra]
     for i, j in itertools.product(range(6), repeat=2):
         c = algebra.commutator(i, j)
