@@ -369,6 +369,7 @@ def _verdict(runs, index, expected, order_tolerance, relative_tolerance) -> dict
         "orders": tuple(float(o) if math.isfinite(o) else float("nan") for o in orders),
         "order": order,
         "relative_tolerance": relative_tolerance,
+        "order_tolerance": order_tolerance,
         "law_statuses": tuple(statuses),
         "law_errors": tuple(law_errors),
     }
@@ -403,7 +404,7 @@ def _discrete_message(status, verdict, expected, identity, ok_identity, burn_in,
             "a minimum"
         )
     parts = []
-    if math.isfinite(order) and order < expected - 0.35 or not math.isfinite(order):
+    if not math.isfinite(order) or order < expected - verdict["order_tolerance"]:
         parts.append(
             f"the error does not shrink at the predicted order {expected} (smallest observed "
             f"order {order:.2f}, errors {', '.join(f'{e:.1e}' for e in errors)}): if the "
