@@ -267,6 +267,10 @@ SPIN_SCRIPT = """
 """
 
 
+@pytest.mark.skipif(
+    os.environ.get("NUMBA_DISABLE_JIT") == "1",
+    reason="without numba's JIT the loop is Python, which the budget interrupts at once",
+)
 def test_compiled_loop_is_stopped_with_exit_2(tmp_path):
     """A numba loop (nogil) never returns to Python: STUCK_SECONDS after the deadline the
     run prints the error and exits 2 (the slowest test here: start-up, compilation,
