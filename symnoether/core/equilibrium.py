@@ -5,7 +5,7 @@ orbit through θ₀ is θ(s) = e^{sA}θ₀: the loss is the same all along it, a
 Q = ½θᵀAθ moves along it at the expected rate of its SGD law (finite step, weight decay
 and noise drift, :func:`symnoether.noether`). Where that rate vanishes on the orbit the
 charge is at a fixed point of its expected dynamics, the noise equilibrium that SGD
-reaches along the orbit (Ziyin, Wang, Li and Wu 2024). For rescaling (A indefinite) it
+reaches along the orbit (Ziyin, Wang, Li and Wu 2024 [1]_). For rescaling (A indefinite) it
 is the law of balance; for a definite A without weight decay there is none.
 
 This first version finds the equilibria numerically at a numeric point θ₀: the rate
@@ -128,7 +128,7 @@ def noise_equilibrium(
     params : dict, optional
         Numbers for the hyper-parameters the rate still depends on (η, λ, ...).
     span : float
-        The orbit is searched for s in [−span, span] / (largest |eigenvalue of A|).
+        The orbit is searched for s in [−span, span] / (the largest absolute eigenvalue of A).
 
     Returns
     -------

@@ -6,8 +6,8 @@ positive definite; the growth rate per unit time t = kη of the fastest directio
 −λ_min(H). A hyper-parameter p that enters H (weight decay λ: H = H₀ + λI) has a
 critical value p_c above which the point is stable — for a symmetric solution (the
 fixed subspace of a discrete symmetry, e.g. u = w = 0 for the scalar pair) that is
-symmetry restoration. For the scalar pair ℓ = (y − u w x)²/2 at 0,
-H = [[λ, −mean(xy)], [−mean(xy), λ]], so λ_c = |mean(xy)|.
+symmetry restoration [1]_. For the scalar pair ℓ = (y − u w x)²/2 at 0,
+H = [[λ, −m], [−m, λ]] with m = mean(xy), so λ_c = abs(m).
 
 The step size η does not enter H under gradient descent's flow, so it has no threshold
 there: a larger η never stabilizes a saddle of V. The SGD (``noise=True``) threshold,
@@ -27,7 +27,7 @@ Examples
 >>> lam = sp.Symbol("lam", positive=True)
 >>> system = sn.LearningSystem((u, w), (y - u * w * x) ** 2 / 2, rule=sn.rules.gradient_flow(),
 ...     data=(x, y), dataset={x: [1, 2], y: [1, 2]}, regularizers=[sn.rules.weight_decay(lam)])
->>> stability(system, {u: 0, w: 0}, parameter=lam).threshold      # |mean(xy)| = 5/2
+>>> stability(system, {u: 0, w: 0}, parameter=lam).threshold      # abs(mean(xy)) = 5/2
 5/2
 """
 

@@ -12,7 +12,7 @@ the variance of the mean of B draws from the N gradients (with replacement: B
 independent draws; without: the finite-population correction).
 
 Continuous model, the stochastic modified equation in t = kη (Li, Tai and E 2017):
-dθ = −∇Ṽ dt + √(ηΣ) dW with Ṽ = V + (η/4)|∇V|² (V here with its regularizers). For
+dθ = −∇Ṽ dt + √(ηΣ) dW [1]_ with Ṽ = V + (η/4)|∇V|² (V here with its regularizers). For
 a function Q(θ), Itô's formula gives the expected rate and the quadratic variation
 
     E[dQ]/dt = −∇Q·∇V − (η/2) ∇Qᵀ∇²V∇V + (η/2) tr(Σ ∇²Q),    d⟨Q⟩/dt = η ∇QᵀΣ∇Q.
@@ -25,8 +25,8 @@ O(η³): the rate is that of the discrete expectation per step divided by η, up
 
 When ψ is a symmetry of every sample's loss (ψ·∇ℓ_i ≡ 0), the first-order charge Q
 with ∇Q = ψ has Σ∇Q = 0: no diffusion, the charge moves deterministically (the
-"Noether flow" of Ziyin et al. 2024; for rescaling the law of balance of Ziyin et
-al. 2023). A symmetry of the mean V only leaves the noise acting on Q.
+"Noether flow" of Ziyin et al. 2024 [2]_; for rescaling the law of balance of Ziyin et
+al. 2023 [3]_). A symmetry of the mean V only leaves the noise acting on Q.
 
 References
 ----------
