@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import textwrap
 
 import pytest
 
@@ -31,3 +32,25 @@ def isolated_caches(tmp_path_factory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+SLOW_DERIVATION = """
+import time
+import sympy as sp
+import symnoether as sn
+
+def derivation():
+    x, y, z = sp.symbols("x y z")
+    start, power = time.perf_counter(), 12
+    while time.perf_counter() - start < 20:
+        sp.expand((x + y + z + 1) ** power)
+        power = min(power + 4, 60)
+    (q,) = sn.coordinates("q")
+    return sn.derive(sn.LearningSystem((q,), q**2, rule=sn.rules.gradient_flow()), {"s": (1,)})
+"""
+
+
+@pytest.fixture
+def slow_script() -> str:
+    """A derivation script whose symbolic stage runs for 20 s (budget and timeout tests)."""
+    return textwrap.dedent(SLOW_DERIVATION)

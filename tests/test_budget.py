@@ -371,25 +371,10 @@ def test_specfile_derive_passes_the_timeout():
 
 # -- the command line ------------------------------------------------------------------
 
-SLOW_SCRIPT = """
-    import time
-    import sympy as sp
-    import symnoether as sn
 
-    def derivation():
-        x, y, z = sp.symbols("x y z")
-        start, power = time.perf_counter(), 12
-        while time.perf_counter() - start < 20:
-            sp.expand((x + y + z + 1) ** power)
-            power = min(power + 4, 60)
-        (q,) = sn.coordinates("q")
-        return sn.derive(sn.LearningSystem((q,), q**2, rule=sn.rules.gradient_flow()), {"s": (1,)})
-"""
-
-
-def test_cli_timeout_prints_one_error_line_and_exits_2(tmp_path, capsys):
+def test_cli_timeout_prints_one_error_line_and_exits_2(tmp_path, capsys, slow_script):
     script = tmp_path / "slow.py"
-    script.write_text(textwrap.dedent(SLOW_SCRIPT), encoding="utf-8")
+    script.write_text(slow_script, encoding="utf-8")
     latex = tmp_path / "out.tex"
     start = time.perf_counter()
     code = main(["run", str(script), "--timeout", "0.5", "--latex", str(latex)])

@@ -173,21 +173,6 @@ def test_matrix_too_large_to_derive(built):
 
 # -- the command line: budgets by default, and over the whole run -----------------------
 
-SLOW_SCRIPT = """
-    import time
-    import sympy as sp
-    import symnoether as sn
-
-    def derivation():
-        x, y, z = sp.symbols("x y z")
-        start, power = time.perf_counter(), 12
-        while time.perf_counter() - start < 20:
-            sp.expand((x + y + z + 1) ** power)
-            power = min(power + 4, 60)
-        (q,) = sn.coordinates("q")
-        return sn.derive(sn.LearningSystem((q,), q**2, rule=sn.rules.gradient_flow()), {"s": (1,)})
-"""
-
 PAIR = """
 [system]
 coordinates = ["w1", "w2"]
@@ -215,10 +200,10 @@ def write(tmp_path: Path, name: str, text: str) -> str:
     return str(path)
 
 
-def test_symbolic_stages_have_a_default_budget(tmp_path, monkeypatch, capsys):
+def test_symbolic_stages_have_a_default_budget(tmp_path, monkeypatch, capsys, slow_script):
     monkeypatch.setattr(cli, "DEFAULT_TIMEOUT", 0.5)
     start = time.perf_counter()
-    assert main(["run", write(tmp_path, "slow.py", SLOW_SCRIPT)]) == 2
+    assert main(["run", write(tmp_path, "slow.py", slow_script)]) == 2
     assert time.perf_counter() - start < 0.5 + 2.0
     assert one_error_line(capsys) == (
         "symnoether: error: the derivation ran out of its 0.5 s time budget; raise the budget "
@@ -231,12 +216,12 @@ def test_symbolic_stages_have_a_default_budget(tmp_path, monkeypatch, capsys):
     assert main(["run", str(tmp_path / "pair.toml")]) == 2
 
 
-def test_timeout_covers_the_numeric_stages(tmp_path, monkeypatch, capsys):
+def test_timeout_covers_the_numeric_stages(tmp_path, monkeypatch, capsys, slow_script):
     """--validate and --plot run inside the --timeout budget (the validation is replaced
     by slow work, in Python, so the test needs no compilation)."""
 
     def slow_validation(*args, **kwargs):
-        exec(textwrap.dedent(SLOW_SCRIPT), namespace := {})
+        exec(slow_script, namespace := {})
         namespace["derivation"]()
 
     monkeypatch.setattr(cli, "_validate", slow_validation)
