@@ -41,7 +41,7 @@ MODULES = {
                  "rational", "lierank", "ansatz", "matrixforms", "laws", "__init__"],
     "numerics": ["drivers", "cache_trust", "kernel_cache", "kernel_source", "codegen",
                  "arguments", "reports", "compiled", "discrete", "validate", "sweep_grid",
-                 "sweep_store", "sweep_batch", "sweep_progress", "sweeps", "__init__"],
+                 "sweep_store", "sweep_batch", "sweep_progress", "sweep_tasks", "sweeps", "__init__"],
     "io": ["mathwidth", "linebreak", "notation", "latex_python", "files", "export",
            "derivation", "expansion", "expressions", "spec_tables", "specfile", "phase",
            "__init__"],

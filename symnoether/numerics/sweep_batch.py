@@ -77,7 +77,7 @@ def _per_seed(job, kernels, seed: int, first: dict) -> tuple[np.ndarray, np.ndar
 
 def run_validate(job, kernels, items: list[tuple[int, int]], parallel: bool = False) -> list:
     """The rows of the ``"validate"`` check at the (point, seed) pairs ``items``, in
-    the order of the sweep's columns (see :func:`symnoether.numerics.sweeps.run_chunk`)."""
+    the order of the sweep's columns (see :func:`symnoether.numerics.sweep_tasks.run_chunk`)."""
     start = time.perf_counter()
     t_end, rtol, atol, max_steps, h, tolerance, method = settings(dict(job.options))
     index = np.array([kernels.laws.index(law) for law in job.laws], dtype=np.int64)

@@ -1,0 +1,188 @@
+"""What a sweep's task runs: a chunk of (grid point, seed) pairs on one worker.
+
+A :class:`Job` is plain data — the kernel source text and its SHA-256, the system, the
+laws and the check's options — so it pickles without anything numba-specific; a
+worker checks the hash, compiles the source once through its own kernel cache and
+keeps the module for its next chunks (:func:`loaded_sources` lists them).
+:func:`run_chunk` returns one row per pair and law and never raises for one point.
+:func:`symnoether.numerics.sweeps.sweep` builds the job and sends the chunks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..core.system import LearningSystem
+from ..errors import DivergenceError, InvalidInputError, UnusedParameterWarning
+from . import kernel_cache
+from .arguments import initial_states
+from .codegen import CODEGEN_VERSION, Kernels, _numba_version
+from .discrete import validate_discrete
+from .sweep_batch import run_validate
+from .validate import validate
+
+__all__ = [
+    "Job", "run_chunk", "run_point", "job_kernels", "remember", "kernel_body",
+    "loaded_sources", "COLUMNS", "CHECKS",
+]  # fmt: skip
+
+COLUMNS = ("seed", "law", "passed", "max_error", "order", "charge_end", "diverged",
+           "diverged_t", "error", "wall_s", "point")  # fmt: skip
+"""The columns after the swept parameters' (one per swept symbol, named by it)."""
+
+CHECKS = {
+    "validate": ("t_end", "rtol", "atol", "method", "dt", "tolerance", "max_steps", "backend"),
+    "discrete": ("steps", "lr", "levels", "order_tolerance", "relative_tolerance",
+                 "identity_tolerance", "backend"),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a task needs besides its (point, seed) pairs: plain data, the kernel source
+    and its hash; picklable without numba."""
+
+    source: str
+    source_hash: str
+    backend: str
+    system: LearningSystem
+    laws: tuple
+    state: tuple
+    parameters: tuple
+    affine: tuple
+    names: tuple
+    axes: tuple  # the swept parameters' names
+    values: tuple  # one tuple of floats per axis
+    seeds: tuple
+    fixed: tuple  # ((name, float), ...)
+    q0: tuple
+    v0: tuple | None
+    spread: float
+    check: str
+    options: tuple = field(default=())
+
+
+_KERNELS: dict[str, Kernels] = {}
+"""Kernels of this process by source hash (a worker compiles each source once)."""
+
+
+def loaded_sources() -> tuple[str, ...]:
+    """The SHA-256 of every kernel source this process has compiled for a sweep (what a
+    Dask worker reports through ``client.run``)."""
+    return tuple(_KERNELS)
+
+
+def remember(source_hash: str, kernels: Kernels) -> None:
+    """Keep ``kernels`` (compiled in this process) as the module of ``source_hash``."""
+    _KERNELS.setdefault(source_hash, kernels)
+
+
+def job_kernels(job: Job) -> Kernels:
+    """The job's kernels: compiled once per process from its source, after checking the hash."""
+    kernels = _KERNELS.get(job.source_hash)
+    if kernels is not None:
+        return kernels
+    if hashlib.sha256(job.source.encode("utf-8")).hexdigest() != job.source_hash:
+        raise InvalidInputError("the kernel source of the sweep's task does not match its hash")
+    body = kernel_body(job.source)
+    if job.backend == "numpy":
+        path, module, source = kernel_cache.numpy_module(body, kernel_cache.body_hash(body))
+    else:
+        digest = kernel_cache.body_hash(CODEGEN_VERSION + _numba_version() + body)
+        path, module, source = kernel_cache.load_module(body, digest)
+    kernels = Kernels(
+        system=job.system, laws=job.laws, state=job.state, coords=tuple(job.system.coords),
+        parameters=job.parameters, affine=job.affine, source=source, path=path,
+        backend=job.backend, module=module,
+    )  # fmt: skip
+    _KERNELS[job.source_hash] = kernels
+    return kernels
+
+
+def kernel_body(source: str) -> str:
+    for header in (kernel_cache.HEADER_NUMBA, kernel_cache.HEADER_NUMPY,
+                   kernel_cache.HEADER_NUMBA.replace("cache=True", "cache=False")):  # fmt: skip
+        if source.startswith(header):
+            return source[len(header) :]
+    raise InvalidInputError("the sweep's kernel source has an unknown header")
+
+
+def run_chunk(job: Job, items: list[tuple[int, int]], parallel: bool = False) -> list[tuple]:
+    """Run the check at every (point, seed) of ``items``: the rows, as tuples in the
+    order of the columns. Never raises for one point: a divergence or an error is
+    recorded in its rows. The validation check runs the chunk as one batch
+    (:mod:`~symnoether.numerics.sweep_batch`; across cores when ``parallel``)."""
+    kernels = job_kernels(job)
+    if job.check == "validate":
+        return run_validate(job, kernels, items, parallel)
+    rows = []
+    for point, seed in items:
+        rows.extend(run_point(job, kernels, point, seed))
+    return rows
+
+
+def run_point(job: Job, kernels: Kernels, point: int, seed: int, strict=False) -> list[tuple]:
+    values = _point_values(job, point)
+    params = dict(job.fixed)
+    params.update(zip(job.axes, values))
+    nl = len(job.laws)
+    results = [(False, math.nan, math.nan, math.nan)] * nl
+    diverged, when, error = False, math.nan, ""
+    start = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnusedParameterWarning)
+            results = _check(job, kernels, params, seed)
+    except DivergenceError as err:
+        diverged, error = True, str(err)
+        found = re.search(r"t = ([-+0-9.eEinfa]+)", error)
+        when = float(found.group(1)) if found else math.nan
+    except Exception as err:  # a point that raises is a row, not the end of the sweep
+        if strict and isinstance(err, InvalidInputError):
+            raise
+        error = f"{type(err).__name__}: {err}"
+    wall = time.perf_counter() - start
+    return [
+        (*values, seed, name, bool(passed), float(err), float(order), float(end), diverged,
+         when, error, wall, point)
+        for name, (passed, err, order, end) in zip(job.names, results)
+    ]  # fmt: skip
+
+
+def _point_values(job: Job, point: int) -> tuple[float, ...]:
+    values = []
+    for axis in reversed(job.values):
+        point, i = divmod(point, len(axis))
+        values.append(axis[i])
+    return tuple(reversed(values))
+
+
+def _check(job: Job, kernels: Kernels, params: dict, seed: int) -> list[tuple]:
+    options = dict(job.options)
+    y0 = initial_states(kernels, job.q0, job.v0, 1, seed, job.spread)[0]
+    n = len(kernels.coords)
+    system, laws = kernels.system, kernels.laws
+    if job.check == "validate":
+        v0 = y0[n:] if len(y0) > n else None
+        report = validate(system, laws, y0[:n], v0, params=params, kernels=kernels,
+                          seed=seed, **options)  # fmt: skip
+        return [
+            (report.residuals[j] <= report.tolerance, report.residuals[j], math.nan,
+             report.charge[-1, j])
+            for j in range(len(laws))
+        ]  # fmt: skip
+    report = validate_discrete(system, laws, y0[:n], params=params, kernels=kernels, seed=seed,
+                               **options)  # fmt: skip
+    errors = np.asarray(report.law_errors, dtype=float)
+    orders = report.law_orders
+    return [
+        (report.law_verdicts[j], errors[-1, j], orders[j], report.charge_discrete[-1, j])
+        for j in range(len(laws))
+    ]
