@@ -25,6 +25,7 @@ import sys as _sys
 from . import core, io, numerics, symmetry
 from .core import (
     TIME,
+    Collapse,
     EquationsOfMotion,
     FirstOrderSystem,
     LearningSystem,
@@ -178,6 +179,7 @@ __all__ = [
     "NoiseEquilibrium",
     "stability",
     "Stability",
+    "Collapse",
     "find_symmetries",
     "Symmetry",
     "SymmetryFamily",

@@ -35,7 +35,7 @@ STAGES = {
 MODULES = {
     "core": ["display", "typeset", "vocabulary", "rules", "checks", "system", "boundaries",
              "branches", "jet", "dynamics", "charges", "stochastic", "noether", "equilibrium",
-             "stability", "models", "__init__"],
+             "collapse", "stability", "models", "__init__"],
     "symmetry": ["actions", "breaking", "members", "products", "algebra", "grouping", "sampling",
                  "coefficients", "sampled", "general", "traces", "structured", "search",
                  "rational", "lierank", "ansatz", "matrixforms", "laws", "__init__"],

@@ -13,7 +13,7 @@ import pytest
 import sympy as sp
 
 import symnoether as sn
-from symnoether.errors import InvalidInputError, NotAFixedPointError, NotSupportedError
+from symnoether.errors import InvalidInputError, InvalidRuleError, NotAFixedPointError
 
 eta, lam = sp.symbols("eta lam", positive=True)
 x, y = sn.data("x y")
@@ -52,7 +52,7 @@ def test_bad_input():
         sn.stability(system, {u: 1, w: 1}, parameter=lam)
     with pytest.raises(InvalidInputError, match="no value for the coordinate w"):
         sn.stability(system, {u: 0}, parameter=lam)
-    with pytest.raises(NotSupportedError, match="noise=True.* not implemented yet"):
+    with pytest.raises(InvalidRuleError, match="noise=True is the minibatch-SGD threshold"):
         sn.stability(system, {u: 0, w: 0}, parameter=lam, noise=True)
     with pytest.raises(InvalidInputError, match="depends on lam; pass params"):
         sn.stability(system, {u: 0, w: 0}, parameter=eta).exponent(1)
