@@ -105,6 +105,8 @@ from .numerics import (
 from .symmetry import (
     BrokenDirection,
     ConservationLaws,
+    DiscreteSymmetries,
+    DiscreteSymmetry,
     ProductFamily,
     Symmetry,
     SymmetryAlgebra,
@@ -113,6 +115,7 @@ from .symmetry import (
     SymmetryFamily,
     TranslationModule,
     conservation_laws,
+    find_discrete_symmetries,
     find_symmetries,
 )
 
@@ -181,6 +184,9 @@ __all__ = [
     "Stability",
     "Collapse",
     "find_symmetries",
+    "find_discrete_symmetries",
+    "DiscreteSymmetry",
+    "DiscreteSymmetries",
     "Symmetry",
     "SymmetryFamily",
     "ProductFamily",
