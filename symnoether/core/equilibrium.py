@@ -13,7 +13,7 @@ denominator) the orbit is θ(s) = P diag(z^{L a_k}) Pᵀ θ₀ with z = e^{s/L},
 on the orbit is a rational function of z; the positive roots of its numerator, when
 SymPy finds them all in closed form (``sp.roots``), give the equilibria exactly
 (``closed_form``), also for a symbolic θ₀ and symbolic hyper-parameters. For the scalar
-pair this is the law of balance's fixed point u² = w² = |u₀w₀|. At a numeric θ₀ the
+pair this is the law of balance's fixed point u² = w² = abs(u₀w₀). At a numeric θ₀ the
 equilibria are also found numerically, the fallback when there is no closed form: the
 rate along the orbit is scanned over s for sign changes and each is refined by Brent's
 method.

@@ -65,7 +65,8 @@ class Stability:
     parameter : Symbol
         The hyper-parameter the threshold is about.
     hessian : ImmutableMatrix
-        H = ∇²V(θ*), a function of the hyper-parameters.
+        H = ∇²V(θ*), a function of the hyper-parameters (NᵀHN on the normal directions N
+        when ``normal`` was given).
     threshold : sympy expression or None
         p_c: the point is stable (H positive definite) for p > p_c; None when no value
         of the parameter makes it so, or when it is stable for every value.
@@ -81,6 +82,7 @@ class Stability:
     parameter: sp.Symbol
     hessian: sp.ImmutableMatrix
     threshold: sp.Expr | None
+    normal: sp.ImmutableMatrix | None = None
 
     def exponent(self, value: object, params: dict | None = None) -> float:
         """The growth rate −λ_min(H) per unit time at ``parameter = value`` (negative:
@@ -134,9 +136,10 @@ def stability(
         The SGD threshold: the top Lyapunov exponent of the random linearized maps
         (:mod:`symnoether.core.collapse`), returned as a :class:`Collapse`.
     normal : Matrix, optional
-        ``noise=True``: columns spanning the directions normal to the symmetric
-        subspace (e.g. ``DiscreteSymmetry.normal`` of :func:`symnoether.find_discrete_symmetries`);
-        all directions when omitted. Every per-sample Hessian must map it to itself.
+        Columns spanning the directions normal to the symmetric subspace (e.g.
+        ``DiscreteSymmetry.normal`` of :func:`symnoether.find_discrete_symmetries`); all
+        directions when omitted. The Hessian (with ``noise=True`` every per-sample one)
+        must map it to itself.
     params : dict, optional
         ``noise=True``: numbers for the other hyper-parameters (η when it is not
         ``parameter``, λ, ...): the threshold is found numerically.
@@ -189,8 +192,15 @@ def stability(
                 f"the gradient does not vanish at {at}: ∂V/∂{q} = {sp.simplify(slope)}; pass "
                 "a point where every component of ∇V is zero (a symmetric solution)"
             )
-    H = sp.ImmutableMatrix(sp.hessian(system.potential, coords).subs(at).applyfunc(sp.expand))
-    return Stability(dict(at), parameter, H, _threshold(H, parameter))
+    H = sp.hessian(system.potential, coords).subs(at).applyfunc(sp.expand)
+    basis = None
+    if normal is not None:
+        basis = _normal_basis(normal, len(coords))
+        _check_invariant(H, basis, "the Hessian of V")
+        H = (basis.T * H * basis).applyfunc(sp.expand)
+        basis = sp.ImmutableMatrix(basis)
+    H = sp.ImmutableMatrix(H)
+    return Stability(dict(at), parameter, H, _threshold(H, parameter), basis)
 
 
 def _collapse(system, at, parameter, normal, params, bounds, seed) -> Collapse:
@@ -220,13 +230,7 @@ def _collapse(system, at, parameter, normal, params, bounds, seed) -> Collapse:
     for i, loss in enumerate(per_sample):
         check()
         H = sp.hessian(loss, coords).subs(at).applyfunc(sp.expand)
-        leak = ((sp.eye(len(coords)) - basis * basis.T) * H * basis).applyfunc(sp.expand)
-        if not all(is_zero(e) for e in leak):
-            raise InvalidInputError(
-                f"the Hessian of sample {i} at the point maps the normal directions out of "
-                "their span; pass normal= the orthogonal complement of a symmetric subspace "
-                "(e.g. DiscreteSymmetry.normal), or leave it out for all directions"
-            )
+        _check_invariant(H, basis, f"the Hessian of sample {i}")
         hessians.append(sp.ImmutableMatrix((basis.T * H * basis).applyfunc(sp.expand)))
     eta = rule.lr
     numbers = {**params}
@@ -283,6 +287,16 @@ def _collapse(system, at, parameter, normal, params, bounds, seed) -> Collapse:
         method, tuple(exponents), tuple(sp.ImmutableMatrix(v) for v in directions), gd,
         numbers, tuple(map(float, span)), numeric,
     )  # fmt: skip
+
+
+def _check_invariant(H: sp.Matrix, basis: sp.Matrix, what: str) -> None:
+    leak = ((sp.eye(H.rows) - basis * basis.T) * H * basis).applyfunc(sp.expand)
+    if not all(is_zero(e) for e in leak):
+        raise InvalidInputError(
+            f"{what} at the point maps the normal directions out of their span; pass "
+            "normal= the orthogonal complement of a symmetric subspace (e.g. "
+            "DiscreteSymmetry.normal), or leave it out for all directions"
+        )
 
 
 def _normal_basis(normal: object, n: int) -> sp.Matrix:
