@@ -58,6 +58,9 @@ __all__ = ["Collapse", "batches", "commuting_exponents", "product_exponent"]
 
 MAX_BATCHES = 20000
 """More distinct batches than this: the expectation is estimated by products instead."""
+MAX_EIGEN_SIDE = 6
+"""A common eigenbasis of non-diagonal Hessians is sought exactly up to this many normal
+directions (SymPy's eigenvectors of a larger matrix can take minutes); beyond, products."""
 
 
 def batches(n: int, size: int, replacement: bool) -> list[tuple[tuple[int, ...], sp.Rational]]:
@@ -90,6 +93,10 @@ def common_eigenvectors(K: list[sp.Matrix], seed: int = 0) -> list[sp.Matrix] | 
     """A common eigenbasis of commuting symmetric matrices, each vector proved exactly
     (K_i v = (vᵀK_i v / vᵀv) v for every i), or None when none was found."""
     d = K[0].shape[0]
+    if all(k.is_diagonal() for k in K):
+        return [sp.eye(d)[:, j] for j in range(d)]
+    if d > MAX_EIGEN_SIDE:
+        return None  # the characteristic polynomial of a large matrix: estimate instead
     rng = random.Random(seed)
     symbols = sorted(set().union(*(k.free_symbols for k in K)), key=str)
     for _ in range(3):
