@@ -144,3 +144,10 @@ def test_dataset_size_is_bounded_before_anything_is_built(monkeypatch):
     with pytest.raises(SpecFileError, match=r"declares 25\d{3} symbols .* values of \[dataset\]"):
         loads(text)
     assert built == []
+
+
+def test_an_sgd_file_derives_the_noether_flow():
+    # rescaling holds for every sample's loss: Σ∇Q = 0, so the charge has no diffusion
+    text = pair().replace("[dataset]", '[generators]\nrescale = ["u", "-w"]\n\n[dataset]')
+    law = loads(text).derive().law("rescale")
+    assert law.noise_diffusion == 0 and law.noise_drift != 0
