@@ -156,3 +156,27 @@ def test_bad_input():
         sn.find_discrete_symmetries(PAIR, "u w", (x, y))
     with pytest.raises(InvalidDatasetError, match="ragged"):
         sn.find_discrete_symmetries(PAIR, (u, w), (x, y), dataset={x: [1, 2], y: [1]})
+
+
+def test_fixed_subspaces_are_invariant_under_gd_and_per_sample_ones_under_sgd():
+    # The swap of the scalar pair holds sample by sample: every SGD step from u = w keeps
+    # u = w (each per-sample gradient −r_i x_i (w, u) is symmetric there). The flip v → −v
+    # of ℓ = (y − v x)² on (1, 1), (−1, 1) holds for the mean only: GD stays at v = 0
+    # (∇V = 2v), but one SGD step on sample 1 moves to v = η·2·1·1 ≠ 0.
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    xs, ys = np.array([1.0, 2.0]), np.array([3.0, 5.0])
+    uu = ww = 0.3
+    for _ in range(200):
+        i = rng.integers(0, 2)
+        r = (ys[i] - uu * ww * xs[i]) * xs[i]
+        uu, ww = uu + 0.01 * r * ww, ww + 0.01 * r * uu
+    assert uu == ww
+    (v,) = sn.coordinates("v")
+    flip = sn.find_discrete_symmetries((y - v * x) ** 2, (v,), (x, y),
+                                       dataset={x: [1, -1], y: [1, 1]})[0]  # fmt: skip
+    assert flip.per_sample is False and flip.conditions == (v,)
+    gradient = sp.diff((y - v * x) ** 2, v)
+    mean = sum(gradient.subs({x: a, y: b, v: 0}) for a, b in ((1, 1), (-1, 1))) / 2
+    assert mean == 0 and gradient.subs({x: 1, y: 1, v: 0}) == -2
