@@ -102,6 +102,8 @@ class Stability:
             ("threshold", f"{self.parameter} > {self.threshold}" if self.threshold is not None
              else "none"),
         ]  # fmt: skip
+        if self.normal is not None:
+            rows.insert(1, ("normal directions", sp.sstr(self.normal.T.tolist())))
         return table_text("stability of a fixed point (mean gradient flow)", rows)
 
     def _repr_latex_(self) -> str:

@@ -45,7 +45,7 @@ def test_normal_directions_of_the_mirrors():
     system = pair(sn.rules.gradient_flow())
     swap = sn.stability(system, {u: 0, w: 0}, parameter=lam, normal=sp.Matrix([1, -1]))
     assert swap.hessian == sp.Matrix([[lam - 1]]) and swap.threshold == 1
-    assert swap.normal.shape == (2, 1)
+    assert swap.normal.shape == (2, 1) and "normal directions" in str(swap)
     anti = sn.stability(system, {u: 0, w: 0}, parameter=lam, normal=sp.Matrix([1, 1]))
     assert anti.hessian == sp.Matrix([[lam + 1]]) and anti.threshold is None
     with pytest.raises(InvalidInputError, match="maps the normal directions out of their span"):
