@@ -25,6 +25,7 @@ import sys as _sys
 from . import core, io, numerics, symmetry
 from .core import (
     TIME,
+    Collapse,
     EquationsOfMotion,
     FirstOrderSystem,
     LearningSystem,
@@ -104,6 +105,8 @@ from .numerics import (
 from .symmetry import (
     BrokenDirection,
     ConservationLaws,
+    DiscreteSymmetries,
+    DiscreteSymmetry,
     ProductFamily,
     Symmetry,
     SymmetryAlgebra,
@@ -112,6 +115,7 @@ from .symmetry import (
     SymmetryFamily,
     TranslationModule,
     conservation_laws,
+    find_discrete_symmetries,
     find_symmetries,
 )
 
@@ -178,7 +182,11 @@ __all__ = [
     "NoiseEquilibrium",
     "stability",
     "Stability",
+    "Collapse",
     "find_symmetries",
+    "find_discrete_symmetries",
+    "DiscreteSymmetry",
+    "DiscreteSymmetries",
     "Symmetry",
     "SymmetryFamily",
     "ProductFamily",

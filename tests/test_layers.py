@@ -35,9 +35,9 @@ STAGES = {
 MODULES = {
     "core": ["display", "typeset", "vocabulary", "rules", "checks", "system", "boundaries",
              "branches", "jet", "dynamics", "charges", "stochastic", "noether", "equilibrium",
-             "stability", "models", "__init__"],
+             "collapse", "stability", "models", "__init__"],
     "symmetry": ["actions", "breaking", "members", "products", "algebra", "grouping", "sampling",
-                 "coefficients", "sampled", "general", "traces", "structured", "search",
+                 "coefficients", "sampled", "general", "traces", "structured", "search", "discrete",
                  "rational", "lierank", "ansatz", "matrixforms", "laws", "__init__"],
     "numerics": ["drivers", "cache_trust", "kernel_cache", "kernel_source", "codegen",
                  "arguments", "reports", "compiled", "discrete", "validate", "sweep_grid",

@@ -6,8 +6,9 @@ derivative, prolongation, the zero test), the equations of motion, Noether's
 learning dynamics (and its minibatch-SGD terms: the gradient-noise covariance,
 :mod:`symnoether.core.stochastic`; the noise equilibrium of an exponential symmetry,
 :mod:`symnoether.core.equilibrium`; the stability of a fixed point,
-:mod:`symnoether.core.stability`), the plain-text/LaTeX display helpers the results print
-with, and the catalogue of standard systems (:mod:`symnoether.core.models`).
+:mod:`symnoether.core.stability`; under SGD the top Lyapunov exponent of the random
+linearized maps, :mod:`symnoether.core.collapse`), the plain-text/LaTeX display helpers
+the results print with, and the catalogue of standard systems (:mod:`symnoether.core.models`).
 
 May import: :mod:`symnoether.errors`, :mod:`symnoether.budget`. Nothing later,
 with one documented exception: :meth:`LearningSystem.symmetries` is a shortcut
@@ -29,7 +30,7 @@ from .dynamics import EquationsOfMotion, FirstOrderSystem, equations_of_motion
 from .equilibrium import NoiseEquilibrium, noise_equilibrium
 from .jet import is_zero, prolonged_action, total_derivative
 from .noether import NoetherLaw, noether
-from .stability import Stability, stability
+from .stability import Collapse, Stability, stability
 from .stochastic import noise_covariance
 from .system import LearningSystem
 from .vocabulary import TIME, coordinates, data, matrix_coordinates, velocities, velocity
@@ -54,6 +55,7 @@ __all__ = [
     "NoiseEquilibrium",
     "stability",
     "Stability",
+    "Collapse",
     "is_zero",
     "total_derivative",
     "prolonged_action",

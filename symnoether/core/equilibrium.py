@@ -8,8 +8,14 @@ charge is at a fixed point of its expected dynamics, the noise equilibrium that 
 reaches along the orbit (Ziyin, Wang, Li and Wu 2024 [1]_). For rescaling (A indefinite) it
 is the law of balance; for a definite A without weight decay there is none.
 
-This first version finds the equilibria numerically at a numeric point θ₀: the rate
-along the orbit is scanned over s for sign changes and each is refined by Brent's
+Closed form first: in the eigenbasis of A (rational eigenvalues a_k, L the common
+denominator) the orbit is θ(s) = P diag(z^{L a_k}) Pᵀ θ₀ with z = e^{s/L}, so the rate
+on the orbit is a rational function of z; the positive roots of its numerator, when
+SymPy finds them all in closed form (``sp.roots``), give the equilibria exactly
+(``closed_form``), also for a symbolic θ₀ and symbolic hyper-parameters. For the scalar
+pair this is the law of balance's fixed point u² = w² = abs(u₀w₀). At a numeric θ₀ the
+equilibria are also found numerically, the fallback when there is no closed form: the
+rate along the orbit is scanned over s for sign changes and each is refined by Brent's
 method.
 
 References
@@ -38,7 +44,13 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from ..errors import InvalidGeneratorError, InvalidInputError, NotASymmetryError
+from ..budget import check
+from ..errors import (
+    InvalidGeneratorError,
+    InvalidInputError,
+    NotASymmetryError,
+    NotSupportedError,
+)
 from .display import table_text
 
 __all__ = ["NoiseEquilibrium", "noise_equilibrium"]
@@ -64,6 +76,11 @@ class NoiseEquilibrium:
         Q at each equilibrium.
     definite : bool
         True when A is definite (a scale symmetry): the orbit is a ray.
+    closed_form : tuple of dict
+        The equilibria in closed form, {coordinate: expression} (functions of θ₀ and
+        the hyper-parameters); empty when SymPy found none.
+    closed_times : tuple of sympy expressions
+        Their orbit parameters s*.
 
     Examples
     --------
@@ -77,13 +94,21 @@ class NoiseEquilibrium:
     points: tuple
     charges: tuple
     definite: bool
+    closed_form: tuple = ()
+    closed_times: tuple = ()
 
     @property
     def exists(self) -> bool:
         """True when the orbit holds at least one equilibrium."""
-        return bool(self.points)
+        return bool(self.points or self.closed_form)
 
     def __str__(self) -> str:
+        exact = [
+            (f"s* = {t}", ", ".join(f"{k} = {v}" for k, v in p.items()))
+            for t, p in zip(self.closed_times, self.closed_form, strict=True)
+        ]
+        if exact and not self.points:
+            return table_text("noise equilibrium (closed form)", exact)
         if not self.exists:
             why = (
                 "A is definite (a scale symmetry): the charge drifts along the ray"
@@ -124,9 +149,11 @@ def noise_equilibrium(
         ``sn.noether(system, ψ)`` with ψ = Aθ, A constant and symmetric, a symmetry of
         the training loss.
     point : dict
-        θ₀: a number for every coordinate.
+        θ₀: a value for every coordinate. Numbers: the equilibria are also found
+        numerically (``params`` must then give every hyper-parameter a number); symbols:
+        only in closed form (NotSupportedError when SymPy finds none).
     params : dict, optional
-        Numbers for the hyper-parameters the rate still depends on (η, λ, ...).
+        Values for the hyper-parameters the rate depends on (η, λ, ...).
     span : float
         The orbit is searched for s in [−span, span] / (the largest absolute eigenvalue of A).
 
@@ -170,8 +197,24 @@ def noise_equilibrium(
     missing = [q for q in coords if q not in point]
     if missing:
         raise InvalidInputError(f"point has no value for the coordinate {missing[0]}")
-    theta0 = np.array([float(point[q]) for q in coords])
     rate = law.rate.subs(params or {})
+    start = [sp.nsimplify(sp.sympify(point[q]), rational=True) for q in coords]
+    exact_params = {
+        k: sp.nsimplify(sp.sympify(v), rational=True) for k, v in (params or {}).items()
+    }
+    exact = _closed_form(A, coords, law.rate.subs(exact_params), start)
+    times_exact = tuple(t for t, _ in exact or ())
+    points_exact = tuple(p for _, p in exact or ())
+    if any(value.free_symbols for value in start):
+        if exact is None:
+            raise NotSupportedError(
+                "no closed form for the noise equilibrium on this orbit; pass a numeric "
+                "point (and params) for the numeric search"
+            )
+        return NoiseEquilibrium(
+            law, dict(point), (), (), (), _definite(A), points_exact, times_exact
+        )
+    theta0 = np.array([float(point[q]) for q in coords])
     leftover = rate.free_symbols - set(coords)
     if leftover:
         name = sorted(leftover, key=str)[0]
@@ -200,4 +243,54 @@ def noise_equilibrium(
     charge = sp.lambdify(coords, law.charge.subs(params or {}), "numpy")
     points = tuple(dict(zip(coords, map(float, orbit(s)), strict=True)) for s in times)
     charges = tuple(float(charge(*orbit(s))) for s in times)
-    return NoiseEquilibrium(law, dict(point), tuple(times), points, charges, definite)
+    return NoiseEquilibrium(
+        law, dict(point), tuple(times), points, charges, definite, points_exact, times_exact
+    )
+
+
+def _definite(A: sp.Matrix) -> bool:
+    eigen = np.linalg.eigvalsh(np.array(A.tolist(), dtype=float))
+    return bool(np.all(eigen > 0) or np.all(eigen < 0))
+
+
+def _closed_form(A: sp.Matrix, coords: tuple, rate: sp.Expr, start: list) -> list | None:
+    """[(s*, {coordinate: θ(s*)})] from the positive roots z* = e^{s*/L} of the rate's
+    numerator on the orbit; None when SymPy cannot give every root in closed form."""
+    n = len(coords)
+    try:
+        if A.is_diagonal():
+            P, exponents = sp.eye(n), list(A.diagonal())
+        else:
+            P, D = A.diagonalize(normalize=True)
+            exponents = list(D.diagonal())
+    except (sp.MatrixError, ValueError, NotImplementedError):
+        return None
+    if not all(e.is_Rational for e in exponents):
+        return None
+    L = sp.ilcm(*[sp.Rational(e).q for e in exponents]) if exponents else 1
+    z = sp.Dummy("z", positive=True)
+    scale = sp.diag(*[z ** int(e * L) for e in exponents])
+    theta = P * scale * P.T * sp.Matrix(start)
+    check()
+    on_orbit = sp.together(rate.xreplace(dict(zip(coords, theta, strict=True))))
+    numerator = sp.expand(sp.fraction(on_orbit)[0])
+    try:
+        poly = sp.Poly(numerator, z)
+    except sp.PolynomialError:
+        return None
+    if poly.is_zero or poly.degree() > 4:
+        return None
+    roots = sp.roots(poly)
+    if sum(roots.values()) != poly.degree():
+        return None
+    kept = []
+    for root in roots:
+        positive = root.is_positive
+        if positive is None and root.is_number:
+            positive = bool(sp.re(root) > 0 and sp.im(root) == 0)
+        if positive is None:
+            return None  # its sign depends on the symbols: cannot tell whether it is on the orbit
+        if positive:
+            at = theta.subs(z, root).applyfunc(sp.simplify)
+            kept.append((sp.simplify(L * sp.log(root)), dict(zip(coords, at, strict=True))))
+    return sorted(kept, key=lambda item: sp.default_sort_key(item[0]))

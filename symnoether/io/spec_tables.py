@@ -30,6 +30,8 @@ dense n×n matrices (mass matrix, Jacobians, an LU solve): its time grows as n³
 MAX_SYMBOLS = 4_096
 """Most declared symbols in all: coordinates, data, parameters and constants (entries
 of matrices and vectors each count), counted from the declared shapes before any is built."""
+MAX_SAMPLES = 256
+"""Most samples in a [dataset]: the training loss holds one copy of the loss per sample."""
 __all__ = [
     "Declarations",
     "assign",
@@ -110,6 +112,50 @@ class Declarations:
                 self.data[entry.name] = entry
             self.data[name] = sp.ImmutableMatrix(entries)
 
+    def _dataset(self, rule: object) -> dict | None:
+        """{data symbol: exact values} from [dataset] (None without one)."""
+        if "dataset" not in self.doc:
+            return None
+        table = sub_table(self.doc, "dataset", "the top level")
+        scalars = {n: d for n, d in self.data.items() if isinstance(d, sp.Symbol)}
+        if not scalars:
+            raise SpecFileError(
+                '[dataset] is given but [system] declares no data; add data = ["x", "y"]'
+            )
+        columns: dict[sp.Symbol, list] = {}
+        for name, values in table.items():
+            key = f"[dataset] {name}"
+            if name not in self.data:
+                raise SpecFileError(
+                    f"unknown key {name!r} in [dataset]{closest(name, self.data)}; the data "
+                    "symbols are " + ", ".join(self.data)
+                )
+            if not isinstance(values, list) or not values:
+                raise SpecFileError(f"{key} = {values!r}: give a non-empty list of values")
+            target = self.data[name]
+            if isinstance(target, sp.MatrixBase):
+                rows = [_matrix_values(row, target.shape, key) for row in values]
+                pairs = [(entry, [row[i] for row in rows]) for i, entry in enumerate(target)]
+            else:
+                pairs = [(target, [as_number(v, key) for v in values])]
+            for symbol, numbers in pairs:
+                if symbol in columns:
+                    raise SpecFileError(f"{key}: {symbol} already has values in [dataset]")
+                columns[symbol] = [exact(v) for v in numbers]
+        missing = [s for s in scalars.values() if s not in columns]
+        if missing:
+            raise SpecFileError(
+                f"[dataset] has no values for the data symbol {missing[0]}; every data "
+                "symbol needs one value per sample"
+            )
+        sizes = {str(s): len(v) for s, v in columns.items()}
+        if len(set(sizes.values())) > 1:
+            shown = ", ".join(f"{s}: {n}" for s, n in sizes.items())
+            raise SpecFileError(
+                f"[dataset] is ragged ({shown} values); give one value per sample for each"
+            )
+        return columns
+
     def _matrix(self, name: str, rows: int, cols: int, key: str) -> sp.ImmutableMatrix:
         self._claim(name, key)
         matrix = matrix_coordinates(name, rows, cols)
@@ -122,7 +168,7 @@ class Declarations:
         table = sub_table(self.doc, "parameters", "the top level")
         rule = system.get("rule")
         needed = {"gradient_descent": ("lr",), "momentum": ("lr", "beta")}
-        needed["preconditioned"] = ("lr",)
+        needed["preconditioned"] = needed["sgd"] = ("lr",)
         required = list(needed.get(rule, ()) if isinstance(rule, str) else ())
         decays = _regularizer_names(system.get("regularizers", []))
         if "weight_decay" in decays:
@@ -201,12 +247,33 @@ def _count(scalars: list, matrices: dict, data: list, constants: dict, document:
     total = coordinates + sum(1 if isinstance(d, str) else d for d in data)
     total += sum(r * c for r, c in constants.values())
     total += len(parameters) if isinstance(parameters, dict) else 0
+    total += _dataset_size(document.get("dataset"))
     if total > MAX_SYMBOLS:
         raise SpecFileError(
-            f"the file declares {total} symbols (coordinates, data, parameters and the "
-            f"entries of [constants], counted from their shapes), over the limit of "
-            f"{MAX_SYMBOLS}; declare fewer or smaller matrices"
+            f"the file declares {total} symbols (coordinates, data, parameters, the "
+            f"entries of [constants] and the values of [dataset], counted from their "
+            f"shapes), over the limit of {MAX_SYMBOLS}; declare fewer or smaller matrices, "
+            "or a smaller dataset"
         )
+
+
+def _dataset_size(table: object) -> int:
+    """The number of values in [dataset] (rows of a data vector count each entry), and
+    at most MAX_SAMPLES samples per key; counted before anything is built."""
+    if not isinstance(table, dict):
+        return 0
+    total = 0
+    for name, values in table.items():
+        if not isinstance(values, list):
+            continue  # reported with its name when the table is read
+        if len(values) > MAX_SAMPLES:
+            raise SpecFileError(
+                f"[dataset] {name} has {len(values)} samples, over the limit of "
+                f"{MAX_SAMPLES}: the training loss holds one copy of the loss per sample; "
+                "use fewer samples"
+            )
+        total += sum(len(v) if isinstance(v, list) else 1 for v in values)
+    return total
 
 
 _EXAMPLES = {"lr": "0.01", "beta": "0.9", "weight_decay": "1e-4"}

@@ -18,6 +18,7 @@ The format, complete::
     data = ["y"]               # scalar data symbols (inputs, targets)
     loss = "norm(y - W2 @ W1 @ x)**2/2 + b**2"
     rule = "momentum"          # gradient_flow | gradient_descent | momentum | preconditioned
+                               # | sgd (minibatch SGD: needs a [dataset], see below)
     regularizers = ["weight_decay"]   # or [{ name = "weight_decay", on = ["W1"] }]
     # preconditioner = "2"     # preconditioned (or gradient_flow's metric): a scalar,
                                # a list (diagonal) or a list of rows, as expressions
@@ -69,6 +70,28 @@ values are kept alongside (:attr:`SpecFile.values`, :attr:`SpecFile.params`)
 for numerical validation. In expressions a hyper-parameter is written by its
 key (``lr``, ``weight_decay``) or its symbol name (``eta``, ``beta``).
 
+Minibatch SGD (:func:`symnoether.rules.sgd`) is ``rule = "sgd"`` with ``lr`` in
+[parameters], ``batch_size = B`` (default 1) and optionally ``replacement = false`` in
+[system], and the training set in a ``[dataset]`` table, one list of N numbers per scalar
+data symbol (a data vector: N rows of its length, or its entries ``x1``, ``x2``, ... one
+list each)::
+
+    [system]
+    coordinates = ["u", "w"]
+    data = ["x", "y"]
+    loss = "(y - u*w*x)**2/2"      # the per-sample loss; V is its mean over the dataset
+    rule = "sgd"
+    batch_size = 2
+
+    [parameters]
+    lr = 0.1
+
+    [dataset]
+    x = [0.5, -1, 3]
+    y = [2, 1, -1]
+
+A [dataset] may also be given with the other rules: the loss is then its mean.
+
 Every rejected file raises :class:`~symnoether.errors.SpecFileError` naming the
 file, the key and (inside expressions) line and column: missing or unreadable
 files, invalid TOML, missing keys, unknown keys (with the closest valid one),
@@ -79,8 +102,10 @@ vector has at most 64 rows and columns; a file declares at most 128
 coordinates (:data:`~symnoether.io.spec_tables.MAX_COORDINATES`: the symbolic
 derivation works with dense n×n matrices, its time grows as n³) and 4,096
 symbols in all (:data:`~symnoether.io.spec_tables.MAX_SYMBOLS`: coordinates,
-data, parameters and the entries of [constants]), both counted from the
-declared shapes before any symbol is built; expressions are limited as
+data, parameters, the entries of [constants] and the values of [dataset]), both counted
+from the declared shapes before any symbol is built; a [dataset] holds at most
+:data:`~symnoether.io.spec_tables.MAX_SAMPLES` samples (the training loss is a sum of one
+copy of the loss per sample); expressions are limited as
 :mod:`symnoether.io.expressions` describes, down to the estimated size of their
 expansion. A :class:`~symnoether.errors.BudgetExceededError` raised while the
 file loads (``symnoether run`` bounds it in time and memory) passes unchanged.
@@ -134,14 +159,14 @@ from .spec_tables import (
 
 __all__ = ["SpecFile", "load", "loads", "RULES"]
 
-RULES = ("gradient_flow", "gradient_descent", "momentum", "preconditioned")
+RULES = ("gradient_flow", "gradient_descent", "momentum", "preconditioned", "sgd")
 """The learning rules a spec file may name."""
 MAX_FILE_BYTES = 1_000_000
 
 _TOP_KEYS = ("title", "description", "system", "parameters", "constants", "generators")
-_TOP_KEYS += ("initial", "data_values", "validation")
+_TOP_KEYS += ("initial", "data_values", "validation", "dataset")
 _SYSTEM_KEYS = ("coordinates", "matrices", "data", "data_vectors", "loss", "kinetic", "tau")
-_SYSTEM_KEYS += ("rule", "preconditioner", "regularizers")
+_SYSTEM_KEYS += ("rule", "preconditioner", "regularizers", "batch_size", "replacement")
 
 
 @dataclass(frozen=True)
@@ -389,6 +414,7 @@ class _Loader(Declarations):
             regularizers=regularizers,
             kinetic=kinetic,
             tau=tau,
+            dataset=self._dataset(rule),
         )
 
     def _rule_name(self, system: dict) -> str | None:
@@ -418,6 +444,14 @@ class _Loader(Declarations):
     def _rule(self, system: dict) -> rules.LearningRule:
         name = self._rule_name(system)
         metric = None
+        sampling = [key for key in ("batch_size", "replacement") if key in system]
+        if sampling and name != "sgd":
+            raise SpecFileError(
+                f"[system] {sampling[0]} is given but rule {name} draws no minibatches; use "
+                'rule = "sgd" or remove it'
+            )
+        if name == "sgd":
+            return self._sgd(system)
         if "preconditioner" in system:
             if name not in ("preconditioned", "gradient_flow"):
                 raise SpecFileError(
@@ -440,6 +474,29 @@ class _Loader(Declarations):
             return rules.preconditioned(self.params["lr"], metric)
         except SymnoetherError as error:
             raise SpecFileError(f"[system] rule {name}: {error}") from None
+
+    def _sgd(self, system: dict) -> rules.LearningRule:
+        if "preconditioner" in system:
+            raise SpecFileError(
+                "[system] preconditioner is given but rule sgd takes none; remove it"
+            )
+        if "dataset" not in self.doc:
+            raise SpecFileError(
+                '[system] rule "sgd" draws minibatches from a training set; add a [dataset] '
+                "table with one list of values per data symbol, e.g. x = [0.5, -1, 3]"
+            )
+        batch = system.get("batch_size", 1)
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise SpecFileError(
+                f"[system] batch_size = {batch!r} is not a positive integer; e.g. batch_size = 1"
+            )
+        replacement = system.get("replacement", True)
+        if not isinstance(replacement, bool):
+            raise SpecFileError(f"[system] replacement = {replacement!r} is not true or false")
+        try:
+            return rules.sgd(self.params["lr"], batch, replacement=replacement)
+        except SymnoetherError as error:
+            raise SpecFileError(f"[system] rule sgd: {error}") from None
 
     def _metric(self, value: object) -> sp.Basic:
         where = "[system] preconditioner"

@@ -12,7 +12,9 @@ matching in :mod:`~symnoether.symmetry.coefficients`, sampling in
 :mod:`~symnoether.symmetry.sampled`), the structured search for layered models
 (:mod:`~symnoether.symmetry.structured`, proofs by trace canonicalization in
 :mod:`~symnoether.symmetry.traces`), and :func:`find_symmetries`
-(:mod:`~symnoether.symmetry.search`), which says how complete its answer is; the count
+(:mod:`~symnoether.symmetry.search`), which says how complete its answer is; the discrete
+symmetries (mirrors, sign flips, permutations) and their fixed subspaces
+(:mod:`~symnoether.symmetry.discrete`); the count
 of conservation laws gradient flow can have (:mod:`~symnoether.symmetry.lierank`),
 polynomial laws beyond Noether's (:mod:`~symnoether.symmetry.ansatz`), matrix forms of
 the charges (:mod:`~symnoether.symmetry.matrixforms`) and the conserved subspace of an
@@ -41,12 +43,16 @@ from .algebra import (
     SymmetryFamily,
     TranslationModule,
 )
+from .discrete import DiscreteSymmetries, DiscreteSymmetry, find_discrete_symmetries
 from .laws import BrokenDirection, ConservationLaws, conservation_laws
 from .lierank import LieBound, lie_bound
 from .search import MAX_GENERAL_UNKNOWNS, find_symmetries
 
 __all__ = [
     "find_symmetries",
+    "find_discrete_symmetries",
+    "DiscreteSymmetry",
+    "DiscreteSymmetries",
     "Symmetry",
     "SymmetryFamily",
     "ProductFamily",

@@ -13,7 +13,7 @@ import pytest
 import sympy as sp
 
 import symnoether as sn
-from symnoether.errors import InvalidInputError, NotAFixedPointError, NotSupportedError
+from symnoether.errors import InvalidInputError, InvalidRuleError, NotAFixedPointError
 
 eta, lam = sp.symbols("eta lam", positive=True)
 x, y = sn.data("x y")
@@ -39,6 +39,19 @@ def test_restoration_threshold_of_the_scalar_pair(rule):
     assert "lam > 1" in str(result) and r"\quad lam_c = 1" in result._repr_latex_()
 
 
+def test_normal_directions_of_the_mirrors():
+    # H = [[λ, 1], [1, λ]]: along (1, −1) (normal to u = w) it is λ − 1, along (1, 1)
+    # (normal to u = −w) λ + 1 > 0 for every λ > 0: only the first has a threshold
+    system = pair(sn.rules.gradient_flow())
+    swap = sn.stability(system, {u: 0, w: 0}, parameter=lam, normal=sp.Matrix([1, -1]))
+    assert swap.hessian == sp.Matrix([[lam - 1]]) and swap.threshold == 1
+    assert swap.normal.shape == (2, 1) and "normal directions" in str(swap)
+    anti = sn.stability(system, {u: 0, w: 0}, parameter=lam, normal=sp.Matrix([1, 1]))
+    assert anti.hessian == sp.Matrix([[lam + 1]]) and anti.threshold is None
+    with pytest.raises(InvalidInputError, match="maps the normal directions out of their span"):
+        sn.stability(system, {u: 0, w: 0}, parameter=lam, normal=sp.Matrix([1, 0]))
+
+
 def test_step_size_has_no_threshold_under_gradient_descent_flow():
     result = sn.stability(pair(sn.rules.gradient_descent(eta)), {u: 0, w: 0}, parameter=eta)
     assert result.threshold is None
@@ -52,7 +65,7 @@ def test_bad_input():
         sn.stability(system, {u: 1, w: 1}, parameter=lam)
     with pytest.raises(InvalidInputError, match="no value for the coordinate w"):
         sn.stability(system, {u: 0}, parameter=lam)
-    with pytest.raises(NotSupportedError, match="noise=True.* not implemented yet"):
+    with pytest.raises(InvalidRuleError, match="noise=True is the minibatch-SGD threshold"):
         sn.stability(system, {u: 0, w: 0}, parameter=lam, noise=True)
     with pytest.raises(InvalidInputError, match="depends on lam; pass params"):
         sn.stability(system, {u: 0, w: 0}, parameter=eta).exponent(1)
