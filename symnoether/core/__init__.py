@@ -32,6 +32,7 @@ from .dynamics import EquationsOfMotion, FirstOrderSystem, equations_of_motion
 from .equilibrium import NoiseEquilibrium, noise_equilibrium
 from .jet import is_zero, prolonged_action, total_derivative
 from .matrices import layers, matrix_gradient, matrix_velocity, time_derivative
+from .matrix_noether import MatrixNoetherLaw, matrix_noether
 from .matrix_system import MatrixEquationsOfMotion, MatrixSystem
 from .noether import NoetherLaw, noether
 from .stability import Stability, stability
@@ -52,6 +53,8 @@ __all__ = [
     "matrix_velocity",
     "MatrixSystem",
     "MatrixEquationsOfMotion",
+    "MatrixNoetherLaw",
+    "matrix_noether",
     "matrix_gradient",
     "time_derivative",
     "trace_identity",

@@ -23,7 +23,9 @@ Wdot1
 from __future__ import annotations
 
 from collections.abc import Mapping
+from fractions import Fraction
 
+import numpy as np
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
@@ -31,7 +33,15 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 from ..errors import InvalidCoordinatesError, NotSupportedError
 from .vocabulary import TIME, velocity
 
-__all__ = ["layers", "matrix_velocity", "matrix_gradient", "time_derivative", "as_scalar_loss"]
+__all__ = [
+    "layers",
+    "matrix_velocity",
+    "matrix_gradient",
+    "time_derivative",
+    "as_scalar_loss",
+    "exact_value",
+    "InexactValueError",
+]
 
 
 def layers(*, data: bool = False, **shapes: tuple[int, int]) -> tuple[sp.MatrixSymbol, ...]:
@@ -320,3 +330,149 @@ class _Derivative:
 
 def _is_zero_matrix(expr: object) -> bool:
     return isinstance(expr, sp.ZeroMatrix) or (isinstance(expr, sp.Expr) and expr == 0)
+
+
+# -- exact evaluation at rational matrices ---------------------------------------------------
+
+
+class InexactValueError(NotSupportedError):
+    """An expression whose value at rational points is not rational (tanh, √2, e^t):
+    exact evaluation cannot decide it."""
+
+
+def exact_value(expr: object, values: Mapping):
+    """The exact value of a scalar or matrix expression at rational matrices.
+
+    ``values`` maps each MatrixSymbol to a NumPy object array of ``int``/``Fraction``
+    and each scalar Symbol to an ``int``/``Fraction``. Scalars come back as
+    ``Fraction``, matrices as object arrays. Products run in the cheaper direction
+    (matrix–vector chains stay matrix–vector).
+
+    Raises
+    ------
+    InexactValueError
+        A value is not rational (an elementwise ``tanh``, a ``sqrt`` of a non-square).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fractions import Fraction
+    >>> W, x = sp.MatrixSymbol("W", 2, 2), sp.MatrixSymbol("x", 2, 1)
+    >>> w = np.array([[1, 2], [3, 4]], dtype=object)
+    >>> v = np.array([[1], [-1]], dtype=object)
+    >>> exact_value(sp.Trace(x.T * W * x) / 3, {W: w, x: v})
+    Fraction(0, 1)
+    """
+    return _Exact(values).of(sp.sympify(expr))
+
+
+class _Exact:
+    def __init__(self, values: Mapping):
+        self.values = dict(values)
+
+    def of(self, expr):
+        if isinstance(expr, sp.MatrixExpr | sp.MatrixBase):
+            return self.matrix(expr)
+        return self.scalar(expr)
+
+    def scalar(self, expr: sp.Basic):
+        if expr in self.values:
+            return Fraction(self.values[expr])
+        if isinstance(expr, sp.Rational):
+            return Fraction(int(expr.p), int(expr.q))
+        if isinstance(expr, sp.Trace):
+            value = self.matrix(expr.arg)
+            return sum((value[k, k] for k in range(value.shape[0])), Fraction(0))
+        if isinstance(expr, MatrixElement):
+            return Fraction(self.matrix(expr.parent)[int(expr.i), int(expr.j)])
+        if isinstance(expr, sp.Add):
+            return sum((self.scalar(a) for a in expr.args), Fraction(0))
+        if isinstance(expr, sp.Mul):
+            out = Fraction(1)
+            for a in expr.args:
+                out *= self.scalar(a)
+            return out
+        if isinstance(expr, sp.Pow) and expr.exp.is_Integer:
+            return self.scalar(expr.base) ** int(expr.exp)
+        if expr.args and not isinstance(expr, sp.MatrixExpr):
+            args = [
+                sp.Rational(self.scalar(a).numerator, self.scalar(a).denominator) for a in expr.args
+            ]
+            return _rational(expr.func(*args), expr)
+        raise InexactValueError(f"no exact value for {expr} ({type(expr).__name__})")
+
+    def matrix(self, expr):
+        if expr in self.values:
+            return np.asarray(self.values[expr], dtype=object)
+        rows, cols = (int(d) for d in expr.shape)
+        if isinstance(expr, sp.ZeroMatrix):
+            return np.full((rows, cols), Fraction(0), dtype=object)
+        if isinstance(expr, sp.Identity):
+            out = np.full((rows, cols), Fraction(0), dtype=object)
+            for k in range(rows):
+                out[k, k] = Fraction(1)
+            return out
+        if isinstance(expr, sp.MatrixBase):
+            return np.array(
+                [[self.scalar(sp.sympify(e)) for e in row] for row in expr.tolist()], dtype=object
+            )
+        if isinstance(expr, sp.Transpose):
+            return self.matrix(expr.arg).T
+        if isinstance(expr, sp.MatAdd):
+            out = self.matrix(expr.args[0])
+            for a in expr.args[1:]:
+                out = out + self.matrix(a)
+            return out
+        if isinstance(expr, sp.MatMul):
+            coefficient, factors = expr.as_coeff_matrices()
+            arrays = [self.matrix(f) for f in factors]
+            if arrays[-1].shape[1] <= arrays[0].shape[0]:  # right to left
+                out = arrays[-1]
+                for a in reversed(arrays[:-1]):
+                    out = a.dot(out)
+            else:
+                out = arrays[0]
+                for a in arrays[1:]:
+                    out = out.dot(a)
+            return out * self.scalar(coefficient) if coefficient != 1 else out
+        if isinstance(expr, sp.HadamardProduct):
+            out = self.matrix(expr.args[0])
+            for a in expr.args[1:]:
+                out = out * self.matrix(a)
+            return out
+        if isinstance(expr, sp.MatPow) and expr.exp.is_Integer and expr.exp > 0:
+            return self.matrix(sp.MatMul(*[expr.base] * int(expr.exp)))
+        if isinstance(expr, sp.Inverse):
+            inverse = sp.Matrix(self.matrix(expr.arg).tolist()).inv()
+            return self.matrix(sp.ImmutableMatrix(inverse))
+        if isinstance(expr, ElementwiseApplyFunction):
+            f = expr.function
+            inner = self.matrix(expr.expr)
+            out = np.empty(inner.shape, dtype=object)
+            for index, entry in np.ndenumerate(inner):
+                value = f(sp.Rational(entry.numerator, entry.denominator))
+                out[index] = _rational(value, expr)
+            return out
+        name = type(expr).__name__
+        if name == "DiagMatrix":
+            vector = self.matrix(expr.args[0]).reshape(-1)
+            return self.matrix(sp.ImmutableMatrix(sp.diag(*[_sympy(v) for v in vector])))
+        if name == "DiagonalMatrix":
+            inner = self.matrix(expr.args[0])
+            out = np.full(inner.shape, Fraction(0), dtype=object)
+            for k in range(min(inner.shape)):
+                out[k, k] = inner[k, k]
+            return out
+        raise InexactValueError(f"no exact value for the matrix expression {expr} ({name})")
+
+
+def _sympy(value) -> sp.Rational:
+    value = Fraction(value)
+    return sp.Rational(value.numerator, value.denominator)
+
+
+def _rational(value: sp.Basic, where: sp.Basic) -> Fraction:
+    value = sp.nsimplify(value) if isinstance(value, sp.Float) else value
+    if isinstance(value, sp.Rational):
+        return Fraction(int(value.p), int(value.q))
+    raise InexactValueError(f"{where} has no rational value at a rational point ({value})")

@@ -276,7 +276,16 @@ def trace_canonical(
     [1, 4]
     """
     canon = _canon(antisymmetric, symmetric, diagonal)
-    value = sp.expand(canon.scalar(expr))
+    groups = _monomials(canon.scalar(expr), canon)
+    out = {tuple(sorted(canon.words_of[s] for s in key)): c for key, c in groups.items()}
+    back = {s: canon.rebuild(w, {}) for s, w in canon.words_of.items()}
+    tidy = {k: sp.cancel(c).xreplace(back) for k, c in out.items()}
+    return {k: c for k, c in tidy.items() if c != 0}
+
+
+def _monomials(value: sp.Expr, canon: _Canon) -> dict:
+    """{tuple of trace symbols (a monomial, with repeats): coefficient} of an expression."""
+    value = sp.expand(value, power_exp=False, power_base=False, log=False)
     symbols = set(canon.words_of)
     out: dict = {}
     for term in sp.Add.make_args(value):
@@ -285,14 +294,12 @@ def trace_canonical(
         for factor in sp.Mul.make_args(term):
             base, exponent = factor.as_base_exp()
             if base in symbols and exponent.is_Integer and exponent > 0:
-                monomial += [canon.words_of[base]] * int(exponent)
+                monomial += [base] * int(exponent)
             else:
                 rest *= factor
-        key = tuple(sorted(monomial))
+        key = tuple(sorted(monomial, key=str))
         out[key] = out.get(key, 0) + rest
-    back = {s: canon.rebuild(w, {}) for s, w in canon.words_of.items()}
-    tidy = {k: sp.cancel(c).xreplace(back) for k, c in out.items()}
-    return {k: c for k, c in tidy.items() if c != 0}
+    return out
 
 
 def trace_form(
@@ -315,10 +322,16 @@ def trace_form(
     2*Trace(V.T*A*W)
     """
     canon = _canon(antisymmetric, symmetric, diagonal)
-    value = sp.expand(canon.scalar(expr))
+    total = sp.S.Zero
+    for monomial, coefficient in _monomials(canon.scalar(expr), canon).items():
+        try:
+            coefficient = sp.factor(coefficient)
+        except (sp.PolynomialError, TypeError, ValueError, NotImplementedError):
+            pass
+        total += coefficient * sp.Mul(*monomial)
     ranks = {_name(m): k for k, m in enumerate(prefer)}
     back = {s: canon.rebuild(w, ranks) for s, w in canon.words_of.items()}
-    return sp.factor_terms(value).xreplace(back)
+    return sp.factor_terms(total).xreplace(back)
 
 
 # -- the word calculus (also used by the structured symmetry search) ----------------------

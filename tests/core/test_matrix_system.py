@@ -165,6 +165,7 @@ def test_a_matrix_loss_that_is_not_1x1_is_refused():
         sn.LearningSystem((W1,), r * r.T, rule=sn.rules.gradient_flow(), data=(x,))
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # check=False builds the mismatch
 def test_a_shape_mismatch_in_the_loss_names_both_shapes():
     W1, W2 = sn.layers(W1=(3, 4), W2=(4, 4))
     loss = sp.Trace(sp.MatMul(W2, W1, check=False))
