@@ -406,11 +406,11 @@ class _Exact:
             return np.asarray(self.values[expr], dtype=object)
         rows, cols = (int(d) for d in expr.shape)
         if isinstance(expr, sp.ZeroMatrix):
-            return np.full((rows, cols), Fraction(0), dtype=object)
+            return np.full((rows, cols), 0, dtype=object)
         if isinstance(expr, sp.Identity):
-            out = np.full((rows, cols), Fraction(0), dtype=object)
+            out = np.full((rows, cols), 0, dtype=object)
             for k in range(rows):
-                out[k, k] = Fraction(1)
+                out[k, k] = 1
             return out
         if isinstance(expr, sp.MatrixBase):
             return np.array(
@@ -426,15 +426,10 @@ class _Exact:
         if isinstance(expr, sp.MatMul):
             coefficient, factors = expr.as_coeff_matrices()
             arrays = [self.matrix(f) for f in factors]
-            if arrays[-1].shape[1] <= arrays[0].shape[0]:  # right to left
-                out = arrays[-1]
-                for a in reversed(arrays[:-1]):
-                    out = a.dot(out)
-            else:
-                out = arrays[0]
-                for a in arrays[1:]:
-                    out = out.dot(a)
-            return out * self.scalar(coefficient) if coefficient != 1 else out
+            if coefficient != 1:  # into the smallest factor
+                k = min(range(len(arrays)), key=lambda i: arrays[i].size)
+                arrays[k] = arrays[k] * _integral(self.scalar(coefficient))
+            return _chain(arrays)
         if isinstance(expr, sp.HadamardProduct):
             out = self.matrix(expr.args[0])
             for a in expr.args[1:]:
@@ -450,29 +445,58 @@ class _Exact:
             inner = self.matrix(expr.expr)
             out = np.empty(inner.shape, dtype=object)
             for index, entry in np.ndenumerate(inner):
+                entry = Fraction(entry)
                 value = f(sp.Rational(entry.numerator, entry.denominator))
                 out[index] = _rational(value, expr)
             return out
         name = type(expr).__name__
         if name == "DiagMatrix":
             vector = self.matrix(expr.args[0]).reshape(-1)
-            return self.matrix(sp.ImmutableMatrix(sp.diag(*[_sympy(v) for v in vector])))
+            out = np.full((len(vector), len(vector)), 0, dtype=object)
+            for k, v in enumerate(vector):
+                out[k, k] = v
+            return out
         if name == "DiagonalMatrix":
             inner = self.matrix(expr.args[0])
-            out = np.full(inner.shape, Fraction(0), dtype=object)
+            out = np.full(inner.shape, 0, dtype=object)
             for k in range(min(inner.shape)):
                 out[k, k] = inner[k, k]
             return out
         raise InexactValueError(f"no exact value for the matrix expression {expr} ({name})")
 
 
-def _sympy(value) -> sp.Rational:
-    value = Fraction(value)
-    return sp.Rational(value.numerator, value.denominator)
-
-
-def _rational(value: sp.Basic, where: sp.Basic) -> Fraction:
+def _rational(value: sp.Basic, where: sp.Basic) -> Fraction | int:
     value = sp.nsimplify(value) if isinstance(value, sp.Float) else value
     if isinstance(value, sp.Rational):
-        return Fraction(int(value.p), int(value.q))
+        return int(value.p) if value.q == 1 else Fraction(int(value.p), int(value.q))
     raise InexactValueError(f"{where} has no rational value at a rational point ({value})")
+
+
+def _integral(value: Fraction) -> Fraction | int:
+    return value.numerator if value.denominator == 1 else value
+
+
+def _chain(arrays: list) -> np.ndarray:
+    """The product of a chain of matrices in the cheapest order (dynamic programming)."""
+    n = len(arrays)
+    if n == 1:
+        return arrays[0]
+    dims = [arrays[0].shape[0], *(a.shape[1] for a in arrays)]
+    cost = [[0] * n for _ in range(n)]
+    split = [[0] * n for _ in range(n)]
+    for length in range(1, n):
+        for i in range(n - length):
+            j = i + length
+            cost[i][j] = -1
+            for k in range(i, j):
+                c = cost[i][k] + cost[k + 1][j] + dims[i] * dims[k + 1] * dims[j + 1]
+                if cost[i][j] < 0 or c < cost[i][j]:
+                    cost[i][j], split[i][j] = c, k
+
+    def product(i: int, j: int) -> np.ndarray:
+        if i == j:
+            return arrays[i]
+        k = split[i][j]
+        return product(i, k).dot(product(k + 1, j))
+
+    return product(0, n - 1)

@@ -289,9 +289,12 @@ def _second_order(system: MatrixSystem, psi: tuple, constants: tuple) -> MatrixN
     )
     forces = _opaque_forces(system)
     rates = {**along, **dict(zip(velocities, system.rates_with(forces), strict=True))}
-    derivative = time_derivative(factor * charge_core, rates)
-    claimed = factor * (kinetic_core - _work(forces, psi))
-    notes = [_identity(derivative - claimed, system, "the Noether identity")]
+    # d/dt(e^{t/τ}Q₀) = e^{t/τ}(Q₀/τ + dQ₀/dt): the identity is checked on the cores
+    derivative = time_derivative(charge_core, rates)
+    if system.tau != sp.oo:
+        derivative += charge_core / system.tau
+    claimed = kinetic_core - _work(forces, psi)
+    notes = [("Noether identity", _identity(derivative - claimed, system, "the Noether identity"))]
     check()
     return _law(system, psi, constants, charge_core, factor, kinetic_core, notes)
 
@@ -299,14 +302,14 @@ def _second_order(system: MatrixSystem, psi: tuple, constants: tuple) -> MatrixN
 def _law(system, psi, constants, charge_core, factor, kinetic_core, notes) -> MatrixNoetherLaw:
     prefer = (*system.velocities, *system.layers)
     kinetic, how = _decide(kinetic_core, system)
-    notes.append(how)
+    notes.append((_label("kinetic breaking", kinetic), how))
     loss, how = _decide(-_work(system.loss_gradients, psi), system)
-    notes.append(how)
+    notes.append((_label("loss breaking", loss), how))
     regularizer_total, names = sp.S.Zero, []
     for name, term in system.regularizer_terms:
         gradients = tuple(matrix_gradient(term, W) for W in system.layers)
         value, how = _decide(-_work(gradients, psi), system)
-        notes.append(how)
+        notes.append((_label(f"{name} breaking", value), how))
         if value != 0:
             regularizer_total += value
             names.append(name) if name not in names else None
@@ -355,7 +358,7 @@ def _first_order(system: MatrixSystem, psi: tuple, constants: tuple) -> MatrixNo
     field_ = m * _work(directions, psi)
     notes = []
     try:
-        notes.append(_identity(differential - field_, system, "∇φ = mψ"))
+        notes.append(("∇φ = mψ", _identity(differential - field_, system, "∇φ = mψ")))
     except VerificationError:
         raise NoFirstOrderChargeError(
             "gradient flow has no charge for this generator: m ψ is not a gradient field "
@@ -366,7 +369,8 @@ def _first_order(system: MatrixSystem, psi: tuple, constants: tuple) -> MatrixNo
     forces = _opaque_forces(system)
     flow = dict(zip(system.layers, system.rates_with(forces), strict=True))
     derivative = time_derivative(phi, flow, time=None)
-    notes.append(_identity(derivative + _work(forces, psi), system, "the Noether identity"))
+    identity = _identity(derivative + _work(forces, psi), system, "the Noether identity")
+    notes.append(("Noether identity", identity))
     return _law(system, psi, constants, phi, sp.S.One, sp.S.Zero, notes)
 
 
@@ -411,7 +415,7 @@ def _decide(core: sp.Expr, system: MatrixSystem) -> tuple[sp.Expr, str]:
         return sp.S.Zero, how
     if zero is None:
         return core, f"undecided ({how}): kept unsimplified, conservation not claimed"
-    return core, how
+    return core, how.replace("exact evaluation at", "nonzero by exact evaluation at", 1)
 
 
 def _exact_zero(expr: sp.Expr, system: MatrixSystem) -> tuple[bool | None, str]:
@@ -444,9 +448,15 @@ def _exact_zero(expr: sp.Expr, system: MatrixSystem) -> tuple[bool | None, str]:
     return True, how
 
 
-def _summary(notes: list[str]) -> str:
-    unique = list(dict.fromkeys(notes))
-    return "; ".join(unique)
+def _label(part: str, value: sp.Expr) -> str:
+    return f"{part} ≡ 0" if value == 0 else part
+
+
+def _summary(notes: list[tuple[str, str]]) -> str:
+    """One method for all: its name; else each part with its method."""
+    if all(how == _CANONICAL for _, how in notes):
+        return _CANONICAL
+    return "; ".join(f"{label}: {how}" for label, how in notes)
 
 
 def _tidy(expr: sp.Expr, prefer: tuple) -> sp.Expr:
