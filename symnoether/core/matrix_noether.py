@@ -453,10 +453,12 @@ def _label(part: str, value: sp.Expr) -> str:
 
 
 def _summary(notes: list[tuple[str, str]]) -> str:
-    """One method for all: its name; else each part with its method."""
-    if all(how == _CANONICAL for _, how in notes):
+    """How the identity and each vanishing (or undecided) part were decided: one method
+    for all, or each with its own. Nonzero parts are exact as they stand."""
+    kept = [(label, how) for label, how in notes if not how.startswith("nonzero")]
+    if all(how == _CANONICAL for _, how in kept):
         return _CANONICAL
-    return "; ".join(f"{label}: {how}" for label, how in notes)
+    return "; ".join(f"{label}: {how}" for label, how in kept)
 
 
 def _tidy(expr: sp.Expr, prefer: tuple) -> sp.Expr:
