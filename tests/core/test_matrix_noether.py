@@ -297,7 +297,7 @@ def test_an_undecidable_identity_is_refused(monkeypatch):
         sn.noether(system, (A * W1, -W2 * A))
 
 
-def test_an_undecided_breaking_term_is_kept_and_conservation_not_claimed():
+def test_an_undecided_breaking_term_is_kept_and_conservation_not_claimed(monkeypatch):
     W1, W2 = sn.layers(W1=(3, 2), W2=(1, 3))
     x, y = sn.layers(x=(2, 1), y=(1, 1), data=True)
     e = y - W2 * (W1 * x).applyfunc(sp.tanh)
@@ -305,9 +305,14 @@ def test_an_undecided_breaking_term_is_kept_and_conservation_not_claimed():
         (W1, W2), e.T * e / 2, rule=sn.rules.gradient_descent(eta), data=(x, y)
     )
     A = sp.MatrixSymbol("A", 3, 3)
+    # double precision shows the gl breaking of a tanh network at once ...
+    assert sn.noether(system, (A * W1, -W2 * A)).loss_breaking != 0
+    # ... without it, exact evaluation meets tanh (not rational): undecided, kept
+    monkeypatch.setattr(module, "_clearly_nonzero", lambda expr: False)
     law = sn.noether(system, (A * W1, -W2 * A))
     assert law.loss_breaking != 0 and not law.conserved
-    assert "undecided" in law.verification
+    assert "loss breaking: undecided" in law.verification
+    assert "conservation not claimed" in law.verification
 
 
 # -- bad input --------------------------------------------------------------------------------
