@@ -26,6 +26,7 @@ from collections.abc import Mapping
 
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.diagonal import DiagMatrix, DiagonalOf
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from ..errors import InvalidCoordinatesError, NotSupportedError
@@ -172,6 +173,8 @@ def _trace_gradient(F: sp.MatrixExpr, C: sp.MatrixExpr, Z: sp.MatrixSymbol):
         rotated = sp.MatMul(*after).doit() if after else sp.Identity(factors[k].shape[1])
         inner = _trace_gradient(factors[k], rotated, Z)
         return None if inner is None else coefficient * inner
+    if isinstance(F, DiagMatrix):  # tr(diag(v) C) = tr(vᵀ δ(C)), δ(C) the diagonal of C
+        return _trace_gradient(F.args[0], sp.Transpose(DiagonalOf(C)), Z)
     if isinstance(F, sp.HadamardProduct):  # tr((X∘Y) C) = tr(Y (X∘Cᵀ)ᵀ)
         holding = [a for a in F.args if a.has(Z)]
         if len(holding) != 1:
@@ -303,6 +306,9 @@ class _Derivative:
         if isinstance(expr, sp.Inverse):
             inner = self.matrix(expr.arg)
             return -expr * inner * expr
+        if isinstance(expr, DiagMatrix | DiagonalOf):
+            inner = self.matrix(expr.args[0])
+            return zero if _is_zero_matrix(inner) else type(expr)(inner)
         if isinstance(expr, sp.HadamardProduct):
             parts = []
             for k, factor in enumerate(expr.args):

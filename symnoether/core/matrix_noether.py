@@ -497,7 +497,9 @@ def _matrix_charges(charge: sp.Expr, constants: tuple, system: MatrixSystem) -> 
             continue
         try:
             C = matrix_gradient(charge, A)
-            linear = trace_identity(charge - sp.Trace(A.T * C))
+            # charge and C_A share the factor e^{t/τ}: compare them at t = 0
+            difference = (charge - sp.Trace(A.T * C)).subs(TIME, 0)
+            linear = trace_identity(difference) or _exact_zero(difference, system)[0]
         except NotSupportedError:
             continue
         if linear:

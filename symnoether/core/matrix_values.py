@@ -147,6 +147,9 @@ class _Exact:
             for k, v in enumerate(vector):
                 out[k, k] = v
             return out
+        if name == "DiagonalOf":
+            inner = self.matrix(expr.args[0])
+            return inner.diagonal().reshape(-1, 1).copy()
         if name == "DiagonalMatrix":
             inner = self.matrix(expr.args[0])
             out = np.full(inner.shape, 0, dtype=object)
