@@ -241,8 +241,14 @@ def _generator(system: MatrixSystem, generator: object) -> tuple[tuple, tuple]:
                     f"{s.name}; a symmetry acts on the layers the same way for every input "
                     "and velocity: use layers and constant matrices only"
                 )
-            if s not in system.layers and s not in system.hyperparameters:
-                constants[s] = None
+            if s in system.layers or s in system.hyperparameters:
+                continue
+            if s.name in {L.name for L in system.layers}:
+                raise InvalidGeneratorError(
+                    f"the generator entry for {W.name} uses a {s.name} of another shape than "
+                    f"the layer {s.name}; build the generator from the system's layers"
+                )
+            constants[s] = None
     if all(isinstance(p, sp.ZeroMatrix) for p in psi):
         raise InvalidGeneratorError("the generator is zero on every layer; it generates nothing")
     ordered = sorted(constants, key=lambda s: (isinstance(s, sp.MatrixSymbol), s.name))

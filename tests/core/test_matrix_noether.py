@@ -348,6 +348,13 @@ def test_a_generator_using_a_velocity_or_data(two_layers):
         sn.noether(system, (t * W1, 0))
 
 
+def test_a_look_alike_layer_in_the_generator(two_layers):
+    system, W1, W2, x, y = two_layers
+    impostor = sp.MatrixSymbol("W2", 4, 3)
+    with pytest.raises(sn.InvalidGeneratorError, match="uses a W2 of another shape"):
+        sn.noether(system, (impostor, 0))
+
+
 def test_a_zero_or_scalar_generator(two_layers):
     system, W1, W2, x, y = two_layers
     with pytest.raises(sn.InvalidGeneratorError, match="zero on every layer"):
