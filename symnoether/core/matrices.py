@@ -316,6 +316,12 @@ class _Derivative:
                 if not _is_zero_matrix(d):
                     parts.append(sp.HadamardProduct(*expr.args[:k], d, *expr.args[k + 1 :]))
             return sp.MatAdd(*parts) if parts else zero
+        if isinstance(expr, sp.HadamardPower) and self.still(expr.exp):
+            inner = self.matrix(expr.base)
+            if _is_zero_matrix(inner):
+                return zero
+            power = expr.exp * sp.HadamardPower(expr.base, expr.exp - 1)
+            return sp.HadamardProduct(power, inner)
         if isinstance(expr, ElementwiseApplyFunction):
             function = expr.function
             variable = function.variables[0]

@@ -134,6 +134,8 @@ class _Exact:
             for a in expr.args[1:]:
                 out = out * self.matrix(a)
             return out
+        if isinstance(expr, sp.HadamardPower) and expr.exp.is_Integer and expr.exp >= 0:
+            return self.matrix(expr.base) ** int(expr.exp)
         if isinstance(expr, sp.MatPow) and expr.exp.is_Integer and expr.exp > 0:
             return self.matrix(sp.MatMul(*[expr.base] * int(expr.exp)))
         if isinstance(expr, sp.Inverse):
