@@ -49,6 +49,8 @@ def numeric(expr, values: dict):
         for arg in expr.args[1:]:
             out = out * numeric(arg, values)
         return out
+    if isinstance(expr, sp.HadamardPower):
+        return numeric(expr.base, values) ** float(expr.exp)
     if isinstance(expr, ElementwiseApplyFunction):
         f = sp.lambdify(expr.function.variables, expr.function.expr, "numpy")
         return np.vectorize(lambda v: float(f(v)))(numeric(expr.expr, values))
