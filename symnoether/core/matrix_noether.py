@@ -211,7 +211,7 @@ def _generator(system: MatrixSystem, generator: object) -> tuple[tuple, tuple]:
     names = ", ".join(W.name for W in system.layers)
     if isinstance(generator, sp.MatrixExpr | sp.MatrixBase) and len(system.layers) == 1:
         generator = (generator,)
-    if isinstance(generator, str) or not isinstance(generator, tuple | list):
+    if isinstance(generator, str) or not isinstance(generator, tuple | list | sp.Tuple):
         raise InvalidGeneratorError(
             f"generator {generator!r} is not a tuple; pass one matrix per layer ({names}), "
             "0 for a layer it does not move"
