@@ -35,6 +35,8 @@ from .core import (
     data,
     equations_of_motion,
     matrix_coordinates,
+    matrix_latex,
+    matrix_text,
     models,
     noether,
     noise_covariance,
@@ -207,6 +209,8 @@ __all__ = [
     "plot_phase",
     # export
     "to_latex",
+    "matrix_text",
+    "matrix_latex",
     "write_latex",
     "write_markdown",
     # errors and warnings

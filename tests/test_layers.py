@@ -33,9 +33,9 @@ STAGES = {
 
 # Inside a stage, the modules in the order of the data flow.
 MODULES = {
-    "core": ["display", "typeset", "vocabulary", "rules", "checks", "system", "boundaries",
-             "branches", "jet", "dynamics", "charges", "stochastic", "noether", "equilibrium",
-             "stability", "models", "__init__"],
+    "core": ["display", "typeset", "vocabulary", "matrix_printers", "matrix_display", "rules",
+             "checks", "system", "boundaries", "branches", "jet", "dynamics", "charges",
+             "stochastic", "noether", "equilibrium", "stability", "models", "__init__"],
     "symmetry": ["actions", "breaking", "members", "products", "algebra", "grouping", "sampling",
                  "coefficients", "sampled", "general", "traces", "structured", "search",
                  "rational", "lierank", "ansatz", "matrixforms", "laws", "__init__"],

@@ -7,7 +7,8 @@ learning dynamics (and its minibatch-SGD terms: the gradient-noise covariance,
 :mod:`symnoether.core.stochastic`; the noise equilibrium of an exponential symmetry,
 :mod:`symnoether.core.equilibrium`; the stability of a fixed point,
 :mod:`symnoether.core.stability`), the plain-text/LaTeX display helpers the results print
-with, and the catalogue of standard systems (:mod:`symnoether.core.models`).
+with (matrix laws in the papers' notation: :mod:`symnoether.core.matrix_display`), and
+the catalogue of standard systems (:mod:`symnoether.core.models`).
 
 May import: :mod:`symnoether.errors`, :mod:`symnoether.budget`. Nothing later,
 with one documented exception: :meth:`LearningSystem.symmetries` is a shortcut
@@ -28,6 +29,7 @@ from . import models, rules
 from .dynamics import EquationsOfMotion, FirstOrderSystem, equations_of_motion
 from .equilibrium import NoiseEquilibrium, noise_equilibrium
 from .jet import is_zero, prolonged_action, total_derivative
+from .matrix_display import matrix_latex, matrix_text
 from .noether import NoetherLaw, noether
 from .stability import Stability, stability
 from .stochastic import noise_covariance
@@ -57,4 +59,6 @@ __all__ = [
     "is_zero",
     "total_derivative",
     "prolonged_action",
+    "matrix_text",
+    "matrix_latex",
 ]
