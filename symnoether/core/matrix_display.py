@@ -60,6 +60,7 @@ from sympy.printing.conventions import split_super_sub
 from .display import ROLES, table_text
 from .matrix_printers import LatexPrinter, TextPrinter, has_matrix, matrix_name_text
 from .typeset import Row
+from .vocabulary import velocity
 
 __all__ = [
     "matrix_text",
@@ -67,6 +68,8 @@ __all__ = [
     "matrix_name_text",
     "matrix_law_rows",
     "matrix_law_text",
+    "matrix_system_rows",
+    "matrix_equation_rows",
     "prepare",
 ]
 
@@ -161,9 +164,10 @@ def _distribute(expr: sp.Expr) -> sp.Expr:
 
 
 def _law_notation(law: object) -> tuple[tuple, sp.Expr | None, dict[str, tuple[str, str]]]:
-    """(layer order, damping time or None, role letters) of ``law``'s system."""
-    system = law.system
-    damped = law.order == 2 and system.tau != sp.oo
+    """(layer order, damping time or None, role letters) of ``law``'s system (or of a
+    system, or of equations of motion)."""
+    system = getattr(law, "system", law)
+    damped = system.order == 2 and system.tau != sp.oo
     names = [*system.layers, *system.data, *getattr(law, "constants", ()), *system.hyperparameters]
     taken = {split_super_sub(str(getattr(s, "name", s)))[0] for s in names}
     roles = {
@@ -266,3 +270,51 @@ def matrix_law_text(law: object) -> str:
     return table_text(
         f"Noether's learning dynamics, matrix level ({rule}, order {law.order})", rows
     )
+
+
+def matrix_system_rows(system: object) -> list[Row]:
+    r"""Layers and their shapes, data, V, the mass m·I, T, τ and L of a ``MatrixSystem``
+    (read by ``layers``, ``shapes``, ``data``, ``potential``, ``regularizers``, ``mass``,
+    ``kinetic``, ``tau``, ``order``)."""
+    order, tau, roles = _law_notation(system)
+
+    def latex(expr: object) -> str:
+        return matrix_latex(expr, order=order, tau=tau)
+
+    shapes = ", ".join(
+        rf"{latex(W)} \in \mathbb{{R}}^{{{r}\times {c}}}"
+        for W, (r, c) in zip(system.layers, system.shapes, strict=True)
+    )
+    rows = [Row(r"\text{layers}", (shapes,), rel=":")]
+    if system.data:
+        rows.append(Row(r"\text{data}", (", ".join(map(latex, system.data)),), rel=":"))
+    names = ", ".join(str(r.name).replace("_", " ") for r in system.regularizers)
+    V, T = roles["V"][0], roles["T"][0]
+    rows.append(Row(V, (latex(system.potential),), f"loss + {names}" if names else "loss"))
+    identity = "I" if system.mass == 1 else rf"{latex(system.mass)}\, I"
+    if system.order == 1:
+        rows.append(Row(r"\mathbf{G}", (identity,), "metric, on every layer"))
+        return rows
+    rows.append(Row(r"\mathbf{M}", (identity,), "mass matrix, on every layer"))
+    rows.append(Row(T, (latex(system.kinetic),), "kinetic term"))
+    if tau is not None:
+        rows.append(Row(r"\tau", (latex(tau),), "damping time"))
+        rows.append(Row(roles["L"][0], (rf"e^{{t/\tau}} \left({T} - {V}\right)",)))
+    else:
+        rows.append(Row(roles["L"][0], (f"{T} - {V}",), "no damping"))
+    return rows
+
+
+def matrix_equation_rows(equations: object) -> list[Row]:
+    r"""One row per layer, :math:`m \ddot{W}_B = F_B` (:math:`m \dot{W}_B = F_B` for
+    gradient flow), of a ``MatrixEquationsOfMotion`` (``system``, ``order``, ``mass``,
+    ``forcing``)."""
+    order, tau, _ = _law_notation(equations)
+    m = "" if equations.mass == 1 else matrix_latex(equations.mass) + " "
+    rows = []
+    for W, force in zip(equations.system.layers, equations.forcing, strict=True):
+        name = velocity(sp.Symbol(W.name)).name
+        name = name.replace("dot", "ddot", 1) if equations.order == 2 else name
+        lhs = m + matrix_latex(sp.MatrixSymbol(name, *W.shape))
+        rows.append(Row(lhs, (matrix_latex(force, order=order, tau=tau),)))
+    return rows

@@ -219,6 +219,8 @@ class _Matrices:
             [(scale, members)] = groups.items()
             members.sort(key=lambda m: self.key(m[1]))
             sign = -1 if all(s < 0 for s, _ in members) else 1
+            if len(members) == 1 and not front:
+                return ("" if sign > 0 else self.minus) + self._product(members[0][1], scale)
             head = ([] if scale == 1 else [self.scalar(scale)]) + front
             body = self._sum([(s * sign, self._product(p), 0) for s, p in members])
             if len(members) > 1 and head:
@@ -254,21 +256,22 @@ class _Matrices:
         return out
 
     def _scaled(self, scale: sp.Expr, part: sp.Expr) -> str:
-        product = self._product(part)
-        return product if scale == 1 else f"{self.scalar(scale)} {product}"
+        return self._product(part, scale)
 
-    def _product(self, part: sp.Expr) -> str:
-        """Matrix factors (traces, their powers) joined by spaces; negative powers below."""
+    def _product(self, part: sp.Expr, scale: sp.Expr = sp.S.One) -> str:
+        """``scale`` times the matrix factors (traces, their powers) joined by spaces;
+        negative powers in a denominator (``η/‖w‖²``)."""
         if not has_matrix(part):
-            return self.scalar(part)
+            return self.scalar(part * scale)
         up, down = [], []
         for factor in sp.Mul.make_args(part):
             base, power = factor.as_base_exp()
             (down if _negative(power) else up).append(base**-power if _negative(power) else factor)
-        top = " ".join(self._print(f) for f in sorted(up, key=self.key)) or "1"
+        top = [self._print(f) for f in sorted(up, key=self.key)]
         if not down:
-            return top
-        return self.frac(top, " ".join(self._print(f) for f in sorted(down, key=self.key)))
+            return " ".join(([] if scale == 1 else [self.scalar(scale)]) + top)
+        numerator = " ".join(([] if scale == 1 and top else [self._print(scale)]) + top)
+        return self.frac(numerator, " ".join(self._print(f) for f in sorted(down, key=self.key)))
 
     # -- SymPy's print methods --
     def _print_Add(self, expr: sp.Expr, *args: object, **options: object) -> str:
