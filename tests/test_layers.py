@@ -34,8 +34,9 @@ STAGES = {
 # Inside a stage, the modules in the order of the data flow.
 MODULES = {
     "core": ["display", "typeset", "vocabulary", "matrix_printers", "matrix_display", "rules",
-             "checks", "system", "boundaries", "branches", "jet", "dynamics", "charges",
-             "stochastic", "noether", "equilibrium", "stability", "models", "__init__"],
+             "checks", "system", "boundaries", "branches", "jet", "traces", "matrices",
+             "matrix_system", "dynamics", "charges", "stochastic", "matrix_noether", "noether",
+             "equilibrium", "stability", "models", "__init__"],
     "symmetry": ["actions", "breaking", "members", "products", "algebra", "grouping", "sampling",
                  "coefficients", "sampled", "general", "traces", "structured", "search",
                  "rational", "lierank", "ansatz", "matrixforms", "laws", "__init__"],
@@ -52,6 +53,8 @@ MODULES = {
 ALLOWED = {
     # LearningSystem.symmetries() is a shortcut for find_symmetries(system)
     ("core.system", "symmetry.search"),
+    # LearningSystem(...) on MatrixSymbol layers returns a MatrixSystem
+    ("core.system", "core.matrix_system"),
 }
 
 
