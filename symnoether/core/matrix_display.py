@@ -50,6 +50,7 @@ e^{2 t/\eta} \left[\operatorname{tr}\left(\dot{W}_{1}^{\top} A W_{1}\right) - \o
 
 from __future__ import annotations
 
+import textwrap
 import unicodedata
 from collections.abc import Iterable
 
@@ -162,6 +163,9 @@ def _distribute(expr: sp.Expr) -> sp.Expr:
 
 # -- what a matrix-level Noether law shows ---------------------------------------------------
 
+NOTE_WIDTH = 64
+"""Characters of a note line (a LaTeX ``\\tag*``, which does not wrap: about 330 pt)."""
+
 
 def _law_notation(law: object) -> tuple[tuple, sp.Expr | None, dict[str, tuple[str, str]]]:
     """(layer order, damping time or None, role letters) of ``law``'s system (or of a
@@ -213,7 +217,8 @@ def matrix_law_rows(law: object, *, name: str | None = None) -> list[Row]:
     rows.append(Row(charge, (latex(law.charge),)))
     for constant, matrix in getattr(law, "matrix_charges", {}).items():
         shown = latex(constant)
-        rows.append(Row(f"C_{{{shown}}}", (latex(matrix),), f"{roles['Q'][1]} = tr({constant}ᵀ C)"))
+        note = f"{roles['Q'][1]} = tr({constant}ᵀ C_{constant})"
+        rows.append(Row(f"C_{{{shown}}}", (latex(matrix),), note))
     rate = rf"\frac{{d{charge}}}{{dt}}"
     broken = "broken by " + " and ".join(broken_by(law))
     if law.conserved:
@@ -231,8 +236,9 @@ def matrix_law_rows(law: object, *, name: str | None = None) -> list[Row]:
         ]
     if getattr(law, "almost_everywhere", False):
         rows.append(Row("", (r"\text{the law holds almost everywhere}",), rel=""))
-    if getattr(law, "verification", ""):
-        rows.append(Row("", ("",), f"verified by {law.verification}", rel=""))
+    if getattr(law, "verification", ""):  # a tag does not wrap: a few short ones
+        for chunk in textwrap.wrap(f"verified by {law.verification}", NOTE_WIDTH):
+            rows.append(Row("", ("",), chunk, rel=""))
     return rows
 
 

@@ -175,6 +175,18 @@ def _split_term(term: sp.Expr) -> tuple[sp.Expr, sp.Expr, sp.Expr, sp.Expr]:
     return number, rest, exponent, part
 
 
+def _common_scale(matrix: MatrixExpr) -> tuple[sp.Expr, MatrixExpr]:
+    """(c, S) with ``matrix`` = c·S when it is a sum whose terms share the coefficient ±c."""
+    if not isinstance(matrix, MatAdd):
+        return sp.S.One, matrix
+    coefficients = [t.as_coeff_matrices()[0] if isinstance(t, MatMul) else 1 for t in matrix.args]
+    scales = {abs(n) * r for n, r in (sp.sympify(c).as_coeff_Mul() for c in coefficients)}
+    if len(scales) != 1 or scales == {1}:
+        return sp.S.One, matrix
+    scale = scales.pop()
+    return scale, MatAdd(*(term / scale for term in matrix.args))
+
+
 def _negative(power: sp.Expr) -> bool:
     return bool(power.is_number and power.is_negative)
 
@@ -321,14 +333,20 @@ class _Matrices:
 
     def _print_MatMul(self, expr: MatMul, *args: object, **options: object) -> str:
         coefficient, matrices = expr.as_coeff_matrices()
-        number, rest = sp.sympify(coefficient).as_coeff_Mul()
-        product = self._product_of(list(matrices))
-        scale = abs(number) * rest
-        return ("" if number > 0 else self.minus) + (
-            product if scale == 1 else f"{self.scalar(scale)} {product}"
-        )
+        factors = []
+        for matrix in matrices:  # ((1/2) A + (1/2) Aᵀ) W → (1/2) (A + Aᵀ) W
+            scale, rest = _common_scale(matrix)
+            coefficient, factors = coefficient * scale, [*factors, rest]
+        number, rest, exponent, _ = _split_term(sp.sympify(coefficient))
+        head = [] if abs(number) * rest == 1 else [self.scalar(abs(number) * rest)]
+        head += [self.exponential(exponent)] if exponent != 0 else []
+        sign = "" if number > 0 else self.minus
+        return sign + " ".join([*head, self._product_of(factors)])
 
     def _print_MatAdd(self, expr: MatAdd, *args: object, **options: object) -> str:
+        scale, expr = _common_scale(expr)
+        if scale != 1:
+            return self._print(MatMul(scale, expr, evaluate=False))
         pieces = []
         for term in expr.args:
             coefficient = term.as_coeff_matrices()[0] if isinstance(term, MatMul) else 1
