@@ -270,3 +270,46 @@ def test_the_text_of_a_law():
     assert "Q = e^{t/τ} [tr(Ẇ1ᵀ A W1) − tr(Ẇ2ᵀ W2 A)]" in text
     assert "conserved" in text and "no, broken by kinetic term" in text
     assert text.splitlines()[0] == "Noether's learning dynamics, matrix level (momentum, order 2)"
+
+
+# -- laws derived by sn.noether print through this module --------------------------------------
+
+
+def two_layer_network(rule):
+    W1, W2 = sn.layers(W1=(64, 32), W2=(10, 64))
+    x, y = sn.layers(x=(32, 1), y=(10, 1), data=True)
+    e = y - W2 * W1 * x
+    return sn.LearningSystem((W1, W2), e.T * e / 2, rule=rule, data=(x, y)), W1, W2
+
+
+def test_a_gd_law_prints_the_papers_charge():
+    """GD's modified equation (η/2)Ẅ + Ẇ = −∇V: m = τ = η/2, so for ψ = (A W1, −W2 A)
+    Q = (η/2) e^{t/τ} [tr(Ẇ1ᵀ A W1) − tr(Ẇ2ᵀ W2 A)] and the kinetic breaking is the same
+    with Ẇ in place of W (the loss is invariant)."""
+    system, W1, W2 = two_layer_network(sn.rules.gradient_descent(ETA))
+    A = sp.MatrixSymbol("A", 64, 64)
+    law = sn.noether(system, (A * W1, -W2 * A))
+    lines = str(law).splitlines()
+    assert "  charge                Q = (eta/2) e^{t/τ} [tr(Ẇ1ᵀ A W1) − tr(Ẇ2ᵀ W2 A)]" in lines
+    assert "    kinetic breaking    (eta/2) e^{t/τ} [tr(Ẇ1ᵀ A Ẇ1) − tr(Ẇ2ᵀ Ẇ2 A)]" in lines
+    assert "    potential breaking  0" in lines
+    assert (
+        r"Q &= \frac{\eta}{2} e^{t/\tau} \left[\operatorname{tr}\left(\dot{W}_{1}^{\top} A "
+        r"W_{1}\right) - \operatorname{tr}\left(\dot{W}_{2}^{\top} W_{2} A\right)\right] \\"
+    ) in law._repr_latex_().splitlines()
+
+
+def test_the_balancedness_prints_as_a_matrix():
+    """Gradient flow, ψ = (S W1, −W2 S) with S = (A + Aᵀ)/2: Q = ½[tr(W1ᵀAW1) − tr(W2ᵀW2A)]
+    = tr(Aᵀ C_A) with C_A = ½(W1W1ᵀ − W2ᵀW2), Neural Mechanics' balancedness."""
+    system, W1, W2 = two_layer_network(sn.rules.gradient_flow())
+    A = sp.MatrixSymbol("A", 64, 64)
+    law = sn.noether(system, ((A + A.T) / 2 * W1, -W2 * (A + A.T) / 2))
+    text = str(law)
+    assert "ψ_W1 = (1/2) (A + Aᵀ) W1, ψ_W2 = −(1/2) W2 (A + Aᵀ)" in text
+    assert "Q = (1/2) [tr(W1ᵀ A W1) − tr(W2ᵀ W2 A)]" in text
+    assert "C = (1/2) (W1 W1ᵀ − W2ᵀ W2)" in text
+    assert (
+        r"C_{A} &= \frac{1}{2} \left(W_{1} W_{1}^{\top} - W_{2}^{\top} W_{2}\right)"
+        in law._repr_latex_()
+    )

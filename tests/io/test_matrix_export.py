@@ -114,3 +114,22 @@ def test_the_pdf_check_finds_the_unbroken_law_running_off_the_page(tmp_path):
     """The measurement can fail: the same rows, not broken, run far off the page."""
     unbroken = render_rows(matrix_rows(wide_law()), env="align*")
     assert max(compile_points(tmp_path, unbroken)) > 200
+
+
+def test_a_derived_width_64_three_layer_law_fits_the_page(tmp_path):
+    """sn.noether on the issue's network (64×32, 64×64, 10×64, momentum, weight decay) with
+    a generator that breaks the loss: its potential breaking has ten traces."""
+    W1, W2, W3 = sn.layers(W1=(64, 32), W2=(64, 64), W3=(10, 64))
+    x, y = sn.layers(x=(32, 1), y=(10, 1), data=True)
+    e = y - W3 * W2 * W1 * x
+    rule, decay = sn.rules.momentum(ETA, BETA), [sn.rules.weight_decay(LAM)]
+    system = sn.LearningSystem((W1, W2, W3), e.T * e / 2, rule=rule, data=(x, y),
+                               regularizers=decay)  # fmt: skip
+    A, B = sp.MatrixSymbol("A", 64, 64), sp.MatrixSymbol("B", 64, 64)
+    D = sp.MatrixSymbol("D", 32, 32)
+    law = sn.noether(system, (A * W1 + W1 * D, B * W2, W3 * B))
+    latex = sn.to_latex(law)
+    [potential] = [row.rhs[0] for row in matrix_rows(law) if "pot" in row.lhs]
+    assert width(potential) > DEFAULT_WIDTH  # longer than a line
+    assert r"\bigl[-\lambda \left(\operatorname{tr}\left(W_{1}^{\top} A W_{1}\right)" in latex
+    assert max(compile_points(tmp_path, latex), default=0.0) <= MAX_OVERFULL
