@@ -123,7 +123,15 @@ def matrix_latex(
 
 def prepare(expr: object) -> sp.Basic:
     """``expr`` with every trace split over its sums, scalars pulled out of it, and the
-    products of sums of traces multiplied out (a matrix expression is left as it is)."""
+    products of sums of traces multiplied out (a matrix expression is left as it is).
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> W, A = sp.MatrixSymbol("W", 2, 2), sp.MatrixSymbol("A", 2, 2)
+    >>> prepare(sp.Symbol("m") * sp.Trace(3 * W.T * A + sp.Identity(2)))
+    3*m*Trace(W.T*A) + 2*m
+    """
     expr = sp.sympify(expr)
     if isinstance(expr, MatrixExpr):
         return expr
@@ -198,6 +206,19 @@ def matrix_law_rows(law: object, *, name: str | None = None) -> list[Row]:
     ``kinetic_breaking``, ``loss_breaking``, ``potential_breaking``,
     ``breaking_regularizers``, ``matrix_charges``, ``conserved``, ``order``,
     ``almost_everywhere``, ``verification``.
+
+    Examples
+    --------
+    >>> import sympy as sp, symnoether as sn
+    >>> W1, W2 = sn.layers(W1=(3, 2), W2=(2, 3))
+    >>> x, y = sn.layers(x=(2, 1), y=(2, 1), data=True)
+    >>> e = y - W2 * W1 * x
+    >>> flow = sn.LearningSystem((W1, W2), e.T * e / 2, rule=sn.rules.gradient_flow(), data=(x, y))
+    >>> A = sp.MatrixSymbol("A", 3, 3)
+    >>> rows = matrix_law_rows(sn.noether(flow, ((A + A.T) * W1, -W2 * (A + A.T))))
+    >>> print(rows[2].lhs, "=", *rows[2].rhs)  # doctest: +NORMALIZE_WHITESPACE
+    Q = \operatorname{tr}\left(W_{1}^{\top} A W_{1}\right)
+        - \operatorname{tr}\left(W_{2}^{\top} W_{2} A\right)
     """
     order, tau, roles = _law_notation(law)
 
@@ -244,7 +265,18 @@ def matrix_law_rows(law: object, *, name: str | None = None) -> list[Row]:
 
 def matrix_law_text(law: object) -> str:
     """The plain text of a matrix-level Noether law (its ``__str__``), fields as
-    :func:`matrix_law_rows`."""
+    :func:`matrix_law_rows`.
+
+    Examples
+    --------
+    >>> import sympy as sp, symnoether as sn
+    >>> W1, W2 = sn.layers(W1=(3, 2), W2=(2, 3))
+    >>> gd = sn.rules.gradient_descent(sp.Symbol("eta", positive=True))
+    >>> gd = sn.LearningSystem((W1, W2), sp.Trace(W2 * W1 * W1.T * W2.T), rule=gd)
+    >>> A = sp.MatrixSymbol("A", 3, 3)
+    >>> print(matrix_law_text(sn.noether(gd, (A * W1, -W2 * A))).splitlines()[3])
+      charge                Q = (eta/2) e^{t/τ} [tr(Ẇ1ᵀ A W1) − tr(Ẇ2ᵀ W2 A)]
+    """
     order, tau, roles = _law_notation(law)
 
     def text(expr: object) -> str:
@@ -281,7 +313,19 @@ def matrix_law_text(law: object) -> str:
 def matrix_system_rows(system: object) -> list[Row]:
     r"""Layers and their shapes, data, V, the mass m·I, T, τ and L of a ``MatrixSystem``
     (read by ``layers``, ``shapes``, ``data``, ``potential``, ``regularizers``, ``mass``,
-    ``kinetic``, ``tau``, ``order``)."""
+    ``kinetic``, ``tau``, ``order``).
+
+    Examples
+    --------
+    >>> import sympy as sp, symnoether as sn
+    >>> (W,) = sn.layers(W=(2, 3))
+    >>> flow = sn.LearningSystem((W,), sp.Trace(W.T * W) / 2, rule=sn.rules.gradient_flow())
+    >>> for row in matrix_system_rows(flow):
+    ...     print(row.lhs, row.rel, *row.rhs)
+    \text{layers} : W \in \mathbb{R}^{2\times 3}
+    V = \frac{1}{2} \operatorname{tr}\left(W^{\top} W\right)
+    \mathbf{G} = I
+    """
     order, tau, roles = _law_notation(system)
 
     def latex(expr: object) -> str:
@@ -314,7 +358,16 @@ def matrix_system_rows(system: object) -> list[Row]:
 def matrix_equation_rows(equations: object) -> list[Row]:
     r"""One row per layer, :math:`m \ddot{W}_B = F_B` (:math:`m \dot{W}_B = F_B` for
     gradient flow), of a ``MatrixEquationsOfMotion`` (``system``, ``order``, ``mass``,
-    ``forcing``)."""
+    ``forcing``).
+
+    Examples
+    --------
+    >>> import sympy as sp, symnoether as sn
+    >>> (W,) = sn.layers(W=(2, 3))
+    >>> flow = sn.LearningSystem((W,), sp.Trace(W.T * W) / 2, rule=sn.rules.gradient_flow())
+    >>> print(*matrix_equation_rows(sn.equations_of_motion(flow))[0].rhs)
+    -W
+    """
     order, tau, _ = _law_notation(equations)
     m = "" if equations.mass == 1 else matrix_latex(equations.mass) + " "
     rows = []
