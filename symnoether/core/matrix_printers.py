@@ -148,16 +148,15 @@ def _ranks(expr: sp.Basic, order: tuple) -> dict[str, int]:
     else:
         names = {s.name for s in _symbols(expr)}
         bases = {"".join(_dotted(n)[:2]) for n in names if _dotted(n) is not None}
-        layers = sorted(bases or names, key=_natural)
+        layers = sorted(
+            bases or names,
+            key=lambda n: [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", n)],
+        )
     ranks = {}
     for i, name in enumerate(layers):
         speed = velocity(sp.Symbol(name)).name
         ranks.update({name: i, speed: i, speed.replace("dot", "ddot", 1): i})
     return ranks
-
-
-def _natural(name: str) -> list:
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
 
 
 def _split_term(term: sp.Expr) -> tuple[sp.Expr, sp.Expr, sp.Expr, sp.Expr]:
@@ -475,14 +474,8 @@ class LatexPrinter(_Matrices, SympyLatexPrinter):
 
     def exponential(self, exponent: sp.Expr) -> str:
         multiple = _tau_multiple(exponent, self.tau)
-        if multiple is not None:
-            return f"e^{{{multiple}}}"
-        saved = self._settings["fold_short_frac"]
-        self._settings["fold_short_frac"] = True
-        try:
-            return "e^{" + self._print(exponent).replace(" / ", "/") + "}"
-        finally:
-            self._settings["fold_short_frac"] = saved
+        inline = sp.latex(exponent, fold_short_frac=True).replace(" / ", "/")  # a scalar
+        return f"e^{{{multiple if multiple is not None else inline}}}"
 
     def _print_ExpBase(self, expr: sp.Expr, exp: object = None) -> str:
         return self._do_exponent(self.exponential(expr.args[0]), exp)
