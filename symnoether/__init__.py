@@ -41,7 +41,9 @@ from .core import (
     layers,
     matrix_coordinates,
     matrix_gradient,
+    matrix_latex,
     matrix_noether,
+    matrix_text,
     matrix_velocity,
     models,
     noether,
@@ -235,6 +237,8 @@ __all__ = [
     "plot_phase",
     # export
     "to_latex",
+    "matrix_text",
+    "matrix_latex",
     "write_latex",
     "write_markdown",
     # errors and warnings

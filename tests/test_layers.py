@@ -33,11 +33,11 @@ STAGES = {
 
 # Inside a stage, the modules in the order of the data flow.
 MODULES = {
-    "core": ["display", "typeset", "vocabulary", "rules", "checks", "system", "boundaries",
-             "branches", "jet", "traces", "matrices", "matrix_values",
-             "matrix_checks", "matrix_system", "dynamics", "charges",
-             "stochastic", "matrix_noether", "noether", "equilibrium",
-             "collapse", "stability", "models", "__init__"],
+    "core": ["display", "typeset", "vocabulary", "matrix_printers", "matrix_display", "rules",
+             "checks", "system", "boundaries", "branches", "jet", "traces", "matrices",
+             "matrix_values", "matrix_checks", "matrix_system", "dynamics", "charges",
+             "stochastic", "matrix_noether", "noether", "equilibrium", "collapse", "stability",
+             "models", "__init__"],
     "symmetry": ["actions", "breaking", "members", "products", "algebra", "grouping", "sampling",
                  "coefficients", "sampled", "general", "traces", "structured", "search", "discrete",
                  "rational", "lierank", "ansatz", "matrixforms", "laws", "__init__"],

@@ -11,7 +11,9 @@ learning dynamics (and its minibatch-SGD terms: the gradient-noise covariance,
 :mod:`symnoether.core.equilibrium`; the stability of a fixed point,
 :mod:`symnoether.core.stability`; under SGD the top Lyapunov exponent of the random
 linearized maps, :mod:`symnoether.core.collapse`), the plain-text/LaTeX display helpers
-the results print with, and the catalogue of standard systems (:mod:`symnoether.core.models`).
+the results print with (matrix laws in the papers' notation:
+:mod:`symnoether.core.matrix_display`), and the catalogue of standard systems
+(:mod:`symnoether.core.models`).
 
 May import: :mod:`symnoether.errors`, :mod:`symnoether.budget`. Nothing later,
 with one documented exception: :meth:`LearningSystem.symmetries` is a shortcut
@@ -33,6 +35,7 @@ from .dynamics import EquationsOfMotion, FirstOrderSystem, equations_of_motion
 from .equilibrium import NoiseEquilibrium, noise_equilibrium
 from .jet import is_zero, prolonged_action, total_derivative
 from .matrices import layers, matrix_gradient, matrix_velocity, time_derivative
+from .matrix_display import matrix_latex, matrix_text
 from .matrix_noether import MatrixNoetherLaw, matrix_noether
 from .matrix_system import MatrixEquationsOfMotion, MatrixSystem
 from .noether import NoetherLaw, noether
@@ -77,4 +80,6 @@ __all__ = [
     "is_zero",
     "total_derivative",
     "prolonged_action",
+    "matrix_text",
+    "matrix_latex",
 ]

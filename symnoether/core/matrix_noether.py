@@ -60,11 +60,12 @@ from ..errors import (
     NotSupportedError,
     VerificationError,
 )
-from .display import aligned_latex, table_text
 from .matrices import matrix_gradient, time_derivative
+from .matrix_display import matrix_law_rows, matrix_law_text
 from .matrix_system import MatrixSystem
 from .matrix_values import InexactValueError, exact_value, float_value
 from .traces import trace_form, trace_identity
+from .typeset import aligned
 from .vocabulary import TIME
 
 __all__ = ["MatrixNoetherLaw", "matrix_noether"]
@@ -136,29 +137,10 @@ class MatrixNoetherLaw:
         return (*causes, *self.breaking_regularizers)
 
     def __str__(self) -> str:
-        status = "yes" if self.conserved else "no, broken by " + " and ".join(self.broken_by)
-        rows = [
-            ("generator", "psi = (" + ", ".join(sp.sstr(p) for p in self.generator) + ")"),
-            ("charge", f"Q = {sp.sstr(self.charge)}"),
-            ("rate", f"dQ/dt = {sp.sstr(self.rate)}"),
-            ("  kinetic breaking", self.kinetic_breaking),
-            ("  potential breaking", self.potential_breaking),
-            ("conserved", status),
-            ("verified by", self.verification),
-        ]
-        rows += [(f"  dQ/d{A.name}", C) for A, C in self.matrix_charges.items()]
-        title = f"Noether's learning dynamics ({self.system.rule.name}, order {self.order})"
-        return table_text(title, rows)
+        return matrix_law_text(self)
 
     def _repr_latex_(self) -> str:
-        rows = [
-            ("Q", self.charge),
-            ("\\frac{dQ}{dt}", self.rate),
-            ("\\text{kinetic breaking}", self.kinetic_breaking),
-            ("\\text{potential breaking}", self.potential_breaking),
-        ]
-        rows += [(f"C_{{{sp.latex(A)}}}", C) for A, C in self.matrix_charges.items()]
-        return aligned_latex(rows)
+        return aligned(matrix_law_rows(self))
 
 
 def matrix_noether(

@@ -52,6 +52,7 @@ from urllib.parse import quote
 import sympy as sp
 
 from ..core.dynamics import EquationsOfMotion, FirstOrderSystem
+from ..core.matrix_display import matrix_equation_rows, matrix_law_rows, matrix_system_rows
 from ..core.noether import NoetherLaw
 from ..core.system import LearningSystem
 from ..core.typeset import Row, equation_rows, law_rows, rule_text, system_rows
@@ -63,6 +64,7 @@ from .notation import (
     DEFAULT_WIDTH,
     MAX_MATRIX_SIDE,
     Notation,
+    latex_math,
     latex_text,
     render_rows,
     unique_labels,
@@ -146,6 +148,9 @@ def to_latex(obj: object, *, env: str = "align*", width: float = DEFAULT_WIDTH) 
 
 
 def _rows(obj: object, width: float) -> list[Row] | None:
+    matrix = matrix_rows(obj)
+    if matrix is not None:
+        return matrix
     if isinstance(obj, NoetherLaw):
         return law_rows(obj, Notation(obj.system, width=width))
     if isinstance(obj, LearningSystem):
@@ -161,6 +166,29 @@ def _rows(obj: object, width: float) -> list[Row] | None:
     if isinstance(obj, sp.Basic):
         return [result_row(obj, Notation(width=width))]
     return None
+
+
+def matrix_rows(obj: object, *, name: str | None = None) -> list[Row] | None:
+    r"""The rows of a matrix-level result — a ``MatrixNoetherLaw``, ``MatrixSystem`` or
+    ``MatrixEquationsOfMotion`` (:mod:`symnoether.core.matrix_display`: traces,
+    :math:`\dot{W}_{1}^{\top}`, :math:`e^{t/\tau}` in front), Unicode made LaTeX; None for
+    anything else. :func:`~symnoether.io.notation.render_rows` breaks them to the page
+    like every other law."""
+    if hasattr(obj, "matrix_charges") and hasattr(obj, "charge"):
+        rows = matrix_law_rows(obj, name=name)
+    elif hasattr(obj, "layers") and hasattr(obj, "shapes") and hasattr(obj, "potential"):
+        rows = matrix_system_rows(obj)
+    elif hasattr(obj, "forcing") and hasattr(getattr(obj, "system", None), "layers"):
+        rows = matrix_equation_rows(obj)
+    else:
+        return None
+    return [Row(latex_math(r.lhs), tuple(map(latex_math, r.rhs)), r.note, r.rel) for r in rows]
+
+
+def _law_rows(law: object, notation: Notation, name: str) -> list[Row]:
+    """A law's rows in a document: a matrix-level law in trace form, else :func:`law_rows`."""
+    rows = matrix_rows(law, name=name)
+    return rows if rows is not None else law_rows(law, notation, name=name, define_tau=False)
 
 
 def _strip_dollars(text: str) -> str:
@@ -181,7 +209,7 @@ def derivation_blocks(deriv: DerivationLike, *, env: str = "align*", width: floa
     blocks = [render_rows(system_rows(deriv.system, notation), env=env, width=width)]
     blocks.append(render_rows(equation_rows(deriv.equations, notation), env=env, width=width))
     for name, law in zip(unique_labels(deriv.names), deriv.laws, strict=True):
-        rows = law_rows(law, notation, name=name, define_tau=False)
+        rows = _law_rows(law, notation, name)
         comment = f"% {name}\n" if env == "align*" else ""
         blocks.append(comment + render_rows(rows, env=env, width=width))
     forms = matrix_form_rows(getattr(deriv, "matrix_forms", ()), notation)
@@ -250,7 +278,7 @@ def _blocks(
     blocks.append(("section", "Noether's learning dynamics"))
     for name, law in zip(unique_labels(deriv.names), deriv.laws, strict=True):
         blocks.append(("subsection", f"Symmetry '{name}'"))
-        blocks.append(("rows", law_rows(law, notation, name=name, define_tau=False)))
+        blocks.append(("rows", _law_rows(law, notation, name)))
     forms = matrix_form_rows(getattr(deriv, "matrix_forms", ()), notation)
     if forms:
         blocks += [("subsection", "Matrix forms of the conserved charges"), ("rows", forms)]
