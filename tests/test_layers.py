@@ -34,7 +34,8 @@ STAGES = {
 # Inside a stage, the modules in the order of the data flow.
 MODULES = {
     "core": ["display", "typeset", "vocabulary", "rules", "checks", "system", "boundaries",
-             "branches", "jet", "dynamics", "charges", "stochastic", "noether", "equilibrium",
+             "branches", "jet", "traces", "matrices", "matrix_system", "dynamics", "charges",
+             "stochastic", "matrix_noether", "noether", "equilibrium",
              "stability", "models", "__init__"],
     "symmetry": ["actions", "breaking", "members", "products", "algebra", "grouping", "sampling",
                  "coefficients", "sampled", "general", "traces", "structured", "search",
@@ -53,6 +54,8 @@ MODULES = {
 ALLOWED = {
     # LearningSystem.symmetries() is a shortcut for find_symmetries(system)
     ("core.system", "symmetry.search"),
+    # LearningSystem(...) on MatrixSymbol layers returns a MatrixSystem
+    ("core.system", "core.matrix_system"),
 }
 
 

@@ -1,7 +1,10 @@
 """Stage 1, the mechanics: what a learning system is and what follows from it alone.
 
 Owns the vocabulary (coordinates, data, velocities, time), the learning rules,
-:class:`LearningSystem` and its construction checks, the jet calculus (total
+:class:`LearningSystem` and its construction checks, its matrix-level form on
+``MatrixSymbol`` layers (:class:`MatrixSystem`, with the trace-cyclic canonical forms
+of :mod:`symnoether.core.traces` and the matrix calculus of
+:mod:`symnoether.core.matrices`), the jet calculus (total
 derivative, prolongation, the zero test), the equations of motion, Noether's
 learning dynamics (and its minibatch-SGD terms: the gradient-noise covariance,
 :mod:`symnoether.core.stochastic`; the noise equilibrium of an exponential symmetry,
@@ -28,10 +31,14 @@ from . import models, rules
 from .dynamics import EquationsOfMotion, FirstOrderSystem, equations_of_motion
 from .equilibrium import NoiseEquilibrium, noise_equilibrium
 from .jet import is_zero, prolonged_action, total_derivative
+from .matrices import layers, matrix_gradient, matrix_velocity, time_derivative
+from .matrix_noether import MatrixNoetherLaw, matrix_noether
+from .matrix_system import MatrixEquationsOfMotion, MatrixSystem
 from .noether import NoetherLaw, noether
 from .stability import Stability, stability
 from .stochastic import noise_covariance
 from .system import LearningSystem
+from .traces import trace_canonical, trace_form, trace_identity
 from .vocabulary import TIME, coordinates, data, matrix_coordinates, velocities, velocity
 
 __all__ = [
@@ -42,6 +49,17 @@ __all__ = [
     "velocities",
     "velocity",
     "LearningSystem",
+    "layers",
+    "matrix_velocity",
+    "MatrixSystem",
+    "MatrixEquationsOfMotion",
+    "MatrixNoetherLaw",
+    "matrix_noether",
+    "matrix_gradient",
+    "time_derivative",
+    "trace_identity",
+    "trace_canonical",
+    "trace_form",
     "rules",
     "models",
     "equations_of_motion",

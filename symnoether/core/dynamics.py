@@ -32,6 +32,7 @@ import sympy as sp
 from ..errors import FirstOrderRuleError, InvalidInputError, VerificationError
 from .display import Notation, table_text, text, vector_text
 from .jet import is_zero, readable, total_derivative
+from .matrix_system import MatrixEquationsOfMotion, MatrixSystem
 from .system import TIME, LearningSystem, velocity
 from .typeset import aligned, equation_rows
 
@@ -149,7 +150,9 @@ def equations_of_motion(system: LearningSystem) -> EquationsOfMotion:
     Returns
     -------
     EquationsOfMotion
-        ``mass_matrix``, ``forcing``, ``accelerations``, ``first_order()``.
+        ``mass_matrix``, ``forcing``, ``accelerations``, ``first_order()``; for a
+        :class:`~symnoether.core.matrix_system.MatrixSystem`, a
+        :class:`~symnoether.core.matrix_system.MatrixEquationsOfMotion` (per layer).
 
     References
     ----------
@@ -166,6 +169,8 @@ def equations_of_motion(system: LearningSystem) -> EquationsOfMotion:
     >>> sn.equations_of_motion(system).forcing.T
     Matrix([[w2*(-w1*w2 + 1) - wdot1, w1*(-w1*w2 + 1) - wdot2]])
     """
+    if isinstance(system, MatrixSystem):
+        return MatrixEquationsOfMotion.of(system)
     if not isinstance(system, LearningSystem):
         raise InvalidInputError(
             f"equations_of_motion() needs a LearningSystem, got a {type(system).__name__}; "

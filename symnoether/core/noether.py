@@ -65,6 +65,8 @@ from .charges import potential_of, require_gradient_field
 from .display import Notation, table_text, vector_text
 from .dynamics import equations_of_motion
 from .jet import is_zero, prolonged_action, readable, total_derivative
+from .matrix_noether import MatrixNoetherLaw, matrix_noether
+from .matrix_system import MatrixSystem
 from .stochastic import StochasticTerms, stochastic_terms
 from .system import TIME, LearningSystem
 from .typeset import aligned, law_rows
@@ -199,8 +201,8 @@ class NoetherLaw:
 
 
 def noether(
-    system: LearningSystem, generator: object, *, timeout: float | None = None
-) -> NoetherLaw:
+    system: LearningSystem | MatrixSystem, generator: object, *, timeout: float | None = None
+) -> NoetherLaw | MatrixNoetherLaw:
     """The Noether charge of ``generator`` and its closed-form law under ``system``.
 
     Parameters
@@ -217,7 +219,11 @@ def noether(
     Returns
     -------
     NoetherLaw
-        Verified: D_t Q along the equations of motion equals ``rate``.
+        Verified: D_t Q along the equations of motion equals ``rate``. For a
+        :class:`~symnoether.core.matrix_system.MatrixSystem` (layers declared with
+        :func:`~symnoether.core.matrices.layers`), a
+        :class:`~symnoether.core.matrix_noether.MatrixNoetherLaw` in trace form
+        (:func:`~symnoether.core.matrix_noether.matrix_noether`).
 
     Raises
     ------
@@ -244,6 +250,8 @@ def noether(
     >>> law.charge, law.conserved
     ((w1**2 - w2**2)/2, True)
     """
+    if isinstance(system, MatrixSystem):
+        return matrix_noether(system, generator, timeout=timeout)
     _require_system(system, "noether")
     psi = as_generator(generator, system)
     with time_budget(timeout, "the Noether law", hint=_NOETHER_HINT):

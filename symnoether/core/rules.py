@@ -404,10 +404,10 @@ def _flatten_symbols(items: Iterable) -> list:
         else:
             flat.append(item)
     for item in flat:
-        if not isinstance(item, sp.Symbol):
+        if not isinstance(item, sp.Symbol | sp.MatrixSymbol):
             raise InvalidRuleError(
                 f"weight_decay(on=...) got {item!r}, which is not a coordinate Symbol; "
-                "pass the coordinates (or coordinate matrices) to decay"
+                "pass the coordinates (or coordinate matrices, or MatrixSymbol layers) to decay"
             )
     return flat
 

@@ -162,6 +162,17 @@ class LearningSystem:
     mass_matrix: sp.ImmutableMatrix = field(init=False, repr=False)
     potential: sp.Expr = field(init=False, repr=False)
 
+    def __new__(cls, *args, **kwargs):
+        """A :class:`~symnoether.core.matrix_system.MatrixSystem` when a coordinate is a
+        ``MatrixSymbol`` (matrix-level derivations); a LearningSystem otherwise. Without
+        arguments (copy, pickle) a bare instance."""
+        coords = args[0] if args else kwargs.get("coords")
+        from .matrix_system import has_matrix_symbols, matrix_system
+
+        if has_matrix_symbols(coords):
+            return matrix_system(*args, **kwargs)
+        return super().__new__(cls)
+
     def __post_init__(self) -> None:
         blocks = coordinate_blocks(self.coords)
         coords = tuple(q for _, block in blocks for q in block_symbols(block))

@@ -324,7 +324,7 @@ def test_without_antisymmetry_the_cross_family_is_refused(monkeypatch):
     # ψ_J = (J K, 0) changes the score by −xᵀKᵀJKx, zero only because Jᵀ = −J: a
     # canonicalizer that forgets it cannot prove the family, and the search refuses it
     # (the numeric gate passed it) instead of returning it unproved
-    from symnoether.symmetry import traces
+    from symnoether.core import traces
 
     original = traces._cyclic
     monkeypatch.setattr(traces, "_cyclic", lambda word, antisymmetric: original(word, set()))
@@ -334,7 +334,7 @@ def test_without_antisymmetry_the_cross_family_is_refused(monkeypatch):
 
 def test_without_cyclic_words_the_shared_family_is_refused(monkeypatch):
     # tr(Gᵀ A Q) and tr(G′ᵀ Aᵀ K) cancel only as rotated and transposed words
-    from symnoether.symmetry import traces
+    from symnoether.core import traces
 
     monkeypatch.setattr(traces, "_cyclic", lambda word, antisymmetric: (word, 1))
     loss, layers, data = _matrix_attention()

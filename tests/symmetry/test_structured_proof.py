@@ -142,7 +142,7 @@ def test_the_canonicalizer_is_what_proves_the_true_family(monkeypatch):
     """Without identifying words under trace rotation and transposition, the proof of the
     linear network's gl(3) fails: tr(Gᵀ A W1) and tr(W2ᵀ G' … A) only cancel as
     cyclic words."""
-    from symnoether.symmetry import traces
+    from symnoether.core import traces
 
     # no identification at all: neither cyclic words nor commuting 1×1 scalars
     monkeypatch.setattr(traces, "_canonical", lambda word, antisymmetric, shapes: ((word,), 1))
