@@ -89,12 +89,15 @@ import numpy as np
 import sympy as sp
 
 from ..core.dynamics import FirstOrderSystem, equations_of_motion
+from ..core.matrix_system import MatrixSystem
 from ..core.noether import NoetherLaw
 from ..core.system import TIME, LearningSystem
 from ..errors import InvalidInputError, NotSupportedError
 from . import kernel_cache, kernel_source
 from .kernel_cache import cache_dir
 from .kernel_source import FloatPrinter, check_kernel_source, kernel_function, source_label
+from .matrix_codegen import compile_matrix_kernels
+from .matrix_kernels import MatrixKernels
 
 __all__ = ["Kernels", "compile_kernels", "cache_dir", "law_parameters", "CODEGEN_VERSION"]
 
@@ -257,12 +260,15 @@ def compile_kernels(
     *,
     backend: str = "numba",
     drivers: Sequence[Callable] = (),
-) -> Kernels:
+) -> Kernels | MatrixKernels:
     """Generate, cache and import the kernels of ``system`` and ``laws``.
 
     Parameters
     ----------
-    system : LearningSystem
+    system : LearningSystem or MatrixSystem
+        A MatrixSystem (layers as ``MatrixSymbol``\ s) compiles into
+        :class:`~symnoether.numerics.matrix_kernels.MatrixKernels` working on the layer
+        arrays (:mod:`~symnoether.numerics.matrix_codegen`), with the same kernels.
     laws : NoetherLaw or sequence of them
         Laws of ``system`` whose charges and rates to compile.
     backend : {'numba', 'numpy'}
@@ -298,6 +304,8 @@ def compile_kernels(
     >>> out = np.zeros(1); k.grad(np.array([-1.0]), k.pack(), out); out.tolist()
     [0.0]
     """
+    if isinstance(system, MatrixSystem):
+        return compile_matrix_kernels(system, laws, backend=backend, drivers=drivers)
     if backend not in ("numba", "numpy"):
         raise InvalidInputError(f"backend {backend!r} is unknown; use 'numba' or 'numpy'")
     laws = (laws,) if isinstance(laws, NoetherLaw) else tuple(laws)
