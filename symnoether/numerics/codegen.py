@@ -266,7 +266,7 @@ def compile_kernels(
     Parameters
     ----------
     system : LearningSystem or MatrixSystem
-        A MatrixSystem (layers as ``MatrixSymbol``\ s) compiles into
+        A MatrixSystem (layers as ``MatrixSymbol`` objects) compiles into
         :class:`~symnoether.numerics.matrix_kernels.MatrixKernels` working on the layer
         arrays (:mod:`~symnoether.numerics.matrix_codegen`), with the same kernels.
     laws : NoetherLaw or sequence of them
