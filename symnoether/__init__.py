@@ -102,6 +102,7 @@ from .numerics import (
     DiscreteReport,
     Grid,
     Kernels,
+    MatrixKernels,
     ValidationReport,
     compile,
     geomspace,
@@ -214,6 +215,7 @@ __all__ = [
     # kernels and validation
     "compile",
     "Kernels",
+    "MatrixKernels",
     "validate",
     "validate_discrete",
     "ValidationReport",
