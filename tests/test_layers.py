@@ -41,7 +41,7 @@ MODULES = {
                  "coefficients", "sampled", "general", "traces", "structured", "search",
                  "rational", "lierank", "ansatz", "matrixforms", "laws", "__init__"],
     "numerics": ["drivers", "cache_trust", "kernel_cache", "kernel_source", "matrix_printer",
-                 "matrix_codegen", "codegen",
+                 "matrix_kernels", "matrix_codegen", "codegen",
                  "arguments", "reports", "compiled", "discrete", "validate", "sweep_grid",
                  "sweep_store", "sweep_batch", "sweep_progress", "sweeps", "__init__"],
     "io": ["mathwidth", "linebreak", "notation", "latex_python", "files", "export",

@@ -173,10 +173,10 @@ class MatrixKernels:
         Examples
         --------
         >>> import sympy as sp
+        >>> from symnoether.numerics.matrix_codegen import MatrixSpec, compile_spec
         >>> W = sp.MatrixSymbol("W", 1, 2)
         >>> spec = MatrixSpec((W,), (), 1, (), (-W,), sp.Trace(W * W.T) / 2,
         ...                   sp.Trace(W * W.T) / 2, (W,), (W,))
-        >>> from symnoether.numerics.matrix_codegen import MatrixSpec, compile_spec
         >>> compile_spec(spec, backend="numpy").pack_state({"W": [[1, 2]]}).tolist()
         [1.0, 2.0]
         """
