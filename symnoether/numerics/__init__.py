@@ -28,9 +28,9 @@ True
 """
 
 from .codegen import Kernels, cache_dir, compile_kernels
-from .matrix_kernels import MatrixKernels
 from .compiled import TABLEAUS
 from .drivers import DRIVERS
+from .matrix_kernels import MatrixKernels
 from .reports import DiscreteReport, ValidationReport
 from .sweep_grid import Grid, geomspace, grid, linspace
 from .sweeps import sweep
