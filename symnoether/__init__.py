@@ -105,6 +105,7 @@ from .numerics import (
     DiscreteReport,
     Grid,
     Kernels,
+    MatrixKernels,
     ValidationReport,
     compile,
     geomspace,
@@ -224,6 +225,7 @@ __all__ = [
     # kernels and validation
     "compile",
     "Kernels",
+    "MatrixKernels",
     "validate",
     "validate_discrete",
     "ValidationReport",

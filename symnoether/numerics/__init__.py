@@ -2,7 +2,10 @@
 
 Owns the code generator (SymPy → numba or NumPy source, :mod:`~symnoether.numerics.codegen`,
 with the printer in :mod:`~symnoether.numerics.kernel_source` and the on-disk
-cache in :mod:`~symnoether.numerics.kernel_cache`), the integrators and
+cache in :mod:`~symnoether.numerics.kernel_cache`; for a MatrixSystem the kernels work
+on the layer arrays: :mod:`~symnoether.numerics.matrix_codegen`, printed by
+:mod:`~symnoether.numerics.matrix_printer`, compiled into
+:class:`~symnoether.numerics.matrix_kernels.MatrixKernels`), the integrators and
 optimizers the kernels are compiled with (:mod:`~symnoether.numerics.drivers`),
 the checks of validation arguments (:mod:`~symnoether.numerics.arguments`), the
 compiled kernels with their drivers (:mod:`~symnoether.numerics.compiled`), the
@@ -27,6 +30,7 @@ True
 from .codegen import Kernels, cache_dir, compile_kernels
 from .compiled import TABLEAUS
 from .drivers import DRIVERS
+from .matrix_kernels import MatrixKernels
 from .reports import DiscreteReport, ValidationReport
 from .sweep_grid import Grid, geomspace, grid, linspace
 from .sweeps import sweep
@@ -36,6 +40,7 @@ __all__ = [
     "compile",
     "compile_kernels",
     "Kernels",
+    "MatrixKernels",
     "cache_dir",
     "validate",
     "validate_discrete",

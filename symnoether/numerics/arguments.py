@@ -30,9 +30,12 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from ..core.matrix_noether import MatrixNoetherLaw
+from ..core.matrix_system import MatrixSystem
 from ..core.noether import NoetherLaw
 from ..core.system import LearningSystem
 from ..errors import InvalidInputError, InvalidParameterError, UnusedParameterWarning
+from .matrix_kernels import draw_matrix, is_matrix, matrix_value
 
 __all__ = [
     "check_system", "check_laws", "check_params", "finite_real", "positive", "count",
@@ -41,8 +44,8 @@ __all__ = [
 
 
 def check_system(system) -> None:
-    """InvalidInputError unless ``system`` is a LearningSystem."""
-    if not isinstance(system, LearningSystem):
+    """InvalidInputError unless ``system`` is a LearningSystem (or a MatrixSystem)."""
+    if not isinstance(system, LearningSystem | MatrixSystem):
         raise InvalidInputError(
             f"system is a {type(system).__name__}, not a LearningSystem; pass "
             "sn.LearningSystem(coords, loss, rule=...)"
@@ -50,12 +53,13 @@ def check_system(system) -> None:
 
 
 def check_laws(law, name, allow_empty=False) -> tuple:
-    """``law`` (one NoetherLaw or a sequence of them) as a tuple of laws; empty only when
-    ``allow_empty``."""
-    laws = (law,) if isinstance(law, NoetherLaw) else law
+    """``law`` (one NoetherLaw or MatrixNoetherLaw, or a sequence of them) as a tuple of
+    laws; empty only when ``allow_empty``."""
+    kinds = NoetherLaw | MatrixNoetherLaw
+    laws = (law,) if isinstance(law, kinds) else law
     if isinstance(laws, Iterable) and not isinstance(laws, (str, bytes, Mapping)):
         laws = tuple(laws)
-        if all(isinstance(item, NoetherLaw) for item in laws) and (laws or allow_empty):
+        if all(isinstance(item, kinds) for item in laws) and (laws or allow_empty):
             return laws
     raise InvalidInputError(
         f"{name} = {law!r} is not a NoetherLaw; pass sn.noether(system, ψ), or a list of them"
@@ -278,7 +282,7 @@ def resolve_params(kernels, params, *, seed: int = 0) -> tuple[dict, dict]:
     """
     check_params(params)
     system = kernels.system
-    by_name = {s.name: s for s in kernels.parameters}
+    by_name = {str(s.name): s for s in kernels.parameters}
     values: dict = {}
     given: dict = {}
     for key, value in dict(params or {}).items():
@@ -293,14 +297,19 @@ def resolve_params(kernels, params, *, seed: int = 0) -> tuple[dict, dict]:
                 f"params gives {name} twice (as {given[symbol]!r} and {key!r}); keep one"
             )
         given[symbol] = key
-        values[symbol] = check_assumptions(symbol, value)
+        values[symbol] = (
+            matrix_value(symbol, value, "params")
+            if is_matrix(symbol)
+            else check_assumptions(symbol, value)
+        )
     constants = set(kernels.parameters) - set(system.hyperparameters) - set(system.data)
     rng = np.random.default_rng(seed)
     drawn = {}
     for symbol in kernels.parameters:
         if symbol not in values and symbol in constants:
-            drawn[symbol] = values[symbol] = draw_constant(symbol, rng)
-    missing = [s.name for s in kernels.parameters if s not in values]
+            draw = draw_matrix if is_matrix(symbol) else draw_constant
+            drawn[symbol] = values[symbol] = draw(symbol, rng)
+    missing = [str(s.name) for s in kernels.parameters if s not in values]
     if missing:
         raise InvalidInputError(
             f"params is missing {', '.join(missing)}; pass a value for every "
@@ -311,9 +320,10 @@ def resolve_params(kernels, params, *, seed: int = 0) -> tuple[dict, dict]:
 
 def _unused(system, key, name: str, by_name: Mapping) -> str:
     roles = (("coords", "a coordinate: its value comes from q0"),
+             ("layers", "a layer: its value comes from q0"),
              ("velocities", "a velocity: its value comes from v0"))  # fmt: skip
     for attribute, role in roles:
-        if name in {s.name for s in getattr(system, attribute)}:
+        if name in {str(s.name) for s in getattr(system, attribute, ())}:
             return f"params has {name}, {role}; ignored"
     known = ", ".join(by_name) or "none"
     return (

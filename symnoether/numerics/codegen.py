@@ -80,10 +80,8 @@ Examples
 from __future__ import annotations
 
 import hashlib
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 
@@ -91,12 +89,15 @@ import numpy as np
 import sympy as sp
 
 from ..core.dynamics import FirstOrderSystem, equations_of_motion
+from ..core.matrix_system import MatrixSystem
 from ..core.noether import NoetherLaw
 from ..core.system import TIME, LearningSystem
 from ..errors import InvalidInputError, NotSupportedError
 from . import kernel_cache, kernel_source
 from .kernel_cache import cache_dir
 from .kernel_source import FloatPrinter, check_kernel_source, kernel_function, source_label
+from .matrix_codegen import compile_matrix_kernels
+from .matrix_kernels import MatrixKernels
 
 __all__ = ["Kernels", "compile_kernels", "cache_dir", "law_parameters", "CODEGEN_VERSION"]
 
@@ -250,10 +251,7 @@ def _name(key) -> str:
     return key.name if isinstance(key, sp.Symbol) else str(key)
 
 
-_KERNEL_NAMES = frozenset(
-    "rhs loss potential grad loss_grad charge rate inv_tau metric phi psi mpsi".split()
-    + "NS NQ NP NL".split()
-)
+_KERNEL_NAMES = kernel_source.KERNEL_NAMES
 
 
 def compile_kernels(
@@ -262,12 +260,15 @@ def compile_kernels(
     *,
     backend: str = "numba",
     drivers: Sequence[Callable] = (),
-) -> Kernels:
+) -> Kernels | MatrixKernels:
     """Generate, cache and import the kernels of ``system`` and ``laws``.
 
     Parameters
     ----------
-    system : LearningSystem
+    system : LearningSystem or MatrixSystem
+        A MatrixSystem (layers as ``MatrixSymbol`` objects) compiles into
+        :class:`~symnoether.numerics.matrix_kernels.MatrixKernels` working on the layer
+        arrays (:mod:`~symnoether.numerics.matrix_codegen`), with the same kernels.
     laws : NoetherLaw or sequence of them
         Laws of ``system`` whose charges and rates to compile.
     backend : {'numba', 'numpy'}
@@ -303,6 +304,8 @@ def compile_kernels(
     >>> out = np.zeros(1); k.grad(np.array([-1.0]), k.pack(), out); out.tolist()
     [0.0]
     """
+    if isinstance(system, MatrixSystem):
+        return compile_matrix_kernels(system, laws, backend=backend, drivers=drivers)
     if backend not in ("numba", "numpy"):
         raise InvalidInputError(f"backend {backend!r} is unknown; use 'numba' or 'numpy'")
     laws = (laws,) if isinstance(laws, NoetherLaw) else tuple(laws)
@@ -398,21 +401,8 @@ def _inputs_key(system, laws, eom, parameters, drivers: str) -> str:
     return kernel_cache.body_hash(f"{versions}\n{drivers}\n{text}")
 
 
-def _drivers_fingerprint(drivers: Sequence[Callable]) -> str:
-    """Names of the drivers and the hashes of the files that define them (reading a
-    file is cheaper than ``inspect.getsource``); the source itself for a driver
-    without a file."""
-    parts = []
-    for function in drivers:
-        path = getattr(sys.modules.get(function.__module__), "__file__", None)
-        identity = f"{function.__module__}.{function.__qualname__}"
-        parts.append(f"{identity} {_file_hash(path)}" if path else _driver_source(function))
-    return "\n".join(parts)
-
-
-@lru_cache(maxsize=32)
-def _file_hash(path: str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+_drivers_fingerprint = kernel_source.drivers_fingerprint
+_file_hash = kernel_source.file_hash
 
 
 def _generate(
@@ -518,19 +508,5 @@ def _metric(system: LearningSystem) -> sp.Matrix:
     return sp.Matrix(G) if isinstance(G, sp.MatrixBase) else G * sp.eye(n)
 
 
-def _driver_source(function: Callable) -> str:
-    import inspect
-    import textwrap
-
-    source = textwrap.dedent(inspect.getsource(function))
-    decorator = "@pjit" if function.__name__.endswith("_parallel") else "@jit"
-    return f"\n{decorator}\n{source}"
-
-
-def _numba_version() -> str:
-    try:
-        import numba
-
-        return numba.__version__
-    except ImportError:  # pragma: no cover
-        return "none"
+_driver_source = kernel_source.driver_source
+_numba_version = kernel_source.numba_version

@@ -18,7 +18,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -28,8 +28,9 @@ from ..errors import DivergenceError, InvalidInputError, NotSupportedError
 from . import drivers
 from .arguments import check_laws, check_system
 from .codegen import Kernels, compile_kernels
+from .matrix_kernels import MatrixKernels
 
-__all__ = ["compile", "prepare", "check_status", "TABLEAUS", "MEMO"]
+__all__ = ["compile", "prepare", "check_status", "flat_state", "state_text", "TABLEAUS", "MEMO"]
 
 MEMO: dict = {}
 """Kernels by (system, laws, backend), for this process."""
@@ -63,10 +64,12 @@ _STATUS = {
 
 def compile(  # noqa: A001 - exported as sn.compile, like re.compile
     system: LearningSystem, laws: Sequence[NoetherLaw] | NoetherLaw = (), *, backend="numba"
-) -> Kernels:
+) -> Kernels | MatrixKernels:
     """Compiled kernels of ``system`` and ``laws``, with the validation drivers.
 
-    See :mod:`symnoether.numerics.codegen` for the kernels and their argument order.
+    See :mod:`symnoether.numerics.codegen` for the kernels and their argument order (a
+    MatrixSystem gets :class:`~symnoether.numerics.matrix_kernels.MatrixKernels`, the
+    same kernels on the layer arrays).
     Results are memoized within the process and cached on disk across processes.
 
     Examples
@@ -107,7 +110,7 @@ def prepare(system, law, kernels, backend):
     laws = check_laws(law, "law")
     if kernels is None:
         kernels = compile(system, laws, backend=backend)
-    elif not isinstance(kernels, Kernels):
+    elif not isinstance(kernels, Kernels | MatrixKernels):
         raise InvalidInputError(
             f"kernels is a {type(kernels).__name__}; pass the result of "
             "sn.compile(system, laws), or omit kernels="
@@ -133,8 +136,7 @@ def check_status(info, zlast, kernels, member=None) -> None:
     status = int(info[0])
     if status == 0:
         return
-    names = [str(s) for s in kernels.state]
-    shown = ", ".join(f"{n}={v:.6g}" for n, v in zip(names, zlast[: len(names)]))
+    shown = state_text(kernels.state, zlast[: len(kernels.state)])
     who = "" if member is None else f" (batch member {member})"
     fix = (
         "raise max_steps, or shorten t_end"
@@ -143,3 +145,31 @@ def check_status(info, zlast, kernels, member=None) -> None:
         "check the parameters, or shorten t_end"
     )
     raise DivergenceError(f"{_STATUS[status]} at t = {info[1]:.6g}{who}; state {shown}. {fix}")
+
+
+def state_text(names, values, shown: int = 12) -> str:
+    """``name=value`` of a state; beyond ``shown`` entries (a layer of a matrix system
+    has thousands), the ``shown`` largest in magnitude, and how many there are.
+
+    Examples
+    --------
+    >>> state_text(["a", "b"], [1.0, -2.5])
+    'a=1, b=-2.5'
+    >>> state_text([f"w{i}" for i in range(20)], np.arange(20.0), shown=2)
+    'w19=19, w18=18 (the 2 largest of 20 entries)'
+    """
+    values = np.asarray(values, dtype=float)
+    if len(values) <= shown:
+        return ", ".join(f"{n}={v:.6g}" for n, v in zip(names, values))
+    magnitude = np.where(np.isfinite(values), np.abs(values), np.inf)
+    order = np.argsort(-magnitude, kind="stable")[:shown]
+    parts = ", ".join(f"{names[int(i)]}={values[int(i)]:.6g}" for i in order)
+    return f"{parts} (the {shown} largest of {len(values)} entries)"
+
+
+def flat_state(kernels, values, name: str):
+    """``q0``/``v0`` as given, or, for matrix kernels given a dict of layer arrays, the
+    flat vector of their entries (:meth:`MatrixKernels.pack_state`)."""
+    if isinstance(kernels, MatrixKernels) and isinstance(values, Mapping):
+        return kernels.pack_state(values, name)
+    return values

@@ -58,7 +58,8 @@ from ..core.system import LearningSystem
 from ..errors import DivergenceError, InvalidInputError, NotSupportedError
 from .arguments import as_array, check_params, count, finite_real, positive, resolve_params
 from .codegen import Kernels
-from .compiled import RK4_A, RK4_B, RK4_C, prepare
+from .compiled import RK4_A, RK4_B, RK4_C, flat_state, prepare, state_text
+from .matrix_kernels import MatrixKernels
 from .reports import DiscreteReport, law_names
 
 __all__ = ["validate_discrete"]
@@ -95,8 +96,8 @@ def validate_discrete(
         ``levels − 1`` times (its value, > 0, comes from ``params``, as does a
         Symbol momentum β, 0 ≤ β < 1).
     law : NoetherLaw or sequence of them
-    q0 : array (n,)
-        One initial point (no batch).
+    q0 : array (n,), or dict of arrays for a MatrixSystem
+        One initial point (no batch); ``{W1: array, ...}`` for a MatrixSystem.
     params : dict
         Values by Symbol or name, checked as in :func:`~symnoether.numerics.validate.validate`
         (declared assumptions, unused symbols ignored with a warning, constants only the
@@ -162,7 +163,7 @@ def validate_discrete(
         )
     params, drawn = resolve_params(kernels, params, seed=seed)
     eta_symbol, eta0, beta, expected = _optimizer(system, params, lr)
-    q0 = as_array(q0, "q0", len(kernels.coords), batch=False)[0]
+    q0 = as_array(flat_state(kernels, q0, "q0"), "q0", len(kernels.coords), batch=False)[0]
     precondition = rule.preconditioner is not None
     burn_in = 1 if beta <= 0 else max(1, math.ceil(math.log(1e-14) / math.log(beta)))
     etas, runs = [], []
@@ -271,9 +272,20 @@ def _discrete_run(kernels, params, q0, eta, beta, n, k0, precondition) -> dict:
     if k0 + 10 > n:
         raise InvalidInputError(f"steps = {n} is shorter than the burn-in of {k0} steps")
     iterates = np.empty((n + 2, nq))
-    done = module.drive_optimizer(q0, p, eta, beta, n + 1, precondition, iterates)
+    step = eta
+    if isinstance(kernels, MatrixKernels) and precondition:
+        # a scalar metric g: q − η g⁻¹∇V is gradient descent with step η/g (never n×n)
+        if kernels.spec.metric.free_symbols & set(kernels.spec.layers):
+            raise NotSupportedError(
+                f"the preconditioner {kernels.spec.metric} depends on the layers; "
+                "validate_discrete on matrix layers takes a constant scalar preconditioner"
+            )
+        g = np.empty(1)
+        module.metric(q0, p, g)
+        step, precondition = eta / float(g[0]), False
+    done = module.drive_optimizer(q0, p, step, beta, n + 1, precondition, iterates)
     if done < n + 2:
-        state = ", ".join(f"{s}={v:.6g}" for s, v in zip(kernels.coords, iterates[done - 1]))
+        state = state_text(kernels.coords, iterates[done - 1])
         raise DivergenceError(
             f"the optimizer diverged at step {done} (t = {done * eta:.6g}) with η = {eta:g}; "
             f"last finite state {state}. Lower the learning rate or start closer to a minimum"

@@ -37,15 +37,31 @@ def f(y, p):
 from __future__ import annotations
 
 import ast
+import hashlib
+import inspect
 import math
 import re
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from pathlib import Path
 
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 from ..errors import BudgetExceededError, NotSupportedError
 
-__all__ = ["FloatPrinter", "kernel_function", "source_label", "check_kernel_source"]
+__all__ = [
+    "FloatPrinter", "kernel_function", "source_label", "check_kernel_source", "KERNEL_NAMES",
+    "ARRAY_CALLS", "driver_source", "drivers_fingerprint", "numba_version",
+]  # fmt: skip
+
+KERNEL_NAMES = frozenset(
+    "rhs loss potential grad loss_grad charge rate inv_tau metric phi psi mpsi".split()
+    + "NS NQ NP NL".split()
+)
+"""The kernels (and constants) of every generated module, scalar or matrix."""
 
 
 class FloatPrinter(PythonCodePrinter):
@@ -171,6 +187,7 @@ def source_label(name: str) -> str:
 
 
 _VARIABLE = re.compile(r"[ypc][0-9]+\Z")
+_ARRAY_VARIABLE = re.compile(r"[ypcab][0-9]+\Z")
 _CONSTANTS = frozenset({"NS", "NQ", "NP", "NL"})
 _NAMES = _CONSTANTS | {"t", "y", "p", "out", "math", "jit", "max", "min", "abs", "float"}
 _CALLS = frozenset({"max", "min", "abs", "float"})
@@ -180,9 +197,14 @@ _NODES = (
     ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.operator, ast.unaryop,
     ast.boolop, ast.cmpop,
 )  # fmt: skip
+ARRAY_CALLS = frozenset({"dot", "ascontiguousarray", "empty"})
+"""The ``np`` functions matrix kernels call (:mod:`~symnoether.numerics.matrix_printer`)."""
+_ARRAY_ATTRIBUTES = frozenset({"T", "reshape"})
+_ARRAY_NODES = (ast.Slice, ast.Tuple, ast.For, ast.AugAssign)
+_ARRAY_NAMES = frozenset({"np", "i", "j", "range"})
 
 
-def check_kernel_source(source: str, kernels: frozenset | set) -> None:
+def check_kernel_source(source: str, kernels: frozenset | set, *, arrays: bool = False) -> None:
     """Refuse generated kernel source that does anything but the generator's own work.
 
     Allowed: ``NS``/``NQ``/``NP``/``NL`` = an integer, and functions named in
@@ -190,6 +212,11 @@ def check_kernel_source(source: str, kernels: frozenset | set) -> None:
     a return, built from constants, arithmetic, comparisons, conditional
     expressions, the variables ``t, y, p, out, y{i}, p{i}, c{k}``, ``math.<name>``
     and calls of ``max``, ``min``, ``abs``, ``float`` and ``math`` functions.
+    With ``arrays`` (matrix kernels) also: the array variables ``a{k}``, ``b{k}``,
+    slices and tuples, loops ``for i in range(<int>)`` (``i`` or ``j``),
+    ``c{k} += …``, the functions ``np.<name>`` in :data:`ARRAY_CALLS`, and the
+    array attributes ``.T`` and ``.reshape(<integers>)``; nothing else of ``np``,
+    and no attribute of anything but ``np`` and ``math`` other than those two.
     Raises :class:`NotSupportedError` naming what else was found.
 
     Examples
@@ -199,6 +226,12 @@ def check_kernel_source(source: str, kernels: frozenset | set) -> None:
     Traceback (most recent call last):
     ...
     symnoether.errors.NotSupportedError: the generated kernel source calls 'open' at line 3, ...
+    >>> matrix = "@jit\\ndef f(y):\\n    a0 = y[0:4].reshape((2, 2))\\n    return np.dot(a0, a0)\\n"
+    >>> check_kernel_source(matrix, {"f"}, arrays=True)
+    >>> check_kernel_source(matrix.replace("np.dot", "np.load"), {"f"}, arrays=True)
+    Traceback (most recent call last):
+    ...
+    symnoether.errors.NotSupportedError: the generated kernel source calls 'np.load' at line 4, ...
     """
     try:
         tree = ast.parse(source)
@@ -220,27 +253,72 @@ def check_kernel_source(source: str, kernels: frozenset | set) -> None:
                 _refuse(f"defines {statement.name!r} at line {statement.lineno}")
         else:
             _refuse(f"has a {type(statement).__name__} statement at line {statement.lineno}")
+    names = _NAMES | _ARRAY_NAMES if arrays else _NAMES
+    variable = _ARRAY_VARIABLE if arrays else _VARIABLE
+    nodes = _NODES + _ARRAY_NODES if arrays else _NODES
     for node in ast.walk(tree):
-        if not isinstance(node, _NODES):
+        if not isinstance(node, nodes):
             _refuse(f"has a {type(node).__name__} at line {getattr(node, 'lineno', '?')}")
-        if isinstance(node, ast.Name) and not (node.id in _NAMES or _VARIABLE.match(node.id)):
+        if isinstance(node, ast.Name) and not (node.id in names or variable.match(node.id)):
             _refuse(f"uses the name {node.id!r} at line {node.lineno}")
-        elif isinstance(node, ast.Attribute) and not (
-            isinstance(node.value, ast.Name)
-            and node.value.id == "math"
-            and not node.attr.startswith("_")
-            and hasattr(math, node.attr)
-        ):
+        elif isinstance(node, ast.Attribute) and not _allowed_attribute(node, arrays):
             _refuse(f"uses the attribute {node.attr!r} at line {node.lineno}")
-        elif isinstance(node, ast.Call) and (
-            node.keywords
-            or not (isinstance(node.func, ast.Attribute) or getattr(node.func, "id", "") in _CALLS)
-        ):
+        elif isinstance(node, ast.Call) and (node.keywords or not _allowed_call(node, arrays)):
             _refuse(f"calls {ast.unparse(node.func)[:60]!r} at line {node.lineno}")
         elif isinstance(node, ast.Expr) and not (
             isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
         ):
             _refuse(f"has an expression statement at line {node.lineno}")
+        elif isinstance(node, ast.For) and not _allowed_loop(node):
+            _refuse(f"has a loop other than 'for i/j in range(n)' at line {node.lineno}")
+        elif isinstance(node, ast.AugAssign) and not (
+            isinstance(node.op, ast.Add)
+            and isinstance(node.target, ast.Name)
+            and _VARIABLE.match(node.target.id)
+        ):
+            _refuse(f"has an augmented assignment other than 'c{{k}} += ...' at line {node.lineno}")
+
+
+def _allowed_loop(node: ast.For) -> bool:
+    """``for i in range(<int>):`` (or ``j``), without ``else``."""
+    bound = node.iter
+    return (
+        isinstance(node.target, ast.Name)
+        and node.target.id in ("i", "j")
+        and not node.orelse
+        and isinstance(bound, ast.Call)
+        and getattr(bound.func, "id", None) == "range"
+        and len(bound.args) == 1
+        and isinstance(bound.args[0], ast.Constant)
+        and type(bound.args[0].value) is int
+    )
+
+
+def _allowed_attribute(node: ast.Attribute, arrays: bool) -> bool:
+    owner = node.value.id if isinstance(node.value, ast.Name) else None
+    if owner == "math":
+        return not node.attr.startswith("_") and hasattr(math, node.attr)
+    if not arrays:
+        return False
+    if owner == "np":
+        return node.attr in ARRAY_CALLS or node.attr == "nan"
+    return owner not in ("math", "np") and node.attr in _ARRAY_ATTRIBUTES
+
+
+def _allowed_call(node: ast.Call, arrays: bool) -> bool:
+    function = node.func
+    if isinstance(function, ast.Name):
+        return function.id in _CALLS or (arrays and function.id == "range")
+    if not isinstance(function, ast.Attribute):
+        return False
+    if not arrays or function.attr != "reshape":
+        owner = getattr(function.value, "id", None)
+        return owner == "math" or (arrays and owner == "np" and function.attr in ARRAY_CALLS)
+    # x.reshape((r, c)): one tuple of integer constants
+    (shape,) = node.args if len(node.args) == 1 else (None,)
+    return isinstance(shape, ast.Tuple) and all(
+        isinstance(item, ast.Constant) and type(item.value) is int for item in shape.elts
+    )
 
 
 def _refuse(what: str):
@@ -248,3 +326,41 @@ def _refuse(what: str):
         f"the generated kernel source {what}, which the code generator never writes; "
         "nothing was executed. Please report this with the system that produced it"
     )
+
+
+# -- drivers copied into every kernel module ------------------------------------------
+
+
+def driver_source(function: Callable) -> str:
+    """The source of a driver, decorated ``@jit`` (``@pjit`` when named ``*_parallel``)."""
+    source = textwrap.dedent(inspect.getsource(function))
+    decorator = "@pjit" if function.__name__.endswith("_parallel") else "@jit"
+    return f"\n{decorator}\n{source}"
+
+
+def drivers_fingerprint(drivers: Sequence[Callable]) -> str:
+    """Names of the drivers and the hashes of the files that define them (reading a
+    file is cheaper than ``inspect.getsource``); the source itself for a driver
+    without a file."""
+    parts = []
+    for function in drivers:
+        path = getattr(sys.modules.get(function.__module__), "__file__", None)
+        identity = f"{function.__module__}.{function.__qualname__}"
+        parts.append(f"{identity} {file_hash(path)}" if path else driver_source(function))
+    return "\n".join(parts)
+
+
+@lru_cache(maxsize=32)
+def file_hash(path: str) -> str:
+    """SHA-256 of a file's bytes (memoized per process)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def numba_version() -> str:
+    """numba's version, or ``'none'`` without numba."""
+    try:
+        import numba
+
+        return numba.__version__
+    except ImportError:  # pragma: no cover
+        return "none"

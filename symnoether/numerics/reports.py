@@ -361,12 +361,19 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 def _drawn_lines(drawn: dict) -> list[str]:
     if not drawn:
         return []
-    values = ", ".join(f"{symbol} = {value:g}" for symbol, value in drawn.items())
+    values = ", ".join(f"{symbol} = {_value(value)}" for symbol, value in drawn.items())
     return [f"  drawn constants (pass them in params to repeat): {values}"]
 
 
 def _drawn_repr(drawn: dict) -> str:
-    return "{" + ", ".join(f"{symbol}: {value:g}" for symbol, value in drawn.items()) + "}"
+    return "{" + ", ".join(f"{symbol}: {_value(value)}" for symbol, value in drawn.items()) + "}"
+
+
+def _value(value) -> str:
+    """A drawn number, or the shape of a drawn matrix (report.drawn holds it)."""
+    if np.ndim(value):
+        return f"<{'×'.join(map(str, np.shape(value)))} array in report.drawn>"
+    return f"{value:g}"
 
 
 def _failure(report) -> list[str]:

@@ -51,7 +51,7 @@ from ..core.system import LearningSystem
 from ..errors import InvalidInputError
 from .arguments import check_params, count, initial_states, positive, resolve_params
 from .codegen import Kernels
-from .compiled import TABLEAUS, check_status, compile, prepare
+from .compiled import TABLEAUS, check_status, compile, flat_state, prepare
 from .discrete import validate_discrete
 from .reports import DiscreteReport, ValidationReport, law_names
 
@@ -60,6 +60,9 @@ __all__ = ["compile", "validate", "validate_discrete", "ValidationReport", "Disc
 # Below these the error test of Dormand–Prince asks for less than round-off (rtol) or
 # overflows its weights (atol); the step size then never settles.
 _RTOL_FLOOR, _ATOL_FLOOR = 1e-14, 1e-20
+# Stored trajectory values (times × state entries): 4096 times up to 1024 entries (32 MB),
+# fewer times for the 24,576 entries of a width-64 three-layer network under momentum.
+_STORED = 4096 * 1024
 
 
 @np.errstate(all="ignore")  # the NumPy backend: overflow is caught as divergence
@@ -90,14 +93,17 @@ def validate(
 
     Parameters
     ----------
-    system : LearningSystem
-    law : NoetherLaw or sequence of them
-    q0 : array, shape (n,) or (batch, n)
-        Initial coordinates (ordered as ``system.coords``); 2-D for a batch.
-    v0 : array, optional
+    system : LearningSystem or MatrixSystem
+    law : NoetherLaw or sequence of them (MatrixNoetherLaw for a MatrixSystem)
+    q0 : array, shape (n,) or (batch, n); or dict of arrays
+        Initial coordinates (ordered as ``system.coords``); 2-D for a batch. For a
+        MatrixSystem, ``{W1: array, ...}`` (one array of the layer's shape per layer), or
+        the flat vector of their entries, layer by layer, row-major.
+    v0 : array or dict of arrays, optional
         Initial velocities (second-order systems; default 0). Ignored for gradient flow.
     params : dict
-        Values of the hyper-parameters and data symbols (by Symbol or name). Each must
+        Values of the hyper-parameters and data symbols (by Symbol or name; arrays of
+        the declared shapes for MatrixSymbols, named with both shapes when not). Each must
         satisfy its symbol's declared assumptions (``positive=True``, ``integer=True``,
         …), else :class:`InvalidParameterError`; a symbol the system does not use is
         ignored with an :class:`UnusedParameterWarning`. A constant only the laws
@@ -182,13 +188,14 @@ def validate(
     values, drawn = resolve_params(kernels, params, seed=seed)
     p = kernels.pack(values)
     ns, nl = len(kernels.state), len(kernels.laws)
+    q0, v0 = flat_state(kernels, q0, "q0"), flat_state(kernels, v0, "v0")
     Y0 = initial_states(kernels, q0, v0, batch, seed, spread)
     tableau = TABLEAUS[method]
     if tolerance is None:
         tolerance = max(1e3 * rtol, 1e-10) if adaptive else 1e-6
     module = kernels.module
     if Y0.shape[0] == 1 and batch is None and np.ndim(q0) == 1:
-        cap = 4096
+        cap = min(4096, max(64, _STORED // (ns + nl)))  # a wide matrix system stores fewer
         out_t, out_z, out_q = np.empty(cap), np.empty((cap, ns + nl)), np.empty((cap, nl))
         stats, info, zlast = np.empty((5, nl)), np.empty(5), np.empty(ns + nl)
         module.drive_integrate(
