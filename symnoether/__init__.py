@@ -114,6 +114,7 @@ from .numerics import (
 from .symmetry import (
     BrokenDirection,
     ConservationLaws,
+    MatrixConservationLaws,
     ProductFamily,
     Symmetry,
     SymmetryAlgebra,
@@ -208,6 +209,7 @@ __all__ = [
     "TranslationModule",
     "conservation_laws",
     "ConservationLaws",
+    "MatrixConservationLaws",
     "BrokenDirection",
     "derive",
     "Derivation",

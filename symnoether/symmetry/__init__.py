@@ -16,7 +16,8 @@ matching in :mod:`~symnoether.symmetry.coefficients`, sampling in
 of conservation laws gradient flow can have (:mod:`~symnoether.symmetry.lierank`),
 polynomial laws beyond Noether's (:mod:`~symnoether.symmetry.ansatz`), matrix forms of
 the charges (:mod:`~symnoether.symmetry.matrixforms`) and the conserved subspace of an
-algebra (:mod:`~symnoether.symmetry.laws`, on :mod:`~symnoether.symmetry.rational`).
+algebra (:mod:`~symnoether.symmetry.laws`, on :mod:`~symnoether.symmetry.rational`;
+at matrix level, the conserved pieces of each family: :mod:`~symnoether.symmetry.matrix_laws`).
 
 May import: :mod:`symnoether.errors`, :mod:`symnoether.budget`,
 :mod:`symnoether.core`. It never imports :mod:`symnoether.numerics` (the two
@@ -43,6 +44,7 @@ from .algebra import (
 )
 from .laws import BrokenDirection, ConservationLaws, conservation_laws
 from .lierank import LieBound, lie_bound
+from .matrix_laws import FamilyPiece, MatrixConservationLaws, matrix_conservation_laws
 from .search import MAX_GENERAL_UNKNOWNS, find_symmetries
 
 __all__ = [
@@ -60,4 +62,7 @@ __all__ = [
     "BrokenDirection",
     "lie_bound",
     "LieBound",
+    "MatrixConservationLaws",
+    "FamilyPiece",
+    "matrix_conservation_laws",
 ]
