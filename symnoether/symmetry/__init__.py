@@ -18,7 +18,8 @@ symmetries (mirrors, sign flips, permutations) and their fixed subspaces
 of conservation laws gradient flow can have (:mod:`~symnoether.symmetry.lierank`),
 polynomial laws beyond Noether's (:mod:`~symnoether.symmetry.ansatz`), matrix forms of
 the charges (:mod:`~symnoether.symmetry.matrixforms`) and the conserved subspace of an
-algebra (:mod:`~symnoether.symmetry.laws`, on :mod:`~symnoether.symmetry.rational`).
+algebra (:mod:`~symnoether.symmetry.laws`, on :mod:`~symnoether.symmetry.rational`;
+at matrix level, the conserved pieces of each family: :mod:`~symnoether.symmetry.matrix_laws`).
 
 May import: :mod:`symnoether.errors`, :mod:`symnoether.budget`,
 :mod:`symnoether.core`. It never imports :mod:`symnoether.numerics` (the two
@@ -46,6 +47,7 @@ from .algebra import (
 from .discrete import DiscreteSymmetries, DiscreteSymmetry, find_discrete_symmetries
 from .laws import BrokenDirection, ConservationLaws, conservation_laws
 from .lierank import LieBound, lie_bound
+from .matrix_laws import FamilyPiece, MatrixConservationLaws, matrix_conservation_laws
 from .search import MAX_GENERAL_UNKNOWNS, find_symmetries
 
 __all__ = [
@@ -66,4 +68,7 @@ __all__ = [
     "BrokenDirection",
     "lie_bound",
     "LieBound",
+    "MatrixConservationLaws",
+    "FamilyPiece",
+    "matrix_conservation_laws",
 ]

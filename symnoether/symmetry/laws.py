@@ -57,6 +57,7 @@ from ..core.display import (
     vector_text,
 )
 from ..core.jet import prolonged_action
+from ..core.matrix_system import MatrixSystem
 from ..core.noether import NoetherLaw, noether
 from ..core.system import TIME, LearningSystem
 from ..errors import (
@@ -231,7 +232,10 @@ def conservation_laws(
 
     Parameters
     ----------
-    system : LearningSystem
+    system : LearningSystem or MatrixSystem
+        A matrix-level system (``MatrixSymbol`` layers) gets the conserved pieces of its
+        families at matrix level
+        (:func:`~symnoether.symmetry.matrix_laws.matrix_conservation_laws`).
     algebra : SymmetryAlgebra, optional
         The symmetries to use (default: ``system.symmetries()``).
     seed : int
@@ -241,7 +245,7 @@ def conservation_laws(
 
     Returns
     -------
-    ConservationLaws
+    ConservationLaws (MatrixConservationLaws for a MatrixSystem)
 
     Raises
     ------
@@ -261,6 +265,10 @@ def conservation_laws(
     >>> laws.charges, laws.bound, laws.complete
     (((w1**2 - w2**2)/2,), 1, True)
     """
+    if isinstance(system, MatrixSystem):
+        from .matrix_laws import matrix_conservation_laws
+
+        return matrix_conservation_laws(system, algebra, seed=seed, timeout=timeout)
     if not isinstance(system, LearningSystem):
         raise InvalidInputError(
             f"conservation_laws() needs a LearningSystem, got a {type(system).__name__}; "
