@@ -346,8 +346,9 @@ class Notation:
 
     def __init__(self, system: object | None = None):
         self.system = system
-        self.names = symbol_names(system) if system is not None else {}
-        self.roles = role_names(system)
+        entries = system is not None and hasattr(system, "coords")  # not a matrix-level system
+        self.names = symbol_names(system) if entries else {}
+        self.roles = role_names(system if entries else None)
         damped = system is not None and system.order == 2 and system.tau != sp.oo
         self.factor = system.damping_factor if damped else None
         self.tau = system.tau if damped else None

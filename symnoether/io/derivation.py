@@ -28,6 +28,8 @@ import sympy as sp
 from ..budget import check, time_budget
 from ..core.display import table_text
 from ..core.dynamics import EquationsOfMotion, equations_of_motion
+from ..core.matrix_display import matrix_text
+from ..core.matrix_system import MatrixSystem
 from ..core.noether import NoetherLaw, noether
 from ..core.system import LearningSystem
 from ..errors import InvalidInputError, NotSupportedError
@@ -141,7 +143,7 @@ class Derivation:
         for name, law in zip(self.names, self.laws, strict=True):
             sections.append(f"[{name}] " + str(law))
         if self.matrix_forms:
-            rows = [(formula, sp.sstr(m.tolist())) for formula, _, m in self.matrix_forms]
+            rows = [(formula, _matrix_text(m)) for formula, _, m in self.matrix_forms]
             sections.append(table_text("matrix forms of the conserved charges", rows))
         if self.results:
             rows = [(label, _plain(value)) for label, value in self.results]
@@ -185,7 +187,10 @@ def derive(
 
     Parameters
     ----------
-    system : LearningSystem
+    system : LearningSystem or MatrixSystem
+        A matrix-level system (``MatrixSymbol`` layers) derives at matrix level: laws
+        in trace form, and, without ``generators``, one law per piece of each symmetry
+        family (:func:`~symnoether.symmetry.matrix_laws.matrix_conservation_laws`).
     generators : mapping name → generator, or a sequence of generators, optional
         The symmetries to derive laws for (names default to ``psi1, psi2, …``).
         When omitted, the symmetries of the loss are found
@@ -223,13 +228,15 @@ def derive(
 
 
 def _derive(system: LearningSystem, generators: object, title: str | None) -> Derivation:
-    if not isinstance(system, LearningSystem):
+    if not isinstance(system, LearningSystem | MatrixSystem):
         raise InvalidInputError(
             f"derive() needs a LearningSystem, got a {type(system).__name__}; build one with "
             "sn.LearningSystem(coords, loss, rule=...)"
         )
     forms: tuple = ()
-    if generators is None:
+    if generators is None and isinstance(system, MatrixSystem):
+        names, laws, notes, forms = _discovered_pieces(system)
+    elif generators is None:
         names, laws, notes, forms = _discovered(system)
     else:
         names, laws, notes = _given(system, _named(generators))
@@ -304,6 +311,32 @@ def _discovered(system: LearningSystem) -> tuple[list, list, list, tuple]:
     return names, laws, notes, forms
 
 
+def _discovered_pieces(system: MatrixSystem) -> tuple[list, list, list, tuple]:
+    """A matrix-level system: the conserved and broken pieces of its symmetry families
+    (:func:`~symnoether.symmetry.matrix_laws.matrix_conservation_laws`), one law per
+    piece that has a charge, named ``'<family>, <piece>'``; the rest goes to the notes."""
+    found = conservation_laws(system)
+    names, laws = [], []
+    notes = [
+        f"generators found by the structured search (dimension {found.algebra.dimension}, "
+        f"not known to be complete); {found.conserved_dimension} conserved directions; "
+        f"searched: {found.searched}"
+    ]
+    for piece in (*found.conserved, *found.broken):
+        if piece.law is None:
+            notes.append(f"{piece.family}, {piece.piece} piece: {piece.reason}")
+        else:
+            names.append(f"{piece.family}, {piece.piece}")
+            laws.append(piece.law)
+    notes += [f"not derived at matrix level: {name}" for name in found.skipped]
+    notes.append(found.bound_note)
+    forms = tuple(
+        (f"C [{name}] (Q = tr(A^T C))", rf"C\ \text{{[{name}]}}", matrix)
+        for name, matrix in found.matrix_forms.items()
+    )
+    return names, laws, notes, forms
+
+
 MAX_DISCOVERED_LAWS = 32
 """Most laws :func:`derive` derives from a discovered algebra without being asked."""
 
@@ -341,6 +374,13 @@ def _named(generators: Mapping[str, object] | Sequence[object]) -> dict[str, obj
             f"generators = {generators!r}: pass a mapping name → generator or a list of generators"
         )
     return {f"psi{i + 1}": generator for i, generator in enumerate(generators)}
+
+
+def _matrix_text(matrix: object) -> str:
+    """An explicit matrix as nested lists; a matrix expression in trace notation."""
+    if isinstance(matrix, sp.MatrixExpr) and not isinstance(matrix, sp.ImmutableMatrix):
+        return matrix_text(matrix)
+    return sp.sstr(matrix.tolist())
 
 
 def _indent(text: str, first: bool = True) -> str:

@@ -52,7 +52,12 @@ from urllib.parse import quote
 import sympy as sp
 
 from ..core.dynamics import EquationsOfMotion, FirstOrderSystem
-from ..core.matrix_display import matrix_equation_rows, matrix_law_rows, matrix_system_rows
+from ..core.matrix_display import (
+    matrix_equation_rows,
+    matrix_latex,
+    matrix_law_rows,
+    matrix_system_rows,
+)
 from ..core.noether import NoetherLaw
 from ..core.system import LearningSystem
 from ..core.typeset import Row, equation_rows, law_rows, rule_text, system_rows
@@ -206,8 +211,10 @@ def derivation_blocks(deriv: DerivationLike, *, env: str = "align*", width: floa
     """The system, equations of motion, each law and each result of ``deriv``, one
     rendered block each (a ``%`` comment names the law in LaTeX)."""
     notation = Notation(deriv.system, width=width)
-    blocks = [render_rows(system_rows(deriv.system, notation), env=env, width=width)]
-    blocks.append(render_rows(equation_rows(deriv.equations, notation), env=env, width=width))
+    system = matrix_rows(deriv.system) or system_rows(deriv.system, notation)
+    equations = matrix_rows(deriv.equations) or equation_rows(deriv.equations, notation)
+    blocks = [render_rows(system, env=env, width=width)]
+    blocks.append(render_rows(equations, env=env, width=width))
     for name, law in zip(unique_labels(deriv.names), deriv.laws, strict=True):
         rows = _law_rows(law, notation, name)
         comment = f"% {name}\n" if env == "align*" else ""
@@ -222,7 +229,14 @@ def derivation_blocks(deriv: DerivationLike, *, env: str = "align*", width: floa
 
 def matrix_form_rows(forms: Sequence, notation: Notation) -> list[Row]:
     """``formula = matrix`` for each (plain, LaTeX, matrix) form of a derivation."""
-    return [Row(latex, (notation.latex(matrix),)) for _, latex, matrix in forms]
+    return [Row(latex, (_matrix_latex(matrix, notation),)) for _, latex, matrix in forms]
+
+
+def _matrix_latex(matrix: object, notation: Notation) -> str:
+    """An explicit matrix in the system's notation; a matrix expression in trace form."""
+    if isinstance(matrix, sp.MatrixExpr) and not isinstance(matrix, sp.ImmutableMatrix):
+        return matrix_latex(matrix)
+    return notation.latex(matrix)
 
 
 def result_row(value: object, notation: Notation) -> Row:
@@ -270,10 +284,10 @@ def _blocks(
     rule = rule_text(system, notation)
     blocks: list[tuple[str, object]] = [("title", deriv.title)]
     blocks += [("section", "Learning system"), ("code_text", f"Learning rule: {rule}")]
-    blocks.append(("rows", system_rows(system, notation)))
+    blocks.append(("rows", matrix_rows(system) or system_rows(system, notation)))
     blocks += [
         ("section", "Equations of motion"),
-        ("rows", equation_rows(deriv.equations, notation)),
+        ("rows", matrix_rows(deriv.equations) or equation_rows(deriv.equations, notation)),
     ]
     blocks.append(("section", "Noether's learning dynamics"))
     for name, law in zip(unique_labels(deriv.names), deriv.laws, strict=True):
@@ -308,7 +322,10 @@ def _appendix(deriv: DerivationLike, functions: Sequence[Callable], kernels: boo
                 blocks.append(("rows", latexify_rows(function_latex(func, _names(deriv)))))
             except NotSupportedError as err:
                 blocks.append(("text", f"({err})"))
-    if kernels:
+    if kernels and not hasattr(deriv.system, "coords"):  # a matrix-level system
+        blocks.append(("section", "Appendix: the generated numeric kernels"))
+        blocks.append(("text", _MATRIX_KERNELS))
+    elif kernels:
         names = list(unique_labels(deriv.names))
         entries, notes = kernel_latex(deriv.system, deriv.laws, names)
         blocks.append(("section", "Appendix: the generated numeric kernels"))
@@ -318,6 +335,11 @@ def _appendix(deriv: DerivationLike, functions: Sequence[Callable], kernels: boo
         blocks += [("text", f"Not typeset: {note}.") for note in notes]
     return blocks
 
+
+_MATRIX_KERNELS = (
+    "The kernels of a matrix-level system work on whole layers with matrix products "
+    "(symnoether.numerics.matrix_codegen); they are not typeset entry by entry."
+)
 
 _KERNEL_INTRO = (
     "The compiled kernels evaluate the closed forms above (symnoether.numerics.codegen), "
