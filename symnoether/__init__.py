@@ -92,6 +92,7 @@ from .numerics import (
     DiscreteReport,
     Grid,
     Kernels,
+    SGDReport,
     ValidationReport,
     compile,
     geomspace,
@@ -100,6 +101,7 @@ from .numerics import (
     sweep,
     validate,
     validate_discrete,
+    validate_sgd,
 )
 from .symmetry import (
     BrokenDirection,
@@ -196,8 +198,10 @@ __all__ = [
     "Kernels",
     "validate",
     "validate_discrete",
+    "validate_sgd",
     "ValidationReport",
     "DiscreteReport",
+    "SGDReport",
     # sweeps
     "grid",
     "Grid",

@@ -59,7 +59,7 @@ from ..budget import check
 from ..errors import InvalidRuleError
 from .jet import is_zero, readable
 
-__all__ = ["noise_covariance", "StochasticTerms", "stochastic_terms"]
+__all__ = ["noise_covariance", "StochasticTerms", "stochastic_terms", "sme_coefficients"]
 
 
 def noise_covariance(system: object) -> sp.ImmutableMatrix:
@@ -118,6 +118,8 @@ class StochasticTerms:
     noise_diffusion : sympy expression
         η∇QᵀΣ∇Q, the charge's quadratic variation per unit time.
 
+    Under heavy-ball SGD η/2 and η become the coefficients of :func:`sme_coefficients`.
+
     Examples
     --------
     >>> StochasticTerms(sp.S.Zero, sp.S.One, sp.S.Zero).noise_drift
@@ -153,17 +155,37 @@ def stochastic_terms(system: object, charge: sp.Expr) -> StochasticTerms:
     """
     rule = _require_sgd(system)
     coords = system.coords
-    eta = rule.lr
+    finite, noise = sme_coefficients(rule)
     sigma = noise_covariance(system)
     grad_q = sp.Matrix([sp.diff(charge, q) for q in coords])
     hess_q = sp.hessian(charge, coords)
     grad_v = sp.Matrix([sp.diff(system.potential, q) for q in coords])
     hess_v = sp.hessian(system.potential, coords)
     check()
-    finite_step = -eta / 2 * (grad_q.T * hess_v * grad_v)[0]
-    drift = eta / 2 * (sigma * hess_q).trace()
-    diffusion = eta * (grad_q.T * sigma * grad_q)[0]
+    finite_step = -finite * (grad_q.T * hess_v * grad_v)[0]
+    drift = noise / 2 * (sigma * hess_q).trace()
+    diffusion = noise * (grad_q.T * sigma * grad_q)[0]
     return StochasticTerms(*(_tidy(term) for term in (finite_step, drift, diffusion)))
+
+
+def sme_coefficients(rule: object) -> tuple[sp.Expr, sp.Expr]:
+    """(c_f, c_n) of the stochastic modified equation dθ = −M⁻¹∇V dt − c_f ∇²V∇V dt +
+    √(c_n Σ) dW: (η/2, η) for SGD, (η(1 + β)/(2(1 − β)³), η/(1 − β)²) for heavy-ball
+    SGD (derived in :func:`symnoether.core.rules.sgd_momentum`).
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> from symnoether.core import rules
+    >>> eta, beta = sp.symbols("eta beta", positive=True)
+    >>> sme_coefficients(rules.sgd(eta))
+    (eta/2, eta)
+    >>> sme_coefficients(rules.sgd_momentum(eta, sp.Rational(1, 2)))
+    (6*eta, 4*eta)
+    """
+    eta = rule.lr
+    beta = sp.S.Zero if rule.beta is None else rule.beta
+    return eta * (1 + beta) / (2 * (1 - beta) ** 3), eta / (1 - beta) ** 2
 
 
 def _tidy(expr: sp.Expr) -> sp.Expr:
