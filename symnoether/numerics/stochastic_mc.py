@@ -72,7 +72,13 @@ from ..core.system import LearningSystem
 from ..errors import IgnoredCoordinateWarning, InvalidInputError, NotSupportedError
 from . import stochastic_drivers
 from .arguments import (
-    as_array, check_assumptions, check_system, count, finite_real, positive, resolve_params,
+    as_array,
+    check_assumptions,
+    check_system,
+    count,
+    finite_real,
+    positive,
+    resolve_params,
 )
 from .codegen import Kernels, compile_kernels
 from .stochastic_report import SGDReport
@@ -314,6 +320,14 @@ def _values(kernels: Kernels, system: LearningSystem, params, seed: int) -> dict
             extra[outside[name]] = check_assumptions(outside[name], value)
         else:
             to_kernels[key] = value
+    given_names = {key.name if hasattr(key, "name") else str(key) for key in given}
+    needed = {s.name for s in system.hyperparameters} | set(outside)
+    missing = sorted(needed - given_names)
+    if missing:  # the auxiliary system has no rule: resolve_params would draw them
+        raise InvalidInputError(
+            f"params is missing {', '.join(missing)}; pass a value for every "
+            f"hyper-parameter, e.g. params={{{missing[0]}: 0.01, ...}}"
+        )
     placeholders = {d: 0.0 for d in system.data}
     values, _ = resolve_params(kernels, {**to_kernels, **placeholders}, seed=seed)
     return {**values, **extra}
