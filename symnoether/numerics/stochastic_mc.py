@@ -412,8 +412,9 @@ def _points(collapse, system) -> np.ndarray:
 def _report(law, out_q, out_d, final, status, marks, eta, seed, steps, z_max, atol, mode,
             collapsed, throw) -> SGDReport:  # fmt: skip
     runs = out_q.shape[0]
-    diverged = int(np.count_nonzero(status))
-    ok = status == 0
+    finite = np.isfinite(out_q).all(axis=1) & np.isfinite(out_d).all(axis=1)
+    ok = (status == 0) & finite  # a charge can overflow while the state is still finite
+    diverged = int(np.count_nonzero(~ok))
     t = marks * eta
     q_start = out_q[:, :1]
     residual = out_q - q_start - out_d
