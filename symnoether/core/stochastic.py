@@ -97,11 +97,7 @@ def noise_covariance(system: object) -> sp.ImmutableMatrix:
     for g in grads:
         check()
         second += g * g.T
-    batch = rule.batch_size
-    factor = sp.Rational(1, batch)
-    if not rule.replacement:
-        factor *= sp.Rational(n - batch, n - 1) if n > 1 else 0
-    covariance = factor * (second / n - mean * mean.T)
+    covariance = _batch_factor(rule, n) * (second / n - mean * mean.T)
     return sp.ImmutableMatrix(covariance.applyfunc(sp.expand))
 
 
@@ -156,16 +152,45 @@ def stochastic_terms(system: object, charge: sp.Expr) -> StochasticTerms:
     rule = _require_sgd(system)
     coords = system.coords
     finite, noise = sme_coefficients(rule)
-    sigma = noise_covariance(system)
-    grad_q = sp.Matrix([sp.diff(charge, q) for q in coords])
+    # Σ is never formed (n² entries over N samples): tr(ΣH) and ∇QᵀΣ∇Q are per-sample
+    # scalars, c·(mean gᵢᵀHgᵢ − ḡᵀHḡ) and c·(mean (∇Q·gᵢ)² − (∇Q·ḡ)²), c the batch factor.
+    grad_q = [sp.diff(charge, q) for q in coords]
     hess_q = sp.hessian(charge, coords)
-    grad_v = sp.Matrix([sp.diff(system.potential, q) for q in coords])
-    hess_v = sp.hessian(system.potential, coords)
+    grads = [[sp.diff(system.loss.subs(s), q) for q in coords] for s in system.samples]
+    n = len(grads)
+    mean = [sp.Add(*column) / n for column in zip(*grads, strict=True)]
+    factor = _batch_factor(rule, n)
     check()
-    finite_step = -finite * (grad_q.T * hess_v * grad_v)[0]
-    drift = noise / 2 * (sigma * hess_q).trace()
-    diffusion = noise * (grad_q.T * sigma * grad_q)[0]
+    second = sp.Add(*[_quadratic(hess_q, g) for g in grads]) / n - _quadratic(hess_q, mean)
+    drift = noise / 2 * factor * second
+    along = [_dot(grad_q, g) for g in grads]
+    diffusion = noise * factor * (sp.Add(*[a**2 for a in along]) / n - _dot(grad_q, mean) ** 2)
+    # ∇QᵀH_V∇V = ∇V·∇(∇Q·∇V) − ∇VᵀH_Q∇V: one scalar derivative instead of the Hessian of V
+    grad_v = [sp.diff(system.potential, q) for q in coords]
+    flux = sp.expand(_dot(grad_q, grad_v))
+    check()
+    bend = _dot(grad_v, [sp.diff(flux, q) for q in coords]) - _quadratic(hess_q, grad_v)
+    finite_step = -finite * bend
     return StochasticTerms(*(_tidy(term) for term in (finite_step, drift, diffusion)))
+
+
+def _batch_factor(rule: object, n: int) -> sp.Expr:
+    """1/B, times (N − B)/(N − 1) for batches drawn without replacement."""
+    factor = sp.Rational(1, rule.batch_size)
+    if not rule.replacement:
+        factor *= sp.Rational(n - rule.batch_size, n - 1) if n > 1 else 0
+    return factor
+
+
+def _dot(a: list, b: list) -> sp.Expr:
+    return sp.Add(*[x * y for x, y in zip(a, b, strict=True) if x != 0 and y != 0])
+
+
+def _quadratic(hessian: sp.MatrixBase, g: list) -> sp.Expr:
+    """gᵀHg over the non-zero entries of H."""
+    n = hessian.shape[0]
+    return sp.Add(*[hessian[i, j] * g[i] * g[j] for i in range(n) for j in range(n)
+                    if hessian[i, j] != 0])  # fmt: skip
 
 
 def sme_coefficients(rule: object) -> tuple[sp.Expr, sp.Expr]:
