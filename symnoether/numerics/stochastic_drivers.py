@@ -3,10 +3,10 @@ independent minibatch-SGD runs, each with its own counter-based random stream.
 
 Plain Python functions, copied verbatim into the generated kernel module by
 :func:`symnoether.numerics.codegen.compile_kernels` (like :mod:`~symnoether.numerics.drivers`),
-where ``loss_grad``, ``grad``, ``charge``, ``rate`` and ``mpsi`` are the compiled kernels
-of the run's system: ``loss_grad`` with a sample's data in ``p`` is that sample's
-gradient, regularizers included; ``grad`` is ∇V; ``charge``/``rate`` hold the law twice
-(law 0 with its full expected rate, law 1 without the finite-step term).
+where ``loss_grad``, ``grad``, ``charge`` and ``rate`` are the compiled kernels of the
+run's system: ``loss_grad`` with a sample's data in ``p`` is that sample's gradient,
+regularizers included; ``grad`` is ∇V; ``charge`` is the law's charge and ``rate`` the
+predicted increment per unit time (:func:`~symnoether.numerics.stochastic_mc.sgd_kernels`).
 
 Random stream. Draw j of step k of run r is a function of (seed, r, k, j) only, so a
 run gives the same numbers whichever thread runs it, and the result does not depend
@@ -22,9 +22,9 @@ shuffle of a per-run permutation.
 * ``sgd_member``: one run of θ_{k+1} = θ_k + βv_k − η ĝ_k (β = 0: plain SGD), starting
   on the slow manifold v_0 = −η∇V(θ_0)/(1 − β), recording Q(θ_k) and the accumulated
   prediction at the checkpoints ``marks``. ``mode`` 0: trapezoid of the expected rate,
-  (η/2)(rate(θ_k) + rate(θ_{k+1})); ``mode`` 1: the exact one-step expectation of a
-  quadratic charge, η(ψ·(−∇V) + noise drift) + (η²/2)∇Vᵀ∇²Q∇V, the last term as
-  Q(θ − η∇V) − Q(θ) + η∇Q·∇V. Status 0 done, 3 non-finite state.
+  (η/2)(rate(θ_k) + rate(θ_{k+1})); ``mode`` 1: η·rate(θ_k), the rate kernel then being
+  the exact one-step expectation of a quadratic charge divided by η. Status 0 done, 3
+  non-finite state.
 * ``drive_sgd``/``drive_sgd_parallel``: every run, serially or across cores (prange).
 
 References
@@ -52,7 +52,7 @@ def _unbound(*args):  # pragma: no cover - replaced in every generated module
     raise RuntimeError("drivers run only inside a generated kernel module (codegen)")
 
 
-loss_grad = grad = charge = rate = mpsi = _unbound
+loss_grad = grad = charge = rate = _unbound
 NQ = NL = 0
 prange = range
 
@@ -94,14 +94,12 @@ def sgd_member(r, q0, P, pbase, eta, beta, batch, replace, steps, mode, keys, ma
     n = NQ
     nd = P.shape[0]
     th = np.empty(n)
-    thn = np.empty(n)
     g = np.empty(n)
     gi = np.empty(n)
     gb = np.empty(n)
     v = np.empty(n)
     qb = np.empty(NL)
     rb = np.empty(NL)
-    mb = np.empty(NL * n)
     perm = np.arange(nd)
     for i in range(n):
         th[i] = q0[i]
@@ -137,15 +135,8 @@ def sgd_member(r, q0, P, pbase, eta, beta, batch, replace, steps, mode, keys, ma
                 gb[i] += gi[i]
         d = 0.0
         if mode == 1:
-            grad(th, pbase, g)
-            mpsi(th, pbase, mb)
             rate(th, pbase, rb)
-            dot = 0.0
-            for i in range(n):
-                thn[i] = th[i] - eta * g[i]
-                dot += mb[i] * g[i]
-            charge(thn, pbase, qb)
-            d = eta * rb[1] + (qb[0] - q_now + eta * dot)
+            d = eta * rb[0]
         finite = True
         for i in range(n):
             step = beta * v[i] - eta * gb[i] / batch

@@ -14,9 +14,10 @@ Two predictions:
   generator ψ = Aθ + b with A symmetric) under plain SGD. With g = ∇V (regularizers
   included) and Σ the minibatch covariance,
   E[Q_{k+1} − Q_k | θ_k] = −ηψ·g + (η²/2)(gᵀAg + tr(AΣ)) = η(potential breaking +
-  noise drift) + (η²/2)gᵀAg: the law's closed-form potential breaking and noise drift,
-  plus the second-order term of the plain gradient step. E[M] = 0 exactly (M is a
-  martingale), so any error in the law's noise drift or potential breaking shows.
+  noise drift + (η/2)gᵀAg): the law's closed-form potential breaking and noise drift,
+  plus the second-order term of the plain gradient step, compiled as one expression,
+  d_k = η·(that)(θ_k). E[M] = 0 exactly (M is a martingale), so any error in the law's
+  noise drift or potential breaking shows.
 * ``'rate'``: the expected-rate ODE, d_k = (η/2)(rate(θ_k) + rate(θ_{k+1})) (the law's
   full expected rate, finite-step term included; any charge; the only choice under
   heavy-ball SGD, whose one-step expectation depends on the velocity). The continuous
@@ -86,18 +87,22 @@ from .stochastic_report import SGDReport
 __all__ = ["validate_sgd", "SGDReport", "sgd_kernels", "stream_keys"]
 
 MEMO: dict = {}
-"""Kernels by (system, law, backend), for this process."""
+"""Kernels by (system, law, exact, backend), for this process."""
 
 _PREDICTIONS = {"exact": "exact one-step expectation", "rate": "expected-rate ODE (trapezoid)"}
 
 
-def sgd_kernels(system: LearningSystem, law: NoetherLaw | None, *, backend: str = "numba"):
+def sgd_kernels(
+    system: LearningSystem, law: NoetherLaw | None, *, exact: bool = False, backend: str = "numba"
+):
     """Kernels for the Monte Carlo runs of ``system`` (memoized per process).
 
     They are compiled for the auxiliary system with the per-sample loss ℓ + R (R the
     regularizers) and no noise model, whose ``loss_grad`` with a sample's data is the
-    sample's whole update direction, and ``grad`` = ∇V; the law enters twice: with its
-    full expected rate and without the finite-step term.
+    sample's whole update direction, and ``grad`` = ∇V. The one law's ``rate`` is the
+    predicted increment per unit time: the law's expected rate, or with ``exact`` the
+    exact one-step expectation of plain SGD divided by η, potential breaking + noise
+    drift + (η/2)∇VᵀA∇V (A = ∇²Q, a quadratic charge).
 
     Examples
     --------
@@ -108,7 +113,7 @@ def sgd_kernels(system: LearningSystem, law: NoetherLaw | None, *, backend: str 
     >>> sgd_kernels(system, None, backend="numpy").parameters
     (x,)
     """
-    key = (system, law, backend)
+    key = (system, law, exact, backend)
     if key in MEMO:
         return MEMO[key]
     regularizers = system.potential - system.training_loss
@@ -122,12 +127,19 @@ def sgd_kernels(system: LearningSystem, law: NoetherLaw | None, *, backend: str 
             dataset={symbol: list(values) for symbol, values in system.dataset},
         )
     if law is None:  # a collapse experiment: the charge kernels compute 0
-        placeholder = NoetherLaw(aux, sp.ImmutableMatrix([0] * len(system.coords)),
-                                 sp.S.Zero, sp.S.Zero, sp.S.Zero, sp.S.Zero, 1)  # fmt: skip
-        laws = (placeholder, placeholder)
+        compiled = NoetherLaw(aux, sp.ImmutableMatrix([0] * len(system.coords)),
+                              sp.S.Zero, sp.S.Zero, sp.S.Zero, sp.S.Zero, 1)  # fmt: skip
+    elif exact:
+        coords = system.coords
+        A = sp.hessian(law.charge, coords)
+        grad = [sp.diff(system.potential, q) for q in coords]
+        bend = sp.Add(*[A[i, j] * grad[i] * grad[j] for i in range(len(coords))
+                        for j in range(len(coords)) if A[i, j] != 0])  # fmt: skip
+        compiled = replace(law, system=aux, kinetic_breaking=system.rule.lr / 2 * bend)
     else:
-        laws = (replace(law, system=aux), replace(law, system=aux, kinetic_breaking=sp.S.Zero))
-    kernels = compile_kernels(aux, laws, backend=backend, drivers=stochastic_drivers.DRIVERS)
+        compiled = replace(law, system=aux)
+    kernels = compile_kernels(aux, (compiled,), backend=backend,
+                              drivers=stochastic_drivers.DRIVERS)  # fmt: skip
     MEMO[key] = kernels
     return kernels
 
@@ -259,8 +271,8 @@ def validate_sgd(
     if backend not in ("numba", "numpy"):
         raise InvalidInputError(f"backend {backend!r} is unknown; use 'numba' or 'numpy'")
     theta0 = as_array(q0, "q0", len(system.coords), batch=False)[0]
-    kernels = sgd_kernels(system, law, backend=backend)
-    mode = _mode(prediction, law, kernels, rule)
+    mode = _mode(prediction, law, rule)
+    kernels = sgd_kernels(system, law, exact=mode == 1, backend=backend)
     values = _values(kernels, system, params, seed)
     eta = _number(rule.lr, values, "the learning rate")
     beta = 0.0 if rule.beta is None else _number(rule.beta, values, "the momentum beta")
@@ -280,13 +292,13 @@ def validate_sgd(
     )  # fmt: skip
 
 
-def _mode(prediction: str, law, kernels: Kernels, rule) -> int:
+def _mode(prediction: str, law, rule) -> int:
     if prediction not in ("auto", "exact", "rate"):
         raise InvalidInputError(
             f"prediction = {prediction!r}; use 'auto', 'exact' (one-step expectation) or "
             "'rate' (expected-rate ODE)"
         )
-    exact_ok = law is not None and kernels.affine[0] and rule.beta is None
+    exact_ok = law is not None and _quadratic(law) and rule.beta is None
     if prediction == "exact" and not exact_ok:
         why = (
             "heavy-ball SGD's one-step expectation depends on the velocity"
@@ -297,6 +309,14 @@ def _mode(prediction: str, law, kernels: Kernels, rule) -> int:
     if prediction == "rate" or (prediction == "auto" and not exact_ok):
         return 0
     return 1
+
+
+def _quadratic(law: NoetherLaw) -> bool:
+    """ψ = Aθ + b with A constant and symmetric: Q is quadratic, ∇²Q = A."""
+    coords = law.system.coords
+    A = sp.Matrix(law.generator).jacobian(list(coords))
+    constant = not any(entry.free_symbols & set(coords) for entry in A)
+    return constant and (A - A.T).is_zero_matrix
 
 
 def _values(kernels: Kernels, system: LearningSystem, params, seed: int) -> dict:
