@@ -373,35 +373,14 @@ def sgd_momentum(
     ĝ_k = (1/B) Σ_{i∈batch} ∇ℓ_i(θ_k) (plus the regularizers' exact gradient), batches
     drawn as for :func:`sgd`; needs ``LearningSystem(..., dataset=...)``.
 
-    Continuous model (t = kη), derived here. Write v_k = θ_k − θ_{k−1}, so
-    v_{k+1} = βv_k − ηĝ_k and v_{k+1} = β^{k+1}v_0 − η Σ_{j≤k} β^{k−j} ĝ_j: once the
-    initial velocity has decayed (after ~1/(1 − β) steps) each minibatch gradient moves
-    θ by η Σ_m β^m = η/(1 − β) in all. Over n steps, 1/(1 − β) ≪ n and nη ≪ 1, the
-    displacement is −(η/(1 − β)) Σ_j ĝ_j: mean −nη∇V/(1 − β), covariance
-    nη²Σ/(1 − β)², Σ the covariance of ĝ (:func:`symnoether.core.stochastic.noise_covariance`,
-    the same as for plain SGD). Per unit time t = nη:
+    Continuous model (t = kη; derived in :mod:`symnoether.core.stochastic`): SGD's drift
+    scaled by 1/(1 − β) and its noise covariance by 1/(1 − β)²,
 
         dθ = −(1/(1 − β)) ∇Ṽ dt + (1/(1 − β)) √(ηΣ) dW,
         Ṽ = V + η(1 + β)/(4(1 − β)²) |∇V|²,
 
-    i.e. the drift of SGD scaled by 1/(1 − β) and its noise covariance by 1/(1 − β)²
-    (plain SGD with the effective step η/(1 − β), run in the time kη/(1 − β)). The O(η)
-    term of Ṽ is that of the deterministic heavy ball: eliminating q̈ from its modified
-    equation (η(1 + β)/2) q̈ + (1 − β) q̇ = −∇V (:func:`momentum`) with
-    q̈ = H∇V/(1 − β)² + O(η) gives q̇ = −∇V/(1 − β) − η(1 + β)/(2(1 − β)³) H∇V, the
-    gradient of Ṽ above (β = 0: SGD's V + (η/4)|∇V|²). Check: for V = hθ²/2 and noise
-    variance σ² the discrete AR(2) iteration has the stationary variance
-    (1 + β)ησ²/((1 − β) h (2(1 + β) − ηh)) = ησ²/(2h(1 − β)) + O(η²), the variance
-    D/(2k) of the Ornstein–Uhlenbeck process above (k = h/(1 − β), D = ησ²/(1 − β)²).
-
-    As a first-order system this is gradient flow with the metric (1 − β)·I, so the
-    charge of ψ is the potential of (1 − β)ψ (e.g. (1 − β)·½θᵀAθ), its expected rate
-    has the potential breaking −ψ·∇V, the finite-step term
-    −η(1 + β)/(2(1 − β)³) ∇QᵀH∇V and the noise drift (η/(2(1 − β)²)) tr(Σ∇²Q), and its
-    quadratic variation is (η/(1 − β)²) ∇QᵀΣ∇Q per unit time. The Monte Carlo runs of
-    :func:`symnoether.validate_sgd` start on the slow manifold,
-    θ_{−1} = θ_0 + η∇V(θ_0)/(1 − β), so that no initial layer (a lag of
-    ηβ/(1 − β)² ∇V) separates them from the continuous model.
+    i.e. gradient flow with the metric (1 − β)·I: the charge of ψ is the potential of
+    (1 − β)ψ, and its expected rate has the noise drift (η/(2(1 − β)²)) tr(Σ∇²Q).
 
     Parameters
     ----------

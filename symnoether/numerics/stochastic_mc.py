@@ -26,14 +26,14 @@ Two predictions:
   modelling error; ``atol`` then allows for it.
 
 ``'auto'`` takes ``'exact'`` where it applies. The test statistic is z = mean(M)/SE,
-SE = std(M)/√runs, at least the round-off floor 10⁻¹²·steps·max(|Q|) (a run of a law
-with no noise at all has SE = 0); the law passes when |z| ≤ z_max + atol/SE. For a
+SE = std(M)/√runs, at least the round-off floor 10⁻¹²·steps·max abs(Q) (a run of a law
+with no noise at all has SE = 0); the law passes when abs(z) ≤ z_max + atol/SE. For a
 correct law z is close to a standard normal; with z_max = 4 a correct law fails with
 probability about 6·10⁻⁵.
 
 Collapse experiment (``collapse=``): the fraction of runs whose distance to the
-symmetric subspace at the end is at most ``collapse_tol`` (default 10⁻³·max(1, |θ_0|)):
-the subspace given by an orthogonal projector P onto it (distance |θ − Pθ|) or by a
+symmetric subspace at the end is at most ``collapse_tol`` (default 10⁻³·max(1, norm(θ_0))):
+the subspace given by an orthogonal projector P onto it (distance norm(θ − Pθ)) or by a
 set of points (distance to the nearest).
 
 References
@@ -202,9 +202,9 @@ def validate_sgd(
     prediction : {'auto', 'exact', 'rate'}
         See the module docstring.
     z_max : float
-        Pass threshold on |z| (default 4: a correct law fails with probability ~6·10⁻⁵).
+        Pass threshold on abs(z) (default 4: a correct law fails with probability ~6·10⁻⁵).
     atol : float
-        Allowed |mean residual| beyond z_max standard errors (the O(η²t) modelling error
+        Allowed absolute mean residual beyond z_max standard errors (the O(η²t) modelling error
         of ``'rate'``; default 0).
     checkpoints : int
         Times at which the mean charge and prediction are kept (for ``plot()``).
@@ -212,7 +212,7 @@ def validate_sgd(
         The symmetric subspace: an orthogonal projector P onto it (n×n, P² = P = Pᵀ),
         or points (each n values, or a {coordinate: value} dict).
     collapse_tol : float, optional
-        Distance under which a run counts as collapsed (default 10⁻³·max(1, |θ_0|)).
+        Distance under which a run counts as collapsed (default 10⁻³·max(1, norm(θ_0))).
     parallel : bool
         Spread the runs over numba's threads (``prange``); bit-identical to serial.
     backend : {'numba', 'numpy'}

@@ -36,7 +36,7 @@ class SGDReport:
     law : NoetherLaw or None
         The law checked (None for a collapse experiment alone).
     passed : bool
-        |z| ≤ ``z_max`` and no run diverged (a collapse experiment alone: no run diverged).
+        abs(z) ≤ ``z_max`` and no run diverged (a collapse experiment alone: no run diverged).
     status : str
         ``'passed'``, ``'failed'`` or ``'diverged'``.
     z : float
