@@ -106,6 +106,7 @@ from .numerics import (
     Grid,
     Kernels,
     MatrixKernels,
+    SGDReport,
     ValidationReport,
     compile,
     geomspace,
@@ -114,6 +115,7 @@ from .numerics import (
     sweep,
     validate,
     validate_discrete,
+    validate_sgd,
 )
 from .symmetry import (
     BrokenDirection,
@@ -230,8 +232,10 @@ __all__ = [
     "MatrixKernels",
     "validate",
     "validate_discrete",
+    "validate_sgd",
     "ValidationReport",
     "DiscreteReport",
+    "SGDReport",
     # sweeps
     "grid",
     "Grid",

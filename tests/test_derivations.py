@@ -32,6 +32,14 @@ def test_derivation_runs_asserts_and_validates(script):
     assert "charge" in text and "equations of motion" in text
     hook = namespace.get("validation")
     inputs = validation_inputs(derivation, hook() if hook else None)
+    if getattr(derivation.system.rule, "stochastic", False):  # SGD laws: by Monte Carlo
+        data = {str(d) for d in derivation.system.data}
+        params = {k: v for k, v in inputs["params"].items() if k not in data}
+        for law in derivation.laws:
+            report = sn.validate_sgd(derivation.system, law, inputs["q0"], params=params,
+                                     runs=64, steps=100, backend="numpy")  # fmt: skip
+            assert report.passed, report.message
+        return
     report = sn.validate(
         derivation.system,
         tuple(derivation.laws),

@@ -60,6 +60,7 @@ __all__ = [
     "momentum",
     "preconditioned",
     "sgd",
+    "sgd_momentum",
     "weight_decay",
 ]
 
@@ -104,21 +105,23 @@ class LearningRule:
 
     @property
     def stochastic(self) -> bool:
-        """True for minibatch SGD (its laws are about first-order charges)."""
-        return self.name == "sgd"
+        """True for minibatch SGD, plain or heavy-ball (laws about first-order charges)."""
+        return self.name in ("sgd", "sgd_momentum")
 
     @property
     def order(self) -> int:
         """1 for gradient flow (M q̇ = −∇V) and SGD (no velocity under noise), 2 for
         the finite-step deterministic rules."""
-        return 1 if self.name in ("gradient_flow", "sgd") else 2
+        return 1 if self.name in ("gradient_flow", "sgd", "sgd_momentum") else 2
 
     @property
     def mass_scale(self) -> sp.Expr:
         """The scalar factor m of the mass M = m·G (1 for gradient flow's and SGD's
-        metric)."""
+        metric, 1 − β for heavy-ball SGD's: (1 − β) q̇ = −∇V, see :func:`sgd_momentum`)."""
         if self.name in ("gradient_flow", "sgd"):
             return sp.S.One
+        if self.name == "sgd_momentum":
+            return 1 - self.beta
         if self.name == "momentum":
             return self.lr * (1 + self.beta) / 2
         return self.lr / 2
@@ -126,7 +129,7 @@ class LearningRule:
     @property
     def tau(self) -> sp.Expr | None:
         """Damping time τ of L = e^{t/τ}(T − V); None for gradient flow and SGD."""
-        if self.name in ("gradient_flow", "sgd"):
+        if self.name in ("gradient_flow", "sgd", "sgd_momentum"):
             return None
         if self.name == "momentum":
             return self.lr * (1 + self.beta) / (2 * (1 - self.beta))
@@ -351,14 +354,7 @@ def sgd(lr: sp.Expr | float, batch_size: int = 1, *, replacement: bool = True) -
     >>> rule.order, rule.batch_size, rule.replacement
     (1, 2, True)
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidRuleError(
-            f"batch_size = {batch_size!r} is not a positive integer; pass the number of "
-            "samples per minibatch, e.g. batch_size=1"
-        )
-    if not isinstance(replacement, bool):
-        raise InvalidRuleError(f"replacement = {replacement!r} is not True or False")
-    how = "with" if replacement else "without"
+    how = _batching(batch_size, replacement)
     return LearningRule(
         name="sgd",
         update=f"q_{{k+1}} = q_k − (η/B) Σ_batch ∇ℓ_i(q_k), B = {batch_size} drawn {how} "
@@ -367,6 +363,76 @@ def sgd(lr: sp.Expr | float, batch_size: int = 1, *, replacement: bool = True) -
         batch_size=batch_size,
         replacement=replacement,
     )
+
+
+def sgd_momentum(
+    lr: sp.Expr | float, beta: sp.Expr | float, batch_size: int = 1, *, replacement: bool = True
+) -> LearningRule:
+    r"""Heavy-ball minibatch SGD θ_{k+1} = θ_k − η ĝ_k + β(θ_k − θ_{k−1}).
+
+    ĝ_k = (1/B) Σ_{i∈batch} ∇ℓ_i(θ_k) (plus the regularizers' exact gradient), batches
+    drawn as for :func:`sgd`; needs ``LearningSystem(..., dataset=...)``.
+
+    Continuous model (t = kη; derived in :mod:`symnoether.core.stochastic`): SGD's drift
+    scaled by 1/(1 − β) and its noise covariance by 1/(1 − β)²,
+
+        dθ = −(1/(1 − β)) ∇Ṽ dt + (1/(1 − β)) √(ηΣ) dW,
+        Ṽ = V + η(1 + β)/(4(1 − β)²) |∇V|²,
+
+    i.e. gradient flow with the metric (1 − β)·I: the charge of ψ is the potential of
+    (1 − β)ψ, and its expected rate has the noise drift (η/(2(1 − β)²)) tr(Σ∇²Q).
+
+    Parameters
+    ----------
+    lr : positive number or sympy expression
+        The step size η.
+    beta : number in [0, 1) or sympy expression
+        The momentum coefficient β (0 is plain SGD).
+    batch_size : int
+        B ≥ 1 (at most the dataset size N when ``replacement`` is False).
+    replacement : bool
+        Draw the B samples of a batch with replacement (default) or without.
+
+    References
+    ----------
+    Q. Li, C. Tai and W. E, "Stochastic modified equations and dynamics of stochastic
+    gradient algorithms I: mathematical foundations", JMLR 20 (2019), arXiv:1811.01558
+    (SMEs of SGD and of momentum SGD). D. Kunin et al., "Rethinking the limiting
+    dynamics of SGD: modified loss, phase space oscillations, and anomalous diffusion",
+    arXiv:2107.09133 (2021) (heavy-ball SGD: effective step η/(1 − β), noise covariance
+    amplified by 1/(1 − β)²). A. Ghosh, H. Lyu, X. Zhang and R. Wang, "Implicit
+    regularization in heavy-ball momentum accelerated stochastic gradient descent",
+    ICLR 2023, arXiv:2302.00849 (the modified loss of heavy ball).
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> eta, beta = sp.symbols("eta beta", positive=True)
+    >>> rule = sgd_momentum(eta, beta, batch_size=4)
+    >>> rule.order, rule.mass_scale, rule.stochastic
+    (1, 1 - beta, True)
+    """
+    how = _batching(batch_size, replacement)
+    return LearningRule(
+        name="sgd_momentum",
+        update=f"q_{{k+1}} = q_k − (η/B) Σ_batch ∇ℓ_i(q_k) + β(q_k − q_{{k−1}}), B = "
+        f"{batch_size} drawn {how} replacement",
+        lr=_positive(lr, "learning rate lr", "0.01"),
+        beta=_momentum_coefficient(beta),
+        batch_size=batch_size,
+        replacement=replacement,
+    )
+
+
+def _batching(batch_size: object, replacement: object) -> str:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidRuleError(
+            f"batch_size = {batch_size!r} is not a positive integer; pass the number of "
+            "samples per minibatch, e.g. batch_size=1"
+        )
+    if not isinstance(replacement, bool):
+        raise InvalidRuleError(f"replacement = {replacement!r} is not True or False")
+    return "with" if replacement else "without"
 
 
 def weight_decay(lam: sp.Expr | float, on: Iterable | None = None) -> WeightDecay:

@@ -10,8 +10,9 @@ optimizers the kernels are compiled with (:mod:`~symnoether.numerics.drivers`),
 the checks of validation arguments (:mod:`~symnoether.numerics.arguments`), the
 compiled kernels with their drivers (:mod:`~symnoether.numerics.compiled`), the
 continuous validation (:mod:`~symnoether.numerics.validate`), the real
-optimizers (:mod:`~symnoether.numerics.discrete`) and the reports
-(:mod:`~symnoether.numerics.reports`).
+optimizers (:mod:`~symnoether.numerics.discrete`), the reports
+(:mod:`~symnoether.numerics.reports`) and the Monte Carlo validation of SGD laws
+(:mod:`~symnoether.numerics.stochastic_mc`, its drivers and report).
 
 May import: :mod:`symnoether.errors`, :mod:`symnoether.budget`,
 :mod:`symnoether.core`. It never imports :mod:`symnoether.symmetry`.
@@ -32,6 +33,7 @@ from .compiled import TABLEAUS
 from .drivers import DRIVERS
 from .matrix_kernels import MatrixKernels
 from .reports import DiscreteReport, ValidationReport
+from .stochastic_mc import SGDReport, validate_sgd
 from .sweep_grid import Grid, geomspace, grid, linspace
 from .sweeps import sweep
 from .validate import compile, validate, validate_discrete
@@ -44,8 +46,10 @@ __all__ = [
     "cache_dir",
     "validate",
     "validate_discrete",
+    "validate_sgd",
     "ValidationReport",
     "DiscreteReport",
+    "SGDReport",
     "TABLEAUS",
     "DRIVERS",
     "Grid",

@@ -103,9 +103,9 @@ def prepare(system, law, kernels, backend):
     if system.rule is not None and system.rule.stochastic:
         raise NotSupportedError(
             "the laws of a minibatch-SGD system are expectations over the batch noise, which "
-            "validate and validate_discrete do not simulate (Monte Carlo validation is not "
-            "available yet); validate the same loss under rules.gradient_descent(eta), or "
-            "check an SGD law by its exact one-step expectation over all minibatches"
+            "validate and validate_discrete do not simulate; check it by Monte Carlo with "
+            "sn.validate_sgd(system, law, q0, params=...), or validate the same loss under "
+            "rules.gradient_descent(eta)"
         )
     laws = check_laws(law, "law")
     if kernels is None:
