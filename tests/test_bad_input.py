@@ -153,10 +153,10 @@ CASES = [
         "symbol wdot1 is reserved",
     ),
     case(
-        "coords-matrix-symbol",
+        "coords-matrix-symbol",  # a MatrixSystem (issue 14) whose loss ignores its layer
         lambda: system(coords=(sp.MatrixSymbol("W", 2, 2),)),
-        sn.InvalidCoordinatesError,
-        "W is a MatrixSymbol",
+        sn.InvalidLossError,
+        "depends on none of the layers",
     ),
     case("coords-set", lambda: system(coords={w1, w2}), sn.InvalidCoordinatesError, "set"),
     case("data-number", lambda: system(data=(x, 1)), sn.InvalidCoordinatesError, "data entry 1"),

@@ -34,7 +34,8 @@ STAGES = {
 # Inside a stage, the modules in the order of the data flow.
 MODULES = {
     "core": ["display", "typeset", "vocabulary", "rules", "checks", "system", "boundaries",
-             "branches", "jet", "traces", "matrices", "matrix_system", "dynamics", "charges",
+             "branches", "jet", "traces", "matrices", "matrix_values",
+             "matrix_checks", "matrix_system", "dynamics", "charges",
              "stochastic", "matrix_noether", "noether", "equilibrium",
              "stability", "models", "__init__"],
     "symmetry": ["actions", "breaking", "members", "products", "algebra", "grouping", "sampling",

@@ -23,11 +23,10 @@ Wdot1
 from __future__ import annotations
 
 from collections.abc import Mapping
-from fractions import Fraction
 
-import numpy as np
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.diagonal import DiagMatrix, DiagonalOf
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from ..errors import InvalidCoordinatesError, NotSupportedError
@@ -39,8 +38,6 @@ __all__ = [
     "matrix_gradient",
     "time_derivative",
     "as_scalar_loss",
-    "exact_value",
-    "InexactValueError",
 ]
 
 
@@ -176,6 +173,8 @@ def _trace_gradient(F: sp.MatrixExpr, C: sp.MatrixExpr, Z: sp.MatrixSymbol):
         rotated = sp.MatMul(*after).doit() if after else sp.Identity(factors[k].shape[1])
         inner = _trace_gradient(factors[k], rotated, Z)
         return None if inner is None else coefficient * inner
+    if isinstance(F, DiagMatrix):  # tr(diag(v) C) = tr(vᵀ δ(C)), δ(C) the diagonal of C
+        return _trace_gradient(F.args[0], sp.Transpose(DiagonalOf(C)), Z)
     if isinstance(F, sp.HadamardProduct):  # tr((X∘Y) C) = tr(Y (X∘Cᵀ)ᵀ)
         holding = [a for a in F.args if a.has(Z)]
         if len(holding) != 1:
@@ -307,6 +306,9 @@ class _Derivative:
         if isinstance(expr, sp.Inverse):
             inner = self.matrix(expr.arg)
             return -expr * inner * expr
+        if isinstance(expr, DiagMatrix | DiagonalOf):
+            inner = self.matrix(expr.args[0])
+            return zero if _is_zero_matrix(inner) else type(expr)(inner)
         if isinstance(expr, sp.HadamardProduct):
             parts = []
             for k, factor in enumerate(expr.args):
@@ -314,6 +316,12 @@ class _Derivative:
                 if not _is_zero_matrix(d):
                     parts.append(sp.HadamardProduct(*expr.args[:k], d, *expr.args[k + 1 :]))
             return sp.MatAdd(*parts) if parts else zero
+        if isinstance(expr, sp.HadamardPower) and self.still(expr.exp):
+            inner = self.matrix(expr.base)
+            if _is_zero_matrix(inner):
+                return zero
+            power = expr.exp * sp.HadamardPower(expr.base, expr.exp - 1)
+            return sp.HadamardProduct(power, inner)
         if isinstance(expr, ElementwiseApplyFunction):
             function = expr.function
             variable = function.variables[0]
@@ -330,173 +338,3 @@ class _Derivative:
 
 def _is_zero_matrix(expr: object) -> bool:
     return isinstance(expr, sp.ZeroMatrix) or (isinstance(expr, sp.Expr) and expr == 0)
-
-
-# -- exact evaluation at rational matrices ---------------------------------------------------
-
-
-class InexactValueError(NotSupportedError):
-    """An expression whose value at rational points is not rational (tanh, √2, e^t):
-    exact evaluation cannot decide it."""
-
-
-def exact_value(expr: object, values: Mapping):
-    """The exact value of a scalar or matrix expression at rational matrices.
-
-    ``values`` maps each MatrixSymbol to a NumPy object array of ``int``/``Fraction``
-    and each scalar Symbol to an ``int``/``Fraction``. Scalars come back as
-    ``Fraction``, matrices as object arrays. Products run in the cheaper direction
-    (matrix–vector chains stay matrix–vector).
-
-    Raises
-    ------
-    InexactValueError
-        A value is not rational (an elementwise ``tanh``, a ``sqrt`` of a non-square).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fractions import Fraction
-    >>> W, x = sp.MatrixSymbol("W", 2, 2), sp.MatrixSymbol("x", 2, 1)
-    >>> w = np.array([[1, 2], [3, 4]], dtype=object)
-    >>> v = np.array([[1], [-1]], dtype=object)
-    >>> exact_value(sp.Trace(x.T * W * x) / 3, {W: w, x: v})
-    Fraction(0, 1)
-    """
-    return _Exact(values).of(sp.sympify(expr))
-
-
-class _Exact:
-    def __init__(self, values: Mapping):
-        self.values = dict(values)
-
-    def of(self, expr):
-        if isinstance(expr, sp.MatrixExpr | sp.MatrixBase):
-            return self.matrix(expr)
-        return self.scalar(expr)
-
-    def scalar(self, expr: sp.Basic):
-        if expr in self.values:
-            return Fraction(self.values[expr])
-        if isinstance(expr, sp.Rational):
-            return Fraction(int(expr.p), int(expr.q))
-        if isinstance(expr, sp.Trace):
-            value = self.matrix(expr.arg)
-            return sum((value[k, k] for k in range(value.shape[0])), Fraction(0))
-        if isinstance(expr, MatrixElement):
-            return Fraction(self.matrix(expr.parent)[int(expr.i), int(expr.j)])
-        if isinstance(expr, sp.Add):
-            return sum((self.scalar(a) for a in expr.args), Fraction(0))
-        if isinstance(expr, sp.Mul):
-            out = Fraction(1)
-            for a in expr.args:
-                out *= self.scalar(a)
-            return out
-        if isinstance(expr, sp.Pow) and expr.exp.is_Integer:
-            return self.scalar(expr.base) ** int(expr.exp)
-        if expr.args and not isinstance(expr, sp.MatrixExpr):
-            args = [
-                sp.Rational(self.scalar(a).numerator, self.scalar(a).denominator) for a in expr.args
-            ]
-            return _rational(expr.func(*args), expr)
-        raise InexactValueError(f"no exact value for {expr} ({type(expr).__name__})")
-
-    def matrix(self, expr):
-        if expr in self.values:
-            return np.asarray(self.values[expr], dtype=object)
-        rows, cols = (int(d) for d in expr.shape)
-        if isinstance(expr, sp.ZeroMatrix):
-            return np.full((rows, cols), 0, dtype=object)
-        if isinstance(expr, sp.Identity):
-            out = np.full((rows, cols), 0, dtype=object)
-            for k in range(rows):
-                out[k, k] = 1
-            return out
-        if isinstance(expr, sp.MatrixBase):
-            return np.array(
-                [[self.scalar(sp.sympify(e)) for e in row] for row in expr.tolist()], dtype=object
-            )
-        if isinstance(expr, sp.Transpose):
-            return self.matrix(expr.arg).T
-        if isinstance(expr, sp.MatAdd):
-            out = self.matrix(expr.args[0])
-            for a in expr.args[1:]:
-                out = out + self.matrix(a)
-            return out
-        if isinstance(expr, sp.MatMul):
-            coefficient, factors = expr.as_coeff_matrices()
-            arrays = [self.matrix(f) for f in factors]
-            if coefficient != 1:  # into the smallest factor
-                k = min(range(len(arrays)), key=lambda i: arrays[i].size)
-                arrays[k] = arrays[k] * _integral(self.scalar(coefficient))
-            return _chain(arrays)
-        if isinstance(expr, sp.HadamardProduct):
-            out = self.matrix(expr.args[0])
-            for a in expr.args[1:]:
-                out = out * self.matrix(a)
-            return out
-        if isinstance(expr, sp.MatPow) and expr.exp.is_Integer and expr.exp > 0:
-            return self.matrix(sp.MatMul(*[expr.base] * int(expr.exp)))
-        if isinstance(expr, sp.Inverse):
-            inverse = sp.Matrix(self.matrix(expr.arg).tolist()).inv()
-            return self.matrix(sp.ImmutableMatrix(inverse))
-        if isinstance(expr, ElementwiseApplyFunction):
-            f = expr.function
-            inner = self.matrix(expr.expr)
-            out = np.empty(inner.shape, dtype=object)
-            for index, entry in np.ndenumerate(inner):
-                entry = Fraction(entry)
-                value = f(sp.Rational(entry.numerator, entry.denominator))
-                out[index] = _rational(value, expr)
-            return out
-        name = type(expr).__name__
-        if name == "DiagMatrix":
-            vector = self.matrix(expr.args[0]).reshape(-1)
-            out = np.full((len(vector), len(vector)), 0, dtype=object)
-            for k, v in enumerate(vector):
-                out[k, k] = v
-            return out
-        if name == "DiagonalMatrix":
-            inner = self.matrix(expr.args[0])
-            out = np.full(inner.shape, 0, dtype=object)
-            for k in range(min(inner.shape)):
-                out[k, k] = inner[k, k]
-            return out
-        raise InexactValueError(f"no exact value for the matrix expression {expr} ({name})")
-
-
-def _rational(value: sp.Basic, where: sp.Basic) -> Fraction | int:
-    value = sp.nsimplify(value) if isinstance(value, sp.Float) else value
-    if isinstance(value, sp.Rational):
-        return int(value.p) if value.q == 1 else Fraction(int(value.p), int(value.q))
-    raise InexactValueError(f"{where} has no rational value at a rational point ({value})")
-
-
-def _integral(value: Fraction) -> Fraction | int:
-    return value.numerator if value.denominator == 1 else value
-
-
-def _chain(arrays: list) -> np.ndarray:
-    """The product of a chain of matrices in the cheapest order (dynamic programming)."""
-    n = len(arrays)
-    if n == 1:
-        return arrays[0]
-    dims = [arrays[0].shape[0], *(a.shape[1] for a in arrays)]
-    cost = [[0] * n for _ in range(n)]
-    split = [[0] * n for _ in range(n)]
-    for length in range(1, n):
-        for i in range(n - length):
-            j = i + length
-            cost[i][j] = -1
-            for k in range(i, j):
-                c = cost[i][k] + cost[k + 1][j] + dims[i] * dims[k + 1] * dims[j + 1]
-                if cost[i][j] < 0 or c < cost[i][j]:
-                    cost[i][j], split[i][j] = c, k
-
-    def product(i: int, j: int) -> np.ndarray:
-        if i == j:
-            return arrays[i]
-        k = split[i][j]
-        return product(i, k).dot(product(k + 1, j))
-
-    return product(0, n - 1)

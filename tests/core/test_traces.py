@@ -49,6 +49,8 @@ def numeric(expr, values: dict):
         for arg in expr.args[1:]:
             out = out * numeric(arg, values)
         return out
+    if isinstance(expr, sp.HadamardPower):
+        return numeric(expr.base, values) ** float(expr.exp)
     if isinstance(expr, ElementwiseApplyFunction):
         f = sp.lambdify(expr.function.variables, expr.function.expr, "numpy")
         return np.vectorize(lambda v: float(f(v)))(numeric(expr.expr, values))
@@ -226,10 +228,11 @@ def _losses():
         sp.sqrt(sp.Trace(W1.T * W1) + 1) * sp.Trace(W2 * W1 * x * y.T),
         sp.Trace(W2 * W1 * W1.T * W2.T) ** 2,
         sp.Trace(r.T * r) / 2,
+        sp.Trace(sp.HadamardPower(W2 * W1, 3) * x * y.T),
     ]
 
 
-@pytest.mark.parametrize("k", range(5))
+@pytest.mark.parametrize("k", range(6))
 def test_gradient_matches_a_central_difference(k):
     symbols, losses = _losses()
     loss = losses[k]
