@@ -153,3 +153,18 @@ def test_scalar_kernels_still_refuse_arrays():
     one_line = "@jit\ndef loss(y, p):\n    return np.sum(y)\n"
     with pytest.raises(NotSupportedError, match="np.sum"):
         check_kernel_source(one_line, KERNEL_NAMES)
+
+
+def test_hostile_names_reach_the_source_only_escaped():
+    evil = sp.MatrixSymbol('W"""\nimport os\nos.system("x")#', 2, 2)
+    data = sp.MatrixSymbol("x')\n__import__('os')", 2, 1)
+    loss = sp.Trace(data.T * evil.T * evil * data)
+    spec = MatrixSpec(layers=(evil,), velocities=(), order=1, parameters=(data,),
+                      accelerations=(-evil * data * data.T,), loss=loss, potential=loss,
+                      gradients=(evil,), loss_gradients=(evil,))  # fmt: skip
+    kernels = compile_spec(spec, backend="numpy")
+    assert "import os" not in kernels.source.replace("<U+000A>import os", "")
+    assert "__import__" not in kernels.source.replace("<U+000A>__import__", "")
+    out = np.empty(4)
+    kernels.grad(np.arange(4.0), kernels.pack({data: [1.0, 2.0]}), out)
+    assert out.tolist() == [0.0, 1.0, 2.0, 3.0]
