@@ -63,3 +63,28 @@ def test_gradient_descent_keeps_the_one_step_identity():
                                   backend="numpy")  # fmt: skip
     assert report.identity_residual is not None and report.identity_residual < 1e-12
     assert report.passed, report
+
+
+def test_a_symmetric_gl_generator_is_affine_and_keeps_the_identity():
+    # ψ_S = (S W1, −W2 S) with S = (A + Aᵀ)/2: linear and self-adjoint, so
+    # φ = ½⟨W, ψ_S(W)⟩ = ½[tr(W1ᵀ S W1) − tr(W2ᵀ W2 S)] (hand derivation), and the
+    # one-step identity of gradient descent holds to round-off for any A.
+    A = sp.MatrixSymbol("A", 3, 3)
+    S = (A + A.T) / 2
+    eta = sp.Symbol("eta", positive=True)
+    gd = sn.LearningSystem((W1, W2), LOSS, rule=sn.rules.gradient_descent(eta), data=(x, y))
+    law = sn.noether(gd, (S * W1, -W2 * S))
+    generic = sn.noether(gd, (A * W1, -W2 * A))
+    kernels = sn.compile(gd, [law, generic], backend="numpy")
+    assert kernels.affine == (True, False)
+    a = RNG.standard_normal((3, 3))
+    s = (a + a.T) / 2
+    out = np.empty(2)
+    kernels.phi(kernels.pack_state(Q0), kernels.pack({**DATA, eta: 0.01, A: a}), out)
+    w1, w2 = Q0[W1], Q0[W2]
+    expected = 0.5 * (np.trace(w1.T @ s @ w1) - np.trace(w2.T @ w2 @ s))
+    assert out.tolist() == pytest.approx([expected, 0.0], rel=1e-12)
+    report = sn.validate_discrete(gd, law, Q0, params={**DATA, eta: 0.005, A: a}, steps=200,
+                                  backend="numpy")  # fmt: skip
+    assert report.identity_residual < 1e-12
+    assert report.passed, report
