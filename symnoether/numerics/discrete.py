@@ -163,6 +163,11 @@ def validate_discrete(
         )
     params, drawn = resolve_params(kernels, params, seed=seed)
     eta_symbol, eta0, beta, expected = _optimizer(system, params, lr)
+    if isinstance(kernels, MatrixKernels) and rule.order == 2:
+        # a constant scalar metric keeps the second order (the rule of a MatrixSystem
+        # does not know its layers, so rule.modified_equation_order cannot tell)
+        layers = set(kernels.spec.layers)
+        expected = 1 if kernels.spec.metric.free_symbols & layers else 2
     q0 = as_array(flat_state(kernels, q0, "q0"), "q0", len(kernels.coords), batch=False)[0]
     precondition = rule.preconditioner is not None
     burn_in = 1 if beta <= 0 else max(1, math.ceil(math.log(1e-14) / math.log(beta)))

@@ -19,8 +19,9 @@ Layout
   matrix constants (A, D, …; by name, each row-major), then the data (declared
   order, matrices row-major).
 * ``psi``/``mpsi``: row-major (law, entry), as in codegen; ``mpsi`` = m ψ (M = m I).
-* ``phi``: ½⟨W, ψ(W) + ψ(0)⟩ for a generator ψ(W) = c_B W_B + b_B per layer (linear
-  and self-adjoint up to a constant), else 0 (``affine`` says which).
+* ``phi``: ½⟨W, ψ(W) + ψ(0)⟩ for a generator ψ(W) = L(W) + b with L self-adjoint
+  (per-layer scalings, or proved by trace-cyclic canonical forms: ψ = (S W1, −W2 S)
+  with S = (A + Aᵀ)/2), else 0 (``affine`` says which).
 * ``metric(y, p, out)`` writes ONE number, the scalar preconditioner g (1 without
   one): an n×n metric does not fit at width 64 (12,288² entries). The discrete
   optimizer folds it into its step (η/g); nothing calls ``metric`` with n×n room.
@@ -59,7 +60,8 @@ import sympy as sp
 from ..core.matrix_noether import MatrixNoetherLaw
 from ..core.matrix_system import MatrixSystem
 from ..core.system import TIME
-from ..errors import InvalidInputError, NotSupportedError
+from ..core.traces import trace_identity
+from ..errors import InvalidInputError, NotSupportedError, SymnoetherError
 from . import kernel_cache, kernel_source, matrix_printer
 from .kernel_source import KERNEL_NAMES, check_kernel_source
 from .matrix_kernels import Entries, MatrixKernels, is_matrix, label
@@ -159,8 +161,8 @@ def generate(spec: MatrixSpec) -> tuple[str, tuple]:
                 body.lines.append(f"return {body.scalar(expr)}")
             elif kind == "scalar":
                 body.lines.append(f"out[{where}] = {body.scalar(expr)}")
-            elif kind == "copy":
-                body.lines.append(f"out[{where}] = {expr}")
+            elif kind == "copy":  # a loop: numba compiles a slice copy ~20× slower
+                body.lines += [f"for i in range({where}):", f"    out[i] = {expr}"]
             else:
                 body.write(expr, where)
         used = set(re.findall(r"\b[abp][0-9]+\b", "\n".join(body.lines)))
@@ -176,10 +178,10 @@ def generate(spec: MatrixSpec) -> tuple[str, tuple]:
 
     rhs = blocks(spec.accelerations, nq if spec.order == 2 else 0)
     if spec.order == 2:
-        rhs.insert(0, ("copy", f"0:{nq}", f"y[{nq}:{ns}]"))
+        rhs.insert(0, ("copy", nq, f"y[{nq} + i]"))
     affine, phis, psis, mpsis = [], [], [], []
     for j, generator in enumerate(spec.generators):
-        linear = _scaling(generator, spec.layers)
+        linear = _affine(generator, spec.layers)
         affine.append(linear)
         phis.append(("scalar", j, _phi(generator, spec.layers) if linear else sp.S.Zero))
         psis.extend(blocks(generator, j * nq))
@@ -234,6 +236,33 @@ def _scaling(generator: tuple, layers: tuple) -> bool:
             if any(isinstance(s, sp.MatrixSymbol) for s in coefficient.free_symbols):
                 return False
     return True
+
+
+def _affine(generator: tuple, layers: tuple) -> bool:
+    """Whether ψ(W) = L(W) + b with L self-adjoint (⟨U, L V⟩ = ⟨L U, V⟩): per-layer
+    scalings at once, otherwise proved by trace-cyclic canonical forms (additivity and
+    symmetry as trace identities in fresh letters U, V, X); False when not proved."""
+    if _scaling(generator, layers):
+        return True
+    letters = [
+        [sp.MatrixSymbol(f"_{name}{k}", *W.shape) for k, W in enumerate(layers)] for name in "UVX"
+    ]
+    U, V, X = letters
+
+    def at(values):
+        table = dict(zip(layers, values, strict=True))
+        return [sp.sympify(psi).xreplace(table) for psi in generator]
+
+    b = [psi.doit() for psi in at([sp.ZeroMatrix(*W.shape) for W in layers])]
+    pu, pv, puv = at(U), at(V), at([u + v for u, v in zip(U, V, strict=True)])
+    additive = sp.Add(*(sp.Trace(x.T * (s - a - c + z))
+                        for x, s, a, c, z in zip(X, puv, pu, pv, b, strict=True)))  # fmt: skip
+    adjoint = sp.Add(*(sp.Trace(u.T * (c - z)) - sp.Trace((a - z).T * v)
+                       for u, v, a, c, z in zip(U, V, pu, pv, b, strict=True)))  # fmt: skip
+    try:
+        return trace_identity(additive) and trace_identity(adjoint)
+    except (SymnoetherError, TypeError, ValueError, AttributeError):  # not a trace polynomial
+        return False
 
 
 def _phi(generator: tuple, layers: tuple) -> sp.Expr:

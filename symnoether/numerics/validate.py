@@ -195,7 +195,7 @@ def validate(
         tolerance = max(1e3 * rtol, 1e-10) if adaptive else 1e-6
     module = kernels.module
     if Y0.shape[0] == 1 and batch is None and np.ndim(q0) == 1:
-        cap = min(4096, max(64, _STORED // (ns + nl)))  # a wide matrix system stores fewer
+        cap = min(4096, max(16, _STORED // (ns + nl)))  # a wide matrix system stores fewer
         out_t, out_z, out_q = np.empty(cap), np.empty((cap, ns + nl)), np.empty((cap, nl))
         stats, info, zlast = np.empty((5, nl)), np.empty(5), np.empty(ns + nl)
         module.drive_integrate(

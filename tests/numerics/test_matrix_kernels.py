@@ -231,3 +231,14 @@ def test_small_validation_passes_on_the_numpy_backend(net):
     assert report.passed, report
     assert report.drawn[A].shape == (H, H)  # the generic gl element, drawn and reported
     assert "3×3 array" in str(report)
+
+
+def test_laws_of_another_kind_or_system_are_refused(net):
+    system, (gl, _), (W1, W2, *_) = net
+    other, (other_gl, _), _ = two_layer(2, 2, 2)
+    with pytest.raises(InvalidInputError, match="derived for another system"):
+        sn.compile(system, [other_gl], backend="numpy")
+    (q,) = sn.coordinates("q")
+    flow = sn.LearningSystem((q,), q**2 / 2, rule=sn.rules.gradient_flow())
+    with pytest.raises(InvalidInputError, match="not a MatrixNoetherLaw"):
+        sn.compile(system, [sn.noether(flow, (q,))], backend="numpy")

@@ -29,9 +29,9 @@ def values():
     return w, s, xv.reshape(2, 1), 0.7
 
 
-def run(spec, values):
+def run(spec, values, backend="numpy"):
     w, s, xv, cv = values
-    kernels = compile_spec(spec, backend="numpy")
+    kernels = compile_spec(spec, backend=backend)
     p = kernels.pack({x: xv, c: cv})
     y = kernels.pack_state({W: w, S: s})
     out = np.empty(len(y))
@@ -39,7 +39,8 @@ def run(spec, values):
     return kernels, kernels.loss(y, p), out[:6].reshape(3, 2), out[6:].reshape(3, 3)
 
 
-def test_elementwise_constructs_match_numpy(values):
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_elementwise_constructs_match_numpy(values, backend):
     w, s, xv, cv = values
     relu = W.applyfunc(lambda v: sp.Max(0, v))
     tanh = (S * W).applyfunc(sp.tanh)
@@ -47,7 +48,7 @@ def test_elementwise_constructs_match_numpy(values):
     loss = (sp.sqrt(sp.Trace(W.T * W)) + sp.Trace(x.T * hw.T * hw * x)
             + c * (W.T * S * W * x)[0, 0] + sp.Trace(sp.HadamardPower(S, 3)))  # fmt: skip
     grads = (sp.HadamardProduct(relu, tanh) + c * W, S**2 + 2 * sp.Identity(3) - S.T * c)
-    _, loss_value, g1, g2 = run(spec_of(loss, grads), values)
+    _, loss_value, g1, g2 = run(spec_of(loss, grads), values, backend)
     expected = (np.sqrt(np.sum(w * w)) + np.sum(((w * w) @ xv) ** 2)
                 + cv * (w.T @ s @ w @ xv)[0, 0] + np.trace(s**3))  # fmt: skip
     assert loss_value == pytest.approx(expected, rel=1e-13)
@@ -152,3 +153,18 @@ def test_scalar_kernels_still_refuse_arrays():
     one_line = "@jit\ndef loss(y, p):\n    return np.sum(y)\n"
     with pytest.raises(NotSupportedError, match="np.sum"):
         check_kernel_source(one_line, KERNEL_NAMES)
+
+
+def test_hostile_names_reach_the_source_only_escaped():
+    evil = sp.MatrixSymbol('W"""\nimport os\nos.system("x")#', 2, 2)
+    data = sp.MatrixSymbol("x')\n__import__('os')", 2, 1)
+    loss = sp.Trace(data.T * evil.T * evil * data)
+    spec = MatrixSpec(layers=(evil,), velocities=(), order=1, parameters=(data,),
+                      accelerations=(-evil * data * data.T,), loss=loss, potential=loss,
+                      gradients=(evil,), loss_gradients=(evil,))  # fmt: skip
+    kernels = compile_spec(spec, backend="numpy")
+    assert "import os" not in kernels.source.replace("<U+000A>import os", "")
+    assert "__import__" not in kernels.source.replace("<U+000A>__import__", "")
+    out = np.empty(4)
+    kernels.grad(np.arange(4.0), kernels.pack({data: [1.0, 2.0]}), out)
+    assert out.tolist() == [0.0, 1.0, 2.0, 3.0]
