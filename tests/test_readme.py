@@ -27,7 +27,7 @@ def _blocks(language: str) -> list[str]:
 
 
 def test_repl_example_prints_the_documented_law(tmp_path, monkeypatch):
-    example, pipeline = _blocks("python")
+    example, pipeline, widths = _blocks("python")
     namespace: dict = {}
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
@@ -43,6 +43,14 @@ def test_repl_example_prints_the_documented_law(tmp_path, monkeypatch):
         exec(compile(pipeline, "README.md", "exec"), namespace)
     assert printed.getvalue().split("\n")[:2] == ["1 ['scale']", "True True 2"]
     assert (tmp_path / "nld.md").read_text(encoding="utf-8").count("$$") >= 2
+    # Real widths: the matrix-level example prints what its comments say.
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(widths, "README.md", "exec"), namespace)
+    said = [line.split("# ")[1] for line in widths.splitlines() if "print(" in line and "# " in line]
+    lines = printed.getvalue().strip().split("\n")
+    assert lines[0] == said[0] and lines[2] == said[2] and lines[3] == said[3].split(" (")[0]
+    assert lines[1].startswith("(eta*(beta + 1)/2) e^{t/τ} (Ẇ1 W1ᵀ") and "W2ᵀ Ẇ2" in lines[1]
 
 
 def test_readme_shows_both_commands():

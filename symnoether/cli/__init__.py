@@ -294,7 +294,8 @@ def validation_inputs(derivation: Derivation, given: Mapping | None = None, *, s
 
     ``given`` (a script's ``validation()`` hook) may set ``q0``, ``v0``,
     ``params`` and ``t_end``; the rest is drawn reproducibly: q0 and the data
-    from N(0, 1), every hyper-parameter 0.1, v0 = 0, t_end = 5. A constant only the
+    from N(0, 1) (a matrix layer's entries divided by √(its columns), a matrix datum an
+    array of its shape), every hyper-parameter 0.1, v0 = 0, t_end = 5. A constant only the
     laws mention (an entry of A in ψ_A) is left to :func:`symnoether.validate`,
     which draws it and lists it in the report (``report.drawn``).
 
@@ -319,10 +320,17 @@ def validation_inputs(derivation: Derivation, given: Mapping | None = None, *, s
     system = derivation.system
     rng = np.random.default_rng(seed)
     params = {str(h): 0.1 for h in system.hyperparameters}
-    params.update({str(d): float(rng.normal()) for d in system.data})
+    for d in system.data:  # a matrix-level system's data are arrays of their shapes
+        shape = getattr(d, "shape", None)
+        params[str(d)] = rng.normal(size=tuple(map(int, shape))) if shape else float(rng.normal())
     params.update({str(k): v for k, v in dict(given.get("params") or {}).items()})
     q0 = given.get("q0")
-    if q0 is None:
+    if q0 is None and hasattr(system, "layers"):  # scaled by the fan-in: products stay O(1)
+        q0 = {
+            W: rng.normal(size=(int(W.shape[0]), int(W.shape[1]))) / np.sqrt(int(W.shape[1]))
+            for W in system.layers
+        }
+    elif q0 is None:
         q0 = [float(v) for v in rng.normal(size=len(system.coords))]
     return {"q0": q0, "v0": given.get("v0"), "params": params,
             "t_end": float(given.get("t_end", 5.0))}  # fmt: skip

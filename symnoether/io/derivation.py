@@ -143,7 +143,7 @@ class Derivation:
         for name, law in zip(self.names, self.laws, strict=True):
             sections.append(f"[{name}] " + str(law))
         if self.matrix_forms:
-            rows = [(formula, _matrix_text(m)) for formula, _, m in self.matrix_forms]
+            rows = [(f, _matrix_text(m, self.system)) for f, _, m in self.matrix_forms]
             sections.append(table_text("matrix forms of the conserved charges", rows))
         if self.results:
             rows = [(label, _plain(value)) for label, value in self.results]
@@ -376,10 +376,10 @@ def _named(generators: Mapping[str, object] | Sequence[object]) -> dict[str, obj
     return {f"psi{i + 1}": generator for i, generator in enumerate(generators)}
 
 
-def _matrix_text(matrix: object) -> str:
+def _matrix_text(matrix: object, system: object) -> str:
     """An explicit matrix as nested lists; a matrix expression in trace notation."""
     if isinstance(matrix, sp.MatrixExpr) and not isinstance(matrix, sp.ImmutableMatrix):
-        return matrix_text(matrix)
+        return matrix_text(matrix, order=system.layers, tau=system.tau)
     return sp.sstr(matrix.tolist())
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
+from ..core.matrix_display import matrix_text
 from ..errors import InvalidInputError, ValidationFailedError
 
 __all__ = ["ValidationReport", "DiscreteReport", "plot_charges", "law_names", "CHARGE_WIDTH"]
@@ -340,8 +341,12 @@ def _yes(ok: bool) -> str:
 
 
 def _charge_text(law) -> str:
-    try:
-        text = sp.sstr(law.charge)
+    try:  # a matrix-level law in trace notation, tr(Ẇ1ᵀ A W1), else SymPy's text
+        if hasattr(law, "matrix_charges"):
+            system = law.system
+            text = matrix_text(law.charge, order=system.layers, tau=system.tau)
+        else:
+            text = sp.sstr(law.charge)
     except Exception:  # noqa: BLE001 - a hand-built law: the table still prints
         text = "?"
     return text if len(text) <= CHARGE_WIDTH else text[: CHARGE_WIDTH - 1] + "…"
