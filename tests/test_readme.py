@@ -47,7 +47,9 @@ def test_repl_example_prints_the_documented_law(tmp_path, monkeypatch):
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         exec(compile(widths, "README.md", "exec"), namespace)
-    said = [line.split("# ")[1] for line in widths.splitlines() if "print(" in line and "# " in line]
+    said = [
+        line.split("# ")[1] for line in widths.splitlines() if "print(" in line and "# " in line
+    ]
     lines = printed.getvalue().strip().split("\n")
     assert lines[0] == said[0] and lines[2] == said[2] and lines[3] == said[3].split(" (")[0]
     assert lines[1].startswith("(eta*(beta + 1)/2) e^{t/τ} (Ẇ1 W1ᵀ") and "W2ᵀ Ẇ2" in lines[1]
