@@ -532,3 +532,39 @@ def test_an_error_raised_inside_symnoether_is_reported_as_a_bug(tmp_path, capsys
     assert "--debug" in err[1] and "bug in symnoether" in err[1]
     assert main(["run", str(script), "--debug"]) == 2
     assert "run with --debug" not in capsys.readouterr().err
+
+
+SGD_PAIR = """
+    from dataclasses import replace
+
+    import sympy as sp
+    import symnoether as sn
+
+    def derivation():
+        eta = sp.Symbol("eta", positive=True)
+        x, y = sn.data("x y")
+        u, w = sn.coordinates("u w")
+        system = sn.LearningSystem((u, w), (y - u * w * x) ** 2 / 2, rule=sn.rules.sgd(eta),
+                                   data=(x, y), dataset={{x: [0.5, -1, 3], y: [2, 1, -1]}})
+        law = sn.noether(system, (u, -w))
+        law = {law}
+        return sn.Derivation("rescale under SGD", system, sn.equations_of_motion(system),
+                             ("rescale",), (law,))
+
+    def validation():
+        return {{"q0": [1.2, 0.4], "params": {{"eta": 0.05}}}}
+"""
+
+
+def test_sgd_laws_validate_by_monte_carlo(tmp_path, capsys):
+    """`--validate` on an SGD derivation runs validate_sgd (the continuous check refuses
+    SGD); a law with the noise drift's sign flipped fails it (|z| far above 4)."""
+    script = _script(tmp_path, SGD_PAIR.format(law="law"))
+    png = tmp_path / "sgd.png"
+    argv = ["run", str(script), "--validate", "--backend", "numpy", "--plot", str(png)]
+    assert main(argv) == 0
+    assert "Monte Carlo validation PASSED" in capsys.readouterr().out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    wrong = _script(tmp_path, SGD_PAIR.format(law="replace(law, noise_drift=-law.noise_drift)"))
+    assert main(["run", str(wrong), "--validate", "--backend", "numpy"]) == 1
+    assert "Monte Carlo validation FAILED" in capsys.readouterr().out

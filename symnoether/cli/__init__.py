@@ -75,6 +75,7 @@ from ..io import specfile
 from ..io.derivation import Derivation
 from ..io.notation import visible_text
 from ..numerics.compiled import compile as compile_kernels
+from ..numerics.stochastic_mc import validate_sgd
 from ..numerics.validate import validate
 from .gallery import (
     PACKAGE,
@@ -177,7 +178,16 @@ def _run_stages(args: argparse.Namespace, progress: Progress, target: Path) -> N
     print(visible_text(str(shown)))  # no escape sequence from a spec reaches the terminal
     reports: list = []
     figure = None
-    if args.validate or args.plot is not None:
+    stochastic = getattr(derivation.system.rule, "stochastic", False)
+    if (args.validate or args.plot is not None) and stochastic:  # SGD laws: by Monte Carlo
+        with progress.stage("validating the laws by Monte Carlo runs of SGD"):
+            reports = _validate_sgd(derivation, inputs, backend=args.backend)
+        for report in reports:
+            print(visible_text(f"\n{report}"))
+        if args.plot is not None:
+            with progress.stage(f"plotting to {args.plot}"):
+                figure = _plot(reports[0], args.plot)
+    elif args.validate or args.plot is not None:
         laws = tuple(derivation.laws)
         with progress.stage("compiling the kernels"):
             kernels = compile_kernels(derivation.system, laws, backend=args.backend)
@@ -349,6 +359,20 @@ def _validate(derivation: Derivation, given: Mapping, *, backend: str, kernels=N
         kernels=kernels,
         names=derivation.names,
     )
+
+
+def _validate_sgd(derivation: Derivation, given: Mapping, *, backend: str) -> list:
+    """One Monte Carlo report per law of an SGD derivation (:func:`validate_sgd`; the data
+    are the system's dataset, so only the hyper-parameters are passed). The NumPy backend
+    runs fewer, shorter runs (256 × 200) than numba's default (4096 × 2000)."""
+    inputs = validation_inputs(derivation, given)
+    data = {str(d) for d in derivation.system.data}
+    params = {k: v for k, v in inputs["params"].items() if k not in data}
+    size = {"runs": 256, "steps": 200} if backend == "numpy" else {}
+    return [
+        validate_sgd(derivation.system, law, inputs["q0"], params=params, backend=backend, **size)
+        for law in derivation.laws
+    ]
 
 
 def _plot(report: object, path: str) -> Path:
