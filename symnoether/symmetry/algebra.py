@@ -89,6 +89,9 @@ class SymmetryAlgebra:
     searched : str
         What was searched: ``'all affine generators'`` (general search), or the
         structured families tried. See :attr:`complete`.
+    discrete : DiscreteSymmetries or None
+        The discrete symmetries (signed permutations) when searched with
+        ``find_symmetries(..., discrete=True)``, else None.
     ignored : tuple
         Coordinates (Symbols, or whole MatrixSymbol layers) the loss does not depend
         on. They are not searched and not counted: every vector field on them is a
@@ -114,6 +117,7 @@ class SymmetryAlgebra:
     mode: str = "general"
     ignored: tuple = ()
     searched: str = ""
+    discrete: object = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.mode not in ("general", "structured"):

@@ -56,8 +56,8 @@ import sympy as sp
 from ..budget import check
 from ..core.display import table_text
 from ..errors import NotSupportedError
+from .parsing import parse_blocks, parse_data, parse_loss
 from .sampling import proves_zero
-from .search import parse_blocks, parse_data, parse_loss
 
 __all__ = ["DiscreteSymmetry", "DiscreteSymmetries", "find_discrete_symmetries"]
 

@@ -58,17 +58,12 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 
 from ..budget import time_budget
 from ..core.checks import (
-    block_symbols,
-    check_distinct,
-    coordinate_blocks,
     ignored_coordinates,
     ignored_message,
 )
 from ..errors import (
     IgnoredCoordinateWarning,
-    InvalidCoordinatesError,
     InvalidInputError,
-    InvalidLossError,
     NotSupportedError,
     SearchTooLargeError,
 )
@@ -80,9 +75,10 @@ from .algebra import (
     SymmetryFamily,
     TranslationModule,
 )
+from .discrete import find_discrete_symmetries
 from .general import general_search
 from .grouping import on_every_block
-from .sampling import coordinate_symbols, short_text
+from .parsing import parse_blocks, parse_data, parse_loss
 from .structured import structured_search
 
 __all__ = [
@@ -112,6 +108,7 @@ def find_symmetries(
     seed: int = 0,
     max_unknowns: int = MAX_GENERAL_UNKNOWNS,
     timeout: float | None = None,
+    discrete: bool = False,
 ) -> SymmetryAlgebra:
     """The affine symmetries ψ = A q + b of ``loss``: a verified basis of their Lie algebra,
     with how complete it is (``algebra.complete``, ``algebra.searched``).
@@ -125,6 +122,11 @@ def find_symmetries(
         row; a tuple or list of Symbols, such as biases, is one column block).
     data : sequence of Symbols, matrices or MatrixSymbols
         Inputs and targets: the symmetry must hold for every value of them.
+    discrete : bool
+        Also search the discrete symmetries — orthogonal signed permutations R with
+        V(Rθ) ≡ V(θ): mirrors, sign flips, permutations of hidden units
+        (:func:`~symnoether.symmetry.discrete.find_discrete_symmetries`) — returned as
+        ``algebra.discrete`` (None when not searched).
     mode : {'auto', 'general', 'structured'}
         'general' solves for all n² + n unknowns (up to ``max_unknowns``; MatrixSymbol
         layers are written out entry by entry): the result is complete;
@@ -195,13 +197,19 @@ def find_symmetries(
       translations times affine functions (dimension 4): psi = f(q)*t, f affine in the 3
       coordinates, t in the span of
         translation_1 = (1, 1, 1)
-    >>> c = sp.Symbol("c", positive=True)
     >>> w1, w2 = sn.coordinates("w1 w2")
+    >>> pair = find_symmetries((1 - w1 * w2) ** 2, (w1, w2), discrete=True)
+    >>> pair.dimension, len(pair.discrete.elements)     # the rescaling, and 3 mirrors
+    (1, 3)
+    >>> c = sp.Symbol("c", positive=True)
     >>> find_symmetries((w1 + c * w2) ** 2, (w1, w2)).dimension   # ψ = (c, −1) depends on c
     0
     """
     with time_budget(timeout, "the symmetry search", hint=_SEARCH_HINT):
         algebra = _search(loss, coords, data, mode, seed, max_unknowns)
+        if discrete:
+            mirrors = find_discrete_symmetries(loss, coords, data, seed=seed)
+            algebra = dataclasses.replace(algebra, discrete=mirrors)
     if algebra.ignored:
         warnings.warn(ignored_message(algebra.ignored), IgnoredCoordinateWarning, stacklevel=2)
     return algebra
@@ -249,80 +257,6 @@ def _search(loss, coords, data, mode: str, seed: int, max_unknowns: int) -> Symm
 
 
 # -- input ------------------------------------------------------------------------
-
-
-def parse_blocks(coords: object) -> tuple:
-    """(name, block) pairs: Symbols, explicit matrices of Symbols, MatrixSymbols; checked
-    as :class:`~symnoether.core.system.LearningSystem` checks its coordinates."""
-    blocks = coordinate_blocks(coords, matrix_symbols=True)
-    symbols = [s for _, block in blocks for s in block_symbols(block)]
-    bad = [s for s in symbols if not isinstance(s, sp.Symbol | sp.MatrixSymbol)]
-    if bad:
-        raise InvalidCoordinatesError(
-            f"coordinate matrix entry {bad[0]!r} is not a Symbol; build coordinate "
-            "matrices with sn.matrix_coordinates('W', rows, cols)"
-        )
-    check_distinct(symbols, "coordinate")
-    return blocks
-
-
-def parse_data(data: object, blocks: tuple) -> tuple:
-    """Flattened data symbols (matrices and tuples of Symbols flattened, MatrixSymbols
-    kept whole)."""
-    if isinstance(data, sp.Symbol | sp.MatrixBase | sp.MatrixSymbol):
-        data = [data]
-    if isinstance(data, str) or not isinstance(data, Iterable):
-        raise InvalidCoordinatesError(
-            f"data = {data!r} is not a sequence of data Symbols; declare data with "
-            "sn.data('x y') and pass data=(x, y)"
-        )
-    flat = []
-    for item in data:
-        nested = isinstance(item, sp.MatrixBase | tuple | list)
-        entries = list(item) if nested else [item]
-        for entry in entries:
-            if not isinstance(entry, sp.Symbol | sp.MatrixSymbol):
-                raise InvalidCoordinatesError(
-                    f"data entry {entry!r} is a {type(entry).__name__}, not a Symbol; "
-                    "declare data with sn.data('x y')"
-                )
-            flat.append(entry)
-    coordinates = set(coordinate_symbols(blocks)) | {b for _, b in blocks}
-    shared = [d for d in flat if d in coordinates]
-    if shared:
-        raise InvalidCoordinatesError(
-            f"{shared[0]} is both a coordinate and a data symbol; rename one of them"
-        )
-    return tuple(flat)
-
-
-def parse_loss(loss: object, blocks: tuple) -> sp.Basic:
-    if isinstance(loss, sp.MatrixBase | sp.MatrixExpr):
-        if tuple(loss.shape) != (1, 1):
-            raise InvalidLossError(
-                f"the loss is a {loss.shape[0]}×{loss.shape[1]} matrix; it must be a scalar "
-                "(write a squared norm as (r.T*r)[0] or r.T*r for a column r)"
-            )
-        if isinstance(loss, sp.MatrixBase):
-            loss = loss[0, 0]
-    elif (
-        isinstance(loss, str)
-        or isinstance(loss, bool)
-        or not isinstance(loss, int | float | sp.Expr)
-    ):
-        raise InvalidLossError(
-            f"the loss {loss!r} is a {type(loss).__name__}, not a SymPy expression; build it "
-            "from the symbols of sn.coordinates and sn.data"
-        )
-    loss = loss if isinstance(loss, sp.MatrixExpr) else sp.sympify(loss)
-    if not any(loss.has(b) for _, b in blocks if isinstance(b, sp.MatrixSymbol)) and not (
-        loss.free_symbols & set(coordinate_symbols(blocks))
-    ):
-        raise InvalidLossError(
-            f"the loss {short_text(loss)} depends on none of the coordinates, so every "
-            "generator is a symmetry; build it from these coordinate symbols"
-        )
-    return loss
 
 
 def _size(block: object) -> int:

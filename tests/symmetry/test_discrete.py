@@ -180,3 +180,15 @@ def test_fixed_subspaces_are_invariant_under_gd_and_per_sample_ones_under_sgd():
     gradient = sp.diff((y - v * x) ** 2, v)
     mean = sum(gradient.subs({x: a, y: b, v: 0}) for a, b in ((1, 1), (-1, 1))) / 2
     assert mean == 0 and gradient.subs({x: 1, y: 1, v: 0}) == -2
+
+
+def test_find_symmetries_with_discrete_true_carries_the_mirrors():
+    """The same mirrors as find_discrete_symmetries, on the continuous algebra's result;
+    None when not asked (the continuous search alone)."""
+    w1, w2 = sn.coordinates("w1 w2")
+    loss = (1 - w1 * w2) ** 2
+    both = sn.find_symmetries(loss, (w1, w2), discrete=True)
+    alone = sn.find_discrete_symmetries(loss, (w1, w2))
+    assert both.dimension == 1 and both.discrete is not None
+    assert [e.matrix for e in both.discrete.elements] == [e.matrix for e in alone.elements]
+    assert sn.find_symmetries(loss, (w1, w2)).discrete is None
