@@ -3,19 +3,28 @@ r"""Hyper-parameter and seed sweeps: every law checked over a grid, in-process o
 :func:`grid` declares the swept parameters (a value list per symbol: :func:`geomspace`,
 :func:`linspace` or any list) and the seeds; :func:`sweep` runs a check
 (``"validate"``: :func:`~symnoether.numerics.validate.validate`; ``"discrete"``:
-:func:`~symnoether.numerics.discrete.validate_discrete`) at every grid point and seed
-and returns a :class:`pandas.DataFrame`, one row per point, seed and law.
+:func:`~symnoether.numerics.discrete.validate_discrete`; ``"sgd"``: the Monte Carlo
+:func:`~symnoether.numerics.stochastic_mc.validate_sgd`; ``"stability"``: the growth
+rate of a symmetric solution, :func:`~symnoether.core.stability.stability`) at every
+grid point and seed and returns a :class:`pandas.DataFrame`, one row per point, seed
+and law (``"stability"``: one row per point and seed, law ``'stability'``).
 
 Seeds. Seed ``s`` starts the run from q₀ + spread·N(0, 1) (and, for a second-order
 system, v₀ + spread·N(0, 1)) drawn from ``numpy.random.default_rng(s)``: exactly the
 state ``validate(..., batch=1, seed=s, spread=spread)`` draws; the discrete check
 uses the drawn q and starts at rest. ``spread=0`` runs every seed from q₀ itself.
 The seed also seeds the constants a law may leave undrawn (entries of A in ψ_A).
+The ``"sgd"`` check starts every run at q₀ itself and uses the seed as the Monte Carlo
+stream's (``validate_sgd(..., seed=s)``); ``"stability"`` does not use it.
 
 Execution. Tasks are chunks of (point, seed) pairs. Each carries the generated
 kernel *source text* and its SHA-256 (no compiled function, nothing numba-specific):
 a worker checks the hash, compiles the source once through the kernel cache of its
-own ``SYMNOETHER_CACHE_DIR`` and keeps the module for the next chunks. Without a
+own ``SYMNOETHER_CACHE_DIR`` and keeps the module for the next chunks. The ``"sgd"``
+check's tasks carry the system and laws instead (SymPy objects, picklable): each worker
+generates ``validate_sgd``'s kernels once (memoized per process) and compiles them
+through its kernel cache. The ``"stability"`` check compiles nothing: the sweep derives
+the linearization once and its tasks carry it. Without a
 client the chunks run in this process, one after the other (the validation check:
 each chunk one compiled batch across cores, :mod:`.sweep_batch`); ``workers=N`` starts a
 ``distributed.LocalCluster`` of N processes (closed afterwards); ``client=`` takes a
@@ -122,7 +131,9 @@ def sweep(
         The centre of the initial states (see the module docstring).
     params : dict, optional
         Values of the parameters the grid does not sweep (data, fixed hyper-parameters).
-    check : {'validate', 'discrete'}
+    check : {'validate', 'discrete', 'sgd', 'stability'}
+        ``'sgd'`` needs a system built with ``rules.sgd`` (or ``sgd_momentum``) and a
+        dataset; ``'stability'`` takes a LearningSystem alone too (it checks no law).
     spread : float ≥ 0
         Standard deviation of the seeded initial states around q0 (and v0).
     out : path, optional
@@ -141,7 +152,14 @@ def sweep(
     **options
         Passed to the check: ``t_end``, ``rtol``, ``atol``, ``method``, ``dt``,
         ``tolerance``, ``max_steps`` (validate); ``steps``, ``lr``, ``levels``, the
-        tolerances (discrete); ``backend`` for both.
+        tolerances (discrete); ``runs``, ``steps``, ``prediction``, ``z_max``, ``atol``,
+        ``checkpoints`` (sgd, as in ``validate_sgd``); ``backend`` for these three.
+        Stability: ``point`` (required: {coordinate or its name: value}, the symmetric
+        solution), ``parameter`` (the Symbol or name whose threshold is reported;
+        default the grid's first axis), ``noise`` (False: mean gradient flow; True:
+        minibatch SGD, the top Lyapunov exponent), ``normal`` and ``bounds`` (as in
+        ``stability``). The linearization is derived once for the whole sweep (with
+        ``noise=True`` its numeric threshold at the first grid point's other values).
 
     Returns
     -------
@@ -155,6 +173,21 @@ def sweep(
         a divergence's too), ``wall_s`` (seconds for the point and seed; validate: the
         chunk's time shared by its pairs) and ``point``
         (the grid point's index).
+
+        For ``check='sgd'``: ``passed`` is the report's verdict (abs(z) ≤ z_max +
+        atol/SE, no run diverged), ``max_error`` is abs(z), the mean residual of the
+        runs in standard errors, ``order`` is NaN, ``charge_end`` the mean charge over
+        the runs after the last step, ``diverged`` whether any run diverged (its
+        message in ``error``; ``diverged_t`` NaN).
+
+        For ``check='stability'`` (law ``'stability'``): ``passed`` is the predicted
+        verdict, exponent < 0 (the symmetric solution attracts: restoration, or
+        collapse under SGD); ``max_error`` is the exponent itself, the growth rate per
+        unit time t = kη (−λ_min of the Hessian; with ``noise=True`` the top Lyapunov
+        exponent); ``order`` is NaN; ``charge_end`` is the threshold of ``parameter``
+        (stable above it) at the point's other values, NaN when there is none or (with
+        ``noise=True``) when a swept parameter other than ``parameter`` enters the
+        linearized maps; ``diverged`` is False.
 
     Raises
     ------

@@ -74,16 +74,30 @@ def test_sgd_check_passes_the_law_of_balance_and_fails_a_wrong_one(sgd_laws):
     assert last["max_error"].item() == abs(report.z)
 
 
-def test_sgd_rows_are_the_same_on_a_local_cluster(sgd_laws):
-    pytest.importorskip("distributed")
+@pytest.fixture(scope="module")
+def client():
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                 host="127.0.0.1", dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):  # fmt: skip
+        yield client
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(a.drop(columns="wall_s"), b.drop(columns="wall_s"),
+                                  check_exact=True)  # fmt: skip
+
+
+def test_sgd_rows_are_the_same_on_a_local_cluster(sgd_laws, client):
+    # the tasks carry the system and laws; each worker process compiles the SGD kernels
     system, laws = sgd_laws
     grid = sn.grid({eta: [0.02, 0.04]}, seeds=[3])
     options = {"q0": [0.8, -0.5], "params": {lam: 1e-3}, "check": "sgd", "runs": 32,
                "steps": 50, "backend": "numpy"}  # fmt: skip
     here = sn.sweep((system, laws), grid, **options)
-    there = sn.sweep((system, laws), grid, workers=2, chunk=1, **options)
-    pd.testing.assert_frame_equal(here.drop(columns="wall_s"), there.drop(columns="wall_s"),
-                                  check_exact=True)  # fmt: skip
+    _same(here, sn.sweep((system, laws), grid, client=client, chunk=1, **options))
     assert list(here["passed"]) == [True, False, True, False]
 
 
@@ -130,6 +144,17 @@ def test_stability_under_sgd_noise_is_the_hand_lyapunov_exponent():
     assert table["charge_end"].isna().all()
     at = table[table["eta"] == 0.1]
     assert np.allclose(at["max_error"], hand, rtol=1e-9, atol=1e-12)
+
+
+def test_stability_rows_are_the_same_on_a_local_cluster(client):
+    # the tasks carry the linearization derived once (with noise=True its closures)
+    system = pair(sn.rules.sgd(eta))
+    grid = sn.grid({lam: [0.5, 1.0, 1.5]}, seeds=[0])
+    options = {"q0": [0, 0], "check": "stability", "point": {W1: 0, W2: 0},
+               "params": {eta: 0.1}, "noise": True}  # fmt: skip
+    here = sn.sweep(system, grid, **options)
+    _same(here, sn.sweep(system, grid, client=client, chunk=1, **options))
+    assert list(here["passed"]) == [False, True, True]
 
 
 # -- bad input --------------------------------------------------------------------------
