@@ -74,7 +74,7 @@ def add_parser(commands, common: argparse.ArgumentParser, epilog: str) -> None:
     )
     sweep.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (default 1)")
     sweep.add_argument("--spread", type=float, default=0.1, help="spread of the seeded q0")
-    sweep.add_argument("--check", choices=("validate", "discrete"), default="validate")
+    sweep.add_argument("--check", choices=("validate", "discrete", "sgd"), default="validate")
     sweep.add_argument("--out", metavar="DIR", help="Parquet part files and a manifest")
     sweep.add_argument("--plot", metavar="OUT.png", help="phase diagram of max_error")
     where = sweep.add_mutually_exclusive_group()

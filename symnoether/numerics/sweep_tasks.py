@@ -18,6 +18,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+import sympy as sp
 
 from ..core.system import LearningSystem
 from ..errors import DivergenceError, InvalidInputError, UnusedParameterWarning
@@ -25,6 +26,7 @@ from . import kernel_cache
 from .arguments import initial_states
 from .codegen import CODEGEN_VERSION, Kernels, _numba_version
 from .discrete import validate_discrete
+from .stochastic_mc import validate_sgd
 from .sweep_batch import run_validate
 from .validate import validate
 
@@ -41,7 +43,15 @@ CHECKS = {
     "validate": ("t_end", "rtol", "atol", "method", "dt", "tolerance", "max_steps", "backend"),
     "discrete": ("steps", "lr", "levels", "order_tolerance", "relative_tolerance",
                  "identity_tolerance", "backend"),
+    "sgd": ("runs", "steps", "prediction", "z_max", "atol", "checkpoints", "backend"),
+    "stability": ("point", "parameter", "noise", "normal", "bounds"),
 }  # fmt: skip
+"""Each check's options (``sgd``: :func:`~symnoether.numerics.stochastic_mc.validate_sgd`'s;
+``stability``: :func:`~symnoether.core.stability.stability`'s; ``point`` is required)."""
+
+SYMBOLIC = ("sgd", "stability")
+"""Checks that compile their own kernels (``sgd``: ``validate_sgd`` through the kernel
+cache) or none (``stability``): their tasks carry no kernel source."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,8 @@ class Job:
     spread: float
     check: str
     options: tuple = field(default=())
+    symbols: tuple = ()  # ((name, Symbol), ...): the parameters by name
+    prepared: object = None  # stability: the linearization, derived once per sweep
 
 
 _KERNELS: dict[str, Kernels] = {}
@@ -119,7 +131,7 @@ def run_chunk(job: Job, items: list[tuple[int, int]], parallel: bool = False) ->
     order of the columns. Never raises for one point: a divergence or an error is
     recorded in its rows. The validation check runs the chunk as one batch
     (:mod:`~symnoether.numerics.sweep_batch`; across cores when ``parallel``)."""
-    kernels = job_kernels(job)
+    kernels = None if job.check in SYMBOLIC else job_kernels(job)
     if job.check == "validate":
         return run_validate(job, kernels, items, parallel)
     rows = []
@@ -166,6 +178,10 @@ def _point_values(job: Job, point: int) -> tuple[float, ...]:
 
 def _check(job: Job, kernels: Kernels, params: dict, seed: int) -> list[tuple]:
     options = dict(job.options)
+    if job.check == "sgd":
+        return _sgd(job, params, seed, options)
+    if job.check == "stability":
+        return [_stability(job, params)]
     y0 = initial_states(kernels, job.q0, job.v0, 1, seed, job.spread)[0]
     n = len(kernels.coords)
     system, laws = kernels.system, kernels.laws
@@ -186,3 +202,46 @@ def _check(job: Job, kernels: Kernels, params: dict, seed: int) -> list[tuple]:
         (report.law_verdicts[j], errors[-1, j], orders[j], report.charge_discrete[-1, j])
         for j in range(len(laws))
     ]
+
+
+def _sgd(job: Job, params: dict, seed: int, options: dict) -> list[tuple]:
+    """``validate_sgd`` of every law from q0 with the sweep's seed as the Monte Carlo
+    stream's: (passed, abs(z), nan, mean charge at the end); a run that diverged raises
+    (a diverged row, with the report's message)."""
+    rows = []
+    for law in job.laws:
+        report = validate_sgd(job.system, law, list(job.q0), params=params, seed=seed,
+                              **options)  # fmt: skip
+        if report.diverged:
+            raise DivergenceError(report.message)
+        rows.append((report.passed, abs(report.z), math.nan, report.mean_charge[-1]))
+    return rows
+
+
+def _stability(job: Job, params: dict) -> tuple:
+    """(exponent < 0, the exponent per unit time, nan, the threshold at this point's other
+    parameters or nan) from the linearization the sweep derived once."""
+    result = job.prepared
+    symbols = dict(job.symbols)
+    values = {symbols[name]: value for name, value in params.items() if name in symbols}
+    parameter = result.parameter
+    if parameter not in values:
+        raise InvalidInputError(
+            f"the stability parameter {parameter} has no value; sweep it or pass params="
+        )
+    value = values.pop(parameter)
+    exponent = result.exponent(value, values)
+    threshold = result.threshold
+    if isinstance(threshold, sp.Expr):
+        threshold = threshold.subs(values)
+        threshold = float(threshold) if threshold.is_number else math.nan
+    elif threshold is not None and (set(job.axes) - {parameter.name}) & _depends(job, result):
+        threshold = math.nan  # a numeric SGD threshold, found at other parameter values
+    return (exponent < 0, exponent, math.nan, math.nan if threshold is None else threshold)
+
+
+def _depends(job: Job, result) -> set[str]:
+    """Names of the parameters a ``noise=True`` linearization depends on (η included)."""
+    symbols = set().union(sp.sympify(job.system.rule.lr).free_symbols,
+                          *(h.free_symbols for h in result.hessians))  # fmt: skip
+    return {s.name for s in symbols}

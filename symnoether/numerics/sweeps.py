@@ -3,19 +3,28 @@ r"""Hyper-parameter and seed sweeps: every law checked over a grid, in-process o
 :func:`grid` declares the swept parameters (a value list per symbol: :func:`geomspace`,
 :func:`linspace` or any list) and the seeds; :func:`sweep` runs a check
 (``"validate"``: :func:`~symnoether.numerics.validate.validate`; ``"discrete"``:
-:func:`~symnoether.numerics.discrete.validate_discrete`) at every grid point and seed
-and returns a :class:`pandas.DataFrame`, one row per point, seed and law.
+:func:`~symnoether.numerics.discrete.validate_discrete`; ``"sgd"``: the Monte Carlo
+:func:`~symnoether.numerics.stochastic_mc.validate_sgd`; ``"stability"``: the growth
+rate of a symmetric solution, :func:`~symnoether.core.stability.stability`) at every
+grid point and seed and returns a :class:`pandas.DataFrame`, one row per point, seed
+and law (``"stability"``: one row per point and seed, law ``'stability'``).
 
 Seeds. Seed ``s`` starts the run from q₀ + spread·N(0, 1) (and, for a second-order
 system, v₀ + spread·N(0, 1)) drawn from ``numpy.random.default_rng(s)``: exactly the
 state ``validate(..., batch=1, seed=s, spread=spread)`` draws; the discrete check
 uses the drawn q and starts at rest. ``spread=0`` runs every seed from q₀ itself.
 The seed also seeds the constants a law may leave undrawn (entries of A in ψ_A).
+The ``"sgd"`` check starts every run at q₀ itself and uses the seed as the Monte Carlo
+stream's (``validate_sgd(..., seed=s)``); ``"stability"`` does not use it.
 
 Execution. Tasks are chunks of (point, seed) pairs. Each carries the generated
 kernel *source text* and its SHA-256 (no compiled function, nothing numba-specific):
 a worker checks the hash, compiles the source once through the kernel cache of its
-own ``SYMNOETHER_CACHE_DIR`` and keeps the module for the next chunks. Without a
+own ``SYMNOETHER_CACHE_DIR`` and keeps the module for the next chunks. The ``"sgd"``
+check's tasks carry the system and laws instead (SymPy objects, picklable): each worker
+generates ``validate_sgd``'s kernels once (memoized per process) and compiles them
+through its kernel cache. The ``"stability"`` check compiles nothing: the sweep derives
+the linearization once and its tasks carry it. Without a
 client the chunks run in this process, one after the other (the validation check:
 each chunk one compiled batch across cores, :mod:`.sweep_batch`); ``workers=N`` starts a
 ``distributed.LocalCluster`` of N processes (closed afterwards); ``client=`` takes a
@@ -59,6 +68,8 @@ import hashlib
 import math
 from collections.abc import Mapping
 
+import sympy as sp
+
 from ..core.noether import NoetherLaw
 from ..core.system import LearningSystem
 from ..errors import (
@@ -67,7 +78,6 @@ from ..errors import (
     SchedulerError,
 )
 from .arguments import as_array, check_assumptions, count, positive, resolve_params
-from .codegen import Kernels
 from .compiled import compile
 from .sweep_grid import Grid
 from .sweep_grid import name_of as _name
@@ -79,6 +89,7 @@ __all__ = ["sweep", "run_chunk", "loaded_sources", "Job", "COLUMNS"]
 from .sweep_tasks import (
     CHECKS,
     COLUMNS,
+    SYMBOLIC,
     Job,
     job_kernels,
     kernel_body,
@@ -120,7 +131,9 @@ def sweep(
         The centre of the initial states (see the module docstring).
     params : dict, optional
         Values of the parameters the grid does not sweep (data, fixed hyper-parameters).
-    check : {'validate', 'discrete'}
+    check : {'validate', 'discrete', 'sgd', 'stability'}
+        ``'sgd'`` needs a system built with ``rules.sgd`` (or ``sgd_momentum``) and a
+        dataset; ``'stability'`` takes a LearningSystem alone too (it checks no law).
     spread : float ≥ 0
         Standard deviation of the seeded initial states around q0 (and v0).
     out : path, optional
@@ -139,7 +152,14 @@ def sweep(
     **options
         Passed to the check: ``t_end``, ``rtol``, ``atol``, ``method``, ``dt``,
         ``tolerance``, ``max_steps`` (validate); ``steps``, ``lr``, ``levels``, the
-        tolerances (discrete); ``backend`` for both.
+        tolerances (discrete); ``runs``, ``steps``, ``prediction``, ``z_max``, ``atol``,
+        ``checkpoints`` (sgd, as in ``validate_sgd``); ``backend`` for these three.
+        Stability: ``point`` (required: {coordinate or its name: value}, the symmetric
+        solution), ``parameter`` (the Symbol or name whose threshold is reported;
+        default the grid's first axis), ``noise`` (False: mean gradient flow; True:
+        minibatch SGD, the top Lyapunov exponent), ``normal`` and ``bounds`` (as in
+        ``stability``). The linearization is derived once for the whole sweep (with
+        ``noise=True`` its numeric threshold at the first grid point's other values).
 
     Returns
     -------
@@ -154,6 +174,21 @@ def sweep(
         chunk's time shared by its pairs) and ``point``
         (the grid point's index).
 
+        For ``check='sgd'``: ``passed`` is the report's verdict (abs(z) ≤ z_max +
+        atol/SE, no run diverged), ``max_error`` is abs(z), the mean residual of the
+        runs in standard errors, ``order`` is NaN, ``charge_end`` the mean charge over
+        the runs after the last step, ``diverged`` whether any run diverged (its
+        message in ``error``; ``diverged_t`` NaN).
+
+        For ``check='stability'`` (law ``'stability'``): ``passed`` is the predicted
+        verdict, exponent < 0 (the symmetric solution attracts: restoration, or
+        collapse under SGD); ``max_error`` is the exponent itself, the growth rate per
+        unit time t = kη (−λ_min of the Hessian; with ``noise=True`` the top Lyapunov
+        exponent); ``order`` is NaN; ``charge_end`` is the threshold of ``parameter``
+        (stable above it) at the point's other values, NaN when there is none or (with
+        ``noise=True``) when a swept parameter other than ``parameter`` enters the
+        linearized maps; ``diverged`` is False.
+
     Raises
     ------
     InvalidInputError
@@ -167,7 +202,7 @@ def sweep(
     """
     import pandas as pd
 
-    system, laws, names = _target(target)
+    system, laws, names = _target(target, check)
     if not isinstance(grid, Grid):
         raise InvalidInputError(f"grid is a {type(grid).__name__}; build it with sn.grid(...)")
     if check not in CHECKS:
@@ -185,8 +220,12 @@ def sweep(
             "started for the sweep), not both"
         )
     backend = options.get("backend", "numba")
-    kernels = compile(system, laws, backend=backend)
-    by_name = {s.name: s for s in kernels.parameters}
+    kernels = None
+    if check in SYMBOLIC:
+        by_name = _parameters(system, laws)
+    else:
+        kernels = compile(system, laws, backend=backend)
+        by_name = {s.name: s for s in kernels.parameters}
     for name in grid.names:
         if name not in by_name:
             raise InvalidInputError(
@@ -207,27 +246,36 @@ def sweep(
         if name in grid.names:
             raise InvalidInputError(f"params gives {name}, which the grid sweeps; drop one")
         fixed[name] = value
-    nq = len(kernels.coords)
+    nq = len(system.coords)
     q = tuple(as_array(q0, "q0", nq, batch=False)[0].tolist())
     v = None if v0 is None else tuple(as_array(v0, "v0", nq, batch=False)[0].tolist())
-    # Missing or forbidden fixed values fail here, once (unused ones warn once).
-    resolve_params(kernels, {**fixed, **dict(zip(grid.names, grid.point(0)))})
+    if kernels is not None:
+        # Missing or forbidden fixed values fail here, once (unused ones warn once).
+        resolve_params(kernels, {**fixed, **dict(zip(grid.names, grid.point(0)))})
     fixed = {k: float(check_assumptions(by_name[k], v)) for k, v in fixed.items() if k in by_name}
-    source_hash = hashlib.sha256(kernels.source.encode("utf-8")).hexdigest()
+    prepared = None
+    if check == "stability":
+        prepared = _linearize(system, by_name, grid, fixed, dict(options))
+    source = "" if kernels is None else kernels.source
+    source_hash = hashlib.sha256(source.encode("utf-8")).hexdigest()
     job = Job(
-        source=kernels.source, source_hash=source_hash, backend=backend, system=system,
-        laws=laws, state=kernels.state, parameters=kernels.parameters, affine=kernels.affine,
+        source=source, source_hash=source_hash, backend=backend, system=system,
+        laws=laws, state=() if kernels is None else kernels.state,
+        parameters=() if kernels is None else kernels.parameters,
+        affine=() if kernels is None else kernels.affine,
         names=names, axes=grid.names, values=tuple(v for _, v in grid.axes), seeds=grid.seeds,
         fixed=tuple(sorted(fixed.items())), q0=q, v0=v, spread=spread, check=check,
-        options=tuple(sorted(options.items())),
+        options=tuple(sorted((k, o) for k, o in options.items() if check != "stability")),
+        symbols=tuple(sorted(by_name.items())), prepared=prepared,
     )  # fmt: skip
-    remember(source_hash, kernels)
+    if kernels is not None:
+        remember(source_hash, kernels)
     # Bad option values fail here, before any task is sent.
-    run_point(job, job_kernels(job), 0, grid.seeds[0], strict=True)
+    run_point(job, None if kernels is None else job_kernels(job), 0, grid.seeds[0], strict=True)
     items = [(p, s) for p in range(grid.points) for s in grid.seeds]
     store = None
     if out is not None:
-        store = SweepStore.open(out, _manifest(job, kernels))
+        store = SweepStore.open(out, _manifest(job, options))
         done = store.done()
         items = [item for item in items if item not in done]
     columns = [*grid.names, *COLUMNS]
@@ -259,7 +307,18 @@ def sweep(
     return table.drop(columns="_law").reset_index(drop=True)
 
 
-def _target(target) -> tuple[LearningSystem, tuple, tuple]:
+def _target(target, check: str = "validate") -> tuple[LearningSystem, tuple, tuple]:
+    if check == "stability":  # one row per point and seed, about the system alone
+        system = target if isinstance(target, LearningSystem) else None
+        if isinstance(target, tuple) and len(target) == 2:
+            system = target[0]
+        system = getattr(target, "system", system)
+        if not isinstance(system, LearningSystem):
+            raise InvalidInputError(
+                f"sweep(check='stability') takes a LearningSystem, (system, laws) or a "
+                f"Derivation, got {type(target).__name__}"
+            )
+        return system, (), ("stability",)
     if isinstance(target, tuple) and len(target) == 2:
         system, laws = target
         laws = (laws,) if isinstance(laws, NoetherLaw) else tuple(laws)
@@ -277,8 +336,12 @@ def _target(target) -> tuple[LearningSystem, tuple, tuple]:
     return system, tuple(laws), tuple(names)
 
 
-def _manifest(job: Job, kernels: Kernels) -> dict:
-    body = kernel_body(kernels.source)
+def _manifest(job: Job, options: dict) -> dict:
+    if job.source:
+        body = kernel_body(job.source)
+    else:  # the symbolic checks: the system and laws themselves
+        body = sp.srepr((job.system.potential, job.system.rule.lr if job.system.rule else 0,
+                         *(law.charge for law in job.laws)))  # fmt: skip
     derivation = hashlib.sha256((body + "\n" + "\n".join(job.names)).encode()).hexdigest()
     return {
         "derivation": derivation,
@@ -289,12 +352,74 @@ def _manifest(job: Job, kernels: Kernels) -> dict:
         },
         "check": job.check,
         "backend": job.backend,
-        "options": {k: v for k, v in job.options if k != "backend"},
+        "options": {k: _plain(v) for k, v in sorted(options.items()) if k != "backend"},
         "q0": list(job.q0),
         "v0": None if job.v0 is None else list(job.v0),
         "spread": job.spread,
         "params": dict(job.fixed),
     }
+
+
+def _plain(value):
+    """An option's value as JSON (a point or a matrix as its text)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
+    return str(value)
+
+
+def _parameters(system: LearningSystem, laws: tuple) -> dict:
+    """The hyper-parameters by name: the symbols of V, the rule and the laws that are
+    neither coordinates nor data (the data come from the dataset)."""
+    rule = system.rule
+    exprs = [system.potential, *(law.charge for law in laws)]
+    if rule is not None:
+        exprs += [sp.sympify(rule.lr), sp.sympify(0 if rule.beta is None else rule.beta)]
+    found = set().union(*(sp.sympify(e).free_symbols for e in exprs))
+    found -= set(system.coords) | set(system.data or ())
+    return {s.name: s for s in sorted(found, key=str)}
+
+
+def _linearize(system, by_name: dict, grid: Grid, fixed: dict, options: dict):
+    """The stability check's linearization, derived once: ``stability(system, point,
+    parameter=..., noise=..., normal=...)`` (noise=True: its numeric threshold at the
+    first grid point's other values)."""
+    from ..core.stability import stability
+
+    point = options.get("point")
+    if point is None:
+        raise InvalidInputError(
+            "the 'stability' check needs point=: the symmetric solution, a value for every "
+            "coordinate, e.g. point={u: 0, w: 0}"
+        )
+    if not isinstance(point, Mapping):
+        raise InvalidInputError(f"point = {point!r} must be a dict {{coordinate: value}}")
+    coords = {q.name: q for q in system.coords}
+    at = {}
+    for key, value in point.items():
+        name = _name(key)
+        if name not in coords:
+            raise InvalidInputError(
+                f"point gives {name}, which is not a coordinate; the coordinates are "
+                f"{', '.join(coords)}"
+            )
+        at[coords[name]] = value
+    parameter = options.get("parameter", grid.names[0])
+    name = _name(parameter)
+    if name not in by_name:
+        raise InvalidInputError(
+            f"parameter = {name} is not a parameter of the system; its parameters are "
+            f"{', '.join(by_name) or 'none'}"
+        )
+    noise = options.get("noise", False)
+    if not isinstance(noise, bool):
+        raise InvalidInputError(f"noise = {noise!r}; pass True (SGD) or False (mean dynamics)")
+    values = {**fixed, **dict(zip(grid.names, grid.point(0)))}
+    others = {by_name[k]: v for k, v in values.items() if k in by_name and k != name}
+    extra = {"params": others, "bounds": options.get("bounds")} if noise else {}
+    return stability(system, at, parameter=by_name[name], noise=noise,
+                     normal=options.get("normal"), **extra)  # fmt: skip
 
 
 def _chunks(items: list, size: int) -> list[list]:

@@ -251,7 +251,8 @@ def test_a_non_positive_value_for_a_positive_symbol(deriv):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"check": "sgd"}, "check = 'sgd' is unknown"),
+        ({"check": "bogus"}, "check = 'bogus' is unknown"),
+        ({"check": "sgd"}, "validate_sgd runs minibatch SGD"),  # a GD derivation
         ({"steps": 10}, "steps is not an option of the 'validate' check"),
         ({"params": {"x": 1.0}}, "params is missing y"),
         ({"params": {**DATA, "eta": 0.1}}, "params gives eta, which the grid sweeps"),
