@@ -337,8 +337,8 @@ def _appendix(deriv: DerivationLike, functions: Sequence[Callable], kernels: boo
 
 
 _MATRIX_KERNELS = (
-    "The kernels of a matrix-level system work on whole layers with matrix products "
-    "(symnoether.numerics.matrix_codegen); they are not typeset entry by entry."
+    "The kernels of a matrix-level system work on whole layers with matrix products; "
+    "they are not typeset entry by entry."
 )
 
 _KERNEL_INTRO = (
