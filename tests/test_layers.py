@@ -33,7 +33,7 @@ STAGES = {
 
 # Inside a stage, the modules in the order of the data flow.
 MODULES = {
-    "core": ["display", "typeset", "vocabulary", "rules", "checks", "system", "boundaries",
+    "core": ["dag", "display", "typeset", "vocabulary", "rules", "checks", "system", "boundaries",
              "branches", "jet", "dynamics", "charges", "stochastic", "noether", "equilibrium",
              "stability", "models", "__init__"],
     "symmetry": ["actions", "breaking", "members", "products", "algebra", "grouping", "sampling",
