@@ -80,6 +80,7 @@ Examples
 from __future__ import annotations
 
 import hashlib
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -90,6 +91,7 @@ from types import ModuleType
 import numpy as np
 import sympy as sp
 
+from ..core.dag import derivatives, free_symbols
 from ..core.dynamics import FirstOrderSystem, equations_of_motion
 from ..core.noether import NoetherLaw
 from ..core.system import TIME, LearningSystem
@@ -432,8 +434,8 @@ def _generate(
         exprs = [e.xreplace(names) for e in exprs]
         return kernel_function(printer, name, args, exprs, doc, ns, len(parameters), scalar, uses)
 
-    gradient = [sp.diff(system.potential, q) for q in coords]
-    loss_gradient = [sp.diff(system.loss, q) for q in coords]
+    gradient = derivatives(system.potential, coords)
+    loss_gradient = derivatives(system.loss, coords)
     charges, rates, affine, phis, psis, mpsis = [], [], [], [], [], []
     for law in laws:
         charges.append(_undamped(law.charge, system, "charge"))
@@ -442,7 +444,7 @@ def _generate(
         affine.append(is_affine)
         phis.append(phi)
         psis.extend(law.generator)
-        mpsis.extend(system.mass_matrix * sp.Matrix(law.generator))
+        mpsis.extend(_sparse_product(system.mass_matrix, law.generator))
     inv_tau = sp.S.Zero if system.order == 1 or system.tau == sp.oo else 1 / system.tau
     metric = _metric(system)
     y_doc = ", ".join(source_label(_name(s)) for s in state)
@@ -458,7 +460,7 @@ def _generate(
         emit("charge", "y, p, out", charges, "undamped charges e^{-t/tau} Q_j"),
         emit("rate", "y, p, out", rates, "undamped rates e^{-t/tau} dQ_j/dt"),
         emit("inv_tau", "p", [inv_tau], "1/tau", scalar=True, uses=("p",)),
-        emit("metric", "y, p, out", list(metric), "preconditioner G(q), row-major"),
+        _sparse_kernel(emit, "metric", list(metric), "preconditioner G(q), row-major"),
         emit("phi", "y, p, out", phis, "position charges 1/2 q.A q + b.q"),
         emit("psi", "y, p, out", psis, "generators psi_j(q), row-major (law, coord)"),
         emit("mpsi", "y, p, out", mpsis, "M psi_j(q), row-major (law, coord)"),
@@ -467,6 +469,31 @@ def _generate(
     kernels = header + "\n".join(parts)
     check_kernel_source(kernels, _KERNEL_NAMES)
     return kernels, tuple(affine)
+
+
+def _sparse_kernel(emit: Callable, name: str, entries: list, doc: str) -> str:
+    """A kernel ``name(y, p, out)`` that writes only the entries of ``entries`` that are
+    not identically 0 (a metric is often I: n² lines of zeros would dominate the
+    compile time); the caller zero-fills ``out`` once (the zeros are structural)."""
+    nonzero = [(k, e) for k, e in enumerate(entries) if sp.sympify(e) != 0]
+    doc += "; only its nonzero entries are written (out starts zero-filled)"
+    source = emit(name, "y, p, out", [e for _, e in nonzero], doc)
+    index = [k for k, _ in nonzero]
+    return re.sub(
+        r"^    out\[(\d+)\] = ",
+        lambda m: f"    out[{index[int(m.group(1))]}] = ",
+        source,
+        flags=re.MULTILINE,
+    )
+
+
+def _sparse_product(mass: sp.MatrixBase, column: Sequence) -> list:
+    """M·column over the nonzero entries of M."""
+    out: list = [[] for _ in range(mass.shape[0])]
+    for (i, j), entry in mass.todok().items():
+        if entry != 0 and column[j] != 0:
+            out[i].append(entry * column[j])
+    return [sp.Add(*terms) for terms in out]
 
 
 def _refuse_stray_symbols(kernel: str, exprs: list, names: dict) -> None:
@@ -499,8 +526,15 @@ def _undamped(expr: sp.Expr, system: LearningSystem, what: str) -> sp.Expr:
 def _position_charge(generator: sp.Matrix, coords: tuple) -> tuple[bool, sp.Expr]:
     """(affine with symmetric A, φ = ½qᵀAq + bᵀq) for ψ = Aq + b."""
     psi = sp.Matrix(generator)
-    A = psi.jacobian(list(coords))
-    if any(set(coords) & entry.free_symbols for entry in A):
+    coordinate_set = set(coords)
+    rows = []
+    for entry in psi:  # the Jacobian, differentiating each entry by its own coordinates
+        free = free_symbols(entry)
+        moving = [q for q in coords if q in free]
+        slopes = dict(zip(moving, derivatives(entry, moving), strict=True))
+        rows.append([slopes.get(q, sp.S.Zero) for q in coords])
+    A = sp.Matrix(rows)
+    if any(coordinate_set & entry.free_symbols for entry in A.values()):
         return False, sp.S.Zero
     if not (A - A.T).is_zero_matrix:
         return False, sp.S.Zero

@@ -320,7 +320,7 @@ def solve_into(G, g, d):
 def drive_optimizer(q0, p, eta, beta, n_steps, precondition, out):
     g = np.empty(NQ)
     d = np.empty(NQ)
-    G = np.empty(NQ * NQ)
+    G = np.zeros(NQ * NQ)  # metric() writes only the nonzero entries
     prev = np.empty(NQ)
     copy_row(q0, prev)
     copy_row(q0, out[0])
