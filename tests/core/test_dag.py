@@ -72,7 +72,8 @@ def test_rational_value_equals_exact_sympy_arithmetic():
     expr = (x * y - k) ** 3 / (2 * z**2 + 1) - sp.Rational(7, 3) * x / y + k**-2
     assert is_rational_dag(nodes(expr))
     for _ in range(5):
-        point = {s: sp.Rational(rng.randint(-99, 99) or 1, rng.randint(1, 50)) for s in (x, y, z, k)}
+        draw = lambda: sp.Rational(rng.randint(-99, 99) or 1, rng.randint(1, 50))  # noqa: E731
+        point = {s: draw() for s in (x, y, z, k)}
         assert rational_value(expr, point) == expr.xreplace(point)
 
 

@@ -326,9 +326,7 @@ def test_block_diagonal_and_permuted_blocks_equal_the_dense_solve():
     ws = sn.coordinates("w1:5")
     G = sp.kronecker_product(sp.Matrix([[2, 1], [1, 3]]), sp.eye(2))
     loss = (ws[0] * ws[1] - ws[2]) ** 2 / 2 + ws[3] ** 4 / 4
-    eom = sn.equations_of_motion(
-        sn.LearningSystem(ws, loss, rule=sn.rules.preconditioned(eta, G))
-    )
+    eom = sn.equations_of_motion(sn.LearningSystem(ws, loss, rule=sn.rules.preconditioned(eta, G)))
     assert _same(eom.solved, _dense(eom))
 
 
@@ -339,7 +337,8 @@ def test_state_dependent_block_diagonal_kinetic_term_equals_the_dense_solve():
     kinetic = (v1**2 + (1 + w1**2) * v2**2 + v2 * v3 + v3**2) / 2
     system = sn.LearningSystem((w1, w2, w3), (w1 + w2 + w3) ** 2 / 2, kinetic=kinetic)
     eom = sn.equations_of_motion(system)
-    assert _same(eom.mass_matrix, sp.Matrix([[1, 0, 0], [0, 1 + w1**2, sp.S.Half], [0, sp.S.Half, 1]]))
+    half = sp.S.Half
+    assert _same(eom.mass_matrix, sp.Matrix([[1, 0, 0], [0, 1 + w1**2, half], [0, half, 1]]))
     # by hand: ∂L/∂w1 = w1 v2² − ∂1V; d/dt(∂T/∂v2) adds 2 w1 v1 v2; the rest is −∇V
     grad = sp.Matrix([w1 + w2 + w3] * 3)
     forcing = sp.Matrix([w1 * v2**2, -2 * w1 * v1 * v2, 0]) - grad
