@@ -47,7 +47,7 @@ __all__ = [
 
 _BOUND = (sp.Lambda, sp.Integral, sp.Sum, sp.Product, sp.Derivative, sp.Subs)
 """Node types with bound variables: their Symbols are not all free."""
-_SYMPY_DIFF_WORK = 300  # tree size × symbols below which SymPy's diff is used as is
+_SYMPY_DIFF_WORK = 64  # tree size × symbols below which SymPy's diff is used as is
 
 
 def nodes(expr: sp.Basic) -> set:

@@ -91,7 +91,7 @@ from types import ModuleType
 import numpy as np
 import sympy as sp
 
-from ..core.dag import derivatives, free_symbols
+from ..core.dag import derivatives, free_symbols, substitute
 from ..core.dynamics import FirstOrderSystem, equations_of_motion
 from ..core.noether import NoetherLaw
 from ..core.system import TIME, LearningSystem
@@ -431,7 +431,7 @@ def _generate(
     def emit(name, args, exprs, doc, *, scalar=False, uses=("y", "p")):
         exprs = [sp.sympify(e) for e in exprs]
         _refuse_stray_symbols(name, exprs, names)
-        exprs = [e.xreplace(names) for e in exprs]
+        exprs = [substitute(e, names) for e in exprs]  # xreplace, shared parts once
         return kernel_function(printer, name, args, exprs, doc, ns, len(parameters), scalar, uses)
 
     gradient = derivatives(system.potential, coords)
@@ -499,7 +499,7 @@ def _sparse_product(mass: sp.MatrixBase, column: Sequence) -> list:
 def _refuse_stray_symbols(kernel: str, exprs: list, names: dict) -> None:
     """Refuse a symbol that is neither time, a state entry nor a parameter: the
     printer would write its name into the source as an identifier."""
-    stray = set().union(*(e.free_symbols for e in exprs)) - set(names)
+    stray = set().union(*(free_symbols(e) for e in exprs)) - set(names)
     if stray:
         symbol = min(stray, key=sp.default_sort_key)
         raise InvalidInputError(
@@ -514,7 +514,9 @@ def _undamped(expr: sp.Expr, system: LearningSystem, what: str) -> sp.Expr:
     if system.order == 1 or system.tau == sp.oo:
         core = sp.sympify(expr)
     else:
-        core = sp.powsimp(sp.expand(expr / system.damping_factor))
+        core = sp.sympify(expr) / system.damping_factor  # e^{t/τ}·core: cancels as it is
+        if TIME in free_symbols(core):  # else expand to let the exponentials meet
+            core = sp.powsimp(sp.expand(core))
     if TIME in core.free_symbols:
         raise NotSupportedError(
             f"the {what} {expr} depends on t other than through e^(t/τ); "
