@@ -108,8 +108,10 @@ def tree_size(expr: sp.Basic, cap: int) -> int:
     return count
 
 
-def substitute(expr: sp.Basic, mapping: Mapping) -> sp.Basic:
-    """``expr.xreplace(mapping)``, rebuilding each distinct sub-expression once.
+def substitute(expr: sp.Basic, mapping: Mapping, *, memo: dict | None = None) -> sp.Basic:
+    """``expr.xreplace(mapping)``, rebuilding each distinct sub-expression once
+    (``memo``: a dict holding ``mapping``, shared between calls with that mapping, so
+    that sub-expressions common to several expressions are rebuilt once in all).
 
     Examples
     --------
@@ -118,7 +120,7 @@ def substitute(expr: sp.Basic, mapping: Mapping) -> sp.Basic:
     >>> substitute((x + y) ** 2 + (x + y), {x: 1, y: 2})
     12
     """
-    memo = dict(mapping)
+    memo = dict(mapping) if memo is None else memo
     stack = [(expr, False)]
     while stack:
         node, ready = stack.pop()
