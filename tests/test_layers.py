@@ -33,8 +33,8 @@ STAGES = {
 
 # Inside a stage, the modules in the order of the data flow.
 MODULES = {
-    "core": ["display", "typeset", "vocabulary", "matrix_printers", "matrix_display", "rules",
-             "checks", "system", "boundaries", "branches", "jet", "traces", "matrices",
+    "core": ["dag", "display", "typeset", "vocabulary", "matrix_printers", "matrix_display",
+             "rules", "checks", "system", "boundaries", "branches", "jet", "traces", "matrices",
              "matrix_values", "matrix_checks", "matrix_system", "dynamics", "charges",
              "stochastic", "matrix_noether", "noether", "equilibrium", "collapse", "stability",
              "models", "__init__"],

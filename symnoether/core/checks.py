@@ -18,6 +18,7 @@ symnoether.errors.InvalidCoordinatesError: ...
 
 from __future__ import annotations
 
+import random
 import warnings
 from collections.abc import Iterable, Sequence
 
@@ -33,14 +34,15 @@ from ..errors import (
     NotSupportedError,
     UndeclaredSymbolWarning,
 )
+from .dag import derivatives
 from .rules import WeightDecay
 from .vocabulary import TIME, matrix_name, velocities
 
 __all__ = [
     "coordinate_blocks", "block_symbols", "check_coordinates", "check_distinct",
     "as_scalar", "check_loss", "reject_look_alikes", "check_regularizers", "mass_from_kinetic",
-    "definitely_not_positive_definite", "warn_undeclared", "ignored_coordinates",
-    "ignored_message", "warn_ignored", "check_dataset",
+    "definitely_not_positive_definite", "check_positive_definite", "warn_undeclared",
+    "ignored_coordinates", "ignored_message", "warn_ignored", "check_dataset",
 ]  # fmt: skip
 
 
@@ -245,43 +247,151 @@ def check_regularizers(regularizers: object, coords: tuple) -> tuple:
 
 def mass_from_kinetic(kinetic: sp.Expr, coords: tuple, vels: tuple) -> sp.ImmutableMatrix:
     """M(q) of a hand-written kinetic term T = ½ q̇ᵀ M(q) q̇, checked to be quadratic in
-    q̇."""
+    q̇, and positive definite at sample points (:func:`check_positive_definite`).
+
+    M is the Hessian of T in q̇, left as differentiated (simplified only for display).
+    T is quadratic when that Hessian is free of q̇ and T has no terms of degree 0 or 1
+    in q̇: T − ½q̇ᵀMq̇ = T(q, 0) + q̇·∂T/∂q̇(q, 0) exactly then (Taylor), and both are
+    decided zero.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> from symnoether.core.vocabulary import coordinates, velocities
+    >>> r, th = coordinates("r th")
+    >>> vr, vth = velocities((r, th))
+    >>> mass_from_kinetic((vr**2 + r**2 * vth**2) / 2, (r, th), (vr, vth))
+    Matrix([
+    [1,    0],
+    [0, r**2]])
+    """
     if kinetic.free_symbols & {TIME}:
         raise NotSupportedError(
             "a kinetic term that depends on the time t is not supported yet; "
             "time dependence enters only through the damping factor e^{t/τ}"
         )
-    if not kinetic.free_symbols & set(vels):
+    free = kinetic.free_symbols
+    if not free & set(vels):
         names = ", ".join(map(str, vels[:3])) + (", ..." if len(vels) > 3 else "")
         raise InvalidKineticError(
             f"the kinetic term T = {kinetic} does not depend on the velocities {names}; "
             "build it from the symbols sn.velocities(coords) returns"
         )
     v = list(vels)
-    mass = sp.hessian(kinetic, v)
+    momenta = derivatives(kinetic, v)
+    rows = []
+    for momentum in momenta:
+        moving = [w for w in v if w in momentum.free_symbols]
+        slopes = dict(zip(moving, derivatives(momentum, moving), strict=True))
+        rows.append([slopes.get(w, sp.S.Zero) for w in v])
+    mass = sp.Matrix(rows)
     if any(entry.free_symbols & set(v) for entry in mass):
         raise InvalidKineticError(
             f"the kinetic term T = {kinetic} is not quadratic in the velocities "
             "(its Hessian in q̇ depends on q̇); T must be ½q̇ᵀM(q)q̇"
         )
-    vm = sp.Matrix(v)
-    remainder = sp.expand(kinetic - (vm.T * mass * vm)[0] / 2)
+    rest = {w: sp.S.Zero for w in v}
+    linear = [p.xreplace(rest) * w for p, w in zip(momenta, v, strict=True)]
+    remainder = sp.expand(kinetic.xreplace(rest) + sp.Add(*linear))
     if remainder != 0:
         raise InvalidKineticError(
             f"the kinetic term T = {kinetic} has terms {remainder} that are not quadratic "
             "in the velocities; T must be ½q̇ᵀM(q)q̇ (no linear or constant terms)"
         )
-    if sp.simplify(mass.det()) == 0:
+    check_positive_definite(mass, coords, f"T = {kinetic}")
+    return sp.ImmutableMatrix(mass)
+
+
+_DEFINITENESS_POINTS = 4
+_SINGULAR = 1e-10  # |λ|min ≤ this · |λ|max at a point: singular there
+
+
+def check_positive_definite(mass: sp.MatrixBase, coords: tuple, what: str, seed: int = 0) -> None:
+    """InvalidKineticError when M is not positive definite at one of a few random points.
+
+    M is evaluated numerically at ``_DEFINITENESS_POINTS`` seeded random points (the
+    coordinates between −2 and 2, of the declared sign; every other symbol, a mass or
+    hyper-parameter, between 0.2 and 2.2, negative only when declared so) and factored by
+    Cholesky there. A failure names the point; a matrix singular at every point (a
+    velocity with no inertia) is called singular. Points where M is not a finite real
+    matrix are skipped; when there is none, M passes (only a matrix shown not to be
+    positive definite is refused). No symbolic determinant or simplification: the cost
+    is a few numeric evaluations of M's nonzero entries.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> q1, q2 = sp.symbols("q1 q2", real=True)
+    >>> check_positive_definite(sp.diag(1, q2**2 + 1), (q1, q2), "T")
+    >>> check_positive_definite(sp.diag(1, -1), (q1, q2), "T")
+    Traceback (most recent call last):
+      ...
+    symnoether.errors.InvalidKineticError: the mass matrix of T is not positive definite at ...
+    """
+    entries = {key: value for key, value in mass.todok().items() if value != 0}
+    symbols = sorted(set().union(*(e.free_symbols for e in entries.values())), key=str)
+    rng = random.Random(seed)
+    coordinate_set = set(coords)
+    draws = (
+        {s: _sample(s, s in coordinate_set, rng) for s in symbols}
+        for _ in range(3 * _DEFINITENESS_POINTS)
+    )
+    points = [(p, e) for p, e in ((p, _eigenvalues(entries, p, mass.shape[0])) for p in draws)]
+    points = [(p, e) for p, e in points if e is not None][:_DEFINITENESS_POINTS]
+    for point, eigenvalues in points:
+        if eigenvalues.min() > _SINGULAR * abs(eigenvalues).max():
+            continue  # Cholesky succeeds: positive definite at this point
+        if all(_is_singular(e) for _, e in points):
+            raise InvalidKineticError(
+                f"the mass matrix of {what} is singular (det M = 0 at every sample point): "
+                "some velocity has no inertia; give every coordinate a kinetic term, or "
+                "use gradient flow"
+            )
+        shown = ", ".join(f"{s} = {float(value):.4g}" for s, value in point.items())
         raise InvalidKineticError(
-            f"the mass matrix of T = {kinetic} is singular (det M = 0): some velocity "
-            "has no inertia; give every coordinate a kinetic term, or use gradient flow"
-        )
-    if definitely_not_positive_definite(mass):
-        raise InvalidKineticError(
-            f"the mass matrix of T = {kinetic} is not positive definite, so T is not a "
+            f"the mass matrix of {what} is not positive definite at {shown or 'any point'} "
+            f"(its smallest eigenvalue there is {eigenvalues.min():.3g}), so T is not a "
             "kinetic energy; every velocity needs positive inertia"
         )
-    return sp.ImmutableMatrix(mass)
+
+
+def _eigenvalues(entries: dict, point: dict, n: int):
+    """The eigenvalues of the symmetric part of M at ``point`` (NumPy), or None when M
+    is not a finite real matrix there."""
+    import numpy as np  # numerics only for this check
+
+    values = np.zeros((n, n))
+    for (i, j), entry in entries.items():
+        try:
+            value = complex(entry.xreplace(point).evalf(20))
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+            return None
+        if not np.isfinite(value) or abs(value.imag) > 1e-12 * max(1.0, abs(value.real)):
+            return None
+        values[i, j] = value.real
+    return np.linalg.eigvalsh((values + values.T) / 2)
+
+
+def _is_singular(eigenvalues) -> bool:
+    return bool(abs(eigenvalues).min() <= _SINGULAR * max(abs(eigenvalues).max(), 1e-300))
+
+
+def _sample(symbol: sp.Symbol, coordinate: bool, rng: random.Random) -> sp.Rational:
+    """A random value for ``symbol``: a coordinate in (−2, 2), another symbol in
+    (0.2, 2.2); of the declared sign either way."""
+    if coordinate:
+        magnitude = sp.Rational(rng.randint(1, 2000), 1000)
+        negative = rng.random() < 0.5
+    else:
+        magnitude = sp.Rational(rng.randint(200, 2200), 1000)
+        negative = False
+    if symbol.is_nonnegative:
+        negative = False
+    elif symbol.is_nonpositive:
+        negative = True
+    if symbol.is_integer:
+        magnitude = sp.Integer(max(1, round(magnitude)))
+    return -magnitude if negative else magnitude
 
 
 def definitely_not_positive_definite(matrix: sp.MatrixBase) -> bool:

@@ -5,10 +5,15 @@ read
 
     M q̈ = f,   f = −(Ṁ − ½∂_q(q̇ᵀMq̇)) q̇ − (1/τ) M q̇ − ∇V.
 
-They are derived here from the Lagrangian itself (d/dt ∂L/∂q̇ − ∂L/∂q with
-symbolic accelerations), and the mass matrix read off them is checked against
-the system's before they are returned. Gradient flow is first order:
-M q̇ = −∇V with M the metric.
+They are derived here from the Lagrangian itself: the momenta p = ∂T/∂q̇ are
+checked to be M q̇ (the mass matrix the equations read off, the coefficient of q̈
+in d/dt ∂L/∂q̇, is the system's), and f collects the rest of
+d/dt ∂L/∂q̇ − ∂L/∂q: −Σⱼ q̇ⱼ ∂p/∂qⱼ + ∂T/∂q − (1/τ) M q̇ − ∇V. Derivatives are taken
+once per expression for all symbols (:func:`symnoether.core.jet.derivatives`), and
+M⁻¹f follows the structure of M: diagonal entries divide, diagonal blocks (the
+connected components of M's sparsity pattern: block-diagonal and Kronecker I⊗B or
+B⊗I, after a permutation) are solved one by one, never one dense LU of the whole.
+Gradient flow is first order: M q̇ = −∇V with M the metric.
 
 Examples
 --------
@@ -30,13 +35,20 @@ from functools import cached_property, lru_cache
 import sympy as sp
 
 from ..errors import FirstOrderRuleError, InvalidInputError, VerificationError
+from .dag import free_symbols
 from .display import Notation, table_text, text, vector_text
-from .jet import is_zero, readable, total_derivative
+from .jet import derivatives, is_zero, readable
 from .matrix_system import MatrixEquationsOfMotion, MatrixSystem
 from .system import TIME, LearningSystem, velocity
 from .typeset import aligned, equation_rows
 
-__all__ = ["EquationsOfMotion", "FirstOrderSystem", "equations_of_motion", "accelerations"]
+__all__ = [
+    "EquationsOfMotion",
+    "FirstOrderSystem",
+    "equations_of_motion",
+    "accelerations",
+    "solve_structured",
+]
 
 
 def accelerations(coords: tuple) -> tuple[sp.Symbol, ...]:
@@ -106,7 +118,7 @@ class EquationsOfMotion:
     def solved(self) -> sp.ImmutableMatrix:
         """M⁻¹ f as computed (not simplified): accelerations, or for gradient flow
         the velocity field. Use this in further derivations; it is cheaper."""
-        return sp.ImmutableMatrix(self.mass_matrix.LUsolve(sp.Matrix(self.forcing)))
+        return solve_structured(self.mass_matrix, self.forcing)
 
     def first_order(self) -> FirstOrderSystem:
         """The state-space form: y = (q, q̇), ẏ = (q̇, M⁻¹f); for gradient flow
@@ -184,36 +196,104 @@ def equations_of_motion(system: LearningSystem) -> EquationsOfMotion:
     return EquationsOfMotion(system, 2, mass, forcing)
 
 
+def solve_structured(mass: sp.MatrixBase, rhs: sp.MatrixBase) -> sp.ImmutableMatrix:
+    """M⁻¹ b, following the structure of M: a diagonal entry divides its row, and each
+    connected component of the sparsity pattern of M (a diagonal block, up to a
+    permutation: block-diagonal and Kronecker I⊗B or B⊗I matrices) is solved by its
+    own LU; a dense M is one block (SymPy's ``LUsolve``, as before).
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> m, k, a, b, c = sp.symbols("m k a b c", positive=True)
+    >>> solve_structured(sp.diag(m, sp.Matrix([[2, 1], [1, 2]])), sp.Matrix([a, b, c])).T
+    Matrix([[a/m, 2*b/3 - c/3, -b/3 + 2*c/3]])
+    """
+    n = mass.shape[0]
+    entries = _nonzero_entries(mass)
+    rhs = list(rhs)
+    out = [sp.S.Zero] * n
+    for block in _components(n, entries):
+        if len(block) == 1:
+            (i,) = block
+            out[i] = rhs[i] / entries[(i, i)]
+            continue
+        sub = sp.Matrix(len(block), len(block), lambda r, c: entries.get((block[r], block[c]), 0))
+        solved = sub.LUsolve(sp.Matrix([rhs[i] for i in block]))
+        for i, value in zip(block, solved, strict=True):
+            out[i] = value
+    return sp.ImmutableMatrix(out)
+
+
+def _nonzero_entries(mass: sp.MatrixBase) -> dict:
+    """{(i, j): M_ij} over the entries of M that are not 0."""
+    return {key: value for key, value in mass.todok().items() if value != 0}
+
+
+def _components(n: int, entries: dict) -> list[list[int]]:
+    """The connected components of the graph i ~ j ⇔ M_ij ≠ 0 or M_ji ≠ 0, each sorted
+    (in order of their first index)."""
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in entries:
+        a, b = root(i), root(j)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    blocks: dict = {}
+    for i in range(n):
+        blocks.setdefault(root(i), []).append(i)
+    return list(blocks.values())
+
+
 def _euler_lagrange(system: LearningSystem) -> tuple[sp.ImmutableMatrix, sp.ImmutableMatrix]:
-    """M and f in closed form, checked against d/dt ∂L/∂q̇ − ∂L/∂q = 0 (÷ e^{t/τ})."""
+    """M and f of d/dt ∂L/∂q̇ − ∂L/∂q = e^{t/τ}(M q̈ − f), derived from T and V.
+
+    With L = e^{t/τ}(T − V): d/dt ∂L/∂q̇ = e^{t/τ}(D_t p + p/τ), p = ∂T/∂q̇, and
+    D_t p = Σⱼ q̇ⱼ ∂p/∂qⱼ + Σⱼ q̈ⱼ ∂p/∂q̇ⱼ. T is quadratic in q̇ (checked when the system
+    was built), so p is linear in q̇: p = M q̇ is checked entry by entry, which makes
+    ∂p/∂q̇ = M the coefficient of q̈. Then f = −Σⱼ q̇ⱼ ∂p/∂qⱼ + ∂T/∂q − (M/τ) q̇ − ∇V.
+    """
     mass = system.mass_matrix
-    forcing = _closed_form_forcing(system)
-    coords, vels = system.coords, system.velocities
-    accs = accelerations(coords)
-    lagrangian, factor = system.lagrangian, system.damping_factor
-    inertia = mass * sp.Matrix(accs)
-    for i, (q, v) in enumerate(zip(coords, vels, strict=True)):
-        momentum = sp.diff(lagrangian, v)
-        equation = total_derivative(momentum, coords, vels, accs, TIME) - sp.diff(lagrangian, q)
-        if not is_zero(equation / factor - (inertia[i] - forcing[i])):
+    coords, vels = list(system.coords), list(system.velocities)
+    n = len(coords)
+    slopes = derivatives(system.kinetic, [*vels, *coords])
+    momenta, kinetic_forces = slopes[:n], slopes[n:]
+    rows: list[list] = [[] for _ in range(n)]
+    for (i, j), entry in _nonzero_entries(mass).items():
+        rows[i].append((j, entry))
+    for i, momentum in enumerate(momenta):
+        expected = sp.Add(*[entry * vels[j] for j, entry in rows[i]])
+        if momentum != expected and not is_zero(momentum - expected):
             raise VerificationError(
-                f"the Euler–Lagrange equation for {q} differs from M q̈ = f in closed "
-                "form; please report this system"
+                f"the momentum ∂T/∂{vels[i]} = {momentum} is not row {i + 1} of M q̇; the "
+                "mass matrix read off the Euler–Lagrange equations differs from the "
+                "system's: please report this system"
             )
-    return mass, forcing
-
-
-def _closed_form_forcing(system: LearningSystem) -> sp.ImmutableMatrix:
-    """f = −(Ṁ − ½∂_q(q̇ᵀMq̇)) q̇ − (1/τ) M q̇ − ∇V, the gradient kept unexpanded."""
-    coords, mass = system.coords, system.mass_matrix
-    v = sp.Matrix(system.velocities)
-    mass_rate = sum(
-        (sp.diff(mass, q) * dq for q, dq in zip(coords, v, strict=True)), sp.zeros(*mass.shape)
-    )
-    metric_force = sp.Matrix([(v.T * sp.diff(mass, q) * v)[0] / 2 for q in coords])
-    damping = (
-        sp.zeros(*mass.shape) if system.tau == sp.oo else (mass / system.tau).applyfunc(readable)
-    )
-    geometric = (mass_rate * v - metric_force).applyfunc(readable)
-    forcing = -geometric - damping * v - sp.Matrix([sp.diff(system.potential, q) for q in coords])
-    return sp.ImmutableMatrix(forcing)
+    coordinate_set = set(coords)
+    rate = dict(zip(coords, vels, strict=True))
+    tidy: dict = {}
+    damped = system.tau != sp.oo
+    potential_slopes = derivatives(system.potential, coords)
+    forcing = []
+    for i, momentum in enumerate(momenta):
+        free = free_symbols(momentum) & coordinate_set
+        moving = [q for q in coords if q in free]
+        slopes = derivatives(momentum, moving)
+        geometric = [rate[q] * d for q, d in zip(moving, slopes, strict=True)]
+        if kinetic_forces[i] != 0:
+            geometric.append(-kinetic_forces[i])
+        damping = []
+        if damped:
+            for j, entry in rows[i]:
+                if entry not in tidy:
+                    tidy[entry] = readable(entry / system.tau)
+                damping.append(tidy[entry] * vels[j])
+        geometric_term = readable(sp.Add(*geometric), effort="low") if geometric else 0
+        forcing.append(-geometric_term - sp.Add(*damping) - potential_slopes[i])
+    return mass, sp.ImmutableMatrix(forcing)

@@ -40,6 +40,15 @@ from sympy.core.function import AppliedUndef
 from ..budget import check
 from .boundaries import BRANCHING, BoundaryPlan
 from .branches import as_real, decide_exactly, without_deltas
+from .dag import (
+    derivatives,
+    free_symbols,
+    is_rational_dag,
+    nodes,
+    rational_value,
+    substitute,
+    tree_size,
+)
 
 __all__ = [
     "total_derivative",
@@ -47,6 +56,7 @@ __all__ = [
     "generator_derivative",
     "is_zero",
     "readable",
+    "derivatives",
 ]
 
 _COARSE_DIGITS = 30
@@ -62,6 +72,9 @@ _MIN_BITS = 8
 _EXPAND_OPS_LIMIT = 400
 _EXPAND_ZERO_OPS_LIMIT = 300
 _SIMPLIFY_OPS_LIMIT = 60
+_OPS_TREE_CAP = 4000  # trees larger than this have far more than the ops limits above
+_READABLE_TREE_CAP = 1500  # readable(): larger trees get only their common factors pulled out
+_ASSUMPTIONS_TREE_CAP = 300  # is_zero(): SymPy's assumptions asked on smaller trees only
 
 
 def total_derivative(
@@ -83,12 +96,13 @@ def total_derivative(
     >>> total_derivative(q * v * sp.exp(t), [q], [v], [a], t)
     a*q*exp(t) + q*v*exp(t) + v**2*exp(t)
     """
-    rate = sp.diff(expr, time)
-    for q, v in zip(coords, velocities, strict=True):
-        rate += v * sp.diff(expr, q)
-    for v, a in zip(velocities, accelerations, strict=True):
-        rate += a * sp.diff(expr, v)
-    return rate
+    coords, velocities = list(coords), list(velocities)
+    slopes = derivatives(expr, [time, *coords, *velocities])
+    terms = [slopes[0]]
+    for rate, slope in zip([*velocities, *accelerations], slopes[1:], strict=True):
+        if slope != 0:
+            terms.append(rate * slope)
+    return sp.Add(*terms)
 
 
 def generator_derivative(
@@ -103,8 +117,15 @@ def generator_derivative(
     >>> generator_derivative(sp.Matrix([-q2, q1]), [q1, q2], [v1, v2]).T
     Matrix([[-v2, v1]])
     """
-    jacobian = sp.Matrix(generator).jacobian(list(coords))
-    return jacobian * sp.Matrix(velocities)
+    coords, velocities = list(coords), list(velocities)
+    rate = dict(zip(coords, velocities, strict=True))
+    out = []
+    for entry in generator:
+        free = free_symbols(entry)
+        moving = [q for q in coords if q in free]
+        slopes = derivatives(entry, moving) if moving else []
+        out.append(sp.Add(*[slope * rate[q] for q, slope in zip(moving, slopes, strict=True)]))
+    return sp.Matrix(out)
 
 
 def prolonged_action(
@@ -123,13 +144,15 @@ def prolonged_action(
     >>> prolonged_action(kinetic, sp.Matrix([-q2, q1]), [q1, q2], [v1, v2])
     0
     """
+    coords, velocities = list(coords), list(velocities)
     velocity_part = generator_derivative(generator, coords, velocities)
-    action = sp.S.Zero
-    for psi, q in zip(generator, coords, strict=True):
-        action += psi * sp.diff(expr, q)
-    for dpsi, v in zip(velocity_part, velocities, strict=True):
-        action += dpsi * sp.diff(expr, v)
-    return action
+    slopes = derivatives(expr, [*coords, *velocities])
+    terms = [
+        weight * slope
+        for weight, slope in zip([*generator, *velocity_part], slopes, strict=True)
+        if weight != 0 and slope != 0
+    ]
+    return sp.Add(*terms)
 
 
 def is_zero(expr: sp.Expr, *, samples: int = _SAMPLES, seed: int = 0) -> bool:
@@ -195,18 +218,26 @@ def is_zero(expr: sp.Expr, *, samples: int = _SAMPLES, seed: int = 0) -> bool:
     False
     """
     expr = sp.sympify(expr)
-    if expr == 0 or expr.is_zero is True:
+    if expr == 0:
         return True
-    exact = _rationalize(expr)
-    if exact.has(sp.DiracDelta):
+    if tree_size(expr, _ASSUMPTIONS_TREE_CAP) <= _ASSUMPTIONS_TREE_CAP and expr.is_zero is True:
+        return True  # SymPy's assumptions (slow on large trees)
+    expr = _without_nonzero_factors(expr)
+    found = nodes(expr)
+    exact = _rationalize(expr, found)
+    if exact is not expr:
+        found = nodes(exact)
+    if _holds(found, sp.DiracDelta):
         exact = without_deltas(exact, partial(is_zero, samples=samples, seed=seed))
         if exact is None:
             return False  # a DiracDelta term whose weight does not vanish on its set
+        found = nodes(exact)
     if exact == 0:
         return True
-    if exact.has(*BRANCHING):
+    if _holds(found, *BRANCHING):
         return _branches_zero(exact, samples=samples, seed=seed)
-    if sp.count_ops(exact) <= _EXPAND_ZERO_OPS_LIMIT:
+    small = tree_size(exact, _OPS_TREE_CAP) <= _OPS_TREE_CAP
+    if small and sp.count_ops(exact) <= _EXPAND_ZERO_OPS_LIMIT:
         if _is_rational_function(exact):
             return sp.cancel(sp.together(exact)) == 0  # exact decision, either way
         if _attempt(sp.expand, exact):
@@ -217,7 +248,8 @@ def is_zero(expr: sp.Expr, *, samples: int = _SAMPLES, seed: int = 0) -> bool:
 def _branches_zero(expr: sp.Expr, *, samples: int, seed: int) -> bool:
     """Zero almost everywhere: expand, else the exact piecewise decision, else
     boundary-aware sampling (see :mod:`symnoether.core.branches`)."""
-    if sp.count_ops(expr) <= _EXPAND_ZERO_OPS_LIMIT and _attempt(sp.expand, expr):
+    small = tree_size(expr, _OPS_TREE_CAP) <= _OPS_TREE_CAP
+    if small and sp.count_ops(expr) <= _EXPAND_ZERO_OPS_LIMIT and _attempt(sp.expand, expr):
         return True
     real = as_real(expr)
     decided = decide_exactly(real)
@@ -228,6 +260,23 @@ def _branches_zero(expr: sp.Expr, *, samples: int, seed: int) -> bool:
         plan.refuse_unsolved(expr)
         return True
     return False
+
+
+def _without_nonzero_factors(expr: sp.Expr) -> sp.Expr:
+    """A product without its factors that never vanish (nonzero rationals, e^{…}: the
+    damping factor e^{t/τ} of every charge and rate), which decide nothing."""
+    if not isinstance(expr, sp.Mul):
+        return expr
+    kept = [f for f in expr.args if not (f.is_Rational and f != 0) and not isinstance(f, sp.exp)]
+    if len(kept) == len(expr.args) or any(f.has(sp.zoo, sp.oo, sp.nan) for f in expr.args):
+        return expr
+    return sp.Mul(*kept)
+
+
+def _holds(found: set, *types: type) -> bool:
+    """Whether one of the distinct nodes ``found`` is an instance of ``types``
+    (``expr.has(*types)`` without walking shared sub-expressions again)."""
+    return any(isinstance(node, types) for node in found)
 
 
 def _is_rational_function(expr: sp.Expr) -> bool:
@@ -258,6 +307,8 @@ def readable(expr: sp.Expr, *, effort: str = "full") -> sp.Expr:
     a*b*(b + 1)/2
     """
     expr = sp.sympify(expr)
+    if tree_size(expr, _READABLE_TREE_CAP) > _READABLE_TREE_CAP:
+        return _common_factors(expr)  # factor_terms and count_ops walk it all, often
     candidates = [expr, sp.factor_terms(expr)]
     if sp.count_ops(expr) <= _EXPAND_OPS_LIMIT:
         expanded = sp.expand(expr)
@@ -270,13 +321,28 @@ def readable(expr: sp.Expr, *, effort: str = "full") -> sp.Expr:
     return min(candidates, key=sp.count_ops)
 
 
-def _rationalize(expr: sp.Expr) -> sp.Expr:
-    """Floats → exact rationals (by their 15-digit decimal form), round-off → 0."""
-    floats = expr.atoms(sp.Float)
+def _common_factors(expr: sp.Expr) -> sp.Expr:
+    """A large sum with the factors common to its terms pulled out (``gcd_terms`` at the
+    top level only; ``factor_terms`` would recurse through every sub-expression)."""
+    if not isinstance(expr, sp.Add):
+        return expr
+    try:
+        pulled = sp.gcd_terms(expr, fraction=False)
+    except (TypeError, ValueError, NotImplementedError, RecursionError):
+        return expr
+    return pulled if tree_size(pulled, _OPS_TREE_CAP) < tree_size(expr, _OPS_TREE_CAP) else expr
+
+
+def _rationalize(expr: sp.Expr, found: set | None = None) -> sp.Expr:
+    """Floats → exact rationals (by their 15-digit decimal form), round-off → 0
+    (``found``: the distinct nodes of ``expr``, when known)."""
+    found = nodes(expr) if found is None else found
+    floats = {node for node in found if isinstance(node, sp.Float)}
     if not floats:
         return expr
-    return expr.xreplace(
-        {f: sp.S.Zero if _is_round_off(f) else sp.nsimplify(f, rational=True) for f in floats}
+    return substitute(
+        expr,
+        {f: sp.S.Zero if _is_round_off(f) else sp.nsimplify(f, rational=True) for f in floats},
     )
 
 
@@ -303,9 +369,11 @@ def _numerically_zero(
     every solved branch boundary are checked too."""
     rng = random.Random(seed)
     concrete = _concretize_functions(expr, rng)
-    symbols = sorted(concrete.free_symbols, key=sp.default_sort_key)
+    symbols = sorted(free_symbols(concrete), key=sp.default_sort_key)
     scales = plan.scales if plan is not None else ()
     draw = partial(_random_value, scales=scales)
+    if plan is None and is_rational_dag(nodes(concrete)):
+        draw = _random_integer  # exact integer arithmetic: small denominators, fast
     evaluated = 0
     for _ in range(5 * samples):
         check()
@@ -330,10 +398,12 @@ def _numerically_zero(
 
 def _zero_at(expr: sp.Expr, point: dict) -> bool | None:
     """Whether ``expr`` vanishes at ``point`` (None: it does not evaluate there)."""
-    try:
-        value = expr.xreplace(point)
-    except (TypeError, ValueError, ZeroDivisionError, RecursionError):
-        return None
+    value = rational_value(expr, point)  # exact, fast, for rational functions
+    if value is None:
+        try:
+            value = substitute(expr, point)
+        except (TypeError, ValueError, ZeroDivisionError, RecursionError):
+            return None
     if value == 0:
         return True
     coarse = _evaluate(value, _COARSE_DIGITS)
@@ -356,7 +426,8 @@ def _no_digits(value: sp.Expr) -> bool:
 
 def _concretize_functions(expr: sp.Expr, rng: random.Random) -> sp.Expr:
     """Replace every undefined function f(z₁…z_k) by a random smooth function."""
-    functions = {applied.func: len(applied.args) for applied in expr.atoms(AppliedUndef)}
+    applied = [node for node in nodes(expr) if isinstance(node, AppliedUndef)]
+    functions = {node.func: len(node.args) for node in applied}
     if not functions:
         return expr
     replacements = {}
@@ -392,6 +463,18 @@ def _random_value(symbol: sp.Symbol, rng: random.Random, scales: tuple = ()) -> 
     if symbol.is_nonpositive or symbol.is_negative:
         return -magnitude
     return magnitude if rng.random() < 0.5 else -magnitude
+
+
+def _random_integer(symbol: sp.Symbol, rng: random.Random) -> sp.Integer:
+    """A random nonzero integer of the symbol's declared sign, up to 10⁶ in size: for a
+    rational function a point of a large grid (Schwartz–Zippel) whose exact value keeps
+    small denominators."""
+    magnitude = rng.randint(1, 10**6)
+    if symbol.is_nonnegative or symbol.is_positive:
+        return sp.Integer(magnitude)
+    if symbol.is_nonpositive or symbol.is_negative:
+        return sp.Integer(-magnitude)
+    return sp.Integer(magnitude if rng.random() < 0.5 else -magnitude)
 
 
 def _evaluate(value: sp.Expr, digits: int) -> sp.Expr | None:

@@ -64,7 +64,7 @@ from ..errors import (
 from .charges import potential_of, require_gradient_field
 from .display import Notation, table_text, vector_text
 from .dynamics import equations_of_motion
-from .jet import is_zero, prolonged_action, readable, total_derivative
+from .jet import derivatives, is_zero, prolonged_action, readable, total_derivative
 from .matrix_noether import MatrixNoetherLaw, matrix_noether
 from .matrix_system import MatrixSystem
 from .stochastic import StochasticTerms, stochastic_terms
@@ -394,8 +394,7 @@ def _generator_entry(entry: object) -> sp.Expr:
 def _second_order_law(system: LearningSystem, psi: sp.ImmutableMatrix) -> NoetherLaw:
     coords, vels = system.coords, system.velocities
     factor = system.damping_factor
-    v = sp.Matrix(vels)
-    charge_core = readable((v.T * system.mass_matrix * psi)[0])
+    charge_core = readable(_charge_core(system.mass_matrix, psi, vels))
     kinetic_core = prolonged_action(system.kinetic, psi, coords, vels)
     singular = kinetic_core.has(sp.DiracDelta)
     kinetic_core = sp.S.Zero if is_zero(kinetic_core) else readable(kinetic_core)
@@ -412,6 +411,17 @@ def _second_order_law(system: LearningSystem, psi: sp.ImmutableMatrix) -> Noethe
         breaking_regularizers=_breaking_regularizers(system, psi),
         almost_everywhere=singular or dropped,
     )
+
+
+def _charge_core(mass: sp.MatrixBase, psi: sp.MatrixBase, vels: tuple) -> sp.Expr:
+    """q̇ᵀMψ over the nonzero entries of M and ψ (M is often m·I: a dense product
+    would multiply n² zeros)."""
+    terms = [
+        vels[i] * entry * psi[j]
+        for (i, j), entry in mass.todok().items()
+        if entry != 0 and psi[j] != 0
+    ]
+    return sp.Add(*terms)
 
 
 def _potential_breaking(system: LearningSystem, psi: sp.ImmutableMatrix) -> tuple:
@@ -440,7 +450,10 @@ def _breaking_regularizers(system: LearningSystem, psi: sp.ImmutableMatrix) -> t
 
 
 def _directional(expr: sp.Expr, psi: sp.ImmutableMatrix, coords: tuple) -> sp.Expr:
-    return sp.Add(*[p * sp.diff(expr, q) for p, q in zip(psi, coords, strict=True) if p != 0])
+    """ψ·∇expr, the derivatives taken in one pass (:func:`derivatives`)."""
+    moving = [(p, q) for p, q in zip(psi, coords, strict=True) if p != 0]
+    slopes = derivatives(expr, [q for _, q in moving])
+    return sp.Add(*[p * d for (p, _), d in zip(moving, slopes, strict=True) if d != 0])
 
 
 def _verify_second_order(system: LearningSystem, charge_core: sp.Expr, rate_core: sp.Expr) -> None:

@@ -358,10 +358,15 @@ class LearningSystem:
                 )
         self._set("rule", replace(self.rule, coordinates=self.coords))
         mass = self.rule.mass_matrix(self.coords)
-        v = sp.Matrix(self.velocities)
+        v = self.velocities
         self._set("mass_matrix", mass)
-        metric = (mass / self.rule.mass_scale).applyfunc(sp.cancel)
-        self._set("kinetic", self.rule.mass_scale * sp.expand((v.T * metric * v)[0]) / 2)
+        scale = self.rule.mass_scale
+        quadratic = [  # q̇ᵀ(M/scale)q̇ over the nonzero entries of M (often scale·I)
+            v[i] * sp.cancel(entry / scale) * v[j]
+            for (i, j), entry in mass.todok().items()
+            if entry != 0
+        ]
+        self._set("kinetic", scale * sp.expand(sp.Add(*quadratic)) / 2)
         self._set("tau", self.rule.tau)
 
     def _set_hand_kinetic(self) -> None:

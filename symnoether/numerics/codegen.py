@@ -80,14 +80,18 @@ Examples
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import sympy as sp
 
+from ..core.dag import derivatives, free_symbols, is_rational_dag, nodes, substitute
 from ..core.dynamics import FirstOrderSystem, equations_of_motion
 from ..core.matrix_system import MatrixSystem
 from ..core.noether import NoetherLaw
@@ -415,15 +419,18 @@ def _generate(
     names.update({s: sp.Symbol(f"y{i}") for i, s in enumerate(state)})
     names.update({s: sp.Symbol(f"p{i}") for i, s in enumerate(parameters)})
     printer = FloatPrinter({"standard": "python3", "strict": True})
+    renamed = dict(names)  # one memo for every kernel: the gradient's residuals, renamed once
 
     def emit(name, args, exprs, doc, *, scalar=False, uses=("y", "p")):
         exprs = [sp.sympify(e) for e in exprs]
         _refuse_stray_symbols(name, exprs, names)
-        exprs = [e.xreplace(names) for e in exprs]
-        return kernel_function(printer, name, args, exprs, doc, ns, len(parameters), scalar, uses)
+        exprs = [substitute(e, names, memo=renamed) for e in exprs]
+        return kernel_function(
+            printer, name, args, exprs, doc, ns, len(parameters), scalar, uses, cse=_cse
+        )
 
-    gradient = [sp.diff(system.potential, q) for q in coords]
-    loss_gradient = [sp.diff(system.loss, q) for q in coords]
+    gradient = derivatives(system.potential, coords)
+    loss_gradient = derivatives(system.loss, coords)
     charges, rates, affine, phis, psis, mpsis = [], [], [], [], [], []
     for law in laws:
         charges.append(_undamped(law.charge, system, "charge"))
@@ -432,7 +439,7 @@ def _generate(
         affine.append(is_affine)
         phis.append(phi)
         psis.extend(law.generator)
-        mpsis.extend(system.mass_matrix * sp.Matrix(law.generator))
+        mpsis.extend(_sparse_product(system.mass_matrix, law.generator))
     inv_tau = sp.S.Zero if system.order == 1 or system.tau == sp.oo else 1 / system.tau
     metric = _metric(system)
     y_doc = ", ".join(source_label(_name(s)) for s in state)
@@ -448,7 +455,7 @@ def _generate(
         emit("charge", "y, p, out", charges, "undamped charges e^{-t/tau} Q_j"),
         emit("rate", "y, p, out", rates, "undamped rates e^{-t/tau} dQ_j/dt"),
         emit("inv_tau", "p", [inv_tau], "1/tau", scalar=True, uses=("p",)),
-        emit("metric", "y, p, out", list(metric), "preconditioner G(q), row-major"),
+        _sparse_kernel(emit, "metric", list(metric), "preconditioner G(q), row-major"),
         emit("phi", "y, p, out", phis, "position charges 1/2 q.A q + b.q"),
         emit("psi", "y, p, out", psis, "generators psi_j(q), row-major (law, coord)"),
         emit("mpsi", "y, p, out", mpsis, "M psi_j(q), row-major (law, coord)"),
@@ -459,10 +466,74 @@ def _generate(
     return kernels, tuple(affine)
 
 
+_SYMENGINE_NODES = 3_000  # distinct nodes from which SymEngine's cse is worth converting
+
+
+def _cse(exprs: list) -> tuple[list, list]:
+    """Common subexpressions ``c{k}`` of ``exprs``: SymPy's ``cse``, or SymEngine's (the
+    optional ``fast`` extra; C++, some hundred times faster on the large sums of an
+    element-wise network) for large rational functions only, which convert both ways
+    exactly (integers and rationals, no floats or functions). ``SYMNOETHER_SYMENGINE=0``
+    turns SymEngine off."""
+    found: set = set()
+    for expr in exprs:
+        found |= nodes(expr)
+    if len(found) >= _SYMENGINE_NODES and is_rational_dag(found) and _symengine() is not None:
+        return _symengine_cse(exprs)
+    return sp.cse(exprs, symbols=sp.numbered_symbols("c"), optimizations=None)
+
+
+@lru_cache(maxsize=1)
+def _symengine():
+    if os.environ.get("SYMNOETHER_SYMENGINE", "1") == "0":
+        return None
+    try:
+        import symengine
+    except ImportError:
+        return None
+    return symengine
+
+
+def _symengine_cse(exprs: list) -> tuple[list, list]:
+    se = _symengine()
+    replacements, reduced = se.cse([se.sympify(e) for e in exprs])
+    rename = {old: se.Symbol(f"c{k}") for k, (old, _) in enumerate(replacements)}
+    pairs = [
+        (sp.Symbol(f"c{k}"), sp.sympify(value.xreplace(rename)))
+        for k, (_, value) in enumerate(replacements)
+    ]
+    return pairs, [sp.sympify(e.xreplace(rename)) for e in reduced]
+
+
+def _sparse_kernel(emit: Callable, name: str, entries: list, doc: str) -> str:
+    """A kernel ``name(y, p, out)`` that writes only the entries of ``entries`` that are
+    not identically 0 (a metric is often I: n² lines of zeros would dominate the
+    compile time); the caller zero-fills ``out`` once (the zeros are structural)."""
+    nonzero = [(k, e) for k, e in enumerate(entries) if sp.sympify(e) != 0]
+    doc += "; only its nonzero entries are written (out starts zero-filled)"
+    source = emit(name, "y, p, out", [e for _, e in nonzero], doc)
+    index = [k for k, _ in nonzero]
+    return re.sub(
+        r"^    out\[(\d+)\] = ",
+        lambda m: f"    out[{index[int(m.group(1))]}] = ",
+        source,
+        flags=re.MULTILINE,
+    )
+
+
+def _sparse_product(mass: sp.MatrixBase, column: Sequence) -> list:
+    """M·column over the nonzero entries of M."""
+    out: list = [[] for _ in range(mass.shape[0])]
+    for (i, j), entry in mass.todok().items():
+        if entry != 0 and column[j] != 0:
+            out[i].append(entry * column[j])
+    return [sp.Add(*terms) for terms in out]
+
+
 def _refuse_stray_symbols(kernel: str, exprs: list, names: dict) -> None:
     """Refuse a symbol that is neither time, a state entry nor a parameter: the
     printer would write its name into the source as an identifier."""
-    stray = set().union(*(e.free_symbols for e in exprs)) - set(names)
+    stray = set().union(*(free_symbols(e) for e in exprs)) - set(names)
     if stray:
         symbol = min(stray, key=sp.default_sort_key)
         raise InvalidInputError(
@@ -477,7 +548,9 @@ def _undamped(expr: sp.Expr, system: LearningSystem, what: str) -> sp.Expr:
     if system.order == 1 or system.tau == sp.oo:
         core = sp.sympify(expr)
     else:
-        core = sp.powsimp(sp.expand(expr / system.damping_factor))
+        core = sp.sympify(expr) / system.damping_factor  # e^{t/τ}·core: cancels as it is
+        if TIME in free_symbols(core):  # else expand to let the exponentials meet
+            core = sp.powsimp(sp.expand(core))
     if TIME in core.free_symbols:
         raise NotSupportedError(
             f"the {what} {expr} depends on t other than through e^(t/τ); "
@@ -489,8 +562,15 @@ def _undamped(expr: sp.Expr, system: LearningSystem, what: str) -> sp.Expr:
 def _position_charge(generator: sp.Matrix, coords: tuple) -> tuple[bool, sp.Expr]:
     """(affine with symmetric A, φ = ½qᵀAq + bᵀq) for ψ = Aq + b."""
     psi = sp.Matrix(generator)
-    A = psi.jacobian(list(coords))
-    if any(set(coords) & entry.free_symbols for entry in A):
+    coordinate_set = set(coords)
+    rows = []
+    for entry in psi:  # the Jacobian, differentiating each entry by its own coordinates
+        free = free_symbols(entry)
+        moving = [q for q in coords if q in free]
+        slopes = dict(zip(moving, derivatives(entry, moving), strict=True))
+        rows.append([slopes.get(q, sp.S.Zero) for q in coords])
+    A = sp.Matrix(rows)
+    if any(coordinate_set & entry.free_symbols for entry in A.values()):
         return False, sp.S.Zero
     if not (A - A.T).is_zero_matrix:
         return False, sp.S.Zero

@@ -321,7 +321,8 @@ def solve_into(G, g, d):
 def drive_optimizer(q0, p, eta, beta, n_steps, precondition, out):
     g = np.empty(NQ)
     d = np.empty(NQ)
-    G = np.empty(NQ * NQ if precondition else 0)  # n×n only for a matrix metric
+    G = np.zeros(NQ * NQ if precondition else 0)  # n×n only for a matrix metric; metric()
+    # writes only its nonzero entries
     prev = np.empty(NQ)
     copy_row(q0, prev)
     copy_row(q0, out[0])

@@ -134,12 +134,18 @@ class FloatPrinter(PythonCodePrinter):
         return "False"
 
 
-def kernel_function(printer, name, args, exprs, doc, ns, np_, scalar, uses) -> str:
+def kernel_function(printer, name, args, exprs, doc, ns, np_, scalar, uses, cse=None) -> str:
     """The source of kernel ``name(args)``: ``y{i}``/``p{i}`` read from ``y`` and ``p``
     (only those used), common subexpressions ``c{k}``, then ``out[i] = …`` for each of
-    ``exprs`` (or ``return`` when ``scalar``)."""
+    ``exprs`` (or ``return`` when ``scalar``). ``cse(exprs)`` → (replacements, reduced)
+    with symbols ``c{k}``, SymPy's ``cse`` by default."""
     try:
-        replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("c"), optimizations=None)
+        if cse is not None:
+            replacements, reduced = cse(exprs)
+        else:
+            replacements, reduced = sp.cse(
+                exprs, symbols=sp.numbered_symbols("c"), optimizations=None
+            )
     except (TypeError, ValueError) as err:  # pragma: no cover - defensive
         raise NotSupportedError(f"common-subexpression elimination failed in {name}: {err}")
     lines = ["@jit", f"def {name}({args}):", f'    """{doc}."""']

@@ -261,3 +261,96 @@ def test_equations_display():
     eom = sn.equations_of_motion(_system(sn.rules.gradient_descent(eta)))
     assert "equations of motion (order 2)" in str(eom)
     assert r"\frac{\eta}{2} \ddot{w}_{1} &=" in eom._repr_latex_()
+
+
+# -- against an independent method: SymPy's LagrangesMethod ----------------------------
+
+
+def _pendulum_energies(angles, rates):
+    """T and V of the planar n-link pendulum, unit masses and lengths, g = 1, angles from
+    the downward vertical: bob k at (Σ_{i≤k} sin θ_i, −Σ_{i≤k} cos θ_i)."""
+    n = len(angles)
+    vx = [sum(sp.cos(angles[i]) * rates[i] for i in range(k + 1)) for k in range(n)]
+    vy = [sum(sp.sin(angles[i]) * rates[i] for i in range(k + 1)) for k in range(n)]
+    kinetic = sum(a**2 + b**2 for a, b in zip(vx, vy, strict=True)) / 2
+    potential = -sum(sp.cos(angles[i]) for k in range(n) for i in range(k + 1))
+    return kinetic, potential
+
+
+@pytest.mark.parametrize("links", [2, 3])
+def test_n_link_pendulum_equals_lagranges_method(links):
+    from sympy.physics.mechanics import LagrangesMethod, dynamicsymbols
+
+    angles = sn.coordinates(" ".join(f"th{i}" for i in range(1, links + 1)))
+    rates = sn.velocities(angles)
+    kinetic, potential = _pendulum_energies(angles, rates)
+    eom = sn.equations_of_motion(sn.LearningSystem(angles, potential, kinetic=kinetic))
+
+    q = dynamicsymbols(f"q1:{links + 1}")
+    qd = [s.diff(dynamicsymbols._t) for s in q]
+    kinetic_q, potential_q = _pendulum_energies(q, qd)
+    theirs = LagrangesMethod(kinetic_q - potential_q, q)
+    theirs.form_lagranges_equations()
+    back = {**dict(zip(qd, rates, strict=True)), **dict(zip(q, angles, strict=True))}
+    # both write M q̈ = f; trigonometric polynomials in the same angles, so they agree
+    # exactly once cos(θi − θj) and sin(θi − θj) are expanded
+    same = lambda a, b: all(  # noqa: E731
+        sp.expand(sp.expand_trig(e)) == 0 for e in sp.Matrix(a) - sp.Matrix(b)
+    )
+    assert same(eom.mass_matrix, theirs.mass_matrix.xreplace(back))
+    assert same(eom.forcing, theirs.forcing.xreplace(back))
+
+
+# -- structured mass matrices: the same equations as a dense solve ----------------------
+
+
+def _dense(eom):
+    """M⁻¹f by one dense LU of the whole mass matrix (SymPy's LUsolve), in the test."""
+    return sp.Matrix(eom.mass_matrix).LUsolve(sp.Matrix(eom.forcing))
+
+
+def test_diagonal_mass_with_different_entries_divides_each_row():
+    # G = diag(2, 3, 5): M = (η/2)G, so q̈_i = f_i / (η G_ii / 2), by hand
+    w3 = sn.coordinates("w3")[0]
+    coords = (w1, w2, w3)
+    loss = (w1 * w2 * w3 - 1) ** 2 / 2
+    rule = sn.rules.preconditioned(eta, sp.diag(2, 3, 5))
+    eom = sn.equations_of_motion(sn.LearningSystem(coords, loss, rule=rule))
+    by_hand = [f / (eta * g / 2) for f, g in zip(eom.forcing, (2, 3, 5), strict=True)]
+    assert _same(eom.solved, sp.Matrix(by_hand))
+    assert _same(eom.solved, _dense(eom))
+
+
+def test_block_diagonal_and_permuted_blocks_equal_the_dense_solve():
+    # G = B ⊗ I₂ with B = [[2, 1], [1, 3]]: blocks {0, 2} and {1, 3} after a permutation
+    ws = sn.coordinates("w1:5")
+    G = sp.kronecker_product(sp.Matrix([[2, 1], [1, 3]]), sp.eye(2))
+    loss = (ws[0] * ws[1] - ws[2]) ** 2 / 2 + ws[3] ** 4 / 4
+    eom = sn.equations_of_motion(sn.LearningSystem(ws, loss, rule=sn.rules.preconditioned(eta, G)))
+    assert _same(eom.solved, _dense(eom))
+
+
+def test_state_dependent_block_diagonal_kinetic_term_equals_the_dense_solve():
+    # T = ½(v1² + (1 + w1²)v2² + v2 v3 + v3²): M = diag(1, [[1 + w1², ½], [½, 1]])
+    w3 = sn.coordinates("w3")[0]
+    v3 = sn.velocities((w3,))[0]
+    kinetic = (v1**2 + (1 + w1**2) * v2**2 + v2 * v3 + v3**2) / 2
+    system = sn.LearningSystem((w1, w2, w3), (w1 + w2 + w3) ** 2 / 2, kinetic=kinetic)
+    eom = sn.equations_of_motion(system)
+    half = sp.S.Half
+    assert _same(eom.mass_matrix, sp.Matrix([[1, 0, 0], [0, 1 + w1**2, half], [0, half, 1]]))
+    # by hand: ∂L/∂w1 = w1 v2² − ∂1V; d/dt(∂T/∂v2) adds 2 w1 v1 v2; the rest is −∇V
+    grad = sp.Matrix([w1 + w2 + w3] * 3)
+    forcing = sp.Matrix([w1 * v2**2, -2 * w1 * v1 * v2, 0]) - grad
+    assert _same(eom.forcing, forcing)
+    assert _same(eom.solved, _dense(eom))
+
+
+def test_solve_structured_matches_lu_on_a_permuted_block_matrix():
+    from symnoether.core.dynamics import solve_structured
+
+    a, b, c, d = sp.symbols("a b c d", positive=True)
+    M = sp.Matrix([[a, 0, 1, 0], [0, b, 0, 0], [1, 0, c, 0], [0, 0, 0, d]])
+    rhs = sp.Matrix(sp.symbols("r1:5"))
+    difference = solve_structured(M, rhs) - M.LUsolve(rhs)
+    assert all(sp.simplify(e) == 0 for e in difference)

@@ -212,6 +212,36 @@ def test_state_dependent_hand_kinetic_mass():
     assert system.mass_matrix == sp.ImmutableMatrix(sp.diag(1, rho**2))
 
 
+def test_mass_matrix_indefinite_at_some_points_is_refused_naming_one():
+    # M = diag(1, w1) is positive definite for w1 > 0 only: the check draws w1 of both
+    # signs and names a point where Cholesky fails (the second eigenvalue is w1 < 0)
+    with pytest.raises(sn.InvalidKineticError, match=r"not positive definite at w1 = -"):
+        sn.LearningSystem((w1, w2), (w1**2 + w2**2) / 2, kinetic=(v1**2 + w1 * v2**2) / 2)
+
+
+def test_mass_matrix_singular_everywhere_is_refused_as_singular():
+    # M = [[1, w1], [w1, w1²]]: det M = 0 at every point (T = ½(v1 + w1 v2)²)
+    with pytest.raises(sn.InvalidKineticError, match="is singular"):
+        sn.LearningSystem((w1, w2), (w1**2 + w2**2) / 2, kinetic=(v1 + w1 * v2) ** 2 / 2)
+
+
+def test_positive_definite_mass_matrices_are_accepted():
+    # an unsigned mass symbol is a mass (drawn positive); cos(w1 − w2) coupling as in a
+    # double pendulum: M = [[2, c], [c, 1]], det = 2 − c² ≥ 1
+    mass = sp.Symbol("mu")
+    system = sn.LearningSystem((w1, w2), w1**2, kinetic=mass * (v1**2 + v2**2) / 2)
+    assert system.mass_matrix == sp.ImmutableMatrix(sp.eye(2) * mass)
+    c = sp.cos(w1 - w2)
+    system = sn.LearningSystem((w1, w2), -sp.cos(w1), kinetic=v1**2 + c * v1 * v2 + v2**2 / 2)
+    assert system.mass_matrix == sp.ImmutableMatrix([[2, c], [c, 1]])
+
+
+def test_declared_negative_mass_is_refused():
+    mass = sp.Symbol("mu", negative=True)
+    with pytest.raises(sn.InvalidKineticError, match=r"not positive definite at mu = -"):
+        sn.LearningSystem((w1, w2), w1**2, kinetic=mass * (v1**2 + v2**2) / 2)
+
+
 # -- coordinate blocks: tuples of symbols, coordinates the loss ignores ------------------
 
 
