@@ -2,7 +2,7 @@ r"""Noether's learning dynamics at the matrix level: charges and rates as traces
 
 For a :class:`~symnoether.core.matrix_system.MatrixSystem` (constant scalar mass,
 M = m·I on every layer) and a layer-wise generator ψ = (ψ_1(W), …, ψ_L(W)) the charge
-and its law on shell are (Tanaka & Kunin 2021, Theorem 1, written with traces)
+and its law on shell are (Tanaka & Kunin 2021 [1]_, Theorem 1, written with traces)::
 
     Q = e^{t/τ} m Σ_B tr(Ẇ_Bᵀ ψ_B),
     dQ/dt = e^{t/τ} m Σ_B tr(Ẇ_Bᵀ Dψ_B[Ẇ])  −  e^{t/τ} Σ_B tr(G_Bᵀ ψ_B),
@@ -11,7 +11,8 @@ and its law on shell are (Tanaka & Kunin 2021, Theorem 1, written with traces)
 with Dψ_B[Ẇ] the derivative of ψ_B along the velocities and G_B = ∂V/∂W_B. Under
 gradient flow (m Ẇ_B = −G_B) the charge is a potential φ with ∇_B φ = m ψ_B, built
 by the radial formula φ = m ∫₀¹ Σ_B tr(W_Bᵀ ψ_B(sW)) ds and proved to be one, and
-dφ/dt = −Σ_B tr(ψ_Bᵀ G_B).
+dφ/dt = −Σ_B tr(ψ_Bᵀ G_B); for linear networks its matrix form is the balancedness of
+Kunin et al. [2]_.
 
 Verification (DESIGN "Soundness"): the total time derivative of the charge along the
 equations of motion minus the rate is proved ≡ 0 with every force G_B kept *opaque*

@@ -119,9 +119,8 @@ class MatrixSystem:
         The scalar loss (``Trace`` of a 1×1 matrix loss) and loss + regularizers
         (``weight_decay(λ)`` adds (λ/2) Σ_B tr(W_Bᵀ W_B)).
     mass, tau : sympy expressions
-        m (M = m·I on every layer; a scalar preconditioner g gives m·g) and τ (oo: none).
-    order : int
-        1 for gradient flow, 2 otherwise.
+        m (M = m·I on every layer; a scalar preconditioner g gives m·g) and τ (oo: none);
+        the system's ``order`` is 1 for gradient flow, 2 otherwise.
     gradients, loss_gradients : tuple of matrix expressions
         ∂V/∂W_B of the potential and of the loss alone, per layer.
     accelerations : tuple of matrix expressions

@@ -328,7 +328,7 @@ def sgd(lr: sp.Expr | float, batch_size: int = 1, *, replacement: bool = True) -
     Needs ``LearningSystem(..., dataset=...)``: the system's ``loss`` is then the
     per-sample loss ℓ and the training loss V its dataset mean. Continuous model
     (stochastic modified equation, t = kη; Li, Tai and E 2017):
-    dθ = −∇(V + (η/4)|∇V|²) dt + √(ηΣ) dW with the gradient-noise covariance
+    dθ = −∇(V + (η/4)‖∇V‖²) dt + √(ηΣ) dW with the gradient-noise covariance
     Σ(θ) = (1/B)(mean ∇ℓ∇ℓᵀ − ∇V∇Vᵀ) for batches drawn with replacement, times
     (N − B)/(N − 1) without (:func:`symnoether.core.stochastic.noise_covariance`).
     Under noise there is no velocity: Noether laws are about first-order charges.
@@ -377,7 +377,7 @@ def sgd_momentum(
     scaled by 1/(1 − β) and its noise covariance by 1/(1 − β)²,
 
         dθ = −(1/(1 − β)) ∇Ṽ dt + (1/(1 − β)) √(ηΣ) dW,
-        Ṽ = V + η(1 + β)/(4(1 − β)²) |∇V|²,
+        Ṽ = V + η(1 + β)/(4(1 − β)²) ‖∇V‖²,
 
     i.e. gradient flow with the metric (1 − β)·I: the charge of ψ is the potential of
     (1 − β)ψ, and its expected rate has the noise drift (η/(2(1 − β)²)) tr(Σ∇²Q).

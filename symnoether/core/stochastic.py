@@ -12,7 +12,7 @@ the variance of the mean of B draws from the N gradients (with replacement: B
 independent draws; without: the finite-population correction).
 
 Continuous model, the stochastic modified equation in t = kη (Li, Tai and E 2017):
-dθ = −∇Ṽ dt + √(ηΣ) dW [1]_ with Ṽ = V + (η/4)|∇V|² (V here with its regularizers). For
+dθ = −∇Ṽ dt + √(ηΣ) dW [1]_ with Ṽ = V + (η/4)‖∇V‖² (V here with its regularizers). For
 a function Q(θ), Itô's formula gives the expected rate and the quadratic variation
 
     E[dQ]/dt = −∇Q·∇V − (η/2) ∇Qᵀ∇²V∇V + (η/2) tr(Σ ∇²Q),    d⟨Q⟩/dt = η ∇QᵀΣ∇Q.
@@ -33,14 +33,14 @@ nη²Σ/(1 − β)², Σ the covariance of ĝ (:func:`symnoether.core.stochastic
 the same as for plain SGD). Per unit time t = nη:
 
     dθ = −(1/(1 − β)) ∇Ṽ dt + (1/(1 − β)) √(ηΣ) dW,
-    Ṽ = V + η(1 + β)/(4(1 − β)²) |∇V|²,
+    Ṽ = V + η(1 + β)/(4(1 − β)²) ‖∇V‖²,
 
 i.e. the drift of SGD scaled by 1/(1 − β) and its noise covariance by 1/(1 − β)²
 (plain SGD with the effective step η/(1 − β), run in the time kη/(1 − β)). The O(η)
 term of Ṽ is that of the deterministic heavy ball: eliminating q̈ from its modified
 equation (η(1 + β)/2) q̈ + (1 − β) q̇ = −∇V (:func:`~symnoether.core.rules.momentum`) with
 q̈ = H∇V/(1 − β)² + O(η) gives q̇ = −∇V/(1 − β) − η(1 + β)/(2(1 − β)³) H∇V, the
-gradient of Ṽ above (β = 0: SGD's V + (η/4)|∇V|²). Check: for V = hθ²/2 and noise
+gradient of Ṽ above (β = 0: SGD's V + (η/4)‖∇V‖²). Check: for V = hθ²/2 and noise
 variance σ² the discrete AR(2) iteration has the stationary variance
 (1 + β)ησ²/((1 − β) h (2(1 + β) − ηh)) = ησ²/(2h(1 − β)) + O(η²), the variance
 D/(2k) of the Ornstein–Uhlenbeck process above (k = h/(1 − β), D = ησ²/(1 − β)²).
