@@ -235,7 +235,8 @@ def matrix_form_rows(forms: Sequence, notation: Notation) -> list[Row]:
 def _matrix_latex(matrix: object, notation: Notation) -> str:
     """An explicit matrix in the system's notation; a matrix expression in trace form."""
     if isinstance(matrix, sp.MatrixExpr) and not isinstance(matrix, sp.ImmutableMatrix):
-        return matrix_latex(matrix)
+        system = notation.system  # e^{t/τ} in the damped notation, layers in declared order
+        return matrix_latex(matrix, order=system.layers, tau=system.tau)
     return notation.latex(matrix)
 
 
