@@ -223,9 +223,12 @@ def reject_look_alikes(free: set, engine: tuple, what: str) -> None:
             )
 
 
-def check_regularizers(regularizers: object, coords: tuple) -> tuple:
+def check_regularizers(
+    regularizers: object, coords: tuple, *, what: str = "coordinate", fix: str = ""
+) -> tuple:
     """The regularizers as a tuple of ``rules.weight_decay`` terms whose ``on=``
-    names only coordinates of this system."""
+    names only coordinates of this system (``what`` names them in the message, e.g.
+    'layer' for MatrixSymbol layers, and ``fix`` ends it)."""
     if regularizers is None:
         return ()
     if isinstance(regularizers, WeightDecay):
@@ -240,7 +243,8 @@ def check_regularizers(regularizers: object, coords: tuple) -> tuple:
         outside = [q for q in regularizer.on or () if q not in set(coords)]
         if outside:
             raise InvalidRuleError(
-                f"weight_decay(on=...) names {outside[0]}, which is not a coordinate of this system"
+                f"weight_decay(on=...) names {outside[0]}, which is not a {what} of this "
+                f"system{fix}"
             )
     return checked
 

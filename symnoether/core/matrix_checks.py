@@ -27,8 +27,9 @@ from ..errors import (
     InvalidRuleError,
     NotSupportedError,
 )
+from .checks import check_regularizers as check_coordinate_regularizers
 from .matrices import as_scalar_loss, matrix_velocity
-from .rules import LearningRule, WeightDecay
+from .rules import LearningRule
 from .vocabulary import TIME
 
 __all__ = ["check_layers", "check_data", "check_loss", "check_rule", "check_regularizers"]
@@ -187,21 +188,7 @@ def check_rule(rule: object) -> LearningRule:
 
 
 def check_regularizers(regularizers: object, layers: tuple) -> tuple:
-    if regularizers is None:
-        return ()
-    if isinstance(regularizers, WeightDecay):
-        regularizers = (regularizers,)
-    checked = tuple(regularizers)
-    for regularizer in checked:
-        if not isinstance(regularizer, WeightDecay):
-            raise InvalidRuleError(
-                f"regularizer {regularizer!r} is not supported; use "
-                "sn.rules.weight_decay(lam) (add other penalties to the loss itself)"
-            )
-        outside = [W for W in regularizer.on or () if W not in set(layers)]
-        if outside:
-            raise InvalidRuleError(
-                f"weight_decay(on=...) names {outside[0]}, which is not a layer of this "
-                "system; pass the MatrixSymbol layers to decay"
-            )
-    return checked
+    """The weight decays of a matrix-level system, ``on=`` naming only its layers."""
+    return check_coordinate_regularizers(
+        regularizers, layers, what="layer", fix="; pass the MatrixSymbol layers to decay"
+    )

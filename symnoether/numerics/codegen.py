@@ -99,7 +99,14 @@ from ..core.system import TIME, LearningSystem
 from ..errors import InvalidInputError, NotSupportedError
 from . import kernel_cache, kernel_source
 from .kernel_cache import cache_dir
-from .kernel_source import FloatPrinter, check_kernel_source, kernel_function, source_label
+from .kernel_source import (
+    FloatPrinter,
+    RightHandSide,
+    check_kernel_source,
+    checked_laws,
+    kernel_function,
+    source_label,
+)
 from .matrix_codegen import compile_matrix_kernels
 from .matrix_kernels import MatrixKernels
 
@@ -110,7 +117,7 @@ CODEGEN_VERSION = "1"
 
 
 @dataclass(frozen=True)
-class Kernels:
+class Kernels(RightHandSide):
     """Compiled kernels of one learning system and its laws; they describe themselves.
 
     Attributes
@@ -205,38 +212,6 @@ class Kernels:
             )
         return np.array([values[s] for s in self.parameters], dtype=np.float64)
 
-    def fun(self, t: float, y: np.ndarray, params: Mapping | np.ndarray | None = None):
-        """ẏ = F(t, y) as a new array (``solve_ivp``'s signature once params are bound).
-
-        Use ``functools.partial(kernels.fun, params=...)`` or :meth:`bind`.
-        """
-        p = params if isinstance(params, np.ndarray) else self.pack(params)
-        out = np.empty(len(self.state))
-        self.module.rhs(float(t), np.ascontiguousarray(y, dtype=np.float64), p, out)
-        return out
-
-    def bind(self, params: Mapping | np.ndarray) -> Callable:
-        """``fun(t, y)`` with the parameters bound, for ``scipy.integrate.solve_ivp``.
-
-        Examples
-        --------
-        >>> import sympy as sp, symnoether as sn
-        >>> (q,) = sn.coordinates("q")
-        >>> flow = sn.LearningSystem((q,), q**2 / 2, rule=sn.rules.gradient_flow())
-        >>> compile_kernels(flow, backend="numpy").bind({})(0.0, [3.0]).tolist()
-        [-3.0]
-        """
-        p = params if isinstance(params, np.ndarray) else self.pack(params)
-        rhs = self.module.rhs
-        n = len(self.state)
-
-        def fun(t, y):
-            out = np.empty(n)
-            rhs(float(t), np.ascontiguousarray(y, dtype=np.float64), p, out)
-            return out
-
-        return fun
-
     def describe(self) -> str:
         """Argument order of every kernel, in plain text."""
         return (
@@ -312,17 +287,7 @@ def compile_kernels(
         return compile_matrix_kernels(system, laws, backend=backend, drivers=drivers)
     if backend not in ("numba", "numpy"):
         raise InvalidInputError(f"backend {backend!r} is unknown; use 'numba' or 'numpy'")
-    laws = (laws,) if isinstance(laws, NoetherLaw) else tuple(laws)
-    for law in laws:
-        if not isinstance(law, NoetherLaw):
-            raise InvalidInputError(
-                f"{law!r} is not a NoetherLaw; pass laws made by sn.noether(system, generator)"
-            )
-        if law.system != system:
-            raise InvalidInputError(
-                "a law was derived for another system; compile each system with its own "
-                "laws (sn.noether(system, generator))"
-            )
+    laws = checked_laws(system, laws, NoetherLaw, "sn.noether(system, generator)")
     eom = equations_of_motion(system).first_order()
     state = tuple(eom.state)
     parameters = law_parameters(system, laws) + tuple(system.data)

@@ -43,18 +43,20 @@ import math
 import re
 import sys
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
-from ..errors import BudgetExceededError, NotSupportedError
+from ..errors import BudgetExceededError, InvalidInputError, NotSupportedError
 
 __all__ = [
     "FloatPrinter", "kernel_function", "source_label", "check_kernel_source", "KERNEL_NAMES",
-    "ARRAY_CALLS", "driver_source", "drivers_fingerprint", "numba_version",
+    "ARRAY_CALLS", "driver_source", "drivers_fingerprint", "numba_version", "RightHandSide",
+    "checked_laws",
 ]  # fmt: skip
 
 KERNEL_NAMES = frozenset(
@@ -132,6 +134,60 @@ class FloatPrinter(PythonCodePrinter):
 
     def _print_BooleanFalse(self, expr):
         return "False"
+
+
+class RightHandSide:
+    """``fun`` and ``bind`` of a compiled kernel module (``self.module.rhs``), shared by
+    :class:`~symnoether.numerics.codegen.Kernels` and
+    :class:`~symnoether.numerics.matrix_kernels.MatrixKernels`, which supply ``module``,
+    ``state`` and ``pack``."""
+
+    def fun(self, t: float, y: np.ndarray, params: Mapping | np.ndarray | None = None):
+        """ẏ = F(t, y) as a new array (``solve_ivp``'s signature once params are bound).
+
+        Use ``functools.partial(kernels.fun, params=...)`` or :meth:`bind`.
+        """
+        p = params if isinstance(params, np.ndarray) else self.pack(params)
+        out = np.empty(len(self.state))
+        self.module.rhs(float(t), np.ascontiguousarray(y, dtype=np.float64), p, out)
+        return out
+
+    def bind(self, params: Mapping | np.ndarray) -> Callable:
+        """``fun(t, y)`` with the parameters bound, for ``scipy.integrate.solve_ivp``.
+
+        Examples
+        --------
+        >>> import sympy as sp, symnoether as sn
+        >>> from symnoether.numerics.codegen import compile_kernels
+        >>> (q,) = sn.coordinates("q")
+        >>> flow = sn.LearningSystem((q,), q**2 / 2, rule=sn.rules.gradient_flow())
+        >>> compile_kernels(flow, backend="numpy").bind({})(0.0, [3.0]).tolist()
+        [-3.0]
+        """
+        p = params if isinstance(params, np.ndarray) else self.pack(params)
+        rhs, n = self.module.rhs, len(self.state)
+
+        def fun(t, y):
+            out = np.empty(n)
+            rhs(float(t), np.ascontiguousarray(y, dtype=np.float64), p, out)
+            return out
+
+        return fun
+
+
+def checked_laws(system: object, laws: object, kind: type, hint: str) -> tuple:
+    """``laws`` (one law or a sequence) as a tuple, each a ``kind`` derived for ``system``;
+    :class:`InvalidInputError` otherwise (``hint`` names how to make one)."""
+    laws = (laws,) if isinstance(laws, kind) else tuple(laws)
+    for law in laws:
+        if not isinstance(law, kind):
+            raise InvalidInputError(f"{law!r} is not a {kind.__name__}; pass laws made by {hint}")
+        if law.system != system:
+            raise InvalidInputError(
+                "a law was derived for another system; compile each system with its own "
+                "laws (sn.noether(system, generator))"
+            )
+    return laws
 
 
 def kernel_function(printer, name, args, exprs, doc, ns, np_, scalar, uses, cse=None) -> str:

@@ -63,7 +63,7 @@ from ..core.system import TIME
 from ..core.traces import trace_identity
 from ..errors import InvalidInputError, NotSupportedError, SymnoetherError
 from . import kernel_cache, kernel_source, matrix_printer
-from .kernel_source import KERNEL_NAMES, check_kernel_source
+from .kernel_source import KERNEL_NAMES, check_kernel_source, checked_laws
 from .matrix_kernels import Entries, MatrixKernels, is_matrix, label
 from .matrix_printer import MatrixBody
 
@@ -352,17 +352,7 @@ def compile_matrix_kernels(
     >>> len(k.state), k.parameters
     (9, (x,))
     """
-    laws = (laws,) if isinstance(laws, MatrixNoetherLaw) else tuple(laws)
-    for law in laws:
-        if not isinstance(law, MatrixNoetherLaw):
-            raise InvalidInputError(
-                f"{law!r} is not a MatrixNoetherLaw; pass laws made by sn.noether(system, ψ)"
-            )
-        if law.system != system:
-            raise InvalidInputError(
-                "a law was derived for another system; compile each system with its own "
-                "laws (sn.noether(system, generator))"
-            )
+    laws = checked_laws(system, laws, MatrixNoetherLaw, "sn.noether(system, ψ)")
     spec = matrix_spec(system, laws)
     return compile_spec(spec, backend=backend, drivers=drivers, system=system, laws=laws)
 

@@ -23,7 +23,7 @@ import numpy as np
 import sympy as sp
 
 from ..errors import InvalidInputError
-from .kernel_source import KERNEL_NAMES, source_label
+from .kernel_source import KERNEL_NAMES, RightHandSide, source_label
 
 __all__ = ["MatrixKernels", "Entries", "matrix_value", "draw_matrix", "is_matrix"]
 
@@ -93,7 +93,7 @@ class Entries(Sequence):
 
 
 @dataclass(frozen=True)
-class MatrixKernels:
+class MatrixKernels(RightHandSide):
     """Compiled matrix kernels: the interface of :class:`~symnoether.numerics.codegen.Kernels`,
     plus :meth:`pack_state`; ``state``, ``coords`` and ``parameters`` lists of entries.
 
@@ -202,25 +202,6 @@ class MatrixKernels:
                 f"{name} is missing the layer(s) {', '.join(missing)}; pass one array per layer"
             )
         return np.concatenate([np.ravel(given[m]) for m in self.coords.matrices])
-
-    def fun(self, t: float, y: np.ndarray, params: Mapping | np.ndarray | None = None):
-        """ẏ = F(t, y) as a new array (``solve_ivp``'s signature once params are bound)."""
-        p = params if isinstance(params, np.ndarray) else self.pack(params)
-        out = np.empty(len(self.state))
-        self.module.rhs(float(t), np.ascontiguousarray(y, dtype=np.float64), p, out)
-        return out
-
-    def bind(self, params: Mapping | np.ndarray) -> Callable:
-        """``fun(t, y)`` with the parameters bound, for ``scipy.integrate.solve_ivp``."""
-        p = params if isinstance(params, np.ndarray) else self.pack(params)
-        rhs, n = self.module.rhs, len(self.state)
-
-        def fun(t, y):
-            out = np.empty(n)
-            rhs(float(t), np.ascontiguousarray(y, dtype=np.float64), p, out)
-            return out
-
-        return fun
 
     def describe(self) -> str:
         """Argument order of every kernel, in plain text."""
