@@ -40,8 +40,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from run import FIGURES, best, emit  # benchmarks/run.py: one JSON line a figure
 
-FIGURES: list[dict] = []
 ROOT = Path(__file__).resolve().parent.parent
 
 NETWORK = """
@@ -158,23 +158,6 @@ def mpsi(z, p, out):
 """
 
 
-def emit(name: str, value: float, op: str, bound: float, *, ok=True, **extra) -> None:
-    met = bool(ok) and (value <= bound if op == "<=" else value >= bound)
-    line = {"name": name, "value": round(float(value), 4), "target": f"{op} {bound}",
-            "met": met, **extra}  # fmt: skip
-    FIGURES.append(line)
-    print(json.dumps(line), flush=True)
-
-
-def best(function, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def start_times(n: int) -> tuple[tuple[float, float], tuple[float, float]]:
     """(wall, CPU) seconds of compile + first validate in a fresh process with empty
     caches (cold), then in another one with the caches it left (warm)."""
@@ -211,7 +194,7 @@ def main() -> int:
         start = time.perf_counter()
         system, law, (W1, W2, W3, x, y, A, eta, beta, lam) = network(n)
         derive_s = time.perf_counter() - start
-        emit("derive_seconds", derive_s, "<=", 5.0, width=n, parameters=3 * n * n)
+        emit("derive_seconds", derive_s, "<=", 5.0, key="value", width=n, parameters=3 * n * n)
 
         (wall, cpu), (warm, warm_cpu) = start_times(n)
         emit(
@@ -219,13 +202,15 @@ def main() -> int:
             wall,
             "<=",
             15.0,
+            key="value",
             width=n,
             cpu_s=round(cpu, 2),
             timed="sn.compile + first sn.validate in a fresh process, empty caches; "
             "cpu_s is the process's CPU time (wall time counts other load on the machine)",
         )
-        emit("warm_vs_cold_start", warm / wall, "<=", 0.1, width=n, warm_s=round(warm, 3),
-             warm_cpu_s=round(warm_cpu, 3), cold_s=round(wall, 3))  # fmt: skip
+        emit("warm_vs_cold_start", warm / wall, "<=", 0.1, key="value", width=n,
+             warm_s=round(warm, 3), warm_cpu_s=round(warm_cpu, 3),
+             cold_s=round(wall, 3))  # fmt: skip
 
         kernels = sn.compile(system, law)
         assert [str(s.name) for s in kernels.parameters] == "beta eta lam A x y".split()
@@ -257,7 +242,8 @@ def main() -> int:
         ours_s = best(lambda: integrate(kernels.module), args.repeat) / t_end
         hand_s = best(lambda: integrate(hand), args.repeat) / t_end
         report = sn.validate(system, law, q0, params=params, t_end=t_end, kernels=kernels)
-        emit("validate_vs_handwritten_numba", ours_s / hand_s, "<=", 2.0, ok=diff <= 1e-8,
+        emit("validate_vs_handwritten_numba", ours_s / hand_s, "<=", 2.0, key="value",
+             ok=diff <= 1e-8,
              width=n, ours_s_per_unit_time=round(ours_s, 5), hand_s_per_unit_time=round(hand_s, 5),
              steps=int(info_ours[2]), state_diff=float(f"{diff:.3g}"), law_passed=report.passed,
              max_residual=float(f"{report.max_residual:.3g}"), best_of=args.repeat)  # fmt: skip

@@ -44,7 +44,6 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import operator  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -55,32 +54,15 @@ import sympy as sp  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from run import FIGURES, best, emit  # noqa: E402  (benchmarks/run.py: one JSON line a figure)
+
 import symnoether as sn  # noqa: E402
 from symnoether.numerics.stochastic_mc import stream_keys  # noqa: E402
 
 HIDDEN, BATCH, ETA, SEED = 8, 2, 0.01, 0
 SAMPLES = 8
 """Dataset size N (``--samples``)."""
-OPERATORS = {">=": operator.ge, "<=": operator.le}
-FIGURES: list[dict] = []
 M32 = 0xFFFFFFFF
-
-
-def emit(name: str, value: float, op: str, bound: float, *, key: str = "ratio", ok=True,
-         **extra) -> None:  # fmt: skip
-    met = bool(ok) and bool(OPERATORS[op](value, bound))
-    line = {"name": name, key: round(value, 4), "target": f"{op} {bound:g}", "met": met, **extra}
-    FIGURES.append(line)
-    print(json.dumps(line), flush=True)
-
-
-def best(function, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 # -- the model -----------------------------------------------------------------------------

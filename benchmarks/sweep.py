@@ -29,22 +29,14 @@ import sys
 import time
 from pathlib import Path
 
+from run import best  # benchmarks/run.py
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
 def _emit(name: str, **figures) -> None:
     print(json.dumps({"benchmark": name, **figures}), flush=True)
-
-
-def _best(function, repeat: int) -> float:
-    """The shortest of ``repeat`` wall times of ``function()`` (seconds)."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -90,12 +82,12 @@ def main() -> None:
                                  t_end=inputs["t_end"])  # fmt: skip
             residuals.append(report.residuals), charges.append(report.charge[-1])
 
-    loop_s = _best(loop, repeat)
-    sweep_s = _best(swept, repeat)
+    loop_s = best(loop, repeat)
+    sweep_s = best(swept, repeat)
     threads = numba.get_num_threads()
     numba.set_num_threads(1)  # the same batches on one core
     try:
-        serial_s = _best(swept, repeat)
+        serial_s = best(swept, repeat)
     finally:
         numba.set_num_threads(threads)
     # the answers behind the figure agree bit for bit, every point, law and table
@@ -118,7 +110,7 @@ def main() -> None:
     # What the batch removes: the per-point Python work, with almost nothing to integrate
     # (t_end = 1e-6: one step). Informational; the figure above is the goal.
     tiny = {**run, "t_end": 1e-6}
-    overhead_sweep = _best(lambda: sn.sweep(deriv, grid, **tiny), repeat)
+    overhead_sweep = best(lambda: sn.sweep(deriv, grid, **tiny), repeat)
 
     def tiny_loop() -> None:
         for point in range(grid.points):
@@ -126,7 +118,7 @@ def main() -> None:
             sn.validate(deriv.system, deriv.laws, inputs["q0"], params={**fixed, eta: e, lam: w},
                         t_end=1e-6)  # fmt: skip
 
-    overhead_loop = _best(tiny_loop, repeat)
+    overhead_loop = best(tiny_loop, repeat)
     _emit("per_point_overhead", points=grid.points,
           loop_ms_per_point=1e3 * overhead_loop / grid.points,
           sweep_ms_per_point=1e3 * overhead_sweep / grid.points,
