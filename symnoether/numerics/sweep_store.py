@@ -26,9 +26,8 @@ the directory ... holds another sweep (its check differs)
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from ..errors import OutputPathError, SweepMismatchError
@@ -113,17 +112,9 @@ class SweepStore:
     def write(self, rows, *, first: int) -> None:
         """Write one chunk's rows as a part file named by its first item (atomic)."""
         target = self.path / f"part-{first:09d}-{len(rows):06d}.parquet"
-        fd, temporary = tempfile.mkstemp(prefix=".part-", suffix=".tmp", dir=self.path)
-        os.close(fd)
-        try:
-            rows.to_parquet(temporary, index=False)
-            os.replace(temporary, target)
-        except BaseException:
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
-            raise
+        buffer = io.BytesIO()  # one chunk's rows: small, serialized in memory
+        rows.to_parquet(buffer, index=False)
+        atomic_write_bytes(target, buffer.getvalue())
 
     def table(self):
         """Every row written so far, a DataFrame (None when there is none)."""
