@@ -44,6 +44,33 @@ _LAYERS = sn.LearningSystem(
 )
 
 
+# Matrix-level layers (issue 14) and a minibatch-SGD system's dataset (issue 15).
+_M1, _M2 = sn.layers(M1=(3, 2), M2=(1, 3))
+_MX, _MY = sn.layers(mx=(2, 1), my=(1, 1), data=True)
+_RESIDUAL = _MY - _M2 * _M1 * _MX
+_MATRIX = sn.LearningSystem(
+    (_M1, _M2), _RESIDUAL.T * _RESIDUAL / 2, rule=sn.rules.gradient_descent(eta), data=(_MX, _MY)
+)
+_A = sp.MatrixSymbol("A", 3, 3)
+
+
+def matrix_system(**overrides):
+    arguments = {"coords": (_M1, _M2), "loss": _RESIDUAL.T * _RESIDUAL / 2,
+                 "rule": sn.rules.gradient_flow(), "data": (_MX, _MY)}  # fmt: skip
+    arguments.update(overrides)
+    return sn.LearningSystem(**arguments)
+
+
+def sgd_system(dataset):
+    return system(rule=sn.rules.sgd(eta), dataset=dataset)
+
+
+def matrix_validation(q0):
+    law = sn.noether(_MATRIX, (_A * _M1, -_M2 * _A))
+    params = {eta: 0.1, _MX: np.ones((2, 1)), _MY: np.ones((1, 1)), _A: np.eye(3)}
+    return sn.validate(_MATRIX, law, q0, params=params, backend="numpy")
+
+
 def generator(psi, on=_SYSTEM):
     return sn.noether(on, psi)
 
@@ -480,6 +507,63 @@ CASES = [
         lambda: system(regularizers=[w1**2]),
         sn.InvalidRuleError,
         "regularizer w1**2",
+    ),
+    # -- matrix-level layers -----------------------------------------------------------------
+    case(
+        "layers-loss-not-1x1",
+        lambda: matrix_system(loss=_M1 * _MX),
+        sn.InvalidLossError,
+        "the loss is a 3×1 matrix",
+    ),
+    case(
+        "layers-data-and-coordinate",
+        lambda: matrix_system(data=(_MX, _MY, _M1)),
+        sn.InvalidCoordinatesError,
+        "M1 is both a layer (coordinate) and data",
+    ),
+    case(
+        "layers-generator-arity",
+        lambda: sn.noether(_MATRIX, (_A * _M1,)),
+        sn.InvalidGeneratorError,
+        "generator has 1 entries but the system has 2 layers (M1, M2)",
+    ),
+    case(
+        "layers-generator-shape",
+        lambda: sn.noether(_MATRIX, (_M1.T, 0)),
+        sn.InvalidGeneratorError,
+        "the generator entry for M1 has shape 2×3 but M1 is 3×2",
+    ),
+    case(
+        "layers-generator-velocity",
+        lambda: sn.noether(_MATRIX, (_MATRIX.velocities[0], 0)),
+        sn.InvalidGeneratorError,
+        "depends on the velocity Mdot1",
+    ),
+    case(
+        "layers-q0-shape",
+        lambda: matrix_validation({_M1: np.ones((2, 3)), _M2: np.ones((1, 3))}),
+        sn.InvalidInputError,
+        "q0[M1] has shape (2, 3), but M1 is 3×2",
+    ),
+    # -- minibatch SGD: the dataset ----------------------------------------------------------
+    case("dataset-empty", lambda: sgd_system({x: [], y: []}), sn.InvalidDatasetError, "is empty"),
+    case(
+        "dataset-ragged",
+        lambda: sgd_system({x: [1, 2], y: [1]}),
+        sn.InvalidDatasetError,
+        "dataset is ragged (x: 2, y: 1 values)",
+    ),
+    case(
+        "sgd-without-dataset",
+        lambda: system(rule=sn.rules.sgd(eta)),
+        sn.InvalidDatasetError,
+        "rules.sgd needs a finite training set",
+    ),
+    case(
+        "sgd-batch-zero",
+        lambda: sn.rules.sgd(eta, batch_size=0),
+        sn.InvalidRuleError,
+        "batch_size = 0 is not a positive integer",
     ),
 ]
 
