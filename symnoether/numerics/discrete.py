@@ -86,6 +86,7 @@ def validate_discrete(
     throw: bool = False,
     seed: int = 0,
     names: Sequence[str] | None = None,
+    keep_iterates: bool | None = None,
 ) -> DiscreteReport:
     """Run the optimizer the rule models and compare its charge with the continuous law.
 
@@ -121,6 +122,11 @@ def validate_discrete(
         Seeds the constants drawn for the laws.
     names : sequence of str, optional
         One name per law for the report (default ``psi1, psi2, …``).
+    keep_iterates : bool, optional
+        Keep the iterates of the largest η in ``report.iterates``. By default they are
+        kept when they fit in 64 MiB; otherwise (e.g. 12,288 parameters over 2000
+        steps) every run streams its iterates in chunks of 32 MiB and
+        ``report.iterates`` is None, so memory does not grow with ``steps``.
 
     Returns
     -------
@@ -170,6 +176,8 @@ def validate_discrete(
         expected = 1 if kernels.spec.metric.free_symbols & layers else 2
     q0 = as_array(flat_state(kernels, q0, "q0"), "q0", len(kernels.coords), batch=False)[0]
     precondition = rule.preconditioner is not None
+    if keep_iterates is None:
+        keep_iterates = (steps + 2) * len(q0) * 8 <= _KEEP_BYTES
     burn_in = 1 if beta <= 0 else max(1, math.ceil(math.log(1e-14) / math.log(beta)))
     etas, runs = [], []
     for level in range(levels):
@@ -179,8 +187,9 @@ def validate_discrete(
             values[eta_symbol] = eta
         runs.append(
             _discrete_run(
-                kernels, values, q0, eta, beta, steps * 2**level, burn_in * 2**level, precondition
-            )
+                kernels, values, q0, eta, beta, steps * 2**level, burn_in * 2**level,
+                precondition, keep=bool(keep_iterates) and level == 0,
+            )  # fmt: skip
         )
         etas.append(eta)
     verdict = _verdict(runs, index, expected, order_tolerance, relative_tolerance)
@@ -270,52 +279,71 @@ def _optimizer(system, params, lr):
     return rule.lr, eta, beta, rule.modified_equation_order
 
 
-def _discrete_run(kernels, params, q0, eta, beta, n, k0, precondition) -> dict:
+def _discrete_run(kernels, params, q0, eta, beta, n, k0, precondition, keep) -> dict:
+    """One optimizer run of n + 1 steps at step η, compared with the continuous law.
+
+    The iterates are produced and consumed chunk by chunk (:func:`_chunk_rows` rows at a
+    time), so memory does not grow with the number of steps; with ``keep`` they are made
+    in one chunk and returned (``iterates``, rows q_0 … q_{n+1})."""
     module = kernels.module
     p = kernels.pack(params)
     nq, ns, nl = len(kernels.coords), len(kernels.state), len(kernels.laws)
     if k0 + 10 > n:
         raise InvalidInputError(f"steps = {n} is shorter than the burn-in of {k0} steps")
-    iterates = np.empty((n + 2, nq))
-    step = eta
-    if isinstance(kernels, MatrixKernels) and precondition:
-        # a scalar metric g: q − η g⁻¹∇V is gradient descent with step η/g (never n×n)
-        if kernels.spec.metric.free_symbols & set(kernels.spec.layers):
-            raise NotSupportedError(
-                f"the preconditioner {kernels.spec.metric} depends on the layers; "
-                "validate_discrete on matrix layers takes a constant scalar preconditioner"
-            )
-        g = np.empty(1)
-        module.metric(q0, p, g)
-        step, precondition = eta / float(g[0]), False
-    done = module.drive_optimizer(q0, p, step, beta, n + 1, precondition, iterates)
-    if done < n + 2:
-        state = state_text(kernels.coords, iterates[done - 1])
-        raise DivergenceError(
-            f"the optimizer diverged at step {done} (t = {done * eta:.6g}) with η = {eta:g}; "
-            f"last finite state {state}. Lower the learning rate or start closer to a minimum"
-        )
+    step, precondition = _step(kernels, module, q0, p, eta, precondition)
     count = n - k0 + 1
     discrete, size = np.empty((count, nl)), np.empty((count, nl))
-    module.drive_discrete_charge(iterates, p, eta, k0, discrete, size)
+    identity = np.empty((n, 2, nl))
     y0 = np.empty(ns)
-    y0[:nq] = iterates[k0]
-    if ns > nq:
-        y0[nq:] = (iterates[k0 + 1] - iterates[k0 - 1]) / (2 * eta)
-    grid = np.empty((count, ns + nl))
-    if module.drive_grid(RK4_A, RK4_B, RK4_C, k0 * eta, y0, p, eta, 8, grid) < count:
+    rows = n + 1 if keep else _chunk_rows(nq)
+    # window[0] is q_{s−1}, window[1 + i] is q_{s+i}; the run starts at rest (q₋₁ = q₀)
+    window = np.empty((min(rows, n + 1) + 2, nq))
+    window[0], window[1] = q0, q0
+    speed = reach = 0.0
+    s = 0
+    while s <= n:
+        chunk = min(rows, n + 1 - s)
+        view = window[: chunk + 2]
+        done = module.drive_optimizer(view[1], view[0], p, step, beta, chunk, precondition,
+                                      view[1:])  # fmt: skip
+        if done < chunk + 1:
+            state = state_text(kernels.coords, view[done])
+            raise DivergenceError(
+                f"the optimizer diverged at step {s + done} (t = {(s + done) * eta:.6g}) with "
+                f"η = {eta:g}; last finite state {state}. Lower the learning rate or start "
+                "closer to a minimum"
+            )
+        # rows q_{s−1} … q_{s+chunk}: identities for k = s … s+chunk−1 (k < n), charges
+        # for k = max(s, k0) … s+chunk−1 (k ≤ n), with centred velocities
+        last = min(s + chunk, n)
+        module.drive_identity(view[1:], p, eta, identity[s:last])
+        first = max(s, k0)
+        if first < s + chunk:
+            module.drive_discrete_charge(
+                view, p, eta, first - s + 1, discrete[first - k0 : s + chunk - k0],
+                size[first - k0 : s + chunk - k0],
+            )  # fmt: skip
+            speed = max(speed, _largest_step(view, first - s, chunk) / (2 * eta))
+        if s <= k0 < s + chunk:
+            y0[:nq] = view[k0 - s + 1]
+            if ns > nq:
+                y0[nq:] = (view[k0 - s + 2] - view[k0 - s]) / (2 * eta)
+        reach = max(reach, view[1:].max(), -view[1:].min())
+        s += chunk
+        if s <= n:  # the next chunk starts from (q_{s−1}, q_s)
+            window[0], window[1] = view[chunk], view[chunk + 1]
+    z = np.empty(ns + nl)  # the continuous model's state and its integrated charges
+    z[:ns] = y0
+    module.charge(y0, p, z[ns:])
+    predicted = np.empty((count, nl))
+    if module.drive_grid(RK4_A, RK4_B, RK4_C, k0 * eta, z, p, eta, 8, predicted) < count:
         raise DivergenceError(
             f"the continuous model diverged from t = {k0 * eta:g} with η = {eta:g}; "
             "lower the learning rate"
         )
-    predicted = grid[:, ns:]
     scale = np.maximum(np.abs(discrete).max(axis=0), np.abs(predicted).max(axis=0))
     # Round-off of the centred-difference charge: |δv| ≈ ε|q|/η, times |Mψ| = size/|v|.
-    speed = np.abs(iterates[k0 + 1 : n + 2] - iterates[k0 - 1 : n]).max() / (2 * eta)
-    reach = np.abs(iterates).max()
     floor = 10 * np.finfo(float).eps * size.max(axis=0) * max(1.0, reach / (eta * speed or 1.0))
-    identity = np.empty((n, 2, nl))
-    module.drive_identity(iterates, p, eta, identity)
     size_identity = np.maximum(identity[:, 1, :].max(axis=0), 1e-300)
     ident = np.abs(identity[:, 0, :]).max(axis=0) / size_identity
     return {
@@ -327,9 +355,46 @@ def _discrete_run(kernels, params, q0, eta, beta, n, k0, precondition) -> dict:
         "scale": np.where(scale > 0, scale, 1.0),
         "signal": scale,
         "motion": size.max(axis=0),
-        "iterates": iterates,
+        "iterates": window[1 : n + 3] if keep else None,
         "identity": ident,
     }
+
+
+_KEEP_BYTES = 64 * 2**20
+"""The largest iterates kept in a report by default (64 MiB)."""
+
+_CHUNK_BYTES = 32 * 2**20
+"""Iterates held at once by a streamed optimizer run (32 MiB)."""
+
+
+def _chunk_rows(nq: int) -> int:
+    """Optimizer steps per chunk of a streamed run: :data:`_CHUNK_BYTES` of iterates."""
+    return max(64, _CHUNK_BYTES // (8 * nq))
+
+
+def _largest_step(view, lo: int, hi: int, block: int = 64) -> float:
+    """max |view[k + 2] − view[k]| over k = lo … hi − 1, a block of rows at a time (no
+    temporary as large as the chunk)."""
+    largest = 0.0
+    for k in range(lo, hi, block):
+        end = min(k + block, hi)
+        largest = max(largest, float(np.abs(view[k + 2 : end + 2] - view[k:end]).max()))
+    return largest
+
+
+def _step(kernels, module, q0, p, eta, precondition) -> tuple[float, bool]:
+    """The driver's (step, precondition): a MatrixSystem's constant scalar metric g is
+    folded into the step, q − η g⁻¹∇V being gradient descent with step η/g (never n×n)."""
+    if not (isinstance(kernels, MatrixKernels) and precondition):
+        return eta, precondition
+    if kernels.spec.metric.free_symbols & set(kernels.spec.layers):
+        raise NotSupportedError(
+            f"the preconditioner {kernels.spec.metric} depends on the layers; "
+            "validate_discrete on matrix layers takes a constant scalar preconditioner"
+        )
+    g = np.empty(1)
+    module.metric(q0, p, g)
+    return eta / float(g[0]), False
 
 
 _SIGNAL = 1e4

@@ -18,9 +18,11 @@ The same source runs without numba in the NumPy backend.
   ``drive_member`` each (serially, or across cores with prange).
 * ``drive_sweep``/``drive_sweep_parallel``: the same with one parameter vector per
   member (a sweep's grid points), and each member's charge at the end.
-* ``drive_optimizer``: q_{k+1} = q_k − ηG⁻¹∇V(q_k) + β(q_k − q_{k−1}) (G, n×n, is
-  allocated only when ``precondition``: 1.2 GB at 12,288 parameters).
-* ``drive_grid``: RK4 on the grid t_k of a discrete run (with substeps).
+* ``drive_optimizer``: q_{k+1} = q_k − ηG⁻¹∇V(q_k) + β(q_k − q_{k−1}) from (q₀, q₋₁),
+  so a long run can go chunk by chunk (G, n×n, is allocated only when ``precondition``:
+  1.2 GB at 12,288 parameters).
+* ``drive_grid``: RK4 on the grid t_k of a discrete run (with substeps), from the
+  extended state z = (state, charges), updated in place; only the charges are kept.
 * ``drive_discrete_charge``, ``drive_identity``: charges of discrete iterates
   and the exact one-step identity of an affine symmetry.
 
@@ -318,13 +320,13 @@ def solve_into(G, g, d):
         d[i] = s / a[i, i]
 
 
-def drive_optimizer(q0, p, eta, beta, n_steps, precondition, out):
+def drive_optimizer(q0, q_prev, p, eta, beta, n_steps, precondition, out):
     g = np.empty(NQ)
     d = np.empty(NQ)
     G = np.zeros(NQ * NQ if precondition else 0)  # n×n only for a matrix metric; metric()
     # writes only its nonzero entries
     prev = np.empty(NQ)
-    copy_row(q0, prev)
+    copy_row(q_prev, prev)
     copy_row(q0, out[0])
     for k in range(n_steps):
         q = out[k]
@@ -342,31 +344,26 @@ def drive_optimizer(q0, p, eta, beta, n_steps, precondition, out):
     return n_steps + 1
 
 
-def drive_grid(A, b, c, t0, y0, p, dt, m_sub, out_z):
+def drive_grid(A, b, c, t0, z, p, dt, m_sub, out_q):
     nz = NS + NL
-    z = np.zeros(nz)
-    for i in range(NS):
-        z[i] = y0[i]
-    qb = np.empty(NL)
-    charge(z, p, qb)
-    for j in range(NL):
-        z[NS + j] = qb[j]
     itau = inv_tau(p)
     K = np.empty((c.shape[0], nz))
     zt, zn, r = np.empty(nz), np.empty(nz), np.empty(NL)
     h = dt / m_sub
-    copy_row(z, out_z[0])
-    for k in range(1, out_z.shape[0]):
+    for j in range(NL):
+        out_q[0, j] = z[NS + j]
+    for k in range(1, out_q.shape[0]):
         for s in range(m_sub):
             ts = t0 + ((k - 1) * m_sub + s) * h
             ext_rhs(ts, z, p, itau, K[0], r)
             rk_stages(ts, z, h, p, itau, A, c, K, zt, r, 1)
             combine(z, h, b, K, zn)
             copy_row(zn, z)
-        copy_row(z, out_z[k])
+        for j in range(NL):
+            out_q[k, j] = z[NS + j]
         if not all_finite(z):
             return k
-    return out_z.shape[0]
+    return out_q.shape[0]
 
 
 def drive_discrete_charge(Q, p, eta, k0, out_q, out_s):

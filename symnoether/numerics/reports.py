@@ -199,8 +199,9 @@ class DiscreteReport:
         Max relative residual of the exact one-step identity (None if it does not apply).
     t, charge_discrete, charge_predicted : ndarray
         At the largest η: times kη (k ≥ k₀), discrete charges Q̃_k and prediction P(t_k).
-    iterates : ndarray
-        q_k at the largest η, k = 0..N+1.
+    iterates : ndarray or None
+        q_k at the largest η, k = 0..N+1; None when the run streamed them
+        (``validate_discrete(keep_iterates=...)``).
     message : str
     scale : ndarray
         The scale of each charge at the largest η.
@@ -224,7 +225,7 @@ class DiscreteReport:
     t: np.ndarray
     charge_discrete: np.ndarray
     charge_predicted: np.ndarray
-    iterates: np.ndarray
+    iterates: np.ndarray | None
     message: str
     scale: np.ndarray = None
     names: tuple = ()
