@@ -53,6 +53,7 @@ from fractions import Fraction
 
 import numpy as np
 import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from ..budget import check, time_budget
 from ..errors import (
@@ -73,6 +74,7 @@ __all__ = ["MatrixNoetherLaw", "matrix_noether"]
 
 _CANONICAL = "trace-cyclic canonical form"
 _POINTS = 2
+_MAX_POINTS = 24
 _RANGE = 20_000
 _BRANCHING = (sp.Heaviside, sp.Max, sp.Min, sp.Abs, sp.sign, sp.Piecewise, sp.DiracDelta)
 
@@ -428,15 +430,32 @@ def _clearly_nonzero(expr: sp.Expr) -> bool:
 
 
 def _exact_zero(expr: sp.Expr, system: MatrixSystem) -> tuple[bool | None, str]:
-    """Zero at random integer matrices of the declared sizes? None when not rational."""
+    """Zero at random integer matrices of the declared sizes? None when not rational,
+    or when a branch boundary was not crossed.
+
+    Zero needs every point to give 0, at least ``_POINTS`` of them, and, where an
+    elementwise function branches (ReLU's ``Max(0, z)``, ``Abs``, ``Heaviside``…),
+    points on both sides of every boundary: each entry of each branching function's
+    argument must be seen positive and negative (DESIGN, "Soundness"). Points are
+    drawn until that holds, up to ``_MAX_POINTS``; an entry that keeps one sign (its
+    boundary cannot be reached by random integers) leaves the term undecided."""
     matrices = sorted(expr.atoms(sp.MatrixSymbol), key=lambda m: m.name)
     scalars = sorted(
         (s for s in expr.free_symbols if isinstance(s, sp.Symbol)), key=lambda s: s.name
     )
+    arguments = _branch_arguments(expr)
+    sides = {argument: [None, None] for argument in arguments}  # entries seen < 0, > 0
     rng = random.Random(1729)
     sizes = ", ".join(f"{M.name} {M.shape[0]}×{M.shape[1]}" for M in matrices)
-    how = f"exact evaluation at {_POINTS} random integer points, declared sizes ({sizes})"
-    for _ in range(_POINTS):
+    points = 0
+    while points < _POINTS or not _crossed(sides):
+        if points == _MAX_POINTS:
+            argument = next(a for a, seen in sides.items() if not _crossed({a: seen}))
+            return None, (
+                f"the branching argument {argument} kept one sign in some entry at "
+                f"{points} random integer points, so a branch was never sampled"
+            )
+        check()
         values: dict = {
             M: np.array(
                 [
@@ -450,11 +469,42 @@ def _exact_zero(expr: sp.Expr, system: MatrixSystem) -> tuple[bool | None, str]:
         values.update({s: Fraction(rng.randint(1, 96), 97) for s in scalars})
         try:
             value = exact_value(expr, values)
+            for argument, seen in sides.items():
+                entries = np.asarray(exact_value(argument, values), dtype=object)
+                seen[0] = _either(seen[0], entries < 0)
+                seen[1] = _either(seen[1], entries > 0)
         except (InexactValueError, ZeroDivisionError) as error:
             return None, str(error)
+        points += 1
         if value != 0:
-            return False, how
-    return True, how
+            return False, f"exact evaluation at a random integer point, declared sizes ({sizes})"
+    crossed = " on both sides of every branch boundary" if arguments else ""
+    return True, (
+        f"exact evaluation at {points} random integer points{crossed}, declared sizes ({sizes})"
+    )
+
+
+def _branch_arguments(expr: sp.Expr) -> list:
+    """The arguments of the elementwise functions of ``expr`` that branch."""
+    found = []
+    for atom in expr.atoms(ElementwiseApplyFunction):
+        f = atom.function
+        body = f.expr if isinstance(f, sp.Lambda) else f(sp.Dummy())
+        if body.has(*_BRANCHING) and atom.expr not in found:
+            found.append(atom.expr)
+    return sorted(found, key=sp.default_sort_key)
+
+
+def _either(seen: np.ndarray | None, now: np.ndarray) -> np.ndarray:
+    return now.astype(bool) if seen is None else seen | now.astype(bool)
+
+
+def _crossed(sides: Mapping) -> bool:
+    """Every entry of every branching argument seen on both sides of zero."""
+    return all(
+        seen[0] is not None and bool(seen[0].all()) and bool(seen[1].all())
+        for seen in sides.values()
+    )
 
 
 def _label(part: str, value: sp.Expr) -> str:
