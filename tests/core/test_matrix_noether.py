@@ -246,6 +246,8 @@ def test_per_neuron_rescaling_of_a_width_64_relu_layer():
     expected = eta / 2 * sp.exp(2 * t / eta) * (sp.Trace(V1.T * D * V1) - sp.Trace(V2.T * V2 * D))
     assert sn.trace_identity(law.kinetic_breaking - expected)
     assert "loss breaking ≡ 0: exact evaluation" in law.verification
+    # every hidden unit's pre-activation was sampled on both sides of ReLU's kink
+    assert "both sides of every branch boundary" in law.verification
     # a generic A is not a symmetry of the ReLU network (it is of the linear one)
     A = sp.MatrixSymbol("A", 64, 64)
     assert sn.noether(system, (A * W1, -W2 * A)).loss_breaking != 0
