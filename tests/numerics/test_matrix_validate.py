@@ -79,20 +79,20 @@ def test_validate_discrete_passes_at_width_64(net, request):
     sn.compile(system, law)  # compiled beforehand: the peak is the runs' own
     tracemalloc.start()
     try:
-        report = sn.validate_discrete(system, law, q0, params=params, steps=200)
+        report = sn.validate_discrete(system, law, q0, params=params, steps=100)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert report.passed, report
     assert report.status == "passed" and report.expected_order == 2
     assert report.order > 1.65  # the optimizer follows the law at second order in η
-    # The runs stream: at η/4 (800 steps) holding every iterate and the continuous
-    # state at every step would take 800·(1 + 2)·size·8 bytes (236 MB for 3 layers).
-    # What is held is the kept first run (202 rows), one 32 MiB chunk, block temporaries
+    # The runs stream: at η/4 (400 steps) holding every iterate and the continuous
+    # state at every step would take 400·(1 + 2)·size·8 bytes (118 MB for 3 layers).
+    # What is held is the kept first run (102 rows), one 32 MiB chunk, block temporaries
     # and the packed constants: under 100 MB whatever the number of steps.
     size = system.size
-    assert report.iterates.shape == (202, size)
-    assert peak < 202 * size * 8 + 2 * 2**25 + 8e6, f"peak {peak / 1e6:.0f} MB"
+    assert report.iterates.shape == (102, size)
+    assert peak < 102 * size * 8 + 2 * 2**25 + 8e6, f"peak {peak / 1e6:.0f} MB"
 
 
 def test_validate_at_width_64_allocates_nothing_of_size_n_squared(three_layers):
