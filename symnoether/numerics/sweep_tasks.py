@@ -36,7 +36,7 @@ from .validate import validate
 
 __all__ = [
     "Job", "run_chunk", "run_point", "job_kernels", "remember", "kernel_body",
-    "loaded_sources", "symbolic_parameters", "linearize", "COLUMNS", "CHECKS", "FATAL",
+    "loaded_sources", "manifest", "symbolic_parameters", "linearize", "COLUMNS", "CHECKS", "FATAL",
 ]  # fmt: skip
 
 COLUMNS = ("seed", "law", "passed", "max_error", "order", "charge_end", "diverged",
@@ -267,6 +267,42 @@ def _depends(job: Job, result) -> set[str]:
     symbols = set().union(sp.sympify(job.system.rule.lr).free_symbols,
                           *(h.free_symbols for h in result.hessians))  # fmt: skip
     return {s.name for s in symbols}
+
+
+def manifest(job: Job, options: dict) -> dict:
+    """The sweep's identity for its output directory (:mod:`.sweep_store`)."""
+    if job.source:
+        body = kernel_body(job.source)
+    else:  # the symbolic checks: the system and laws themselves
+        body = sp.srepr((job.system.potential, job.system.rule.lr if job.system.rule else 0,
+                         *(law.charge for law in job.laws)))  # fmt: skip
+    derivation = hashlib.sha256((body + "\n" + "\n".join(job.names)).encode()).hexdigest()
+    return {
+        "derivation": derivation,
+        "laws": list(job.names),
+        "grid": {
+            "axes": [[n, list(v)] for n, v in zip(job.axes, job.values)],
+            "seeds": list(job.seeds),
+        },
+        "check": job.check,
+        "backend": job.backend,
+        "options": {k: _plain(v) for k, v in sorted(options.items()) if k != "backend"},
+        "q0": list(job.q0),
+        "v0": None if job.v0 is None else list(job.v0),
+        "spread": job.spread,
+        "params": {k: _plain(v) for k, v in job.fixed},
+    }
+
+
+def _plain(value):
+    """An option's value as JSON (a point or a matrix as its text)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if hasattr(value, "tolist"):  # a matrix parameter: its entries, exactly
+        return value.tolist()
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
+    return str(value)
 
 
 # -- what the symbolic checks need, derived once per sweep ------------------------------

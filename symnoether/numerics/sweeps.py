@@ -17,6 +17,15 @@ The seed also seeds the constants a law may leave undrawn (entries of A in ψ_A)
 The ``"sgd"`` check starts every run at q₀ itself and uses the seed as the Monte Carlo
 stream's (``validate_sgd(..., seed=s)``); ``"stability"`` does not use it.
 
+Matrix layers. A :class:`~symnoether.core.matrix_system.MatrixSystem` (``MatrixSymbol``
+coordinates, :func:`~symnoether.core.matrices.layers`) sweeps under ``"validate"`` and
+``"discrete"``: q0 (and v0) is ``{W1: array, ...}`` (or the flat vector of the entries),
+constants and data are arrays in ``params`` (``{x: array, A: array}``; an A the law
+leaves out is drawn from the seed, as ``validate`` draws it), the grid sweeps scalar
+symbols only, and the seed's spread is added to the packed entries (layer by layer,
+row-major). ``"sgd"`` and ``"stability"`` take the element-wise system
+(``system.explicit()``, its laws derived on it).
+
 Execution. Tasks are chunks of (point, seed) pairs. Each carries the generated
 kernel *source text* and its SHA-256 (no compiled function, nothing numba-specific):
 a worker checks the hash, compiles the source once through the kernel cache of its
@@ -33,10 +42,15 @@ are the same on every path, so rows agree bit for bit (except ``wall_s``).
 A Dask cluster runs what its clients send; the kernel source is no exception.
 
 Errors. Bad input is refused before anything is sent: the grid, the parameters, q0
-and the options are checked, and the first (point, seed) runs in this process, so an
-option value its check refuses raises at once (so does an input error of that first
-point). After that, a point that raises is a row: ``error`` holds the message, and a
-divergence sets ``diverged`` and ``diverged_t`` instead of stopping the sweep.
+and the options are checked, and the first (point, seed) runs in this process: an
+error that does not depend on the point's values stops the sweep there with its
+message (:data:`~symnoether.numerics.sweep_tasks.FATAL`: an
+:class:`~symnoether.errors.InvalidInputError`, such as an option value the check
+refuses, or a :class:`~symnoether.errors.NotSupportedError`, such as
+``prediction='exact'`` for a charge that is not quadratic). Any other error — a
+divergence, a value the check refuses at later points only (β ≥ 1 under momentum) — is
+a row: ``error`` holds the message, and a divergence sets ``diverged`` and
+``diverged_t`` instead of stopping the sweep.
 
 Output. With ``out=DIR`` every finished chunk is written at once as a Parquet part
 file next to a manifest of the sweep's identity
@@ -68,8 +82,6 @@ import hashlib
 import math
 from collections.abc import Mapping
 
-import sympy as sp
-
 from ..core.matrix_noether import MatrixNoetherLaw
 from ..core.matrix_system import MatrixSystem
 from ..core.noether import NoetherLaw
@@ -96,9 +108,9 @@ from .sweep_tasks import (
     SYMBOLIC,
     Job,
     job_kernels,
-    kernel_body,
     linearize,
     loaded_sources,
+    manifest,
     remember,
     run_chunk,
     run_point,
@@ -130,13 +142,15 @@ def sweep(
     Parameters
     ----------
     target : Derivation, or (LearningSystem, laws)
-        The laws to check (a :class:`~symnoether.io.derivation.Derivation` names them).
+        The laws to check (a :class:`~symnoether.io.derivation.Derivation` names them);
+        the system may be matrix-level (see the module docstring).
     grid : Grid
         From :func:`grid`; its symbols must be parameters of the system or its laws.
-    q0, v0 : array (n,)
+    q0, v0 : array (n,), or dict of arrays for matrix layers
         The centre of the initial states (see the module docstring).
     params : dict, optional
-        Values of the parameters the grid does not sweep (data, fixed hyper-parameters).
+        Values of the parameters the grid does not sweep (data, fixed hyper-parameters;
+        arrays for MatrixSymbols).
     check : {'validate', 'discrete', 'sgd', 'stability'}
         ``'sgd'`` needs a system built with ``rules.sgd`` (or ``sgd_momentum``) and a
         dataset; ``'stability'`` takes a LearningSystem alone too (it checks no law).
@@ -199,8 +213,13 @@ def sweep(
     ------
     InvalidInputError
         Before anything runs: an unknown check or option, a swept symbol that is not a
-        parameter (naming the ones there are), a value its symbol's assumptions forbid
-        (:class:`InvalidParameterError`), a missing parameter, bad q0.
+        parameter (naming the ones there are) or is a matrix, a value its symbol's
+        assumptions forbid (:class:`InvalidParameterError`), a missing parameter, bad q0.
+        Also any input error of the first (point, seed).
+    NotSupportedError
+        What the check cannot do whatever the point (``prediction='exact'`` for a charge
+        that is not quadratic, ``'sgd'``/``'stability'`` on matrix layers), raised by
+        the first (point, seed).
     SchedulerError
         A scheduler address that does not answer within ``timeout``.
     SweepMismatchError
@@ -291,7 +310,7 @@ def sweep(
     items = [(p, s) for p in range(grid.points) for s in grid.seeds]
     store = None
     if out is not None:
-        store = SweepStore.open(out, _manifest(job, options))
+        store = SweepStore.open(out, manifest(job, options))
         done = store.done()
         items = [item for item in items if item not in done]
     columns = [*grid.names, *COLUMNS]
@@ -380,41 +399,6 @@ def _value(symbol, value):
         array.setflags(write=False)
         return array
     return float(check_assumptions(symbol, value))
-
-
-def _manifest(job: Job, options: dict) -> dict:
-    if job.source:
-        body = kernel_body(job.source)
-    else:  # the symbolic checks: the system and laws themselves
-        body = sp.srepr((job.system.potential, job.system.rule.lr if job.system.rule else 0,
-                         *(law.charge for law in job.laws)))  # fmt: skip
-    derivation = hashlib.sha256((body + "\n" + "\n".join(job.names)).encode()).hexdigest()
-    return {
-        "derivation": derivation,
-        "laws": list(job.names),
-        "grid": {
-            "axes": [[n, list(v)] for n, v in zip(job.axes, job.values)],
-            "seeds": list(job.seeds),
-        },
-        "check": job.check,
-        "backend": job.backend,
-        "options": {k: _plain(v) for k, v in sorted(options.items()) if k != "backend"},
-        "q0": list(job.q0),
-        "v0": None if job.v0 is None else list(job.v0),
-        "spread": job.spread,
-        "params": {k: _plain(v) for k, v in job.fixed},
-    }
-
-
-def _plain(value):
-    """An option's value as JSON (a point or a matrix as its text)."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if hasattr(value, "tolist"):  # a matrix parameter: its entries, exactly
-        return value.tolist()
-    if isinstance(value, Mapping):
-        return {str(k): str(v) for k, v in value.items()}
-    return str(value)
 
 
 def _chunks(items: list, size: int) -> list[list]:
