@@ -348,7 +348,7 @@ def _target(target, check: str = "validate") -> tuple[LearningSystem, tuple, tup
         if isinstance(target, tuple) and len(target) == 2:
             system = target[0]
         system = getattr(target, "system", system)
-        _symbolic(system, check)
+        _supported(system, check)
         if not isinstance(system, LearningSystem):
             raise InvalidInputError(
                 f"sweep(check='stability') takes a LearningSystem, (system, laws) or a "
@@ -372,12 +372,20 @@ def _target(target, check: str = "validate") -> tuple[LearningSystem, tuple, tup
         raise InvalidInputError(
             "the laws to sweep must be NoetherLaws made by sn.noether on the swept system"
         )
-    _symbolic(system, check)
+    _supported(system, check)
     return system, tuple(laws), tuple(names)
 
 
-def _symbolic(system, check: str) -> None:
-    """NotSupportedError for the checks 'sgd' and 'stability' of a MatrixSystem."""
+def _supported(system, check: str) -> None:
+    """NotSupportedError for the checks 'sgd' and 'stability' of a MatrixSystem, and for
+    'validate' and 'discrete' of a minibatch-SGD system (whatever the point)."""
+    rule = getattr(system, "rule", None)
+    if check in CHECKS and check not in SYMBOLIC and rule is not None and rule.stochastic:
+        raise NotSupportedError(
+            f"check={check!r} integrates the mean dynamics, but the laws of a minibatch-SGD "
+            f"system are expectations over the batch noise; use check='sgd' (Monte Carlo, "
+            f"as sn.validate_sgd), or sweep the same loss under rules.gradient_descent(eta)"
+        )
     if isinstance(system, MatrixSystem) and check in SYMBOLIC:
         raise NotSupportedError(
             f"check={check!r} takes an element-wise system, not matrix layers "
