@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
+from ..core.matrix_system import MatrixSystem
 from ..core.system import LearningSystem
 from ..errors import DivergenceError, InvalidInputError, NotSupportedError, UnusedParameterWarning
 from . import kernel_cache, matrix_codegen
@@ -66,7 +67,7 @@ class Job:
     source: str
     source_hash: str
     backend: str
-    system: LearningSystem
+    system: LearningSystem | MatrixSystem
     laws: tuple
     state: tuple
     parameters: tuple
