@@ -12,12 +12,22 @@ on a local cluster of N processes, ``--scheduler ADDRESS`` on an existing one.
 On a terminal a progress bar shows the (point, seed) pairs done, their rate and the
 time remaining (``SYMNOETHER_PROGRESS`` and ``--quiet`` as for ``symnoether run``).
 
+``--check`` picks the check (:func:`~symnoether.numerics.sweeps.sweep`): ``validate``
+(the default; the hook's t_end), ``discrete`` (``--steps``), ``sgd`` (the Monte Carlo
+of a minibatch-SGD system: ``--runs``, ``--steps``) or ``stability`` (the growth rate
+of the symmetric solution ``--point 'w1=0,w2=0'``, per unit time; ``--noise`` for the
+top Lyapunov exponent of minibatch SGD, ``--parameter NAME`` for the threshold
+reported, default the first ``--grid``). An option another check does not take is
+refused.
+
 Examples
 --------
 >>> parse_grid("eta=1e-3:1e-1:geom3")
 ('eta', (0.001, 0.01, 0.1))
 >>> parse_grid("lambda=0,0.5")
 ('lambda', (0.0, 0.5))
+>>> parse_point("w1=0, w2=0.5")
+{'w1': 0.0, 'w2': 0.5}
 """
 
 from __future__ import annotations
@@ -29,7 +39,7 @@ from ..errors import InvalidInputError
 from ..numerics.sweep_grid import geomspace, grid, linspace
 from ..numerics.sweep_progress import ProgressBar
 
-__all__ = ["parse_grid", "add_parser", "run_sweep"]
+__all__ = ["parse_grid", "parse_point", "add_parser", "run_sweep"]
 
 _RANGE = re.compile(r"^([^:]+):([^:]+):(geom|lin)(\d+)$")
 
@@ -53,6 +63,27 @@ def parse_grid(text: str) -> tuple[str, tuple[float, ...]]:
         raise InvalidInputError(f"--grid {text!r}: {spec!r} is not numbers; {example}") from None
 
 
+def parse_point(text: str) -> dict[str, float]:
+    """``NAME=VALUE,NAME=VALUE,...`` (``--point``) as {name: value};
+    :class:`InvalidInputError` naming the text otherwise."""
+    point: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = (piece.strip() for piece in part.partition("="))
+        try:
+            if not sep or not name:
+                raise ValueError
+            number = float(value)
+        except ValueError:
+            raise InvalidInputError(
+                f"--point {text!r}: {part.strip()!r} is not NAME=VALUE; pass a value for every "
+                "coordinate, e.g. --point 'w1=0,w2=0'"
+            ) from None
+        if name in point:
+            raise InvalidInputError(f"--point {text!r} gives {name} twice; keep one")
+        point[name] = number
+    return point
+
+
 def add_parser(commands, common: argparse.ArgumentParser, epilog: str) -> None:
     """The ``sweep`` sub-command's arguments."""
     sweep = commands.add_parser(
@@ -74,7 +105,20 @@ def add_parser(commands, common: argparse.ArgumentParser, epilog: str) -> None:
     )
     sweep.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (default 1)")
     sweep.add_argument("--spread", type=float, default=0.1, help="spread of the seeded q0")
-    sweep.add_argument("--check", choices=("validate", "discrete", "sgd"), default="validate")
+    sweep.add_argument(
+        "--check", choices=("validate", "discrete", "sgd", "stability"), default="validate"
+    )
+    sweep.add_argument("--steps", type=int, help="optimizer steps (discrete, sgd)")
+    sweep.add_argument("--runs", type=int, help="Monte Carlo runs per point and seed (sgd)")
+    sweep.add_argument(
+        "--point", metavar="NAME=V,...", help="the symmetric solution (stability), e.g. 'w1=0,w2=0'"
+    )
+    sweep.add_argument(
+        "--parameter", metavar="NAME", help="whose threshold is reported (stability)"
+    )
+    sweep.add_argument(
+        "--noise", action="store_true", help="minibatch SGD's Lyapunov exponent (stability)"
+    )
     sweep.add_argument("--out", metavar="DIR", help="Parquet part files and a manifest")
     sweep.add_argument("--plot", metavar="OUT.png", help="phase diagram of max_error")
     where = sweep.add_mutually_exclusive_group()
@@ -93,9 +137,7 @@ def run_sweep(args: argparse.Namespace, derivation, inputs: dict, progress) -> N
         raise InvalidInputError(f"--seeds {args.seeds}: pass at least 1")
     swept = set(axes)
     params = {k: v for k, v in inputs["params"].items() if k not in swept}
-    options = {"backend": args.backend}
-    if args.check == "validate":
-        options["t_end"] = inputs["t_end"]
+    options = _options(args, inputs)
     if args.plot and len(axes) < 2:
         raise InvalidInputError("--plot draws a phase diagram over two swept parameters; "
                                 "pass two --grid options")  # fmt: skip
@@ -119,9 +161,48 @@ def run_sweep(args: argparse.Namespace, derivation, inputs: dict, progress) -> N
         plt.close(figure)
 
 
+# which check takes which option of the command line
+_TAKES = {"steps": ("discrete", "sgd"), "runs": ("sgd",), "point": ("stability",),
+          "parameter": ("stability",), "noise": ("stability",)}  # fmt: skip
+
+
+def _options(args: argparse.Namespace, inputs: dict) -> dict:
+    """The check's options from the command line; InvalidInputError naming an option the
+    check does not take, or stability without --point."""
+    for name, checks in _TAKES.items():
+        if getattr(args, name) not in (None, False) and args.check not in checks:
+            raise InvalidInputError(
+                f"--{name} is an option of --check {' or '.join(checks)}, not of --check "
+                f"{args.check}; drop it or change the check"
+            )
+    if args.check == "stability":
+        if args.point is None:
+            raise InvalidInputError(
+                "--check stability needs the symmetric solution: a value for every "
+                "coordinate, e.g. --point 'w1=0,w2=0'"
+            )
+        options = {"point": parse_point(args.point), "noise": args.noise}
+        if args.parameter is not None:
+            options["parameter"] = args.parameter
+        return options
+    options = {"backend": args.backend}
+    if args.check == "validate":
+        options["t_end"] = inputs["t_end"]
+    options.update({k: getattr(args, k) for k in ("steps", "runs") if getattr(args, k) is not None})
+    return options
+
+
 def summary(table) -> str:
     """Rows, passed, diverged and failed points of a sweep's table, in one paragraph."""
     rows = len(table)
+    if set(table["law"]) == {"stability"}:
+        stable = int(table["passed"].sum())
+        return (
+            f"sweep: {rows} rows ({table['point'].nunique()} points × "
+            f"{table['seed'].nunique()} seeds): {stable} stable (exponent < 0), "
+            f"{rows - stable} not; exponent from {table['max_error'].min():.3g} to "
+            f"{table['max_error'].max():.3g}"
+        )
     passed = int(table["passed"].sum())
     diverged = int(table["diverged"].sum())
     errors = int(((table["error"] != "") & ~table["diverged"]).sum())

@@ -37,6 +37,7 @@ import numpy as np
 from ..errors import DivergenceError, InvalidInputError, UnusedParameterWarning
 from .arguments import count, initial_states, positive, resolve_params
 from .compiled import TABLEAUS, check_status
+from .matrix_kernels import Entries
 from .validate import _ATOL_FLOOR, _RTOL_FLOOR, _scale
 
 __all__ = ["settings", "run_validate"]
@@ -81,7 +82,8 @@ def run_validate(job, kernels, items: list[tuple[int, int]], parallel: bool = Fa
     start = time.perf_counter()
     t_end, rtol, atol, max_steps, h, tolerance, method = settings(dict(job.options))
     index = np.array([kernels.laws.index(law) for law in job.laws], dtype=np.int64)
-    by_name = {s.name: i for i, s in enumerate(kernels.parameters)}
+    entries = Entries(kernels.parameters)  # a matrix parameter spans several entries of p
+    by_name = {s.name: entries.offset(s) for s in kernels.parameters}
     axis_columns = [by_name[name] for name in job.axes]
     first = {**dict(job.fixed), **{a: v[0] for a, v in zip(job.axes, job.values)}}
     seeds = {seed: _per_seed(job, kernels, seed, first) for seed in {s for _, s in items}}

@@ -15,24 +15,29 @@ import math
 import re
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import sympy as sp
 
+from ..core.matrix_system import MatrixSystem
 from ..core.system import LearningSystem
-from ..errors import DivergenceError, InvalidInputError, UnusedParameterWarning
-from . import kernel_cache
+from ..errors import DivergenceError, InvalidInputError, NotSupportedError, UnusedParameterWarning
+from . import kernel_cache, matrix_codegen
 from .arguments import initial_states
 from .codegen import CODEGEN_VERSION, Kernels, _numba_version
 from .discrete import validate_discrete
+from .matrix_kernels import Entries, MatrixKernels
 from .stochastic_mc import validate_sgd
 from .sweep_batch import run_validate
+from .sweep_grid import Grid
+from .sweep_grid import name_of as _name
 from .validate import validate
 
 __all__ = [
     "Job", "run_chunk", "run_point", "job_kernels", "remember", "kernel_body",
-    "loaded_sources", "COLUMNS", "CHECKS",
+    "loaded_sources", "manifest", "symbolic_parameters", "linearize", "COLUMNS", "CHECKS", "FATAL",
 ]  # fmt: skip
 
 COLUMNS = ("seed", "law", "passed", "max_error", "order", "charge_end", "diverged",
@@ -62,7 +67,7 @@ class Job:
     source: str
     source_hash: str
     backend: str
-    system: LearningSystem
+    system: LearningSystem | MatrixSystem
     laws: tuple
     state: tuple
     parameters: tuple
@@ -79,9 +84,15 @@ class Job:
     options: tuple = field(default=())
     symbols: tuple = ()  # ((name, Symbol), ...): the parameters by name
     prepared: object = None  # stability: the linearization, derived once per sweep
+    spec: object = None  # a MatrixSystem's MatrixSpec (its kernels are MatrixKernels)
 
 
-_KERNELS: dict[str, Kernels] = {}
+FATAL = (InvalidInputError, NotSupportedError)
+"""Errors the sweep's first (point, seed) raises instead of recording: they come from the
+options, the check or the system, not from the point's values, so every row would hold
+them (a value the check refuses only at some points stays in its row after the first)."""
+
+_KERNELS: dict[str, Kernels | MatrixKernels] = {}
 """Kernels of this process by source hash (a worker compiles each source once)."""
 
 
@@ -96,14 +107,26 @@ def remember(source_hash: str, kernels: Kernels) -> None:
     _KERNELS.setdefault(source_hash, kernels)
 
 
-def job_kernels(job: Job) -> Kernels:
-    """The job's kernels: compiled once per process from its source, after checking the hash."""
+def job_kernels(job: Job) -> Kernels | MatrixKernels:
+    """The job's kernels: compiled once per process from its source, after checking the hash
+    (:class:`MatrixKernels` for a job with a ``spec``)."""
     kernels = _KERNELS.get(job.source_hash)
     if kernels is not None:
         return kernels
     if hashlib.sha256(job.source.encode("utf-8")).hexdigest() != job.source_hash:
         raise InvalidInputError("the kernel source of the sweep's task does not match its hash")
     body = kernel_body(job.source)
+    if job.spec is not None:  # a MatrixSystem: digest and module as compile_spec makes them
+        digest = kernel_cache.body_hash(matrix_codegen.CODEGEN_VERSION + _numba_version() + body)
+        load = kernel_cache.numpy_module if job.backend == "numpy" else kernel_cache.load_module
+        path, module, source = load(body, digest)
+        kernels = MatrixKernels(
+            system=job.system, laws=job.laws, spec=job.spec, state=job.state,
+            coords=Entries(job.spec.layers), parameters=job.parameters, affine=job.affine,
+            source=source, path=path, backend=job.backend, module=module,
+        )  # fmt: skip
+        _KERNELS[job.source_hash] = kernels
+        return kernels
     if job.backend == "numpy":
         path, module, source = kernel_cache.numpy_module(body, kernel_cache.body_hash(body))
     else:
@@ -157,7 +180,7 @@ def run_point(job: Job, kernels: Kernels, point: int, seed: int, strict=False) -
         found = re.search(r"t = ([-+0-9.eEinfa]+)", error)
         when = float(found.group(1)) if found else math.nan
     except Exception as err:  # a point that raises is a row, not the end of the sweep
-        if strict and isinstance(err, InvalidInputError):
+        if strict and isinstance(err, FATAL):
             raise
         error = f"{type(err).__name__}: {err}"
     wall = time.perf_counter() - start
@@ -245,3 +268,95 @@ def _depends(job: Job, result) -> set[str]:
     symbols = set().union(sp.sympify(job.system.rule.lr).free_symbols,
                           *(h.free_symbols for h in result.hessians))  # fmt: skip
     return {s.name for s in symbols}
+
+
+def manifest(job: Job, options: dict) -> dict:
+    """The sweep's identity for its output directory (:mod:`.sweep_store`)."""
+    if job.source:
+        body = kernel_body(job.source)
+    else:  # the symbolic checks: the system and laws themselves
+        body = sp.srepr((job.system.potential, job.system.rule.lr if job.system.rule else 0,
+                         *(law.charge for law in job.laws)))  # fmt: skip
+    derivation = hashlib.sha256((body + "\n" + "\n".join(job.names)).encode()).hexdigest()
+    return {
+        "derivation": derivation,
+        "laws": list(job.names),
+        "grid": {
+            "axes": [[n, list(v)] for n, v in zip(job.axes, job.values)],
+            "seeds": list(job.seeds),
+        },
+        "check": job.check,
+        "backend": job.backend,
+        "options": {k: _plain(v) for k, v in sorted(options.items()) if k != "backend"},
+        "q0": list(job.q0),
+        "v0": None if job.v0 is None else list(job.v0),
+        "spread": job.spread,
+        "params": {k: _plain(v) for k, v in job.fixed},
+    }
+
+
+def _plain(value):
+    """An option's value as JSON (a point or a matrix as its text)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if hasattr(value, "tolist"):  # a matrix parameter: its entries, exactly
+        return value.tolist()
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
+    return str(value)
+
+
+# -- what the symbolic checks need, derived once per sweep ------------------------------
+
+
+def symbolic_parameters(system: LearningSystem, laws: tuple) -> dict:
+    """The hyper-parameters by name: the symbols of V, the rule and the laws that are
+    neither coordinates nor data (the data come from the dataset)."""
+    rule = system.rule
+    exprs = [system.potential, *(law.charge for law in laws)]
+    if rule is not None:
+        exprs += [sp.sympify(rule.lr), sp.sympify(0 if rule.beta is None else rule.beta)]
+    found = set().union(*(sp.sympify(e).free_symbols for e in exprs))
+    found -= set(system.coords) | set(system.data or ())
+    return {s.name: s for s in sorted(found, key=str)}
+
+
+def linearize(system, by_name: dict, grid: Grid, fixed: dict, options: dict):
+    """The stability check's linearization, derived once: ``stability(system, point,
+    parameter=..., noise=..., normal=...)`` (noise=True: its numeric threshold at the
+    first grid point's other values)."""
+    from ..core.stability import stability
+
+    point = options.get("point")
+    if point is None:
+        raise InvalidInputError(
+            "the 'stability' check needs point=: the symmetric solution, a value for every "
+            "coordinate, e.g. point={u: 0, w: 0}"
+        )
+    if not isinstance(point, Mapping):
+        raise InvalidInputError(f"point = {point!r} must be a dict {{coordinate: value}}")
+    coords = {q.name: q for q in system.coords}
+    at = {}
+    for key, value in point.items():
+        name = _name(key)
+        if name not in coords:
+            raise InvalidInputError(
+                f"point gives {name}, which is not a coordinate; the coordinates are "
+                f"{', '.join(coords)}"
+            )
+        at[coords[name]] = value
+    parameter = options.get("parameter", grid.names[0])
+    name = _name(parameter)
+    if name not in by_name:
+        raise InvalidInputError(
+            f"parameter = {name} is not a parameter of the system; its parameters are "
+            f"{', '.join(by_name) or 'none'}"
+        )
+    noise = options.get("noise", False)
+    if not isinstance(noise, bool):
+        raise InvalidInputError(f"noise = {noise!r}; pass True (SGD) or False (mean dynamics)")
+    values = {**fixed, **dict(zip(grid.names, grid.point(0)))}
+    others = {by_name[k]: v for k, v in values.items() if k in by_name and k != name}
+    extra = {"params": others, "bounds": options.get("bounds")} if noise else {}
+    return stability(system, at, parameter=by_name[name], noise=noise,
+                     normal=options.get("normal"), **extra)  # fmt: skip

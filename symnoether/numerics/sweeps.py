@@ -17,6 +17,15 @@ The seed also seeds the constants a law may leave undrawn (entries of A in ψ_A)
 The ``"sgd"`` check starts every run at q₀ itself and uses the seed as the Monte Carlo
 stream's (``validate_sgd(..., seed=s)``); ``"stability"`` does not use it.
 
+Matrix layers. A :class:`~symnoether.core.matrix_system.MatrixSystem` (``MatrixSymbol``
+coordinates, :func:`~symnoether.core.matrices.layers`) sweeps under ``"validate"`` and
+``"discrete"``: q0 (and v0) is ``{W1: array, ...}`` (or the flat vector of the entries),
+constants and data are arrays in ``params`` (``{x: array, A: array}``; an A the law
+leaves out is drawn from the seed, as ``validate`` draws it), the grid sweeps scalar
+symbols only, and the seed's spread is added to the packed entries (layer by layer,
+row-major). ``"sgd"`` and ``"stability"`` take the element-wise system
+(``system.explicit()``, its laws derived on it).
+
 Execution. Tasks are chunks of (point, seed) pairs. Each carries the generated
 kernel *source text* and its SHA-256 (no compiled function, nothing numba-specific):
 a worker checks the hash, compiles the source once through the kernel cache of its
@@ -33,10 +42,15 @@ are the same on every path, so rows agree bit for bit (except ``wall_s``).
 A Dask cluster runs what its clients send; the kernel source is no exception.
 
 Errors. Bad input is refused before anything is sent: the grid, the parameters, q0
-and the options are checked, and the first (point, seed) runs in this process, so an
-option value its check refuses raises at once (so does an input error of that first
-point). After that, a point that raises is a row: ``error`` holds the message, and a
-divergence sets ``diverged`` and ``diverged_t`` instead of stopping the sweep.
+and the options are checked, and the first (point, seed) runs in this process: an
+error that does not depend on the point's values stops the sweep there with its
+message (:data:`~symnoether.numerics.sweep_tasks.FATAL`: an
+:class:`~symnoether.errors.InvalidInputError`, such as an option value the check
+refuses, or a :class:`~symnoether.errors.NotSupportedError`, such as
+``prediction='exact'`` for a charge that is not quadratic). Any other error — a
+divergence, a value the check refuses at later points only (β ≥ 1 under momentum) — is
+a row: ``error`` holds the message, and a divergence sets ``diverged`` and
+``diverged_t`` instead of stopping the sweep.
 
 Output. With ``out=DIR`` every finished chunk is written at once as a Parquet part
 file next to a manifest of the sweep's identity
@@ -68,17 +82,19 @@ import hashlib
 import math
 from collections.abc import Mapping
 
-import sympy as sp
-
+from ..core.matrix_noether import MatrixNoetherLaw
+from ..core.matrix_system import MatrixSystem
 from ..core.noether import NoetherLaw
 from ..core.system import LearningSystem
 from ..errors import (
     InvalidInputError,
     InvalidParameterError,
+    NotSupportedError,
     SchedulerError,
 )
 from .arguments import as_array, check_assumptions, count, positive, resolve_params
-from .compiled import compile
+from .compiled import compile, flat_state
+from .matrix_kernels import is_matrix, matrix_value
 from .sweep_grid import Grid
 from .sweep_grid import name_of as _name
 from .sweep_progress import progress_of
@@ -92,11 +108,13 @@ from .sweep_tasks import (
     SYMBOLIC,
     Job,
     job_kernels,
-    kernel_body,
+    linearize,
     loaded_sources,
+    manifest,
     remember,
     run_chunk,
     run_point,
+    symbolic_parameters,
 )  # fmt: skip
 
 # -- the sweep ------------------------------------------------------------------------
@@ -124,13 +142,15 @@ def sweep(
     Parameters
     ----------
     target : Derivation, or (LearningSystem, laws)
-        The laws to check (a :class:`~symnoether.io.derivation.Derivation` names them).
+        The laws to check (a :class:`~symnoether.io.derivation.Derivation` names them);
+        the system may be matrix-level (see the module docstring).
     grid : Grid
         From :func:`grid`; its symbols must be parameters of the system or its laws.
-    q0, v0 : array (n,)
+    q0, v0 : array (n,), or dict of arrays for matrix layers
         The centre of the initial states (see the module docstring).
     params : dict, optional
-        Values of the parameters the grid does not sweep (data, fixed hyper-parameters).
+        Values of the parameters the grid does not sweep (data, fixed hyper-parameters;
+        arrays for MatrixSymbols).
     check : {'validate', 'discrete', 'sgd', 'stability'}
         ``'sgd'`` needs a system built with ``rules.sgd`` (or ``sgd_momentum``) and a
         dataset; ``'stability'`` takes a LearningSystem alone too (it checks no law).
@@ -193,8 +213,13 @@ def sweep(
     ------
     InvalidInputError
         Before anything runs: an unknown check or option, a swept symbol that is not a
-        parameter (naming the ones there are), a value its symbol's assumptions forbid
-        (:class:`InvalidParameterError`), a missing parameter, bad q0.
+        parameter (naming the ones there are) or is a matrix, a value its symbol's
+        assumptions forbid (:class:`InvalidParameterError`), a missing parameter, bad q0.
+        Also any input error of the first (point, seed).
+    NotSupportedError
+        What the check cannot do whatever the point (``prediction='exact'`` for a charge
+        that is not quadratic, ``'sgd'``/``'stability'`` on matrix layers), raised by
+        the first (point, seed).
     SchedulerError
         A scheduler address that does not answer within ``timeout``.
     SweepMismatchError
@@ -222,7 +247,7 @@ def sweep(
     backend = options.get("backend", "numba")
     kernels = None
     if check in SYMBOLIC:
-        by_name = _parameters(system, laws)
+        by_name = symbolic_parameters(system, laws)
     else:
         kernels = compile(system, laws, backend=backend)
         by_name = {s.name: s for s in kernels.parameters}
@@ -231,6 +256,13 @@ def sweep(
             raise InvalidInputError(
                 f"the grid sweeps {name}, which is not a parameter of the derivation; its "
                 f"parameters are {', '.join(by_name) or 'none'}"
+            )
+        if is_matrix(by_name[name]):
+            rows, cols = by_name[name].shape
+            raise InvalidInputError(
+                f"the grid sweeps {name}, a {rows}×{cols} matrix; a grid sweeps scalar "
+                f"parameters (such as {', '.join(_scalars(by_name)) or 'eta'}): pass {name} "
+                f"as an array in params="
             )
         if name in COLUMNS:
             raise InvalidInputError(f"the parameter {name} clashes with the column {name!r}")
@@ -246,16 +278,18 @@ def sweep(
         if name in grid.names:
             raise InvalidInputError(f"params gives {name}, which the grid sweeps; drop one")
         fixed[name] = value
-    nq = len(system.coords)
+    nq = len(system.coords) if kernels is None else len(kernels.coords)
+    if kernels is not None:  # a MatrixSystem's {layer: array}: its entries, row-major
+        q0, v0 = flat_state(kernels, q0, "q0"), flat_state(kernels, v0, "v0")
     q = tuple(as_array(q0, "q0", nq, batch=False)[0].tolist())
     v = None if v0 is None else tuple(as_array(v0, "v0", nq, batch=False)[0].tolist())
     if kernels is not None:
         # Missing or forbidden fixed values fail here, once (unused ones warn once).
         resolve_params(kernels, {**fixed, **dict(zip(grid.names, grid.point(0)))})
-    fixed = {k: float(check_assumptions(by_name[k], v)) for k, v in fixed.items() if k in by_name}
+    fixed = {k: _value(by_name[k], v) for k, v in fixed.items() if k in by_name}
     prepared = None
     if check == "stability":
-        prepared = _linearize(system, by_name, grid, fixed, dict(options))
+        prepared = linearize(system, by_name, grid, fixed, dict(options))
     source = "" if kernels is None else kernels.source
     source_hash = hashlib.sha256(source.encode("utf-8")).hexdigest()
     job = Job(
@@ -267,6 +301,7 @@ def sweep(
         fixed=tuple(sorted(fixed.items())), q0=q, v0=v, spread=spread, check=check,
         options=tuple(sorted((k, o) for k, o in options.items() if check != "stability")),
         symbols=tuple(sorted(by_name.items())), prepared=prepared,
+        spec=getattr(kernels, "spec", None),
     )  # fmt: skip
     if kernels is not None:
         remember(source_hash, kernels)
@@ -275,7 +310,7 @@ def sweep(
     items = [(p, s) for p in range(grid.points) for s in grid.seeds]
     store = None
     if out is not None:
-        store = SweepStore.open(out, _manifest(job, options))
+        store = SweepStore.open(out, manifest(job, options))
         done = store.done()
         items = [item for item in items if item not in done]
     columns = [*grid.names, *COLUMNS]
@@ -309,10 +344,11 @@ def sweep(
 
 def _target(target, check: str = "validate") -> tuple[LearningSystem, tuple, tuple]:
     if check == "stability":  # one row per point and seed, about the system alone
-        system = target if isinstance(target, LearningSystem) else None
+        system = target if isinstance(target, LearningSystem | MatrixSystem) else None
         if isinstance(target, tuple) and len(target) == 2:
             system = target[0]
         system = getattr(target, "system", system)
+        _supported(system, check)
         if not isinstance(system, LearningSystem):
             raise InvalidInputError(
                 f"sweep(check='stability') takes a LearningSystem, (system, laws) or a "
@@ -326,100 +362,51 @@ def _target(target, check: str = "validate") -> tuple[LearningSystem, tuple, tup
     else:
         system = getattr(target, "system", None)
         laws, names = getattr(target, "laws", ()), getattr(target, "names", ())
-    if not isinstance(system, LearningSystem) or not laws:
+    if not isinstance(system, LearningSystem | MatrixSystem) or not laws:
         raise InvalidInputError(
             f"sweep() takes a Derivation (sn.derive(...)) or (system, laws), got "
             f"{type(target).__name__}; a derivation without laws has nothing to check"
         )
-    if not all(isinstance(law, NoetherLaw) for law in laws):
-        raise InvalidInputError("the laws to sweep must be NoetherLaws made by sn.noether")
+    kind = MatrixNoetherLaw if isinstance(system, MatrixSystem) else NoetherLaw
+    if not all(isinstance(law, kind) for law in laws):
+        raise InvalidInputError(
+            "the laws to sweep must be NoetherLaws made by sn.noether on the swept system"
+        )
+    _supported(system, check)
     return system, tuple(laws), tuple(names)
 
 
-def _manifest(job: Job, options: dict) -> dict:
-    if job.source:
-        body = kernel_body(job.source)
-    else:  # the symbolic checks: the system and laws themselves
-        body = sp.srepr((job.system.potential, job.system.rule.lr if job.system.rule else 0,
-                         *(law.charge for law in job.laws)))  # fmt: skip
-    derivation = hashlib.sha256((body + "\n" + "\n".join(job.names)).encode()).hexdigest()
-    return {
-        "derivation": derivation,
-        "laws": list(job.names),
-        "grid": {
-            "axes": [[n, list(v)] for n, v in zip(job.axes, job.values)],
-            "seeds": list(job.seeds),
-        },
-        "check": job.check,
-        "backend": job.backend,
-        "options": {k: _plain(v) for k, v in sorted(options.items()) if k != "backend"},
-        "q0": list(job.q0),
-        "v0": None if job.v0 is None else list(job.v0),
-        "spread": job.spread,
-        "params": dict(job.fixed),
-    }
-
-
-def _plain(value):
-    """An option's value as JSON (a point or a matrix as its text)."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, Mapping):
-        return {str(k): str(v) for k, v in value.items()}
-    return str(value)
-
-
-def _parameters(system: LearningSystem, laws: tuple) -> dict:
-    """The hyper-parameters by name: the symbols of V, the rule and the laws that are
-    neither coordinates nor data (the data come from the dataset)."""
-    rule = system.rule
-    exprs = [system.potential, *(law.charge for law in laws)]
-    if rule is not None:
-        exprs += [sp.sympify(rule.lr), sp.sympify(0 if rule.beta is None else rule.beta)]
-    found = set().union(*(sp.sympify(e).free_symbols for e in exprs))
-    found -= set(system.coords) | set(system.data or ())
-    return {s.name: s for s in sorted(found, key=str)}
-
-
-def _linearize(system, by_name: dict, grid: Grid, fixed: dict, options: dict):
-    """The stability check's linearization, derived once: ``stability(system, point,
-    parameter=..., noise=..., normal=...)`` (noise=True: its numeric threshold at the
-    first grid point's other values)."""
-    from ..core.stability import stability
-
-    point = options.get("point")
-    if point is None:
-        raise InvalidInputError(
-            "the 'stability' check needs point=: the symmetric solution, a value for every "
-            "coordinate, e.g. point={u: 0, w: 0}"
+def _supported(system, check: str) -> None:
+    """NotSupportedError for the checks 'sgd' and 'stability' of a MatrixSystem, and for
+    'validate' and 'discrete' of a minibatch-SGD system (whatever the point)."""
+    rule = getattr(system, "rule", None)
+    if check in CHECKS and check not in SYMBOLIC and rule is not None and rule.stochastic:
+        raise NotSupportedError(
+            f"check={check!r} integrates the mean dynamics, but the laws of a minibatch-SGD "
+            f"system are expectations over the batch noise; use check='sgd' (Monte Carlo, "
+            f"as sn.validate_sgd), or sweep the same loss under rules.gradient_descent(eta)"
         )
-    if not isinstance(point, Mapping):
-        raise InvalidInputError(f"point = {point!r} must be a dict {{coordinate: value}}")
-    coords = {q.name: q for q in system.coords}
-    at = {}
-    for key, value in point.items():
-        name = _name(key)
-        if name not in coords:
-            raise InvalidInputError(
-                f"point gives {name}, which is not a coordinate; the coordinates are "
-                f"{', '.join(coords)}"
-            )
-        at[coords[name]] = value
-    parameter = options.get("parameter", grid.names[0])
-    name = _name(parameter)
-    if name not in by_name:
-        raise InvalidInputError(
-            f"parameter = {name} is not a parameter of the system; its parameters are "
-            f"{', '.join(by_name) or 'none'}"
+    if isinstance(system, MatrixSystem) and check in SYMBOLIC:
+        raise NotSupportedError(
+            f"check={check!r} takes an element-wise system, not matrix layers "
+            f"({', '.join(str(W.name) for W in system.layers)}); sweep system.explicit() "
+            f"(its laws derived on it with sn.derive or sn.noether; small widths), or use "
+            f"check='validate' or 'discrete' on the matrix system"
         )
-    noise = options.get("noise", False)
-    if not isinstance(noise, bool):
-        raise InvalidInputError(f"noise = {noise!r}; pass True (SGD) or False (mean dynamics)")
-    values = {**fixed, **dict(zip(grid.names, grid.point(0)))}
-    others = {by_name[k]: v for k, v in values.items() if k in by_name and k != name}
-    extra = {"params": others, "bounds": options.get("bounds")} if noise else {}
-    return stability(system, at, parameter=by_name[name], noise=noise,
-                     normal=options.get("normal"), **extra)  # fmt: skip
+
+
+def _scalars(by_name: dict) -> list[str]:
+    return [name for name, symbol in by_name.items() if not is_matrix(symbol)]
+
+
+def _value(symbol, value):
+    """A fixed parameter's value: a float checked against its symbol's assumptions, or
+    for a MatrixSymbol a read-only float array of its shape."""
+    if is_matrix(symbol):
+        array = matrix_value(symbol, value, "params")
+        array.setflags(write=False)
+        return array
+    return float(check_assumptions(symbol, value))
 
 
 def _chunks(items: list, size: int) -> list[list]:

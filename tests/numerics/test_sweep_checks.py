@@ -185,3 +185,32 @@ def test_a_stability_point_that_is_not_fixed_is_refused():
     grid = sn.grid({lam: [0.5]}, seeds=[0])
     with pytest.raises(InvalidInputError, match="does not vanish"):
         sn.sweep(system, grid, q0=[1, 1], check="stability", point={W1: 1, W2: 1})
+
+
+# -- the error policy -------------------------------------------------------------------
+
+
+def test_an_error_of_every_point_stops_the_sweep_one_of_a_point_is_its_row():
+    # ψ = (0, w₂²) = ∇(w₂³/3): its charge w₂³/3 is cubic, so prediction='exact' (which
+    # needs ψ = Aθ + b) cannot apply at any point: NotSupportedError at the first point,
+    # not an error in every row
+    loss = (Y - X * W1) ** 2 / 2 + W2**4 / 4
+    system = sn.LearningSystem(PAIR.coords, loss, rule=sn.rules.sgd(eta), data=PAIR.data,
+                               dataset=DATA)  # fmt: skip
+    law = sn.noether(system, (0, W2**2))
+    grid = sn.grid({eta: [0.01, 0.02]}, seeds=[0])
+    run = {"q0": [0.3, 1.0], "check": "sgd", "runs": 8, "steps": 10, "backend": "numpy"}
+    with pytest.raises(sn.NotSupportedError, match="prediction='exact' does not apply: the "
+                       "charge is not quadratic"):  # fmt: skip
+        sn.sweep((system, [law]), grid, prediction="exact", **run)
+    # validate on a minibatch-SGD system: refused whatever the point, naming check='sgd'
+    with pytest.raises(sn.NotSupportedError, match="minibatch-SGD.*use check='sgd'"):
+        sn.sweep((system, [law]), grid, q0=[0.3, 0.1], backend="numpy")
+    # a step that blows up at one point only: from w₂ = 1, η = 50 maps w₂ ↦ w₂ − ηw₂³ =
+    # −49, then ≈ 6·10⁶, 10²², … (non-finite by the sixth step); that row records the
+    # divergence, the other point runs
+    grid = sn.grid({eta: [0.01, 50.0]}, seeds=[0])
+    table = sn.sweep((system, [law]), grid, prediction="rate", **run)
+    ok, bad = table.iloc[0], table.iloc[1]
+    assert ok["error"] == "" and not ok["diverged"]
+    assert bad["diverged"] and not bad["passed"] and "diverge" in bad["error"]

@@ -115,3 +115,26 @@ def test_the_progress_bar_prints_the_dashboard_link(client, deriv, monkeypatch):
     text = out.getvalue()
     assert f"Dask dashboard: {link}" in text
     assert "4/4" in text and text.index("Dask dashboard") < text.rindex("4/4")
+
+
+def test_a_matrix_system_on_the_cluster_matches_in_process(client):
+    # two layers of width 3 (MatrixSymbols); a given 3×3 constant A travels as an array;
+    # each worker builds the matrix kernels from the source text
+    eta, beta = sp.symbols("eta beta", positive=True)
+    M1, M2 = sn.layers(W1=(3, 2), W2=(1, 3))
+    x, y = sn.layers(x=(2, 1), y=(1, 1), data=True)
+    A = sp.MatrixSymbol("A", 3, 3)
+    e = y - M2 * M1 * x
+    system = sn.LearningSystem((M1, M2), e.T * e / 2, rule=sn.rules.momentum(eta, beta),
+                               data=(x, y), regularizers=[sn.rules.weight_decay(LAM)])  # fmt: skip
+    deriv = sn.derive(system, {"gl": (A * M1, -M2 * A)})
+    q0 = {M1: [[1.0, 0.5], [-0.3, 0.8], [0.2, -1.1]], M2: [[0.4, -0.7, 0.9]]}
+    params = {x: [1.0, -0.5], y: [[0.7]], beta: 0.5, A: sp.eye(3) + sp.ones(3, 3) / 10}
+    grid = sn.grid({eta: [0.01, 0.02], LAM: [1e-2]}, seeds=range(2))
+    run = dict(q0=q0, params=params, t_end=0.5, backend="numpy")
+    embedded = sn.sweep(deriv, grid, **run)
+    _same(sn.sweep(deriv, grid, client=client, chunk=1, **run), embedded)
+    source = sn.compile(system, deriv.laws, backend="numpy").source
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    assert any(digest in hashes for hashes in client.run(sweeps.loaded_sources).values())
+    assert embedded["passed"].all() and len(embedded) == 4
