@@ -318,9 +318,10 @@ def bare(system: LearningSystem, charge: sp.Expr) -> sp.Expr:
 
 
 def form_factor(system: LearningSystem) -> sp.Expr:
-    """The scalar c with charge = c · (matrix-form entry): 1 for gradient flow, e^{t/τ}·m
-    for a second-order rule with M = m·I (else e^{t/τ})."""
-    if system.order == 1:
-        return sp.S.One
+    """The scalar c with charge = c · (form entry): g for gradient flow with metric g·I
+    (1 for the Euclidean one), e^{t/τ}·m for a second-order rule with M = m·I (else 1,
+    e^{t/τ}: the forms are then checked against charges they do not match, and dropped)."""
     mass = scalar_identity(system.mass_matrix)
+    if system.order == 1:
+        return mass if mass is not None else sp.S.One
     return sp.powsimp(system.damping_factor * (mass if mass is not None else 1))
