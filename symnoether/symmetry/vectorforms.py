@@ -56,9 +56,11 @@ def charge_forms(system: LearningSystem, algebra: object, conserved: list, law_o
 
 
 def _unit_forms(context: FormContext) -> list:
-    """Under gradient flow, the conserved diagonal generators ψ = D q (D = ±1 on its
+    """Under gradient flow, the conserved diagonal generators ψ = D q (D = ±d on its
     support) that are single members of the algebra: one vector per kind ('rescale':
-    |w_in,j|² − |w_out,j|², 'scale': |w_j|²), when there are two or more units."""
+    |w_in,j|² − |w_out,j|², 'scale': |w_j|²), when there are two or more units. Each
+    entry is 2/d times its charge, d the coefficient of the unit's first coordinate (so
+    the first block's part counts positive)."""
     system, algebra = context.system, context.algebra
     if system.order != 1:
         return []
@@ -72,11 +74,11 @@ def _unit_forms(context: FormContext) -> list:
         charge = context.charge(vector) if signs else None
         if charge is None:
             continue
-        scale = abs(next(iter(signs.values())))
-        entry = sp.expand(sum(sp.sign(d) * q**2 for q, d in signs.items()))
+        scale = next(iter(signs.values()))  # the first coordinate's part counts positive
+        entry = sp.expand(sum(sp.sign(d / scale) * q**2 for q, d in signs.items()))
         if sp.expand(2 * charge / scale - entry) != 0:
             continue
-        units[member.kind].append((signs, entry))
+        units[member.kind].append(({q: d / scale for q, d in signs.items()}, entry))
     forms = []
     for kind, found in units.items():
         if len(found) < 2:
@@ -278,7 +280,7 @@ def _translation_form(context: FormContext) -> ChargeForm | None:
         entries.append((shift, value))
     if not entries:
         return None
-    parts = [_sum_parts(shift, system.blocks) for shift, _ in entries]
+    parts = [(_sum_parts(shift, system.blocks), value) for shift, value in entries]
     dot = system.order == 2
     merged = _merged(parts, {name: block_shape(block) for name, block in system.blocks})
     plain = ", ".join(_sum_text(p, False, dot) if p else sp.sstr(v) for p, v in merged)
@@ -314,22 +316,17 @@ def _prefix(name: str) -> str | None:
     return match.group(1).rstrip("_") if match and match.group(1) else None
 
 
-def _merged(parts: list, shapes: dict) -> list:
-    """Consecutive single-column (single-row) sums covering every column (row) of a block
-    in order merged into 𝟙ᵀW (W𝟙): [(parts or None, value), …]."""
+def _merged(entries: list, shapes: dict) -> list:
+    """``entries`` [(parts or None, value), …] with consecutive single-column (single-row)
+    sums covering every column (row) of a block, in order, merged into 𝟙ᵀW (W𝟙)."""
     out: list = []
     k = 0
-    while k < len(parts):
-        part = parts[k]
+    while k < len(entries):
+        part = entries[k][0]
         if part and len(part) == 1 and part[0][0] in ("row", "column") and part[0][2] == 0:
             kind, name, _ = part[0]
             run = k
-            while (
-                run + 1 < len(parts)
-                and parts[run + 1]
-                and len(parts[run + 1]) == 1
-                and parts[run + 1][0] == (kind, name, run + 1 - k)
-            ):
+            while run + 1 < len(entries) and entries[run + 1][0] == [(kind, name, run + 1 - k)]:
                 run += 1
             count = run - k + 1
             extent = shapes[name][0] if kind == "row" else shapes[name][1]
@@ -337,7 +334,7 @@ def _merged(parts: list, shapes: dict) -> list:
                 out.append(([(f"all {kind}s", name, None)], None))
                 k = run + 1
                 continue
-        out.append((part, None))
+        out.append(entries[k])
         k += 1
     return out
 
