@@ -235,3 +235,44 @@ def test_a_metric_scales_the_form_or_leaves_it_out():
     assert laws.forms == ()
     expected = (W1 * W1.T - W2.T * W2 / 2)[0, 0]
     assert sp.expand(laws.charges[0] - expected) == 0
+
+
+def matrix_attention(rule):
+    Q, K = sp.MatrixSymbol("Q", 2, 2), sp.MatrixSymbol("K", 2, 2)
+    x, y = sp.MatrixSymbol("x", 2, 1), sp.MatrixSymbol("y", 1, 1)
+    residual = y - x.T * Q.T * K * x
+    system = sn.LearningSystem((Q, K), residual.T * residual / 2, rule=rule, data=(x, y))
+    return system, Q, K
+
+
+def explicit(expr, Q, K, J_symbol):
+    """``expr`` with Q, K written out entry by entry and J = [[0, 1], [−1, 0]]."""
+    Qm = sp.Matrix(2, 2, sp.symbols("q11 q12 q21 q22"))
+    Km = sp.Matrix(2, 2, sp.symbols("k11 k12 k21 k22"))
+    J = sp.ImmutableMatrix([[0, 1], [-1, 0]])
+    value = expr.subs({Q: sp.ImmutableMatrix(Qm), K: sp.ImmutableMatrix(Km), J_symbol: J})
+    return sp.expand(value.doit()), Qm, Km, J
+
+
+def test_matrix_level_attention_finds_the_cross_pair_in_the_default_path():
+    # MatrixSymbol layers: the structured search gives gl(2) shared by Q, K and the cross
+    # families Q += JK, K += JQ, each broken alone (no charge under gradient flow, broken
+    # by the kinetic term under momentum). Their combinations (JK, εJQ): ε = −1 is a
+    # gradient field with potential ⟨Q, JK⟩ = tr(QᵀJK) (gradient flow: 3 + 1 conserved);
+    # ε = +1 has Dψ antisymmetric (momentum: 1 + 1 conserved).
+    system, Q, K = matrix_attention(sn.rules.gradient_flow())
+    laws = sn.conservation_laws(system)
+    assert laws.conserved_dimension == 4
+    name = "so(2) cross pair Q, K (Q += J*K, K -= J*Q)"
+    (piece,) = [p for p in laws.conserved if p.family == name]
+    (J_symbol,) = [m for m in piece.law.charge.free_symbols if m.name.startswith("J")]
+    charge, Qm, Km, J = explicit(piece.law.charge, Q, K, J_symbol)
+    assert sp.expand(charge - (Qm.T * J * Km).trace()) == 0
+    assert name in laws.matrix_forms
+    deriv = sn.derive(system)
+    assert any(name in law_name for law_name in deriv.names)
+
+    system, Q, K = matrix_attention(sn.rules.momentum(ETA, BETA))
+    laws = sn.conservation_laws(system)
+    assert laws.conserved_dimension == 2
+    assert "so(2) cross pair Q, K (Q += J*K, K += J*Q)" in [p.family for p in laws.conserved]
