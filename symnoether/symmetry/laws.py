@@ -393,27 +393,46 @@ def _subspaces(system: LearningSystem, generators: list, rng: random.Random, ext
     curl_rows: list = []
     rates = [_rate_core(system, psi) for psi in generators]
     samples = n + 2 + extra
-    curls = None
+    varying: list = []
     if system.order == 1:
         mass = sp.Matrix(system.mass_matrix)
-        size = len(coords)
-        curls = []
-        for psi in generators:
-            J = (mass * sp.Matrix(psi)).jacobian(coords)
-            curls.append(
-                [rationalized(J[i, j] - J[j, i]) for i in range(size) for j in range(i + 1, size)]
-            )
+        identity = mass == sp.eye(len(coords))
+        curls = [_curl(psi if identity else mass * sp.Matrix(psi), coords) for psi in generators]
+        for entries in zip(*curls, strict=True):  # one row per pair i < j, zero rows left out
+            if all(e == 0 for e in entries):
+                continue
+            if all(e.is_Number for e in entries):  # the same at every point
+                curl_rows.append([exact_value(e, {}) for e in entries])
+            else:
+                varying.append(entries)
         samples = 3 + extra
     for _ in range(samples):
         check()
         point = random_point(system, rng)
         breaking_rows.append([exact_value(rate, point) for rate in rates])
-        if curls is not None:
-            for entries in zip(*curls, strict=True):
-                curl_rows.append([exact_value(e, point) for e in entries])
-    charged = nullspace(curl_rows, n) if curls is not None else [unit(k, n) for k in range(n)]
+        for entries in varying:
+            curl_rows.append([exact_value(e, point) for e in entries])
+    charged = nullspace(curl_rows, n) if system.order == 1 else [unit(k, n) for k in range(n)]
     conserved = nullspace(curl_rows + breaking_rows, n)
     return charged, conserved
+
+
+def _curl(column: sp.MatrixBase, coords: tuple) -> list:
+    """J_ij − J_ji for i < j, J the Jacobian of ``column``: each entry differentiated only
+    by the coordinates it contains (an affine generator's entries have a few)."""
+    index = {q: k for k, q in enumerate(coords)}
+    J: dict = {}
+    for i, entry in enumerate(column):
+        if entry != 0:
+            for q in entry.free_symbols & index.keys():
+                J[(i, index[q])] = sp.diff(entry, q)
+    size = len(coords)
+    zero = sp.S.Zero
+    return [
+        rationalized(J.get((i, j), zero) - J.get((j, i), zero))
+        for i in range(size)
+        for j in range(i + 1, size)
+    ]
 
 
 def _rate_core(system: LearningSystem, psi: sp.ImmutableMatrix) -> sp.Expr:

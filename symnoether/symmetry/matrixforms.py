@@ -32,7 +32,7 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy as sp
 
@@ -41,7 +41,7 @@ from ..core.display import scalar_identity
 from ..core.system import LearningSystem
 from .members import SymmetryFamily, as_matrix
 from .products import ProductFamily
-from .rational import in_span, integral
+from .rational import in_span
 
 __all__ = [
     "ChargeForm",
@@ -86,23 +86,43 @@ class ChargeForm:
 @dataclass(frozen=True)
 class FormContext:
     """What a form is checked against: the system, the algebra, the conserved subspace
-    (integer rows) and ``law_of(vector)``, the proved law of Σ c_k ψ_k."""
+    ``span`` (a basis of integer vectors) and ``law_of(vector)``, the proved law of
+    Σ c_k ψ_k for each basis vector."""
 
     system: LearningSystem
     algebra: object
     span: list
     law_of: object
+    _charges: dict = field(default_factory=dict, repr=False, compare=False)
 
     def charge(self, vector: tuple) -> sp.Expr | None:
-        """The charge of Σ c_k ψ_k divided by the form factor and by the integer scale of
-        ``vector`` (the law is proved for its coprime multiple), or None when ``vector``
-        is not in the conserved subspace."""
-        if not in_span(vector, self.span):
+        """The charge of Σ c_k ψ_k divided by the form factor, or None when ``vector`` is
+        not in the conserved subspace. Charges are linear in the generator (q̇ᵀMψ, or the
+        potential of Mψ without a constant), so it is the same combination of the proved
+        charges of the subspace's basis: no new proof is needed."""
+        weights = _weights(vector, self.span)
+        if weights is None:
             return None
-        lead = next(k for k, c in enumerate(vector) if c)
-        scaled = integral(list(vector))
-        charge = self.law_of(scaled).charge
-        return sp.expand(bare(self.system, charge) * sp.Rational(vector[lead], scaled[lead]))
+        total = sp.S.Zero
+        for k, weight in enumerate(weights):
+            if weight:
+                if k not in self._charges:
+                    law = self.law_of(tuple(self.span[k]))
+                    self._charges[k] = bare(self.system, law.charge)
+                total += weight * self._charges[k]
+        return sp.expand(total)
+
+
+def _weights(vector: tuple, span: list) -> list | None:
+    """w with Σ w_k span_k = vector (exact), or None when there is none."""
+    if not span:
+        return None if any(vector) else []
+    basis = sp.Matrix(span).T
+    try:
+        solution, free = basis.gauss_jordan_solve(sp.Matrix(vector))
+    except ValueError:  # not in the span
+        return None
+    return list(solution.subs({p: 0 for p in free}))
 
 
 # -- matrix families ------------------------------------------------------------------
