@@ -20,8 +20,10 @@ Each piece is derived once, with a generic A, by :func:`symnoether.noether` (so 
 charge, its rate and the proof are those of
 :class:`~symnoether.core.matrix_noether.MatrixNoetherLaw`), never entry by entry: the
 cost does not grow with the widths. A piece is *conserved* only when its law was
-proved conserved; a piece reported broken may still hold a smaller conserved subspace
-(the search is over these invariant pieces only, and ``complete`` stays None). Other
+proved conserved; two cross families (Wᵢ += J Wⱼ, Wⱼ += J Wᵢ), each broken alone, are
+also tried together with both signs (the attention score's (JK, −JQ) under gradient flow).
+A piece reported broken may still hold a smaller conserved subspace, and other
+combinations of pieces are not tried (``complete`` stays None). Other
 members of the algebra (scalings, translations, single generators) are listed in
 ``skipped``: derive them with ``sn.noether`` or on ``system.explicit()``.
 

@@ -56,6 +56,11 @@ def test_relu_network_with_scalar_biases_gives_the_rescale_vector():
     assert markdown == laws._repr_markdown_()
     assert "`|W[j,:]|^2 + b_j^2 - a_j^2 for j = 1..2`" in markdown
     assert laws.to_latex() in markdown
+    deriv = sn.derive(model.system(sn.rules.gradient_flow()))
+    ((plain, latex, matrix),) = deriv.matrix_forms
+    assert (plain, latex) == (form.formula, form.latex) and zero(matrix - expected)
+    assert "|W[j,:]|^2 + b_j^2 - a_j^2 for j = 1..2" in str(deriv)
+    assert form.latex in deriv.to_latex() and form.latex in deriv.to_markdown()
 
 
 def test_relu_network_with_a_bias_vector_and_an_output_matrix():
