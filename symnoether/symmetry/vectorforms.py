@@ -5,7 +5,7 @@ r"""Vector forms of conservation laws, and every form of a conserved subspace.
   ½(|w_in,j|² + b_j² − |w_out,j|²), and the form is the vector
   (|w_in,j|² + b_j² − |w_out,j|²)_j, written with one j when every unit has the same
   parts (row j of W1, b_j, column j of W2); likewise all-positive D (scalings before a
-  normalization): (|w_j|²)_j. Shown for two or more units.
+  normalization): (|w_j|²)_j. Shown for two or more units on disjoint coordinates.
 * **Translations** — constant generators t (a softmax's shift along 𝟙): the vector of
   their charges t·q (gradient flow) or t·q̇ (second order, up to e^{t/τ}·m), e.g.
   (𝟙ᵀW, 𝟙ᵀb) for softmax regression.
@@ -60,7 +60,7 @@ def _unit_forms(context: FormContext) -> list:
     support) that are single members of the algebra: one vector per kind ('rescale':
     |w_in,j|² − |w_out,j|², 'scale': |w_j|²), when there are two or more units. Each
     entry is 2/d times its charge, d the coefficient of the unit's first coordinate (so
-    the first block's part counts positive)."""
+    the first block's part counts positive). The units must move disjoint coordinates."""
     system, algebra = context.system, context.algebra
     if system.order != 1:
         return []
@@ -81,8 +81,9 @@ def _unit_forms(context: FormContext) -> list:
         units[member.kind].append(({q: d / scale for q, d in signs.items()}, entry))
     forms = []
     for kind, found in units.items():
-        if len(found) < 2:
-            continue
+        supports = [set(signs) for signs, _ in found]
+        if len(found) < 2 or sum(map(len, supports)) != len(set().union(*supports)):
+            continue  # not units: two generators share a coordinate
         described = [_unit_parts(signs, system.blocks) for signs, _ in found]
         name = "rescalings per unit" if kind == "rescale" else "scalings per unit"
         plain, latex, order = _unit_formula(described)

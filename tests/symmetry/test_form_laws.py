@@ -281,3 +281,16 @@ def test_matrix_level_attention_finds_the_cross_pair_in_the_default_path():
     laws = sn.conservation_laws(system)
     assert laws.conserved_dimension == 2
     assert "so(2) cross pair Q, K (Q += J*K, K += J*Q)" in [p.family for p in laws.conserved]
+
+
+def test_overlapping_rescalings_are_not_units():
+    # V = ½(y − w1w2w3x)²: the rescalings (w1, −w2, 0), (w1, 0, −w3) both move w1, so they are
+    # not per-unit rescalings: their charges ½(w1² − w2²), ½(w1² − w3²) (up to the basis)
+    # are reported, with no vector form.
+    w = sn.coordinates("w1 w2 w3")
+    x, y = sn.data("x y")
+    system = sn.LearningSystem(
+        w, (y - w[0] * w[1] * w[2] * x) ** 2 / 2, rule=sn.rules.gradient_flow(), data=(x, y)
+    )
+    laws = sn.conservation_laws(system)
+    assert len(laws.charges) == 2 and laws.forms == ()
