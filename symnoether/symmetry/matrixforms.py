@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from ..budget import check
-from ..core.display import scalar_identity
+from ..core.display import aligned_latex, scalar_identity
 from ..core.system import LearningSystem
 from .members import SymmetryFamily, as_matrix
 from .products import ProductFamily
@@ -69,6 +69,17 @@ class ChargeForm:
     matrix : ImmutableMatrix
         Its value; a column for a vector form. Each entry is a charge of the family (or
         a combination of them) divided by :func:`form_factor`.
+
+    Examples
+    --------
+    >>> import symnoether as sn
+    >>> from symnoether import models
+    >>> net = models.linear_network(2, 2, 2).system(sn.rules.gradient_flow())
+    >>> (form,) = sn.conservation_laws(net).forms
+    >>> form.name, form.formula
+    ('gl(2) at W1 -> W2', 'W1*W1.T - W2.T*W2')
+    >>> form.matrix[0, 0]
+    W1_11**2 + W1_12**2 - W2_11**2 - W2_21**2
     """
 
     name: str
@@ -81,6 +92,13 @@ class ChargeForm:
         """Whether the form is a vector (rescalings, translations; matrix families have
         r ≥ 2)."""
         return self.matrix.shape[1] == 1
+
+    def __str__(self) -> str:
+        shown = list(self.matrix) if self.is_vector else self.matrix.tolist()
+        return f"{self.name}: {self.formula} = {sp.sstr(shown)}"
+
+    def _repr_latex_(self) -> str:
+        return aligned_latex([(self.latex, self.matrix)])
 
 
 @dataclass(frozen=True)

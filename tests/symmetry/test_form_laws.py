@@ -122,6 +122,10 @@ def test_matrix_factorization_form_is_UtU_minus_VtV():
     assert form.latex == r"U^{\top} U - V^{\top} V"
     assert zero(form.matrix - (U.T * U - V.T * V))
     assert "matrix form [gl(2) shared by U, V (U*V^T)]  U.T*U - V.T*V = [[" in str(laws)
+    assert str(form).startswith("gl(2) shared by U, V (U*V^T): U.T*U - V.T*V = [[")
+    assert form._repr_latex_().startswith(
+        r"$$\begin{aligned}" + "\n" + r"U^{\top} U - V^{\top} V &= "
+    )
     deriv = sn.derive(system)
     ((plain, latex, matrix),) = deriv.matrix_forms
     assert (plain, latex) == (form.formula, form.latex)
