@@ -141,11 +141,11 @@ class ConservationLaws:
         each raising the rank of the charges; they count toward ``complete``.
     forms : tuple of ChargeForm
         The charges of each family assembled as the papers write them, up to the factor
-        ``form_factor`` (:mod:`~symnoether.symmetry.matrixforms`): the balancedness
-        W₁W₁ᵀ − W₂ᵀW₂ of gl(r) under gradient flow (UᵀU − VᵀV for a factorization UVᵀ),
-        P − Pᵀ with P = Ẇ₁W₁ᵀ − W₂ᵀẆ₂ under momentum, the vector
-        (|w_in,j|² + b_j² − |w_out,j|²)_j of per-unit rescalings, the translations'
-        (𝟙ᵀW, 𝟙ᵀb).
+        ``form_factor`` (:mod:`~symnoether.symmetry.matrixforms`,
+        :mod:`~symnoether.symmetry.vectorforms`): the balancedness W₁W₁ᵀ − W₂ᵀW₂ of gl(r)
+        under gradient flow (UᵀU − VᵀV for a factorization UVᵀ), P − Pᵀ with
+        P = Ẇ₁W₁ᵀ − W₂ᵀẆ₂ under momentum, the vector ``(|w_in,j|² + b_j² − |w_out,j|²)_j``
+        of per-unit rescalings, the translations' (𝟙ᵀW, 𝟙ᵀb).
     functional_rank : int or None
         How many of the charges are functionally independent: the rank of their Jacobian
         (over the coordinates, and the velocities for a second-order rule) at a random
