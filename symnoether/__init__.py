@@ -119,6 +119,7 @@ from .numerics import (
 )
 from .symmetry import (
     BrokenDirection,
+    ChargeForm,
     ConservationLaws,
     DiscreteSymmetries,
     DiscreteSymmetry,
@@ -224,6 +225,7 @@ __all__ = [
     "ConservationLaws",
     "MatrixConservationLaws",
     "BrokenDirection",
+    "ChargeForm",
     "derive",
     "Derivation",
     # kernels and validation

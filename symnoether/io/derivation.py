@@ -35,7 +35,6 @@ from ..core.system import LearningSystem
 from ..errors import InvalidInputError, NotSupportedError
 from ..numerics.validate import validate, validate_discrete
 from ..symmetry.laws import conservation_laws
-from ..symmetry.matrixforms import matrix_formula
 from .export import (
     derivation_blocks,
     latex_document,
@@ -300,14 +299,7 @@ def _discovered(system: LearningSystem) -> tuple[list, list, list, tuple]:
     else:
         status = "complete" if found.complete else "INCOMPLETE: some laws are missing"
         notes.append(f"bound: {found.bound_note} ({status})")
-    forms = tuple(
-        (
-            matrix_formula(found._family(name), system.order),
-            matrix_formula(found._family(name), system.order, latex=True),
-            matrix,
-        )
-        for name, matrix in found.matrix_forms.items()
-    )
+    forms = tuple((form.formula, form.latex, form.matrix) for form in found.forms)
     return names, laws, notes, forms
 
 

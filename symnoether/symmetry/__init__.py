@@ -48,6 +48,7 @@ from .discrete import DiscreteSymmetries, DiscreteSymmetry, find_discrete_symmet
 from .laws import BrokenDirection, ConservationLaws, conservation_laws
 from .lierank import LieBound, lie_bound
 from .matrix_laws import FamilyPiece, MatrixConservationLaws, matrix_conservation_laws
+from .matrixforms import ChargeForm
 from .search import MAX_GENERAL_UNKNOWNS, find_symmetries
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "conservation_laws",
     "ConservationLaws",
     "BrokenDirection",
+    "ChargeForm",
     "lie_bound",
     "LieBound",
     "MatrixConservationLaws",

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 import sympy as sp
 
@@ -59,18 +58,16 @@ from ..core.display import (
 from ..core.jet import prolonged_action
 from ..core.matrix_system import MatrixSystem
 from ..core.noether import NoetherLaw, noether
-from ..core.system import TIME, LearningSystem
+from ..core.system import LearningSystem
 from ..errors import (
     InvalidInputError,
     NoFirstOrderChargeError,
-    NotSupportedError,
     VerificationError,
 )
-from .ansatz import polynomial_laws
-from .lierank import lie_bound
-from .matrixforms import form_factor, matrix_forms, matrix_formula
-from .members import SymmetryFamily
+from .lawbound import exact_value, functional_rank, law_bound, random_point, rationalized
+from .matrixforms import form_factor
 from .rational import complement, nullspace, unit
+from .vectorforms import charge_forms
 
 __all__ = ["ConservationLaws", "BrokenDirection", "conservation_laws"]
 
@@ -142,10 +139,19 @@ class ConservationLaws:
         Gradient flow, when the Noether charges fall short of ``bound``: polynomial
         laws of degree ≤ 3 found by an ansatz (:mod:`~symnoether.symmetry.ansatz`),
         each raising the rank of the charges; they count toward ``complete``.
-    matrix_forms : dict
-        Family name → the matrix whose entries are the charges of that family, up to
-        the factor ``form_factor`` (e.g. the balancedness W₁W₁ᵀ − W₂ᵀW₂ of gl(r)
-        under gradient flow; the antisymmetric W₁Ẇ₁ᵀ − W₂ᵀẆ₂ − (…)ᵀ under momentum).
+    forms : tuple of ChargeForm
+        The charges of each family assembled as the papers write them, up to the factor
+        ``form_factor`` (:mod:`~symnoether.symmetry.matrixforms`,
+        :mod:`~symnoether.symmetry.vectorforms`): the balancedness W₁W₁ᵀ − W₂ᵀW₂ of gl(r)
+        under gradient flow (UᵀU − VᵀV for a factorization UVᵀ), P − Pᵀ with
+        P = Ẇ₁W₁ᵀ − W₂ᵀẆ₂ under momentum, the vector ``(|w_in,j|² + b_j² − |w_out,j|²)_j``
+        of per-unit rescalings, the translations' (𝟙ᵀW, 𝟙ᵀb).
+    functional_rank : int or None
+        How many of the charges are functionally independent: the rank of their Jacobian
+        (over the coordinates, and the velocities for a second-order rule) at a random
+        point, the count ``complete`` compares with ``bound``. Below ``len(charges)`` when
+        some charges are functions of the others (a hidden layer wider than d + m).
+        None when the charges are not rational at rational points.
     """
 
     system: LearningSystem = field(repr=False)
@@ -156,11 +162,15 @@ class ConservationLaws:
     bound: int | None
     bound_note: str
     complete: bool | None
-    matrix_forms: dict
+    forms: tuple = ()
     polynomial_laws: tuple = ()
+    functional_rank: int | None = None
 
-    def _family(self, name: str) -> SymmetryFamily:
-        return next(f for f in self.algebra.families if f.name == name)
+    @property
+    def matrix_forms(self) -> dict:
+        """Family name → its form's value (:attr:`forms`): a matrix for a gl(r) or
+        product family, a column for rescalings and translations."""
+        return {form.name: form.matrix for form in self.forms}
 
     @property
     def form_factor(self) -> sp.Expr:
@@ -174,20 +184,25 @@ class ConservationLaws:
         return (*(law.charge for law in self.laws), *self.polynomial_laws)
 
     def __str__(self) -> str:
-        rule = self.system.rule.name if self.system.rule is not None else "hand-written kinetic"
-        title = (
-            f"conservation laws under {rule}: {len(self.laws)} conserved of a symmetry "
-            f"algebra of dimension {self.algebra.dimension}"
-        )
+        title = self._title()
         rows: list = []
         if self.bound is not None:
             status = "complete" if self.complete else "INCOMPLETE: laws are missing"
             rows.append(("bound", f"{self.bound} independent laws exist ({status})"))
         else:
             rows.append(("bound", self.bound_note))
-        for name, matrix in self.matrix_forms.items():
-            formula = matrix_formula(self._family(name), self.system.order)
-            rows.append((f"matrix form [{name}]", f"{formula} = {sp.sstr(matrix.tolist())}"))
+        if self.functional_rank is not None and self.functional_rank < len(self.charges):
+            rows.append(
+                (
+                    "functional rank",
+                    f"{self.functional_rank} of the {len(self.charges)} charges are "
+                    "functionally independent (the others are functions of them)",
+                )
+            )
+        for form in self.forms:
+            label = "vector form" if form.is_vector else "matrix form"
+            shown = list(form.matrix) if form.is_vector else form.matrix.tolist()
+            rows.append((f"{label} [{form.name}]", f"{form.formula} = {sp.sstr(shown)}"))
         for k, charge in enumerate(self.charges, 1):
             rows.append((f"Q{k}", charge))
         for direction in self.broken:
@@ -199,9 +214,8 @@ class ConservationLaws:
         in the system's notation."""
         notation = Notation(self.system)
         rows: list = []
-        for name, matrix in self.matrix_forms.items():
-            formula = matrix_formula(self._family(name), self.system.order, latex=True)
-            rows.append((formula, notation.latex(matrix)))
+        for form in self.forms:
+            rows.append((form.latex, notation.latex(form.matrix)))
         for k, charge in enumerate(self.charges, 1):
             rows.append((f"Q_{{{k}}}", notation.latex(charge)))
         for direction in self.broken:
@@ -219,6 +233,36 @@ class ConservationLaws:
 
     def _repr_latex_(self) -> str:
         return self.to_latex()
+
+    def to_markdown(self) -> str:
+        """The laws as Markdown: the title and the bound in text, the forms, charges and
+        broken directions as ``$$``-math (:meth:`to_latex`)."""
+        lines = [f"**{self._title()}**", ""]
+        if self.bound is not None:
+            status = "complete" if self.complete else "INCOMPLETE: laws are missing"
+            lines.append(f"- bound: {self.bound} independent laws exist ({status})")
+        else:
+            lines.append(f"- {self.bound_note}")
+        if self.functional_rank is not None and self.functional_rank < len(self.charges):
+            lines.append(
+                f"- functional rank: {self.functional_rank} of the {len(self.charges)} "
+                "charges are functionally independent"
+            )
+        for form in self.forms:
+            label = "vector form" if form.is_vector else "matrix form"
+            lines.append(f"- {label} [{form.name}]: `{form.formula}`")
+        lines += ["", self.to_latex()]
+        return "\n".join(lines)
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def _title(self) -> str:
+        rule = self.system.rule.name if self.system.rule is not None else "hand-written kinetic"
+        return (
+            f"conservation laws under {rule}: {len(self.laws)} conserved of a symmetry "
+            f"algebra of dimension {self.algebra.dimension}"
+        )
 
 
 def conservation_laws(
@@ -315,10 +359,22 @@ def _solve(system: LearningSystem, algebra: object, seed: int) -> ConservationLa
     broken = [BrokenDirection(v, law.generator, law) for v, law in moved]
     for vector in complement(charged, [unit(k, n) for k in range(n)], n):
         broken.append(BrokenDirection(vector, _combine(generators, vector), None))
-    bound, note, complete, extra = _bound(system, found, rng, seed)
-    forms = matrix_forms(system, algebra, conserved, law_of)
+    bound, note, complete, extra, rank = law_bound(system, found, rng, seed)
+    if rank is None:
+        rank = functional_rank([law.charge for law in found], system, rng)
+    forms = charge_forms(system, algebra, conserved, law_of)
     return ConservationLaws(
-        system, algebra, found, tuple(conserved), tuple(broken), bound, note, complete, forms, extra
+        system,
+        algebra,
+        found,
+        tuple(conserved),
+        tuple(broken),
+        bound,
+        note,
+        complete,
+        forms,
+        extra,
+        rank,
     )
 
 
@@ -337,27 +393,46 @@ def _subspaces(system: LearningSystem, generators: list, rng: random.Random, ext
     curl_rows: list = []
     rates = [_rate_core(system, psi) for psi in generators]
     samples = n + 2 + extra
-    curls = None
+    varying: list = []
     if system.order == 1:
         mass = sp.Matrix(system.mass_matrix)
-        size = len(coords)
-        curls = []
-        for psi in generators:
-            J = (mass * sp.Matrix(psi)).jacobian(coords)
-            curls.append(
-                [_rational(J[i, j] - J[j, i]) for i in range(size) for j in range(i + 1, size)]
-            )
+        identity = mass == sp.eye(len(coords))
+        curls = [_curl(psi if identity else mass * sp.Matrix(psi), coords) for psi in generators]
+        for entries in zip(*curls, strict=True):  # one row per pair i < j, zero rows left out
+            if all(e == 0 for e in entries):
+                continue
+            if all(e.is_Number for e in entries):  # the same at every point
+                curl_rows.append([exact_value(e, {}) for e in entries])
+            else:
+                varying.append(entries)
         samples = 3 + extra
     for _ in range(samples):
         check()
-        point = _random_point(system, rng)
-        breaking_rows.append([_value(rate, point) for rate in rates])
-        if curls is not None:
-            for entries in zip(*curls, strict=True):
-                curl_rows.append([_value(e, point) for e in entries])
-    charged = nullspace(curl_rows, n) if curls is not None else [unit(k, n) for k in range(n)]
+        point = random_point(system, rng)
+        breaking_rows.append([exact_value(rate, point) for rate in rates])
+        for entries in varying:
+            curl_rows.append([exact_value(e, point) for e in entries])
+    charged = nullspace(curl_rows, n) if system.order == 1 else [unit(k, n) for k in range(n)]
     conserved = nullspace(curl_rows + breaking_rows, n)
     return charged, conserved
+
+
+def _curl(column: sp.MatrixBase, coords: tuple) -> list:
+    """J_ij − J_ji for i < j, J the Jacobian of ``column``: each entry differentiated only
+    by the coordinates it contains (an affine generator's entries have a few)."""
+    index = {q: k for k, q in enumerate(coords)}
+    J: dict = {}
+    for i, entry in enumerate(column):
+        if entry != 0:
+            for q in entry.free_symbols & index.keys():
+                J[(i, index[q])] = sp.diff(entry, q)
+    size = len(coords)
+    zero = sp.S.Zero
+    return [
+        rationalized(J.get((i, j), zero) - J.get((j, i), zero))
+        for i in range(size)
+        for j in range(i + 1, size)
+    ]
 
 
 def _rate_core(system: LearningSystem, psi: sp.ImmutableMatrix) -> sp.Expr:
@@ -369,30 +444,7 @@ def _rate_core(system: LearningSystem, psi: sp.ImmutableMatrix) -> sp.Expr:
     rate = -sp.Add(*[p * sp.diff(regularizer, q) for p, q in zip(psi, coords) if p != 0])
     if system.order == 2:
         rate += prolonged_action(system.kinetic, psi, coords, system.velocities)
-    return _rational(sp.expand(rate))
-
-
-def _rational(expr: sp.Expr) -> sp.Expr:
-    """Floats (a hyper-parameter given as 0.1) as the rationals they print as."""
-    floats = expr.atoms(sp.Float)
-    return expr.xreplace({f: sp.Rational(str(f)) for f in floats}) if floats else expr
-
-
-def _random_point(system: LearningSystem, rng: random.Random) -> dict:
-    symbols = set(system.coords) | set(system.velocities) | set(system.data) | {TIME}
-    symbols |= system.potential.free_symbols | system.kinetic.free_symbols
-    return {s: sp.Rational(rng.randint(1, 97), rng.randint(2, 53)) for s in symbols}
-
-
-def _value(expr: sp.Expr, point: dict) -> Fraction:
-    value = expr if expr.is_Number else expr.xreplace(point)
-    if not value.is_Rational:
-        raise NotSupportedError(
-            f"the rate or curl term {expr} is not rational at rational points; the "
-            "conserved subspace is solved exactly only for rational regularizers, kinetic "
-            "terms and metrics (use numeric hyper-parameters such as 1/10, not 0.1)"
-        )
-    return Fraction(int(value.p), int(value.q))
+    return rationalized(sp.expand(rate))
 
 
 def _combine(generators: list, vector: tuple) -> sp.ImmutableMatrix:
@@ -401,41 +453,3 @@ def _combine(generators: list, vector: tuple) -> sp.ImmutableMatrix:
         if c:
             total += c * sp.Matrix(psi)
     return sp.ImmutableMatrix(total.applyfunc(sp.expand))
-
-
-# -- the bound and the matrix forms ----------------------------------------------------
-
-
-def _bound(system: LearningSystem, laws: tuple, rng: random.Random, seed: int) -> tuple:
-    """(bound, note, complete, polynomial laws beyond the Noether charges)."""
-    if system.order != 1:
-        return None, "no bound: Marcotte et al.'s count is for gradient flow", None, ()
-    if system.mass_matrix != sp.eye(len(system.coords)):
-        return None, "no bound: computed for Euclidean gradient flow (metric I) only", None, ()
-    result = lie_bound(system, seed=seed)
-    if result.bound is None:
-        return None, f"no bound: {result.note}", None, ()
-    point = _random_point(system, rng)
-    charges = [law.charge for law in laws]
-    rank = _rank(charges, system.coords, point)
-    if rank > result.bound:
-        raise VerificationError(
-            f"{rank} independent charges exceed the bound {result.bound} on the number of "
-            "conservation laws; please report this system"
-        )
-    note = f"{result.bound} independent laws ({result.note})"
-    extra: list = []
-    if rank < result.bound:
-        for law in polynomial_laws(system, seed=seed):
-            if _rank([*charges, *extra, law], system.coords, point) > rank:
-                extra.append(law)
-                rank += 1
-        note += f"; {len(extra)} found by a polynomial ansatz of degree ≤ 3" if extra else ""
-    return result.bound, note, rank == result.bound, tuple(extra)
-
-
-def _rank(functions: list, coords: tuple, point: dict) -> int:
-    if not functions:
-        return 0
-    rows = [[_value(sp.diff(f, q), point) for q in coords] for f in functions]
-    return sp.Matrix(rows).rank()

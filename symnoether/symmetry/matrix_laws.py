@@ -20,8 +20,10 @@ Each piece is derived once, with a generic A, by :func:`symnoether.noether` (so 
 charge, its rate and the proof are those of
 :class:`~symnoether.core.matrix_noether.MatrixNoetherLaw`), never entry by entry: the
 cost does not grow with the widths. A piece is *conserved* only when its law was
-proved conserved; a piece reported broken may still hold a smaller conserved subspace
-(the search is over these invariant pieces only, and ``complete`` stays None). Other
+proved conserved; two cross families (Wᵢ += J Wⱼ, Wⱼ += J Wᵢ), each broken alone, are
+also tried together with both signs (the attention score's (JK, −JQ) under gradient flow).
+A piece reported broken may still hold a smaller conserved subspace, and other
+combinations of pieces are not tried (``complete`` stays None). Other
 members of the algebra (scalings, translations, single generators) are listed in
 ``skipped``: derive them with ``sn.noether`` or on ``system.explicit()``.
 
@@ -71,8 +73,10 @@ PIECES = {
 
 SEARCHED = (
     "the symmetric and antisymmetric pieces of every gl(r) family and the so(r) families "
-    "the structured search found; a smaller conserved subspace inside a broken piece would "
-    "not be found"
+    "the structured search found, and the pairs of cross families (Wi += J*Wj, Wj -= or "
+    "+= J*Wi); other combinations of pieces, and a smaller conserved subspace inside a "
+    "broken piece, would not be found (conservation_laws(system.explicit()) solves for "
+    "every combination at a small width)"
 )
 
 
@@ -244,6 +248,12 @@ def matrix_conservation_laws(
                     form = piece.law.matrix_charges.get(member.parameter)
                     if form is not None:
                         forms[member.name] = form
+        for piece in _cross_pairs(system, algebra.members, {p.family for p in conserved}):
+            check()
+            conserved.append(piece)
+            form = piece.law.matrix_charges.get(piece.parameter)
+            if form is not None:
+                forms[piece.family] = form
     return MatrixConservationLaws(
         system=system, algebra=algebra, conserved=tuple(conserved), broken=tuple(broken),
         matrix_forms=forms, skipped=tuple(skipped),
@@ -269,6 +279,57 @@ def _pieces(system: MatrixSystem, family: object) -> list[FamilyPiece]:
         reason = "" if law.conserved else "broken by " + " and ".join(law.broken_by)
         out.append(FamilyPiece(family.name, name, dimension, generator, law, reason))
     return out
+
+
+def _cross_pairs(system: MatrixSystem, members: tuple, conserved: set) -> list:
+    """The conserved combinations ψ = (J Wj on Wi) + ε (J Wi on Wj), ε = ±1, of two cross
+    families neither of which is conserved alone (the attention score's (JK, −JQ) under
+    gradient flow, (JK, JQ) under momentum), each proved by :func:`matrix_noether`."""
+    crosses = [
+        m
+        for m in members
+        if isinstance(m, ProductFamily)
+        and m.algebra == "so"
+        and len(m.terms) == 1
+        and m.terms[0][0] != m.terms[0][1]
+        and m.terms[0][3:] == (1, False)
+    ]
+    out = []
+    for k, first in enumerate(crosses):
+        target, source, side = first.terms[0][:3]
+        for second in crosses[k + 1 :]:
+            if second.terms[0][:3] != (source, target, side) or second.rank != first.rank:
+                continue
+            if first.name in conserved or second.name in conserved:
+                continue
+            J = first.parameter
+            one = family_generator(system, first, PIECES["antisymmetric"](J))
+            other = family_generator(system, second, PIECES["antisymmetric"](J))
+            names = [first.blocks[target][0], first.blocks[source][0]]
+            moved = ("J*{}" if side == "left" else "{}*J").format
+            for sign in (-1, 1):
+                check()
+                psi = tuple(a + sign * b for a, b in zip(one, other, strict=True))
+                try:
+                    law = matrix_noether(system, psi)
+                except NoFirstOrderChargeError:
+                    continue
+                if law.conserved:
+                    op = "-=" if sign < 0 else "+="
+                    name = (
+                        f"so({first.rank}) cross pair {names[0]}, {names[1]} ({names[0]} += "
+                        f"{moved(names[1])}, {names[1]} {op} {moved(names[0])})"
+                    )
+                    dimension = first.rank * (first.rank - 1) // 2
+                    out.append(_CrossPiece(name, "antisymmetric", dimension, psi, law, "", J))
+    return out
+
+
+@dataclass(frozen=True)
+class _CrossPiece(FamilyPiece):
+    """A conserved cross pair, with the parameter J its matrix charge is written in."""
+
+    parameter: sp.MatrixSymbol = None
 
 
 def family_generator(system: MatrixSystem, family: object, P: sp.MatrixExpr) -> tuple:
