@@ -25,6 +25,7 @@ import sys as _sys
 from . import core, io, numerics, symmetry
 from .core import (
     TIME,
+    ChargeEquation,
     Collapse,
     EquationsOfMotion,
     FirstOrderSystem,
@@ -36,6 +37,7 @@ from .core import (
     NoiseEquilibrium,
     Stability,
     coordinates,
+    charge_equation,
     data,
     equations_of_motion,
     layers,
@@ -201,6 +203,8 @@ __all__ = [
     "trace_canonical",
     "noether",
     "NoetherLaw",
+    "charge_equation",
+    "ChargeEquation",
     "matrix_noether",
     "MatrixNoetherLaw",
     "noise_covariance",

@@ -31,6 +31,7 @@ True
 """
 
 from . import models, rules
+from .charge_equation import ChargeEquation, charge_equation
 from .dynamics import EquationsOfMotion, FirstOrderSystem, equations_of_motion
 from .equilibrium import NoiseEquilibrium, noise_equilibrium
 from .jet import is_zero, prolonged_action, total_derivative
@@ -71,6 +72,8 @@ __all__ = [
     "FirstOrderSystem",
     "noether",
     "NoetherLaw",
+    "charge_equation",
+    "ChargeEquation",
     "noise_covariance",
     "noise_equilibrium",
     "NoiseEquilibrium",
