@@ -36,7 +36,7 @@ MODULES = {
     "core": ["dag", "display", "typeset", "vocabulary", "matrix_printers", "matrix_display",
              "rules", "checks", "system", "boundaries", "branches", "jet", "traces", "matrices",
              "matrix_values", "matrix_checks", "matrix_system", "dynamics", "charges",
-             "stochastic", "matrix_noether", "noether", "charge_equation",
+             "stochastic", "matrix_noether", "noether", "matrix_charge_equation", "charge_equation",
              "equilibrium", "collapse", "stability",
              "models", "__init__"],
     "symmetry": ["actions", "breaking", "members", "products", "algebra", "grouping", "sampling",

@@ -36,6 +36,7 @@ from .dynamics import EquationsOfMotion, FirstOrderSystem, equations_of_motion
 from .equilibrium import NoiseEquilibrium, noise_equilibrium
 from .jet import is_zero, prolonged_action, total_derivative
 from .matrices import layers, matrix_gradient, matrix_velocity, time_derivative
+from .matrix_charge_equation import MatrixChargeEquation
 from .matrix_display import matrix_latex, matrix_text
 from .matrix_noether import MatrixNoetherLaw, matrix_noether
 from .matrix_system import MatrixEquationsOfMotion, MatrixSystem
@@ -74,6 +75,7 @@ __all__ = [
     "NoetherLaw",
     "charge_equation",
     "ChargeEquation",
+    "MatrixChargeEquation",
     "noise_covariance",
     "noise_equilibrium",
     "NoiseEquilibrium",

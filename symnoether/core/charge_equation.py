@@ -60,6 +60,7 @@ from ..errors import InvalidGeneratorError, InvalidInputError, NotSupportedError
 from .display import Notation, scalar_identity, table_text, vector_text
 from .dynamics import equations_of_motion
 from .jet import is_zero, readable, total_derivative
+from .matrix_charge_equation import MatrixChargeEquation, matrix_charge_equation
 from .matrix_noether import MatrixNoetherLaw
 from .matrix_system import MatrixSystem
 from .noether import NoetherLaw, noether
@@ -225,8 +226,11 @@ def _latex_term(notation: Notation, coefficient: sp.Expr, k: int | None, name: s
 
 
 def charge_equation(
-    law: NoetherLaw | LearningSystem, generator: object = None, *, name: str = "D"
-) -> ChargeEquation:
+    law: NoetherLaw | MatrixNoetherLaw | LearningSystem | MatrixSystem,
+    generator: object = None,
+    *,
+    name: str = "D",
+) -> ChargeEquation | MatrixChargeEquation:
     """The closed ODE of the quadratic charge D = qᵀSq of a linear-symmetric generator.
 
     Parameters
@@ -242,7 +246,11 @@ def charge_equation(
     Returns
     -------
     ChargeEquation
-        Verified along the equations of motion (see the module docstring).
+        Verified along the equations of motion (see the module docstring). For a
+        matrix-level law (layers declared with :func:`~symnoether.core.matrices.layers`)
+        of ψ = (SW₁, −W₂S), S symmetric, a
+        :class:`~symnoether.core.matrix_charge_equation.MatrixChargeEquation`: the matrix
+        ODE of the balancedness W₁W₁ᵀ − W₂ᵀW₂.
 
     Raises
     ------
@@ -251,7 +259,7 @@ def charge_equation(
         mass-weighted matrix MA is not symmetric (a rotation): its charge is then not a
         function of a quadratic.
     NotSupportedError
-        A minibatch-SGD rule, a mass that depends on the coordinates, or a matrix-level law.
+        A minibatch-SGD rule, or a mass that depends on the coordinates.
 
     References
     ----------
@@ -269,6 +277,8 @@ def charge_equation(
     eta*(beta + 1)*D''/4 + (1 - beta)*D'/2 = eta*(beta + 1)*(wdot1**2 - wdot2**2)/2
     """
     law = _as_law(law, generator)
+    if isinstance(law, MatrixNoetherLaw):
+        return matrix_charge_equation(law, name=_checked_name(name, None))
     system = law.system
     if system.rule is not None and system.rule.stochastic:
         raise NotSupportedError(
@@ -297,14 +307,8 @@ def charge_equation(
 # -- the input ----------------------------------------------------------------------------
 
 
-def _as_law(law: object, generator: object) -> NoetherLaw:
-    if isinstance(law, MatrixSystem | MatrixNoetherLaw):
-        raise NotSupportedError(
-            "the charge's equation of a matrix-level law (layers declared with sn.layers) is "
-            "not derived yet; declare the layers with sn.matrix_coordinates to get it entry by "
-            "entry"
-        )
-    if isinstance(law, LearningSystem):
+def _as_law(law: object, generator: object) -> NoetherLaw | MatrixNoetherLaw:
+    if isinstance(law, LearningSystem | MatrixSystem):
         if generator is None:
             raise InvalidInputError(
                 "charge_equation(system) needs the generator: pass "
@@ -316,7 +320,7 @@ def _as_law(law: object, generator: object) -> NoetherLaw:
             "charge_equation(law, generator): the law already has its generator; pass "
             "charge_equation(law) or charge_equation(system, generator)"
         )
-    if not isinstance(law, NoetherLaw):
+    if not isinstance(law, NoetherLaw | MatrixNoetherLaw):
         raise InvalidInputError(
             f"charge_equation() needs a NoetherLaw (from sn.noether) or a LearningSystem and "
             f"a generator, got a {type(law).__name__}"
@@ -324,9 +328,11 @@ def _as_law(law: object, generator: object) -> NoetherLaw:
     return law
 
 
-def _checked_name(name: object, system: LearningSystem) -> str:
+def _checked_name(name: object, system: LearningSystem | None) -> str:
     if not isinstance(name, str) or not name.isidentifier():
         raise InvalidInputError(f"name = {name!r} is not a plain name such as 'D'")
+    if system is None:
+        return name
     taken = {str(s) for s in (*system.coords, *system.velocities, *system.data)}
     if name in taken or name == str(TIME):
         raise InvalidInputError(
