@@ -10,7 +10,8 @@ function of the quadratic D = qᵀSq alone:
 
 The kinetic breaking pr ψ(T) = q̇ᵀMAq̇ = m q̇ᵀSq̇ (⟨q̈, Sq⟩ = D̈/2 − q̇ᵀSq̇ is where it comes
 from), and weight decay λ on every coordinate ψ moves breaks by −ψ·∇(λ/2)|q|² = −λD.
-Noether's law dQ/dt = rate, divided by e^{t/τ}, is then the linear ODE
+Noether's law dQ/dt = rate (Tanaka & Kunin [2]_), divided by e^{t/τ}, is then the linear
+ODE the papers write (Kunin et al. [1]_, Sec. 5)
 
     (m/2) D̈ + (m/2τ) Ḋ + κ D = m q̇ᵀSq̇ (+ what else breaks ψ)        (order 2)
     (m/2) Ḋ + κ D = (what breaks ψ, beyond κD)                         (gradient flow)
