@@ -46,7 +46,12 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from ..errors import InvalidGeneratorError, NotSupportedError, VerificationError
+from ..errors import (
+    InvalidGeneratorError,
+    InvalidInputError,
+    NotSupportedError,
+    VerificationError,
+)
 from .display import Notation, table_text
 from .matrices import time_derivative
 from .matrix_noether import MatrixNoetherLaw, _identity
@@ -201,6 +206,11 @@ def matrix_charge_equation(law: MatrixNoetherLaw, *, name: str = "D") -> MatrixC
     Eq(D, exp(-2*lambda*t)*D_0)
     """
     system = law.system
+    taken = {M.name for M in (*system.layers, *system.velocities, *system.data)}
+    if name in taken:
+        raise InvalidInputError(
+            f"name = {name!r} is a matrix of the system already; pass another, e.g. name='C'"
+        )
     S, sides = _parameter(law)
     Z = sp.MatrixSymbol("_Z", *S.shape)
     if not trace_identity(sp.Trace(Z * (S - S.T))):

@@ -96,6 +96,8 @@ def test_matrix_refusals():
     with pytest.raises(sn.NotSupportedError, match="not a multiple of tr\\(SD\\)"):
         sn.charge_equation(partial, (MS * MW1, -MW2 * MS))
     law = sn.noether(gd, (MS * MW1, -MW2 * MS))
+    with pytest.raises(sn.InvalidInputError, match="'W1' is a matrix of the system"):
+        sn.charge_equation(law, name="W1")
     with pytest.raises(sn.VerificationError, match="kinetic breaking"):
         sn.charge_equation(dataclasses.replace(law, kinetic_breaking=sp.S.Zero))
 
