@@ -21,10 +21,15 @@ Under gradient descent (m = τ = η/2): (η/4)D̈ + ½Ḋ + λD = (η/2) q̇ᵀS
 (m = η(1+β)/2, m/τ = 1 − β): (η(1+β)/4)D̈ + ((1−β)/2)Ḋ + λD = (η(1+β)/2) q̇ᵀSq̇; under
 gradient flow ½Ḋ + λD = 0, so D(t) = D(0)e^{−2λt}. The equation closes in D (and
 :func:`sympy.dsolve` solves it) exactly when its right-hand side is free of q and q̇.
+Under minibatch SGD, Ḋ is the expected rate E[dD]/dt and the right-hand side holds the
+finite-step and noise-drift terms of the law (:mod:`symnoether.core.stochastic`), written
+c(q)·D when D divides them (the law of balance).
 
 Every equation is verified before it is returned: with D = qᵀSq, Ḋ = Σ q̇ᵢ∂D/∂qᵢ and D̈
 the total derivative of Ḋ with q̈ from the Euler–Lagrange equations (q̇ from the flow
-under gradient flow), left side minus right side must be identically zero; the charge
+under gradient flow; under SGD Ḋ by Itô's formula from the stochastic modified equation,
+with the noise covariance and ∇²V formed explicitly), left side minus right side must be
+identically zero; the charge
 and kinetic breaking of the law must equal (m/2)Ḋ (or (m/2)D) and m q̇ᵀSq̇.
 
 References
@@ -58,6 +63,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..errors import InvalidGeneratorError, InvalidInputError, NotSupportedError, VerificationError
+from .charge_display import term_latex, term_text
 from .display import Notation, scalar_identity, table_text, vector_text
 from .dynamics import equations_of_motion
 from .jet import is_zero, readable, total_derivative
@@ -65,6 +71,7 @@ from .matrix_charge_equation import MatrixChargeEquation, matrix_charge_equation
 from .matrix_noether import MatrixNoetherLaw
 from .matrix_system import MatrixSystem
 from .noether import NoetherLaw, noether
+from .stochastic import noise_covariance, sme_coefficients
 from .system import LearningSystem
 from .typeset import Row, aligned
 from .vocabulary import TIME
@@ -128,6 +135,14 @@ class ChargeEquation:
     reason: str = ""
 
     @property
+    def expected(self) -> bool:
+        """True under minibatch SGD: D' is then the expected rate E[dD]/dt (Itô), and D
+        also diffuses unless ψ is a symmetry of every sample's loss
+        (``law.noise_diffusion`` = 0)."""
+        rule = self.law.system.rule
+        return rule is not None and rule.stochastic
+
+    @property
     def closed(self) -> bool:
         """True when the equation involves D alone (its source is free of q and q̇)."""
         return self.solution is not None
@@ -170,6 +185,8 @@ class ChargeEquation:
             ("charge", f"Q = {self._charge_text()}"),
             ("equation", self.text_equation),
         ]
+        if self.expected:
+            rows.append(("under SGD", f"{name}' is the expected rate E[d{name}]/dt"))
         if self.solution is not None:
             rows.append(("solution", f"{name}(t) = {sp.sstr(self.solution.rhs)}"))
         else:
@@ -182,7 +199,9 @@ class ChargeEquation:
         name = self.function.func.__name__
 
         def show(coefficient: sp.Expr, k: int | None, name: str) -> str:
-            return _latex_term(notation, coefficient, k, name)
+            if k is None:
+                return notation.latex(coefficient)
+            return term_latex(coefficient, k, name, notation.latex, notation.damped_latex)
 
         rows = [
             Row(name, (notation.latex(self.quantity),), "quadratic"),
@@ -196,34 +215,7 @@ class ChargeEquation:
 
 
 def _plain(coefficient: sp.Expr, k: int | None, name: str) -> str:
-    """c·D' in plain text: ``eta*D''/4``, ``(1 - beta)*D'/2``, ``lambda*D``."""
-    if k is None:
-        return sp.sstr(coefficient)
-    label = name + "'" * k
-    numerator, denominator = sp.fraction(coefficient)
-    if not isinstance(numerator, sp.Add) and numerator.could_extract_minus_sign():
-        return "-" + _plain(-coefficient, k, name)
-    top = f"({numerator})" if isinstance(numerator, sp.Add) else sp.sstr(numerator)
-    text = label if numerator == 1 else f"{top}*{label}"
-    return text if denominator == 1 else f"{text}/{sp.sstr(denominator)}"
-
-
-def _latex_term(notation: Notation, coefficient: sp.Expr, k: int | None, name: str) -> str:
-    r"""c·D' in LaTeX: ``\frac{\eta}{4} \ddot{D}``; the damping factor as e^{t/τ}."""
-    if k is None:
-        return notation.latex(coefficient)
-    symbol = (name, rf"\dot{{{name}}}", rf"\ddot{{{name}}}")[k]
-    numerator, denominator = sp.fraction(coefficient)
-    if isinstance(numerator, sp.Add):  # (1 − β)/2 as \frac{1 - β}{2}, not −(β − 1)/2
-        top = notation.latex(numerator)
-        if denominator == 1:
-            return rf"\left({top}\right) {symbol}"
-        return rf"\frac{{{top}}}{{{notation.latex(denominator)}}} {symbol}"
-    if numerator.could_extract_minus_sign():
-        return "-" + _latex_term(notation, -coefficient, k, name)
-    if coefficient == 1:
-        return symbol
-    return f"{notation.damped_latex(coefficient)} {symbol}"
+    return sp.sstr(coefficient) if k is None else term_text(coefficient, k, name)
 
 
 def charge_equation(
@@ -260,7 +252,7 @@ def charge_equation(
         mass-weighted matrix MA is not symmetric (a rotation): its charge is then not a
         function of a quadratic.
     NotSupportedError
-        A minibatch-SGD rule, or a mass that depends on the coordinates.
+        A mass that depends on the coordinates.
 
     References
     ----------
@@ -281,12 +273,6 @@ def charge_equation(
     if isinstance(law, MatrixNoetherLaw):
         return matrix_charge_equation(law, name=_checked_name(name, None))
     system = law.system
-    if system.rule is not None and system.rule.stochastic:
-        raise NotSupportedError(
-            f"the charge's equation under {system.rule.name} is not derived: under SGD the "
-            "charge moves by its expected rate (gradient noise included), a function of the "
-            "coordinates; read it from law.rate and law.noise_drift"
-        )
     coords = system.coords
     mass = sp.Matrix(system.mass_matrix)
     moving = sorted(mass.free_symbols & set(coords), key=str)
@@ -447,11 +433,35 @@ def _first_order(law: NoetherLaw, S, quantity, D, scale) -> ChargeEquation:
         )
     kappa, rest = _split_potential(law, quantity, sp.S.One)
     lhs = sp.factor(scale / 2) * D.diff(TIME) + kappa * D
-    source = readable(rest) if rest != 0 else sp.S.Zero
+    rest += law.kinetic_breaking + law.noise_drift  # SGD's finite-step and Itô terms (else 0)
+    source = _through(readable(rest), quantity, coords) if rest != 0 else sp.S.Zero
     flow = list(equations_of_motion(system).solved)
-    along = {D.diff(TIME): _rate_of(quantity, coords, flow), D: quantity}
-    _verify(lhs, source, along)
+    if system.rule.stochastic:
+        rate = _expected_rate(system, quantity, flow)
+    else:
+        rate = _rate_of(quantity, coords, flow)
+    _verify(lhs, source, {D.diff(TIME): rate, D: quantity})
     return _result(law, S, quantity, D, scale * D / 2, lhs, source)
+
+
+def _through(source: sp.Expr, quantity: sp.Expr, coords: tuple) -> sp.Expr:
+    """``source`` as c(q)·D when D divides it (the law of balance reads −c(q)·D), else as is."""
+    numerator, denominator = sp.fraction(sp.cancel(source / quantity))
+    if denominator.free_symbols & set(coords):
+        return source
+    return sp.factor(numerator / denominator) * quantity
+
+
+def _expected_rate(system: LearningSystem, quantity: sp.Expr, flow: list) -> sp.Expr:
+    """E[dD]/dt by Itô under the stochastic modified equation
+    dθ = (−M⁻¹∇V − c_f∇²V∇V) dt + √(c_nΣ) dW, with ∇²V and Σ formed explicitly (the law's
+    terms are computed per sample, without them: an independent path)."""
+    coords = system.coords
+    finite, noise = sme_coefficients(system.rule)
+    gradient = sp.Matrix([sp.diff(system.potential, q) for q in coords])
+    drift = sp.Matrix(flow) - finite * sp.hessian(system.potential, coords) * gradient
+    spread = (noise_covariance(system) * sp.hessian(quantity, coords)).trace()
+    return _rate_of(quantity, coords, list(drift)) + noise * spread / 2
 
 
 def _verify(lhs: sp.Expr, source: sp.Expr, along: dict) -> None:

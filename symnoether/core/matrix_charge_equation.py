@@ -52,6 +52,7 @@ from ..errors import (
     NotSupportedError,
     VerificationError,
 )
+from .charge_display import term_latex, term_text
 from .display import Notation, table_text
 from .matrices import time_derivative
 from .matrix_noether import MatrixNoetherLaw, _identity
@@ -102,8 +103,9 @@ class MatrixChargeEquation:
     @property
     def text_equation(self) -> str:
         """The equation in plain text."""
-        show = _text_term(self.symbols[0].name)
-        return f"{_side(self.equation.lhs, self.symbols, show)} = {sp.sstr(self.source)}"
+        name = self.symbols[0].name
+        lhs = _side(self.equation.lhs, self.symbols, lambda c, k: term_text(c, k, name))
+        return f"{lhs} = {sp.sstr(self.source)}"
 
     def __str__(self) -> str:
         name = self.symbols[0].name
@@ -124,7 +126,7 @@ class MatrixChargeEquation:
         name = self.symbols[0].name
         rows = [
             Row(name, (notation.latex(self.quantity),), "balancedness"),
-            Row(_side(self.equation.lhs, self.symbols, _latex_term(name)),
+            Row(_side(self.equation.lhs, self.symbols, lambda c, k: term_latex(c, k, name)),
                 (notation.latex(self.source),), "Noether's law"),
         ]  # fmt: skip
         if self.solution is not None:
@@ -140,32 +142,6 @@ def _side(lhs: sp.MatrixExpr, symbols: tuple, show) -> str:
         if coefficient != 0:
             terms.append(show(sp.factor(coefficient), k))
     return " + ".join(terms).replace("+ -", "- ")
-
-
-def _text_term(name: str):
-    def show(coefficient: sp.Expr, k: int) -> str:
-        label = name + "'" * k
-        numerator, denominator = sp.fraction(coefficient)
-        top = f"({numerator})" if isinstance(numerator, sp.Add) else sp.sstr(numerator)
-        text = label if numerator == 1 else f"{top}*{label}"
-        return text if denominator == 1 else f"{text}/{sp.sstr(denominator)}"
-
-    return show
-
-
-def _latex_term(name: str):
-    def show(coefficient: sp.Expr, k: int) -> str:
-        symbol = (name, rf"\dot{{{name}}}", rf"\ddot{{{name}}}")[k]
-        numerator, denominator = sp.fraction(coefficient)
-        if coefficient == 1:
-            return symbol
-        if isinstance(numerator, sp.Add) and denominator != 1:
-            return rf"\frac{{{sp.latex(numerator)}}}{{{sp.latex(denominator)}}} {symbol}"
-        if isinstance(numerator, sp.Add):
-            return rf"\left({sp.latex(numerator)}\right) {symbol}"
-        return f"{sp.latex(coefficient)} {symbol}"
-
-    return show
 
 
 def _coefficient(lhs: sp.MatrixExpr, symbol: sp.MatrixSymbol) -> sp.Expr:

@@ -259,27 +259,44 @@ def test_non_constant_preconditioner_is_refused():
         sn.charge_equation(system, (w1, -w2))
 
 
-def test_sgd_is_refused():
-    system = sn.LearningSystem(
-        (u1, u3),
-        (y - u3 * u1 * x) ** 2 / 2,
-        rule=sn.rules.sgd(eta),
-        data=(x, y),
-        dataset={x: [1, 2], y: [0, 1]},
-    )
-    with pytest.raises(sn.NotSupportedError, match="under sgd.*law.rate"):
-        sn.charge_equation(system, (u1, -u3))
+def _balance(batch: int, decay, xs, ys):
+    """By hand (law of balance, Ziyin et al. 2023): ℓᵢ = ½(yᵢ − uwxᵢ)², aᵢ = (yᵢ − uwxᵢ)xᵢ;
+    E[dQ]/dt = −(η(ā² + Var(a)/B) + 2λ + ηλ²)Q for Q = ½D, D = u² − w², so
+    ½D' + λD = −(η(ā² + Var(a)/B) + ηλ²)·D/2."""
+    a = [(yi - u1 * u3 * xi) * xi for xi, yi in zip(xs, ys, strict=True)]
+    mean = sp.Add(*a) / len(a)
+    variance = sp.Add(*[v**2 for v in a]) / len(a) - mean**2
+    return -(eta * (mean**2 + variance / batch) + eta * decay**2) * (u1**2 - u3**2) / 2
 
 
-def test_matrix_level_scalar_generator_is_refused():
-    """ψ = (W₁, −W₂) at the matrix level: one generator, not the family; the matrix equation
-    needs S = (A + Aᵀ)/2."""
-    W1, W2 = sn.layers(W1=(3, 2), W2=(1, 3))
-    xs, ys = sn.layers(x=(2, 1), y=(1, 1), data=True)
-    e = ys - W2 * W1 * xs
-    flow = sn.LearningSystem((W1, W2), e.T * e / 2, rule=sn.rules.gradient_flow(), data=(xs, ys))
-    with pytest.raises(sn.NotSupportedError, match="scales the layer W1.*matrix_coordinates"):
-        sn.charge_equation(flow, (W1, -W2))
+@pytest.mark.parametrize(("batch", "decay"), [(1, lam), (2, lam), (1, 0)])
+def test_sgd_gives_the_law_of_balance(batch, decay):
+    xs, ys = [sp.Rational(1, 2), -1, 3], [2, 1, -1]
+    regularizers = [sn.rules.weight_decay(lam)] if decay else []
+    loss, rule = (y - u3 * u1 * x) ** 2 / 2, sn.rules.sgd(eta, batch)
+    system = sn.LearningSystem((u1, u3), loss, rule=rule, data=(x, y), dataset={x: xs, y: ys},
+                               regularizers=regularizers)  # fmt: skip
+    found = sn.charge_equation(system, (u1, -u3))
+    assert found.expected and found.quantity == u1**2 - u3**2
+    assert _same_eq(found.equation, D.diff(t) / 2 + decay * D, _balance(batch, decay, xs, ys))
+    assert found.solution is None and "coordinate" in found.reason
+    assert "expected rate E[dD]/dt" in str(found)
+
+
+def test_heavy_ball_sgd_halves_nothing_but_the_mass():
+    """sgd_momentum: metric (1 − β)I, Q = ((1 − β)/2)D, and the Itô terms scale by
+    c_f = η(1+β)/(2(1−β)³), c_n = η/(1−β)² (core.stochastic): at β = 0 it is plain SGD."""
+    xs, ys = [1, -2], [1, 0]
+    data = {x: xs, y: ys}
+    loss = (y - u3 * u1 * x) ** 2 / 2
+    plain = sn.LearningSystem((u1, u3), loss, rule=sn.rules.sgd(eta), data=(x, y), dataset=data)
+    heavy = sn.LearningSystem((u1, u3), loss, rule=sn.rules.sgd_momentum(eta, beta), data=(x, y),
+                              dataset=data)  # fmt: skip
+    found = sn.charge_equation(heavy, (u1, -u3))
+    assert _same(found.equation.lhs, (1 - beta) / 2 * D.diff(t))
+    at_zero = sn.charge_equation(plain, (u1, -u3))
+    assert _same(found.equation.rhs.subs(beta, 0), at_zero.equation.rhs)
+    assert _same(at_zero.equation.rhs, _balance(1, 0, xs, ys))
 
 
 def test_bad_arguments_are_refused():
