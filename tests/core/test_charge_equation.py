@@ -409,3 +409,20 @@ def test_gradient_flow_solution_matches_an_integrated_flow():
     for s in np.linspace(0, 4, 9):
         q = run.sol(s)
         assert abs(q[0] ** 2 - q[2] ** 2 - closed(s)) < 1e-9
+
+
+def test_the_readme_states_what_it_prints():
+    """README, "In a REPL or notebook": the scale law's equation, as printed."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    w = sn.coordinates("w1:4")
+    xs = sn.data("x1:4")
+    (ys,) = sn.data("y")
+    norm = sp.sqrt(sum(wi**2 for wi in w))
+    loss = (ys - sum(wi * xi for wi, xi in zip(w, xs, strict=True)) / norm) ** 2 / 2
+    system = sn.LearningSystem(w, loss, rule=sn.rules.gradient_descent(eta), data=(*xs, ys),
+                               regularizers=[sn.rules.weight_decay(lam)])  # fmt: skip
+    printed = sn.charge_equation(system, sp.Matrix(w)).text_equation
+    assert printed == "eta*D''/4 + D'/2 + lambda*D = eta*(wdot1**2 + wdot2**2 + wdot3**2)/2"
+    assert f"`{printed}`" in readme.replace("\n", " ")
