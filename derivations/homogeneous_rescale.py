@@ -74,18 +74,6 @@ def derivation() -> sn.Derivation:
     )
 
 
-def _difference(system: sn.LearningSystem, generator) -> sp.Expr:
-    """D = qᵀAq for the linear generator ψ = Aq, A = diag(±1): |w₁|² − |w₂|²."""
-    psi = sp.Matrix(generator)
-    return sp.expand((psi.T * sp.Matrix(system.coords))[0])
-
-
-def _velocity_difference(system: sn.LearningSystem, generator) -> sp.Expr:
-    """|ẇ₁|² − |ẇ₂|²: the same quadratic form on the velocities."""
-    speeds = dict(zip(system.coords, system.velocities, strict=True))
-    return _difference(system, generator).xreplace(speeds)
-
-
 def _gradient_flow_charge(pair: models.Model) -> sp.Eq:
     """Gradient flow: Q = ½(w₁² − w₂²), conserved."""
     system = pair.system(sn.rules.gradient_flow())
@@ -96,49 +84,34 @@ def _gradient_flow_charge(pair: models.Model) -> sp.Eq:
     return sp.Eq(sp.Symbol("Q"), law.charge)
 
 
-def _time_derivative(expr: sp.Expr, system: sn.LearningSystem) -> sp.Expr:
-    """d/dt of a function of the coordinates along the motion: Σ q̇ ∂/∂q."""
-    pairs = zip(system.coords, system.velocities, strict=True)
-    return sp.Add(*[v * sp.diff(expr, q) for q, v in pairs])
+def _charge_ode_of(system: sn.LearningSystem, law: sn.NoetherLaw, hand_lhs: sp.Expr) -> sp.Eq:
+    """``sn.charge_equation``'s ODE for D = w₁² − w₂², asserted to be the hand form
+    ``hand_lhs`` = (η/2)(ẇ₁² − ẇ₂²); returned with K(t) = |ẇ₁|² − |ẇ₂|².
 
-
-def _as_ode(system: sn.LearningSystem, law: sn.NoetherLaw, generator) -> sp.Expr:
-    """The law d/dt Q = rate written for D(t), K(t): returns lhs − rhs (divided by e^{t/τ})."""
-    factor, mass = system.damping_factor, system.rule.mass_scale
-    quadratic = _difference(system, generator)
-    core = law.charge / factor
-    # Q₀ = m q̇ᵀψ = (m/2) dD/dt: the charge is half the derivative of D, times the mass.
-    half_rate = _time_derivative(quadratic, system) / 2
-    assert is_zero(core - mass * half_rate), "Q = e^{t/τ} (m/2) dD/dt"
-    charge = factor * mass * D.diff(T) / 2
-    kinetic = law.kinetic_breaking / factor
-    assert is_zero(kinetic - mass * _velocity_difference(system, generator))
-    if system.regularizers:  # weight decay: −ψ·∇(λ/2)|q|² = −λD
-        assert is_zero(law.potential_breaking / factor + LAM * quadratic)
-        potential = -LAM * D
-    else:
-        assert law.potential_breaking == 0
-        potential = 0
-    lhs = sp.expand(sp.diff(charge, T) / factor)
-    return lhs - (mass * K(T) + potential)
+    By hand (m = τ = η/2): Q = e^{t/τ}(η/2)(ẇ₁w₁ − ẇ₂w₂) = e^{t/τ}(η/4)D', so
+    dQ/dt = e^{t/τ}((η/4)D'' + ½D'); the kinetic breaking is e^{t/τ}(η/2)K and weight
+    decay's −ψ·∇(λ/2)|w|² = −λD.
+    """
+    found = sn.charge_equation(law)
+    w1, w2 = system.coords
+    v1, v2 = system.velocities
+    assert found.quantity == w1**2 - w2**2
+    assert is_zero(found.charge - system.damping_factor * ETA * D.diff(T) / 4)
+    assert sp.simplify(found.equation.lhs - hand_lhs) == 0, found.equation
+    assert sp.simplify(found.equation.rhs - ETA * (v1**2 - v2**2) / 2) == 0, found.equation
+    return sp.Eq(hand_lhs, ETA * K(T) / 2)
 
 
 def _finite_step_ode(system: sn.LearningSystem, pair: models.Model) -> sp.Eq:
     """GD without weight decay: (η/4)D'' + ½D' = (η/2)K; kinetic breaking only."""
     law = sn.noether(system, pair.generators["rescale"])
     assert law.broken_by == ("kinetic term",)
-    residual = _as_ode(system, law, pair.generators["rescale"])
-    hand = ETA * D.diff(T, 2) / 4 + D.diff(T) / 2 - ETA * K(T) / 2
-    assert sp.simplify(residual - hand) == 0
-    return sp.Eq(ETA * D.diff(T, 2) / 4 + D.diff(T) / 2, ETA * K(T) / 2)
+    return _charge_ode_of(system, law, ETA * D.diff(T, 2) / 4 + D.diff(T) / 2)
 
 
 def _charge_ode(system: sn.LearningSystem, law: sn.NoetherLaw) -> sp.Eq:
     """GD + weight decay: (η/4)D'' + ½D' + λD = (η/2)K."""
-    residual = _as_ode(system, law, law.generator)
-    hand = ETA * D.diff(T, 2) / 4 + D.diff(T) / 2 + LAM * D - ETA * K(T) / 2
-    assert sp.simplify(residual - hand) == 0
-    return sp.Eq(ETA * D.diff(T, 2) / 4 + D.diff(T) / 2 + LAM * D, ETA * K(T) / 2)
+    return _charge_ode_of(system, law, ETA * D.diff(T, 2) / 4 + D.diff(T) / 2 + LAM * D)
 
 
 def _leading_order(charge_ode: sp.Eq) -> tuple[sp.Eq, sp.Eq]:
@@ -166,22 +139,24 @@ def _solves(ode: sp.Eq, candidate: sp.Expr) -> bool:
 
 
 def _weight_decay_flow(pair: models.Model) -> sp.Eq:
-    """Gradient flow + weight decay: dQ/dt = −2λQ ⇒ D(t) = D(0)e^{−2λt} (symmetry restored)."""
+    """Gradient flow + weight decay: Q = ½D, dQ/dt = −2λQ ⇒ ½D' + λD = 0, D(t) = D(0)e^{−2λt}
+    (symmetry restored); ``sn.charge_equation`` solves it."""
     system = pair.system(sn.rules.gradient_flow(), [sn.rules.weight_decay(LAM)])
     law = sn.noether(system, pair.generators["rescale"])
     assert law.broken_by == ("weight decay",)
     assert is_zero(law.rate + 2 * LAM * law.charge), "dQ/dt = −2λQ"
-    quadratic = _difference(system, pair.generators["rescale"])
-    assert is_zero(law.charge - quadratic / 2)
-    ode = sp.Eq(D.diff(T) / 2, -2 * LAM * D / 2)
-    solution = sp.dsolve(ode, D, ics={D.subs(T, 0): D0})
-    assert is_zero(solution.rhs - D0 * sp.exp(-2 * LAM * T)), solution
-    return solution
+    found = sn.charge_equation(law)
+    w1, w2 = system.coords
+    assert found.quantity == w1**2 - w2**2
+    assert sp.simplify(found.equation.lhs - (D.diff(T) / 2 + LAM * D)) == 0
+    assert found.equation.rhs == 0
+    assert is_zero(found.solution.rhs - D0 * sp.exp(-2 * LAM * T)), found.solution
+    return found.solution
 
 
 def _relu_laws() -> sp.Eq:
     """ReLU (Max) units: per-unit charge ½(|W_j|² + b_j² − a_j²), conserved by gradient flow,
-    broken by GD's kinetic term only."""
+    broken by GD's kinetic term only: (η/4)D_j'' + ½D_j' = (η/2)(|Ẇ_j|² + ḃ_j² − ȧ_j²)."""
     relu = models.relu_network(2, 2)
     flow = relu.system(sn.rules.gradient_flow())
     step = relu.system(sn.rules.gradient_descent(ETA))
@@ -196,6 +171,12 @@ def _relu_laws() -> sp.Eq:
         charges.append(law.charge)
         broken = sn.noether(step, relu.generators[name])
         assert broken.broken_by == ("kinetic term",)
+        # its quadratic D_j = 2Q_j obeys GD's ODE, kinetic source (η/2)·(the same in q̇)
+        found = sn.charge_equation(broken)
+        speeds = dict(zip(step.coords, step.velocities, strict=True))
+        assert is_zero(found.quantity - 2 * hand)
+        assert sp.simplify(found.equation.lhs - (ETA * D.diff(T, 2) / 4 + D.diff(T) / 2)) == 0
+        assert is_zero(found.equation.rhs - ETA * hand.xreplace(speeds))
     return sp.Eq(sp.Symbol("Q_1"), charges[0])
 
 

@@ -24,7 +24,8 @@ Q_{k+1} = ((1 − ηλ)² − η²â_j²) Q_k, â_j the batch mean of a_ij, whos
 law to O(η²). On the orbit (u e^s, w e^{−s}) the rate vanishes only at Q = 0: the noise
 equilibrium is the balanced point |u| = |w| = √|u₀w₀|.
 
-Everything below is derived by symnoether and asserted, and the laws are checked by
+Everything below is derived by symnoether and asserted (the laws and, through
+``sn.charge_equation``, their equations for D = u² − w²), and the laws are checked by
 Monte Carlo runs of minibatch SGD (``sn.validate_sgd``): run
 ``python derivations/law_of_balance.py`` for 4096 runs × 2000 steps in numba.
 
@@ -119,8 +120,20 @@ def _scalar_law(law: sn.NoetherLaw, *, batch: int, decay) -> sp.Eq:
     n = len(a)
     variance = sp.Add(*[v**2 for v in a]) / n - (sp.Add(*a) / n) ** 2
     assert is_zero(law.noise_drift + ETA * variance / batch * charge)
+    _check_charge_equation(law, U**2 - W**2, rate, decay)
     q = sp.Function("Q")(sn.TIME)
     return sp.Eq(q.diff(sn.TIME), sp.factor(rate.subs(U * W, sp.Symbol("p"))) * q)
+
+
+def _check_charge_equation(law: sn.NoetherLaw, quantity: sp.Expr, rate: sp.Expr, decay) -> None:
+    """``sn.charge_equation`` writes the law for D = 2Q = u² − w²: with E[dQ]/dt = rate·Q,
+    ½D' + λD = (rate + 2λ)·D/2, the weight decay −λD on the left, the rest (finite step and
+    noise) a coordinate-dependent multiple of D on the right."""
+    found = sn.charge_equation(law)
+    D = found.function
+    assert found.expected and found.quantity == quantity
+    assert sp.expand(found.equation.lhs - (D.diff(sn.TIME) / 2 + decay * D)) == 0
+    assert is_zero(found.source - (rate + 2 * decay) * quantity / 2), found.source
 
 
 def _diagonal_laws() -> sp.Eq:
@@ -136,6 +149,7 @@ def _diagonal_laws() -> sp.Eq:
         assert is_zero(law.charge - charge) and law.noise_diffusion == 0
         rate = _balance_rate(_a(rows, model, x), 2, 0)
         assert is_zero(law.rate - rate * charge), law.rate
+        _check_charge_equation(law, u**2 - w**2, rate, 0)
         results.append(rate)
     q = sp.Function("Q_1")(sn.TIME)
     return sp.Eq(q.diff(sn.TIME), sp.factor(results[0]) * q)

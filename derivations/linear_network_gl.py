@@ -60,6 +60,7 @@ def derivation() -> sn.Derivation:
     balancedness = _assemble_balancedness(deriv, W1, W2)
     generic = _generic_symmetric_charge(flow, W1, W2, balancedness)
     kinetic = _finite_step_breaking(model, W1, W2)
+    finite_step, conserved = _charge_equations(model, W1, W2)
     antisymmetric = _antisymmetric_laws(model, W1, W2)
     per_step = _check_discrete_gd()
     return (
@@ -67,6 +68,8 @@ def derivation() -> sn.Derivation:
         .with_result("balancedness, matrix form", sp.Eq(C_, W1_ * W1_.T - W2_.T * W2_))
         .with_result("charge of a generic symmetric A", generic)
         .with_result("GD: kinetic breaking of symmetric A (÷ e^{t/τ})", kinetic)
+        .with_result("GD: equation of D = tr(AC)", finite_step)
+        .with_result("gradient flow: equation of D = tr(AC), solved", conserved)
         .with_result("GD, heavy ball: antisymmetric A, conserved charge", antisymmetric)
         .with_result("discrete GD: C_{k+1} − C_k", per_step)
     )
@@ -137,6 +140,29 @@ def _finite_step_breaking(model: models.Model, W1: sp.Matrix, W2: sp.Matrix) -> 
     )
 
 
+def _charge_equations(model: models.Model, W1: sp.Matrix, W2: sp.Matrix) -> tuple:
+    """``sn.charge_equation`` for symmetric A = [[a, c], [c, d]], asserted against the hand
+    forms. ψ_A = (AW₁, −W₂A) is linear with qᵀψ_A = tr(W₁ᵀAW₁) − tr(W₂ᵀW₂A) = tr(AC) = D.
+    GD (m = τ = η/2): Q = e^{t/τ}(η/2)⟨q̇, ψ_A⟩ = e^{t/τ}(η/4)D', so
+    (η/4)D'' + ½D' = (η/2) tr(A(Ẇ₁Ẇ₁ᵀ − Ẇ₂ᵀẆ₂)); gradient flow: ½D' = 0, D = D₀."""
+    a, c, d = sp.symbols("a c d", real=True)
+    A = sp.Matrix([[a, c], [c, d]])
+    D = sp.Function("D")(T)
+    quadratic = (A * _hand_balancedness(W1, W2)).trace()
+    system = model.system(sn.rules.gradient_descent(ETA))
+    found = sn.charge_equation(system, (A * W1, -W2 * A))
+    V1, V2 = _velocity_matrices(system, W1, W2)
+    assert is_zero(found.quantity - quadratic)
+    assert sp.simplify(found.equation.lhs - (ETA * D.diff(T, 2) / 4 + D.diff(T) / 2)) == 0
+    assert is_zero(found.equation.rhs - ETA / 2 * (A * (V1 * V1.T - V2.T * V2)).trace())
+    flow = sn.charge_equation(model.system(sn.rules.gradient_flow()), (A * W1, -W2 * A))
+    assert is_zero(flow.quantity - quadratic)
+    assert flow.equation == sp.Eq(D.diff(T) / 2, 0)
+    assert flow.solution == sp.Eq(D, sp.Symbol("D_0", real=True))
+    source = ETA * sp.Trace(A_ * (V1_ * V1_.T - V2_.T * V2_)) / 2
+    return sp.Eq(found.equation.lhs, source), flow.solution
+
+
 def _antisymmetric_laws(model: models.Model, W1: sp.Matrix, W2: sp.Matrix) -> sp.Eq:
     """Antisymmetric A: no first-order charge; exactly conserved under GD and heavy ball."""
     A = ANTISYMMETRIC
@@ -154,6 +180,12 @@ def _antisymmetric_laws(model: models.Model, W1: sp.Matrix, W2: sp.Matrix) -> sp
         V1, V2 = _velocity_matrices(system, W1, W2)
         hand = rule.mass_scale * ((V1.T * A * W1).trace() - (V2.T * W2 * A).trace())
         assert is_zero(law.charge / system.damping_factor - hand)
+        try:  # the charge is an angular momentum, not a function of a quadratic
+            sn.charge_equation(law)
+        except sn.InvalidGeneratorError:
+            pass
+        else:
+            raise AssertionError("antisymmetric A has no quadratic charge equation")
     mass, tau = sp.symbols("m tau", positive=True)
     matrix_form = sp.Trace(V1_.T * A_ * W1_) - sp.Trace(V2_.T * W2_ * A_)
     return sp.Eq(sp.Symbol("Q_A"), sp.exp(T / tau) * mass * matrix_form)

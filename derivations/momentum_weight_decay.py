@@ -133,23 +133,29 @@ def _charge_ode(system: sn.LearningSystem, law: sn.NoetherLaw) -> sp.Expr:
     """The law d/dt Q = rate as a linear ODE for X = qᵀψ, returned as lhs − rhs with X'' of
     coefficient 1 (X is written Q(t), the forcing 2q̇ᵀAq̇ is written F(t)).
 
-    Translation ψ = 𝟙 on b: Q₀ = m X', no kinetic breaking, potential −λX.
-    ψ = Aq, A symmetric: Q₀ = (m/2) X', kinetic m q̇ᵀAq̇ = (m/2)F, potential −λX.
+    By hand, with m the mass and τ the damping time:
+    ψ = Aq, A symmetric: Q₀ = (m/2) X', kinetic m q̇ᵀAq̇ = (m/2)F, potential −λX, so
+    (m/2)X'' + (m/2τ)X' + λX = (m/2)F; ``sn.charge_equation`` derives it, asserted here.
+    Translation ψ = 𝟙 on b (not linear, so derived here): Q₀ = m X', no kinetic breaking,
+    potential −λX, so mX'' + (m/τ)X' + λX = 0.
     """
-    factor, mass = system.damping_factor, system.rule.mass_scale
+    factor, mass, tau = system.damping_factor, system.rule.mass_scale, system.rule.tau
     quadratic = _quadratic(system, law.generator)
-    translation = all(entry.is_number for entry in law.generator)
-    rate = _time_derivative(quadratic, system)
-    scale = mass if translation else mass / 2
-    assert is_zero(law.charge / factor - scale * rate), "Q = e^{t/τ} c dX/dt"
+    if all(entry.is_number for entry in law.generator):  # the translation
+        rate = _time_derivative(quadratic, system)
+        assert is_zero(law.charge / factor - mass * rate), "Q = e^{t/τ} m dX/dt"
+        assert law.kinetic_breaking == 0
+        assert is_zero(law.potential_breaking / factor + LAM * quadratic)
+        residual = sp.diff(factor * mass * Q.diff(T), T) / factor + LAM * Q
+        return sp.expand(residual / mass)
+    found = sn.charge_equation(law, name="Q")
+    assert is_zero(found.quantity - quadratic)
     speeds = dict(zip(system.coords, system.velocities, strict=True))
-    forcing = 0 if translation else 2 * quadratic.xreplace(speeds)  # 2|ẇ|², 2(u̇₁² − u̇₂²)
-    assert is_zero(law.kinetic_breaking / factor - mass * forcing / 2)
-    assert is_zero(law.potential_breaking / factor + LAM * quadratic)
-    charge = factor * scale * Q.diff(T)
-    kinetic = 0 if translation else mass * F(T) / 2
-    residual = sp.diff(charge, T) / factor - (kinetic - LAM * Q)
-    return sp.expand(residual / scale)
+    forcing = 2 * quadratic.xreplace(speeds)  # 2|ẇ|², 2(u̇₁² − u̇₂²)
+    hand = mass / 2 * Q.diff(T, 2) + mass / (2 * tau) * Q.diff(T) + LAM * Q
+    assert sp.simplify(found.equation.lhs - hand) == 0, found.equation
+    assert is_zero(found.equation.rhs - mass * forcing / 2), found.equation
+    return sp.expand((found.equation.lhs - mass * F(T) / 2) / (mass / 2))
 
 
 def _coefficients(ode: sp.Expr) -> tuple:

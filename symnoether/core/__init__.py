@@ -31,10 +31,12 @@ True
 """
 
 from . import models, rules
+from .charge_equation import ChargeEquation, charge_equation
 from .dynamics import EquationsOfMotion, FirstOrderSystem, equations_of_motion
 from .equilibrium import NoiseEquilibrium, noise_equilibrium
 from .jet import is_zero, prolonged_action, total_derivative
 from .matrices import layers, matrix_gradient, matrix_velocity, time_derivative
+from .matrix_charge_equation import MatrixChargeEquation
 from .matrix_display import matrix_latex, matrix_text
 from .matrix_noether import MatrixNoetherLaw, matrix_noether
 from .matrix_system import MatrixEquationsOfMotion, MatrixSystem
@@ -71,6 +73,9 @@ __all__ = [
     "FirstOrderSystem",
     "noether",
     "NoetherLaw",
+    "charge_equation",
+    "ChargeEquation",
+    "MatrixChargeEquation",
     "noise_covariance",
     "noise_equilibrium",
     "NoiseEquilibrium",

@@ -26,13 +26,14 @@ from dataclasses import dataclass, replace
 import sympy as sp
 
 from ..budget import check, time_budget
+from ..core.charge_equation import charge_equation
 from ..core.display import table_text
 from ..core.dynamics import EquationsOfMotion, equations_of_motion
 from ..core.matrix_display import matrix_text
 from ..core.matrix_system import MatrixSystem
 from ..core.noether import NoetherLaw, noether
 from ..core.system import LearningSystem
-from ..errors import InvalidInputError, NotSupportedError
+from ..errors import InvalidGeneratorError, InvalidInputError, NotSupportedError
 from ..numerics.validate import validate, validate_discrete
 from ..symmetry.laws import conservation_laws
 from .export import (
@@ -127,6 +128,39 @@ class Derivation:
     def with_result(self, label: str, result: sp.Basic) -> Derivation:
         """A copy with one more labelled closed-form result."""
         return replace(self, results=(*self.results, (label, result)))
+
+    def with_charge_equations(self) -> Derivation:
+        """A copy with, for each law of a linear-symmetric generator, its quadratic D and the
+        closed ODE of D among the results (and D(t) where it closes), as
+        :func:`~symnoether.core.charge_equation.charge_equation` derives them; the other
+        laws are named in a note.
+
+        Examples
+        --------
+        >>> import sympy as sp, symnoether as sn
+        >>> from symnoether import models
+        >>> pair = models.scalar_pair()
+        >>> deriv = sn.derive(pair.system(sn.rules.gradient_flow()), pair.generators)
+        >>> deriv.with_charge_equations().result("rescale: D(t)")
+        Eq(D(t), D_0)
+        """
+        result, skipped = self, []
+        for name, law in zip(self.names, self.laws, strict=True):
+            try:
+                found = charge_equation(law)
+            except (InvalidGeneratorError, NotSupportedError):
+                skipped.append(name)
+                continue
+            quantity = sp.Eq(sp.Symbol("D"), found.quantity, evaluate=False)
+            result = result.with_result(f"{name}: quadratic", quantity)
+            result = result.with_result(f"{name}: charge equation", found.equation)
+            if found.solution is not None:
+                result = result.with_result(f"{name}: D(t)", found.solution)
+        if not skipped:
+            return result
+        note = (f"no quadratic charge equation for {', '.join(skipped)}: the generator is not "
+                "ψ = Aq with symmetric MA (see sn.charge_equation)")  # fmt: skip
+        return replace(result, notes=(*result.notes, note))
 
     def result(self, label: str) -> sp.Basic:
         """The result called ``label``."""
