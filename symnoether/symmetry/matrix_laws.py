@@ -51,6 +51,7 @@ Examples
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -58,8 +59,11 @@ import sympy as sp
 from ..budget import check, time_budget
 from ..core.display import aligned_latex, table_text
 from ..core.matrix_noether import MatrixNoetherLaw, matrix_noether
-from ..core.matrix_system import MatrixSystem
-from ..errors import InvalidInputError, NoFirstOrderChargeError
+from ..core.matrix_system import MatrixSystem, substitute
+from ..core.vocabulary import TIME
+from ..errors import InvalidInputError, NoFirstOrderChargeError, VerificationError
+from .lawbound import functional_rank
+from .lierank import lie_bound
 from .members import SymmetryFamily
 from .products import ProductFamily
 
@@ -138,9 +142,14 @@ class MatrixConservationLaws:
         Members of the algebra not derived at matrix level (scalings, translations).
     searched : str
         What was searched; the result is not known to be complete.
-    bound, complete : None
-        The Lie-algebra bound needs explicit entries (``conservation_laws(system.explicit())``
-        at small widths).
+    bound : int or None
+        Gradient flow on at most :data:`MATRIX_BOUND_SIZE` entries: the number of
+        independent conservation laws for every value of the data (Marcotte, Gribonval
+        and Peyré 2023), counted on the explicit entries (``system.explicit()``). None
+        otherwise, with the reason in ``bound_note``.
+    complete : bool or None
+        True when the entries of the conserved pieces' matrix forms have a Jacobian of
+        rank ``bound`` (no law is missing); None without a bound.
     bound_note : str
     """
 
@@ -151,12 +160,9 @@ class MatrixConservationLaws:
     matrix_forms: dict
     skipped: tuple = ()
     searched: str = SEARCHED
-    bound: None = None
-    complete: None = None
-    bound_note: str = (
-        "no bound at matrix level: the Lie-algebra count of Marcotte et al. needs explicit "
-        "entries; run conservation_laws(system.explicit()) at a small width"
-    )
+    bound: int | None = None
+    complete: bool | None = None
+    bound_note: str = "no bound computed"
 
     @property
     def laws(self) -> tuple:
@@ -184,6 +190,8 @@ class MatrixConservationLaws:
         rows += [("broken", str(piece)) for piece in self.broken]
         rows += [("not derived", name) for name in self.skipped]
         rows += [("searched", self.searched), ("bound", self.bound_note)]
+        if self.complete is not None:
+            rows.append(("complete", "yes: no law is missing" if self.complete else "no"))
         return table_text(title, rows)
 
     def _repr_latex_(self) -> str:
@@ -254,10 +262,65 @@ def matrix_conservation_laws(
             form = piece.law.matrix_charges.get(piece.parameter)
             if form is not None:
                 forms[piece.family] = form
+        bound, complete, note = _bound(system, conserved, seed)
     return MatrixConservationLaws(
         system=system, algebra=algebra, conserved=tuple(conserved), broken=tuple(broken),
-        matrix_forms=forms, skipped=tuple(skipped),
+        matrix_forms=forms, skipped=tuple(skipped), bound=bound, complete=complete,
+        bound_note=note,
     )  # fmt: skip
+
+
+MATRIX_BOUND_SIZE = 64
+"""The most entries for which a matrix-level result counts its laws on explicit entries
+(the Lie-algebra rank grows about as the entries to the power 2.3: about 3 s at 64)."""
+
+
+def _bound(system: MatrixSystem, conserved: list, seed: int) -> tuple:
+    """(bound, complete, note): the Marcotte et al. count on the explicit entries, and
+    the rank of the conserved pieces' matrix forms written out entry by entry."""
+    if system.order != 1:
+        return None, None, "no bound: Marcotte et al.'s count is for gradient flow"
+    if system.size > MATRIX_BOUND_SIZE:
+        return (
+            None,
+            None,
+            (
+                f"no bound: {system.size} entries exceed the {MATRIX_BOUND_SIZE} up to which the "
+                "count runs at matrix level; run conservation_laws(system.explicit()) on a "
+                "narrower instance of the model"
+            ),
+        )
+    matrices = system.explicit_matrices()
+    charges = []
+    for piece in conserved:
+        if not piece.law.matrix_charges:
+            charges = None
+            break
+        for form in piece.law.matrix_charges.values():
+            entries = substitute(form.subs(TIME, 0), matrices)
+            charges += list(sp.Matrix(entries)) if isinstance(entries, sp.MatrixBase) else [entries]
+    explicit = system.explicit()
+    result = lie_bound(explicit, seed=seed)
+    if result.bound is None:
+        return None, None, f"no bound: {result.note}"
+    note = f"{result.bound} independent laws ({result.note}), counted on the {system.size} entries"
+    if charges is None:
+        return result.bound, None, note + "; a conserved piece has no matrix form to count"
+    rank = functional_rank(charges, explicit, random.Random(seed))
+    if rank is None:
+        return result.bound, None, note + "; the forms' Jacobian is not rational"
+    if rank > result.bound:
+        raise VerificationError(
+            f"{rank} independent charges exceed the bound {result.bound} on the number of "
+            "conservation laws; please report this system"
+        )
+    if rank < result.bound:
+        note += (
+            f"; the matrix forms give {rank}: {result.bound - rank} not found at matrix level "
+            "(conservation_laws(system.explicit()) also tries every affine generator and "
+            "polynomial laws)"
+        )
+    return result.bound, rank == result.bound, note
 
 
 def _pieces(system: MatrixSystem, family: object) -> list[FamilyPiece]:

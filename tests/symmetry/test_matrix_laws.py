@@ -72,7 +72,9 @@ def test_gradient_flow_conserves_the_balancedness_of_each_interface():
     }
     for name, form in laws.matrix_forms.items():
         np.testing.assert_allclose(numeric(form, values), hand[name])
-    assert laws.bound is None and laws.complete is None and "explicit" in laws.bound_note
+    # 36 entries, within the size the bound is counted at: the Lie-algebra count agrees
+    # with the 2·(4·5/2) = 20 balancedness entries, so nothing is missing
+    assert (laws.bound, laws.complete) == (20, True)
 
 
 def test_momentum_with_weight_decay_conserves_the_antisymmetric_piece():
@@ -125,3 +127,48 @@ def test_prints_and_typesets_the_pieces():
     text = str(laws)
     assert "matrix form [gl(3) at W1 -> W2]" in text and "antisymmetric piece" in text
     assert laws._repr_latex_().startswith("$$")
+
+
+# -- the bound at matrix level (issue 13: counted on explicit entries up to a size) --------
+
+
+def _two_layer_flow(hidden: int, d: int, m: int):
+    W1, W2 = sn.layers(W1=(hidden, d), W2=(m, hidden))
+    x, y = sn.layers(x=(d, 1), y=(m, 1), data=True)
+    e = y - W2 * W1 * x
+    return sn.LearningSystem((W1, W2), e.T * e / 2, rule=sn.rules.gradient_flow(), data=(x, y))
+
+
+def test_the_bound_is_counted_on_the_entries_and_the_balancedness_completes_it():
+    # Marcotte et al.: a hidden width r ≤ d + m gives r(r+1)/2 laws, the symmetric
+    # balancedness entries: here r = 4, d + m = 5, so 10, all in ½(W1W1ᵀ − W2ᵀW2).
+    laws = sn.conservation_laws(_two_layer_flow(4, 3, 2))
+    assert (laws.bound, laws.complete) == (10, True)
+    assert "counted on the 20 entries" in laws.bound_note
+    assert "no law is missing" in str(laws)
+
+
+def test_a_bound_beyond_the_matrix_forms_says_complete_false():
+    # r = 5 > n = d + m = 2: n(n+1)/2 + n(r − n) = 3 + 6 = 9 laws (Marcotte et al.), but
+    # the structured search sees only the 5 rescalings here, none derived at matrix level:
+    # the forms give 0 of 9, and the result must not claim completeness.
+    laws = sn.conservation_laws(_two_layer_flow(5, 1, 1))
+    assert laws.bound == 9 and laws.complete is False
+    assert "9 not found at matrix level" in laws.bound_note
+
+
+def test_no_bound_beyond_the_documented_size_or_off_gradient_flow():
+    from symnoether.symmetry.matrix_laws import MATRIX_BOUND_SIZE
+
+    wide = sn.conservation_laws(_two_layer_flow(8, 8, 8))
+    assert wide.system.size > MATRIX_BOUND_SIZE
+    assert wide.bound is None and wide.complete is None
+    assert f"exceed the {MATRIX_BOUND_SIZE}" in wide.bound_note
+    W1, W2 = sn.layers(W1=(3, 2), W2=(2, 3))
+    x, y = sn.layers(x=(2, 1), y=(2, 1), data=True)
+    e = y - W2 * W1 * x
+    eta, beta = sp.symbols("eta beta", positive=True)
+    heavy = sn.LearningSystem((W1, W2), e.T * e / 2, rule=sn.rules.momentum(eta, beta),
+                              data=(x, y))  # fmt: skip
+    laws = sn.conservation_laws(heavy)
+    assert laws.bound is None and "gradient flow" in laws.bound_note
