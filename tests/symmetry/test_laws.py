@@ -1,6 +1,8 @@
 """conservation_laws: the conserved subspace of the symmetry algebra, checked against hand
 derivations (every expected count and form is derived in the test)."""
 
+import random
+
 import pytest
 import sympy as sp
 
@@ -324,3 +326,45 @@ def test_loss_without_data():
     assert [sp.expand(c) for c in laws.charges] == [w1**2 / 2 - w2**2 / 2]
     assert (laws.bound, laws.complete) == (1, True)
     assert "single loss" in laws.bound_note
+
+
+def test_attention_score_n3_under_momentum():
+    # Conserved iff Dψ is antisymmetric: on gl(3), A antisymmetric (3); on the cross part,
+    # (JWk, εJWq) with off-diagonal blocks J⊗I and εJ⊗I antisymmetric together iff ε = +1,
+    # for each of the 3 antisymmetric J (3): 6 laws, the other 15 − 6 = 9 broken by the
+    # kinetic term.
+    system, algebra, Wq, Wk = attention(sn.rules.momentum(ETA, BETA), n=3)
+    assert algebra.dimension == 15
+    laws = sn.conservation_laws(system, algebra)
+    assert len(laws.charges) == 6
+    expected = []
+    for i in range(3):
+        for j in range(i + 1, 3):
+            J = sp.zeros(3, 3)
+            J[i, j], J[j, i] = 1, -1
+            expected += [sp.Matrix([*(J * Wq), *(J * Wk)]), sp.Matrix([*(J * Wk), *(J * Wq)])]
+    # the generators are linear in the entries: compare spans at a random integer point
+    rng = random.Random(3)
+    point = {q: rng.randint(-9, 9) for q in system.coords}
+    span = sp.Matrix.hstack(*(law.generator for law in laws.laws)).xreplace(point)
+    assert span.rank() == 6
+    assert sp.Matrix.hstack(span, *(v.xreplace(point) for v in expected)).rank() == 6
+    assert len(laws.broken) == 9
+    assert all(d.broken_by == ("kinetic term",) for d in laws.broken)
+
+
+def test_relu_network_without_biases_one_rescale_charge_per_unit():
+    # V = ½(y − Σ_j a_j max(0, w_j·x))²: ψ_j = (w_j, −a_j) has potential ½(|w_j|² − a_j²);
+    # one law per hidden unit, and the Marcotte et al. count for this model is h = 3.
+    W = sn.matrix_coordinates("W", 3, 2)
+    a = sp.Matrix(sn.coordinates("a1:4"))
+    x = sp.Matrix(sn.data("x1:3"))
+    (y,) = sn.data("y")
+    pre = W * x
+    out = sum((a[j] * sp.Max(0, pre[j]) for j in range(3)), sp.S.Zero)
+    system = sn.LearningSystem((W, a), (y - out) ** 2 / 2, rule=sn.rules.gradient_flow(),
+                               data=(*x, y))  # fmt: skip
+    laws = sn.conservation_laws(system)
+    expected = [(W[j, 0] ** 2 + W[j, 1] ** 2 - a[j] ** 2) / 2 for j in range(3)]
+    assert {sp.expand(c) for c in laws.charges} == {sp.expand(e) for e in expected}
+    assert (laws.bound, laws.complete) == (3, True)
