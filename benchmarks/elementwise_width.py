@@ -20,6 +20,10 @@ a fresh process (a cold start: SymPy's caches empty, nothing derived before):
 * ``validate_cold_width_{n}``: ``sn.validate`` (codegen, numba compilation, integration)
   in a fresh process with empty kernel and numba caches, target ≤ 120 s; met only when
   the law validates.
+
+:func:`measure` is the element-wise side of ``benchmarks/matrix_width.py``: one system of
+its sweep, on explicit entries (``system.explicit()``), in a fresh process with empty
+caches and a time limit.
 """
 
 from __future__ import annotations
@@ -30,9 +34,11 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-FIGURES: list[dict] = []
+from run import FIGURES, emit  # benchmarks/run.py: one JSON line a figure
+
 POINTS = 3
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,22 +133,82 @@ def run(script: str, n: int, limit: float, env: dict | None = None) -> tuple[flo
     return float(seconds), right == "True"
 
 
-def emit(name: str, value, op: str, bound: float, *, ok: bool, key: str, **extra) -> None:
-    """One JSON line: ``key`` = value (None: not measured, never met), its target and
-    ``met`` (the target holds and ``ok``: the answer behind the figure is right)."""
-    holds = value is not None and (value <= bound if op == "<=" else value >= bound)
-    line = {"name": name, key: None if value is None else round(value, 4)}
-    line.update({"target": f"{op} {bound:g}", "met": bool(ok and holds), **extra})
-    FIGURES.append(line)
-    print(json.dumps(line), flush=True)
-
-
 def cold_environment(folder: str) -> dict:
     """The environment of a cold validation: empty numba and kernel caches in ``folder``."""
     numba, kernels = Path(folder, "numba"), Path(folder, "kernels")
     for path in (numba, kernels):
         path.mkdir(mode=0o700)
     return {**os.environ, "NUMBA_CACHE_DIR": str(numba), "SYMNOETHER_CACHE_DIR": str(kernels)}
+
+
+ELEMENTWISE = """
+import json, sys, time
+import numpy as np, sympy as sp, symnoether as sn
+from symnoether.core.matrix_system import substitute
+from symnoether.core.vocabulary import matrix_coordinates
+name, n, t_end, repeat, out = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), *sys.argv[4:]
+n, repeat = int(n), int(repeat)
+system, generator, symbols = build(name, n)
+layers, x, y, A = symbols
+q0, params = values(name, n, symbols)
+start = time.perf_counter()
+explicit = system.explicit()
+matrices = {**system.explicit_matrices(), A: matrix_coordinates("A", n, n)}
+psi = tuple(sp.zeros(n, n) if g == 0 else substitute(g, matrices) for g in generator)
+law = sn.noether(explicit, psi)
+print(json.dumps({"derive_s": time.perf_counter() - start}), flush=True)
+entries = {}
+for key, value in params.items():
+    if isinstance(key, sp.MatrixSymbol):
+        entries.update(zip(matrices[key], np.ravel(value)))
+    else:
+        entries[key] = value
+q = np.concatenate([q0[W].ravel() for W in layers])
+start, cpu = time.perf_counter(), time.process_time()
+kernels = sn.compile(explicit, law)
+report = sn.validate(explicit, law, q, params=entries, t_end=0.001, kernels=kernels)
+print(json.dumps({"compile_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu,
+                  "first_passed": bool(report.passed)}), flush=True)
+p, y0 = kernels.pack(entries), np.concatenate([q, np.zeros_like(q)])
+info, zlast = integrate(kernels.module, y0, p, t_end)
+seconds = min(timed(lambda: integrate(kernels.module, y0, p, t_end)) for _ in range(repeat))
+np.save(out, zlast)
+report = sn.validate(explicit, law, q, params=entries, t_end=t_end, kernels=kernels)
+print(json.dumps({"s_per_unit_time": seconds / t_end, "steps": int(info[2]),
+                  "law_passed": bool(report.passed), "max_residual": report.max_residual}))
+"""
+
+
+def measure(systems: str, name: str, n: int, *, t_end: float, repeat: int, limit: float) -> dict:
+    """The element-wise path of system ``name`` (``build``/``values``/``integrate``/``timed``
+    defined by the source ``systems``) at width n, in a fresh process with empty caches,
+    stopped after ``limit`` seconds: {"derive_s", "compile_s", "cpu_s", "s_per_unit_time",
+    "state" (the state at t_end), …}, with what it reached; "stopped" when it ran past."""
+    with tempfile.TemporaryDirectory(prefix="symnoether-ew-") as folder:
+        env = cold_environment(folder)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        log, state = Path(folder, "out.txt"), Path(folder, "state.npy")
+        with open(log, "w") as out:
+            args = [sys.executable, "-c", systems + ELEMENTWISE, name, str(n), str(t_end),
+                    str(repeat), str(state)]  # fmt: skip
+            process = subprocess.Popen(args, stdout=out, stderr=subprocess.PIPE, env=env, text=True)
+            start = time.perf_counter()
+            try:
+                _, err = process.communicate(timeout=limit)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.communicate()
+                err = None
+        result: dict = {"seconds": time.perf_counter() - start, "stopped": err is None}
+        for line in log.read_text().splitlines():
+            result.update(json.loads(line))
+        if err is not None and process.returncode != 0:
+            result["error"] = err.strip().splitlines()[-1][:300] if err.strip() else "failed"
+        if state.exists():
+            import numpy as np
+
+            result["state"] = np.load(state)
+        return result
 
 
 def main() -> int:

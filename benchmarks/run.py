@@ -128,12 +128,14 @@ OPERATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt}
 FIGURES: list[dict] = []
 
 
-def emit(name: str, value: float, op: str, bound: float, *, key: str = "ratio", ok=True,
+def emit(name: str, value: float | None, op: str, bound: float, *, key: str = "ratio", ok=True,
          **extra) -> None:  # fmt: skip
     """One JSON line: ``key`` = value, its target ``op bound``, and ``met`` (the target
-    holds and ``ok``: the answers behind the figure agree)."""
-    met = bool(ok) and bool(OPERATORS[op](value, bound))
-    line = {"name": name, key: round(value, 4), "target": f"{op} {bound:g}", "met": met, **extra}
+    holds and ``ok``: the answers behind the figure agree; a value None, not measured,
+    is never met)."""
+    met = value is not None and bool(ok) and bool(OPERATORS[op](value, bound))
+    shown = None if value is None else round(value, 4)
+    line = {"name": name, key: shown, "target": f"{op} {bound:g}", "met": met, **extra}
     FIGURES.append(line)
     print(json.dumps(line), flush=True)
 

@@ -65,6 +65,10 @@ KERNEL_NAMES = frozenset(
 )
 """The kernels (and constants) of every generated module, scalar or matrix."""
 
+ADD_GROUP = 100
+"""The most terms :class:`FloatPrinter` prints in one flat sum (Python's parser nests a
+flat sum one level per term)."""
+
 
 class FloatPrinter(PythonCodePrinter):
     """Python printer whose numbers are floats (numba unifies branches and args)."""
@@ -89,6 +93,20 @@ class FloatPrinter(PythonCodePrinter):
 
     def _print_Float(self, expr):
         return repr(float(expr))
+
+    def _print_Add(self, expr, order=None):
+        # Python parses a + b + c + … as a left-nested tree, and compile()/ast.parse
+        # refuse one a few thousand terms deep (RecursionError): a long sum is printed
+        # in parenthesised groups of at most ADD_GROUP terms, groups of groups beyond
+        terms = self._as_ordered_terms(expr, order=order)
+        if len(terms) <= ADD_GROUP:
+            return super()._print_Add(expr, order=order)
+        parts = [super(FloatPrinter, self)._print_Add(sp.Add(*terms[i : i + ADD_GROUP],
+                 evaluate=False)) for i in range(0, len(terms), ADD_GROUP)]  # fmt: skip
+        while len(parts) > ADD_GROUP:
+            parts = [" + ".join(f"({s})" for s in parts[i : i + ADD_GROUP])
+                     for i in range(0, len(parts), ADD_GROUP)]  # fmt: skip
+        return " + ".join(f"({s})" for s in parts)
 
     def _print_Pow(self, expr, rational=False):
         base, exponent = expr.as_base_exp()

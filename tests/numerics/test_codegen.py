@@ -4,7 +4,9 @@ on-disk cache (content hash, corruption, bit-identical reuse, concurrent compile
 
 from __future__ import annotations
 
+import ast
 import importlib
+import math
 import os
 import subprocess
 import sys
@@ -17,6 +19,7 @@ import sympy as sp
 import symnoether as sn
 from symnoether import models
 from symnoether.numerics.codegen import cache_dir, compile_kernels
+from symnoether.numerics.kernel_source import FloatPrinter
 
 # the module, not sn.validate (the function of the same name shadows it)
 validation = importlib.import_module("symnoether.numerics.validate")
@@ -108,6 +111,24 @@ def test_piecewise_integer_zeros_and_mixed_numbers_compile():
     psi = np.empty(2)
     kernels.psi(np.array([1.0, 1.0]), kernels.pack(), psi)
     assert psi.tolist() == [1.0, 0.0]
+
+
+def test_a_sum_of_thousands_of_terms_prints_as_source_python_compiles():
+    """A flat sum nests one level a term in Python's parser: printed as it is, the 7,140
+    terms below raise RecursionError in ast.parse and compile() (the element-wise rate of
+    a two-layer width-8 network has this many); printed in groups, it compiles and its
+    value is the sum of the terms, added up here term by term."""
+    ys = sp.symbols("y0:120")
+    pairs = [(i, j) for i in range(120) for j in range(i + 1, 120)]
+    coefficient = {(i, j): (-1) ** (i + j) * ((i + 2 * j) % 5 + 1) for i, j in pairs}
+    expr = sp.Add(*(coefficient[i, j] * ys[i] * ys[j] for i, j in pairs))
+    assert len(expr.args) == len(pairs) == 7140
+    source = FloatPrinter({"standard": "python3", "strict": True}).doprint(expr)
+    ast.parse(source)
+    code = compile(source, "<sum>", "eval")
+    values = {f"y{k}": 0.01 * (k + 1) * (-1) ** k for k in range(120)}
+    want = math.fsum(c * values[f"y{i}"] * values[f"y{j}"] for (i, j), c in coefficient.items())
+    assert eval(code, {"math": math}, values) == pytest.approx(want, rel=1e-12)
 
 
 def test_source_is_cached_under_its_hash_and_describes_itself():
