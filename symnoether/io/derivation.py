@@ -328,13 +328,19 @@ def _discovered(system: LearningSystem) -> tuple[list, list, list, tuple]:
             laws.append(direction.law)
     for law in found.polynomial_laws:  # no generator: not a Noether law
         notes.append(f"conserved, found by a polynomial ansatz (no affine symmetry): {law}")
-    if found.bound is None:
-        notes.append(found.bound_note)
-    else:
-        status = "complete" if found.complete else "INCOMPLETE: some laws are missing"
-        notes.append(f"bound: {found.bound_note} ({status})")
+    notes.append(_bound_note(found))
     forms = tuple((form.formula, form.latex, form.matrix) for form in found.forms)
     return names, laws, notes, forms
+
+
+def _bound_note(found: object) -> str:
+    """The bound on the number of laws and whether the laws found reach it."""
+    if found.bound is None:
+        return found.bound_note
+    if found.complete is None:
+        return f"bound: {found.bound_note}"
+    status = "complete" if found.complete else "INCOMPLETE: some laws are missing"
+    return f"bound: {found.bound_note} ({status})"
 
 
 def _discovered_pieces(system: MatrixSystem) -> tuple[list, list, list, tuple]:
@@ -355,7 +361,7 @@ def _discovered_pieces(system: MatrixSystem) -> tuple[list, list, list, tuple]:
             names.append(f"{piece.family}, {piece.piece}")
             laws.append(piece.law)
     notes += [f"not derived at matrix level: {name}" for name in found.skipped]
-    notes.append(found.bound_note)
+    notes.append(_bound_note(found))
     forms = tuple(
         (f"C [{name}] (Q = tr(A^T C))", rf"C\ \text{{[{name}]}}", matrix)
         for name, matrix in found.matrix_forms.items()
