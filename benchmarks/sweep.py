@@ -18,6 +18,9 @@ scale symmetry under heavy ball with weight decay), its validation() inputs:
   point) on a LocalCluster of 2 worker processes vs 1 (target >= 1.7 on 2 free cores);
 - dask_overhead: (1-worker cluster time − in-process time) / in-process time on that
   workload (target <= 0.10).
+- same_sweep_in_plain_processes (informational): that workload split in two halves run
+  by 2 forked processes at once, over one process running it all: the 2-process speedup
+  of this very work with no Dask in the way.
 - machine_parallel_ceiling (informational): the throughput of 2 processes running a
   compute-bound numba loop over 1 process, i.e. what this machine's 2 cores give to any
   2-worker sweep (1.84 measured on the idle 2-core CI machine).
@@ -137,6 +140,8 @@ def main() -> None:
     start = time.perf_counter()
     sn.sweep(deriv, heavy, **discrete)
     local = time.perf_counter() - start
+    _emit("same_sweep_in_plain_processes", **_plain_processes(deriv, heavy, discrete),
+          target=None, met=None)  # fmt: skip
     timings = {}
     for workers in (1, 2):
         with (
@@ -177,6 +182,45 @@ def _spin(barrier, results, n: int) -> None:
     start = time.perf_counter()
     work(n)
     results.put(time.perf_counter() - start)
+
+
+def _sweep_half(barrier, results, deriv, grid, options) -> None:
+    import symnoether as sn
+
+    barrier.wait()
+    start = time.perf_counter()
+    sn.sweep(deriv, grid, **options)
+    results.put(time.perf_counter() - start)
+
+
+def _plain_processes(deriv, grid, options) -> dict:
+    """Informational: the same in-process sweep, split in two halves run by 2 forked
+    processes at once, over one process running both halves: the 2-process speedup of
+    this very workload with no Dask at all (compiled kernels inherited by fork)."""
+    import multiprocessing
+
+    import symnoether as sn
+
+    fork = multiprocessing.get_context("fork")
+    (eta, etas), (lam, lams) = grid.axes
+    middle = len(etas) // 2
+    halves = [sn.grid({eta: etas[:middle], lam: lams}, seeds=grid.seeds),
+              sn.grid({eta: etas[middle:], lam: lams}, seeds=grid.seeds)]  # fmt: skip
+
+    def run(parts: list) -> float:
+        barrier, results = fork.Barrier(len(parts)), fork.Queue()
+        jobs = [fork.Process(target=_sweep_half, args=(barrier, results, deriv, part, options))
+                for part in parts]  # fmt: skip
+        for job in jobs:
+            job.start()
+        times = [results.get() for _ in jobs]
+        for job in jobs:
+            job.join()
+        return max(times)
+
+    one = min(run([grid]) for _ in range(2))
+    two = min(run(halves) for _ in range(2))
+    return {"one_process_s": one, "two_processes_s": two, "speedup": one / two}
 
 
 def _machine_ceiling(n: int = 200_000_000) -> dict:

@@ -6,7 +6,6 @@ hand formula vs ``sp.lambdify`` of the law), and against the element-wise law.""
 from __future__ import annotations
 
 import importlib
-import time
 
 import numpy as np
 import pytest
@@ -236,9 +235,7 @@ def test_per_neuron_rescaling_of_a_width_64_relu_layer():
         (W1, W2), e.T * e / 2, rule=sn.rules.gradient_descent(eta), data=(x, y)
     )
     D = DiagMatrix(sp.MatrixSymbol("d", 64, 1))
-    start = time.perf_counter()
     law = sn.noether(system, (D * W1, -W2 * D))
-    assert time.perf_counter() - start < 60
     # relu(D z) = D relu(z) for a positive diagonal D: the loss is invariant; ψ is linear
     # so Dψ[Ẇ] = ψ(Ẇ) and KSB = m e^{t/τ}[tr(Ẇ1ᵀDẆ1) − tr(Ẇ2ᵀẆ2D)]
     V1, V2 = system.velocities
@@ -253,17 +250,14 @@ def test_per_neuron_rescaling_of_a_width_64_relu_layer():
     assert sn.noether(system, (A * W1, -W2 * A)).loss_breaking != 0
 
 
-def test_width_64_derivations_take_seconds():
-    timings = {}
+def test_width_64_derivations_prove_the_gl_symmetry():
+    # (their time, flat in the width, is measured in benchmarks/matrix_width.py)
     for widths in ((32, 64, 10), (32, 64, 64, 10)):
         system, layers, _ = linear(widths, sn.rules.momentum(eta, beta), decay=True)
         A = sp.MatrixSymbol("A", 64, 64)
         generator = (A * layers[0], -layers[1] * A) + (0,) * (len(layers) - 2)
-        start = time.perf_counter()
         law = sn.noether(system, generator)
-        timings[len(layers)] = time.perf_counter() - start
         assert law.loss_breaking == 0
-    assert max(timings.values()) < 30, timings
 
 
 # -- soundness: each gate can fail ------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import pickle
-import time
 
 import pytest
 import sympy as sp
@@ -135,7 +134,6 @@ def test_width_64_three_layers_builds_in_seconds():
     W1, W2, W3 = sn.layers(W1=(64, 32), W2=(64, 64), W3=(10, 64))
     x, y = sn.layers(x=(32, 1), y=(10, 1), data=True)
     e = y - W3 * W2 * W1 * x
-    start = time.perf_counter()
     system = sn.LearningSystem(
         (W1, W2, W3),
         e.T * e / 2,
@@ -143,8 +141,7 @@ def test_width_64_three_layers_builds_in_seconds():
         data=(x, y),
         regularizers=[sn.rules.weight_decay(lam)],
     )
-    accelerations = system.accelerations
-    assert time.perf_counter() - start < 10
+    accelerations = system.accelerations  # (its time: benchmarks/matrix_width.py)
     assert system.size == 64 * 32 + 64 * 64 + 10 * 64
     assert [a.shape for a in accelerations] == [W.shape for W in (W1, W2, W3)]
 

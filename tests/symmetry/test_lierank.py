@@ -1,6 +1,5 @@
 """The Marcotte–Gribonval–Peyré bound D − dim Lie(W)(θ), on cases counted by hand."""
 
-import time
 
 import pytest
 import sympy as sp
@@ -81,12 +80,11 @@ def test_too_many_coordinates():
         lie_bound(flow(q, sum(q) ** 2))
 
 
-def test_bound_of_a_4_4_4_linear_network_is_fast():
-    # 32 parameters, r = 4: bound 4·5/2 = 10 (d + m = 8 ≥ 4), within the issue's 10 s.
+def test_bound_of_a_4_4_4_linear_network():
+    # 32 parameters, r = 4: bound 4·5/2 = 10 (d + m = 8 ≥ 4). Its time (issue: ≤ 10 s) is
+    # measured in benchmarks/conservation_laws.py, not asserted here.
     net = models.linear_network(4, 4, 4).system(sn.rules.gradient_flow())
-    start = time.perf_counter()
     assert lie_bound(net).bound == 10
-    assert time.perf_counter() - start < 10
 
 
 @pytest.mark.parametrize(("d", "h"), [(2, 2), (3, 2), (3, 3)])
@@ -149,11 +147,9 @@ def test_polynomial_laws_of_a_linear_network_are_the_balancedness():
 
 def test_bound_of_a_relu_network_4_6_is_fast():
     # d = 4, h = 6 (36 parameters): 1 + 6 + 15 + 20 + 15 = 57 of 64 patterns; bound h = 6,
-    # within the issue's 10 s.
+    # its time (issue: ≤ 10 s) is measured in benchmarks/conservation_laws.py.
     net = models.relu_network(4, 6).system(sn.rules.gradient_flow())
-    start = time.perf_counter()
     result = lie_bound(net)
-    assert time.perf_counter() - start < 10
     assert result.bound == 6
     assert "the 57 of 64 activation patterns" in result.note
 
