@@ -23,7 +23,7 @@ scale symmetry under heavy ball with weight decay), its validation() inputs:
   of this very work with no Dask in the way.
 - machine_parallel_ceiling (informational): the throughput of 2 processes running a
   compute-bound numba loop over 1 process, i.e. what this machine's 2 cores give to any
-  2-worker sweep (1.84 measured on the idle 2-core CI machine).
+  2-worker sweep (1.84 and 1.96 in two runs on the idle 2-core CI machine).
 Cluster start-up is outside the timings; each cluster's workers are warmed first.
 """
 
