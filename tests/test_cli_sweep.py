@@ -146,7 +146,8 @@ def test_sweep_check_stability_from_the_command_line(sgd_script, tmp_path, capsy
     grid = ["--grid", "lambda=" + ",".join(map(str, values))]
     args = ["sweep", str(sgd_script), *grid, "--check", "stability", "--point", "w1=0, w2=0"]
     assert main([*args, "--out", str(tmp_path / "mean"), "--quiet"]) == 0
-    assert "4 rows (4 points × 1 seeds): 2 stable (exponent < 0), 2 not" in capsys.readouterr().out
+    expected = "4 rows (4 points × 1 seeds): 2 stable (exponent < 0), 2 unstable"
+    assert expected in capsys.readouterr().out
     table = _table(tmp_path / "mean")
     assert np.allclose(table["max_error"], [1 - v for v in values], rtol=0, atol=1e-12)
     assert table["passed"].tolist() == [False, False, True, True]
@@ -192,3 +193,20 @@ def test_sweep_check_sgd_from_the_command_line(sgd_script, tmp_path, capsys):
 def test_bad_check_options_exit_2(sgd_script, capsys, extra, message):
     assert main(["sweep", str(sgd_script), "--grid", "lambda=0.5", *extra, "--quiet"]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_stability_summary_counts_a_point_that_raised_apart():
+    import math
+
+    import pandas as pd
+
+    from symnoether.cli.sweep_command import summary
+
+    table = pd.DataFrame({
+        "law": ["stability"] * 3, "point": [0, 1, 2], "seed": [0, 0, 0],
+        "passed": [True, False, False], "max_error": [-0.5, 0.25, math.nan],
+        "error": ["", "", "the point is not fixed"],
+    })  # fmt: skip
+    text = summary(table)
+    assert "1 stable (exponent < 0), 1 unstable, 1 raised" in text
+    assert "exponent from -0.5 to 0.25" in text

@@ -197,12 +197,18 @@ def summary(table) -> str:
     rows = len(table)
     if set(table["law"]) == {"stability"}:
         stable = int(table["passed"].sum())
-        return (
+        raised = int((table["error"] != "").sum())
+        text = (
             f"sweep: {rows} rows ({table['point'].nunique()} points × "
             f"{table['seed'].nunique()} seeds): {stable} stable (exponent < 0), "
-            f"{rows - stable} not; exponent from {table['max_error'].min():.3g} to "
-            f"{table['max_error'].max():.3g}"
+            f"{rows - stable - raised} unstable"
         )
+        text += f", {raised} raised (see the error column)" if raised else ""
+        if raised < rows:
+            text += (
+                f"; exponent from {table['max_error'].min():.3g} to {table['max_error'].max():.3g}"
+            )
+        return text
     passed = int(table["passed"].sum())
     diverged = int(table["diverged"].sum())
     errors = int(((table["error"] != "") & ~table["diverged"]).sum())

@@ -183,9 +183,11 @@ def matrix_charge_equation(law: MatrixNoetherLaw, *, name: str = "D") -> MatrixC
     """
     system = law.system
     taken = {M.name for M in (*system.layers, *system.velocities, *system.data)}
+    taken |= {M.name for part in law.generator for M in sp.sympify(part).atoms(sp.MatrixSymbol)}
     if name in taken:
         raise InvalidInputError(
-            f"name = {name!r} is a matrix of the system already; pass another, e.g. name='C'"
+            f"name = {name!r} is a matrix of the system or its generator already; pass "
+            "another, e.g. name='C'"
         )
     S, sides = _parameter(law)
     Z = sp.MatrixSymbol("_Z", *S.shape)

@@ -147,11 +147,12 @@ class ConservationLaws:
         P = Ẇ₁W₁ᵀ − W₂ᵀẆ₂ under momentum, the vector ``(|w_in,j|² + b_j² − |w_out,j|²)_j``
         of per-unit rescalings, the translations' (𝟙ᵀW, 𝟙ᵀb).
     functional_rank : int or None
-        How many of the charges are functionally independent: the rank of their Jacobian
-        (over the coordinates, and the velocities for a second-order rule) at a random
-        point, the count ``complete`` compares with ``bound``. Below ``len(charges)`` when
-        some charges are functions of the others (a hidden layer wider than d + m).
-        None when the charges are not rational at rational points.
+        The rank of the charges' Jacobian (over the coordinates, and the velocities for
+        a second-order rule), the largest at two random rational points: at most their
+        generic rank and equal to it with probability 1, the count ``complete`` compares
+        with ``bound`` (an underestimate could only make ``complete`` False). Below
+        ``len(charges)`` when some charges appear to be functions of the others (a hidden
+        layer wider than d + m). None when the charges are not rational at rational points.
     """
 
     system: LearningSystem = field(repr=False)
@@ -186,7 +187,9 @@ class ConservationLaws:
     def __str__(self) -> str:
         title = self._title()
         rows: list = []
-        if self.bound is not None:
+        if self.bound is not None and self.complete is None:
+            rows.append(("bound", self.bound_note))
+        elif self.bound is not None:
             status = "complete" if self.complete else "INCOMPLETE: laws are missing"
             rows.append(("bound", f"{self.bound} independent laws exist ({status})"))
         else:
@@ -195,8 +198,9 @@ class ConservationLaws:
             rows.append(
                 (
                     "functional rank",
-                    f"{self.functional_rank} of the {len(self.charges)} charges are "
-                    "functionally independent (the others are functions of them)",
+                    f"the {len(self.charges)} charges' Jacobian has rank "
+                    f"{self.functional_rank} at random points: the others appear to be "
+                    "functions of them",
                 )
             )
         for form in self.forms:
@@ -225,8 +229,8 @@ class ConservationLaws:
             else:
                 rows.append((lhs + r",\ \dot Q", notation.latex(direction.law.rate)))
         if self.bound is not None:
-            status = "complete" if self.complete else "incomplete"
-            rows.append((r"\text{bound}", rf"{self.bound}\ \text{{({status})}}"))
+            status = {True: "complete", False: "incomplete", None: "count of charges unknown"}
+            rows.append((r"\text{bound}", rf"{self.bound}\ \text{{({status[self.complete]})}}"))
         if not rows:
             return r"$$\text{no conservation law}$$"
         return aligned_latex(rows)
@@ -238,15 +242,15 @@ class ConservationLaws:
         """The laws as Markdown: the title and the bound in text, the forms, charges and
         broken directions as ``$$``-math (:meth:`to_latex`)."""
         lines = [f"**{self._title()}**", ""]
-        if self.bound is not None:
+        if self.bound is not None and self.complete is not None:
             status = "complete" if self.complete else "INCOMPLETE: laws are missing"
             lines.append(f"- bound: {self.bound} independent laws exist ({status})")
         else:
             lines.append(f"- {self.bound_note}")
         if self.functional_rank is not None and self.functional_rank < len(self.charges):
             lines.append(
-                f"- functional rank: {self.functional_rank} of the {len(self.charges)} "
-                "charges are functionally independent"
+                f"- functional rank: the {len(self.charges)} charges' Jacobian has rank "
+                f"{self.functional_rank} at random points"
             )
         for form in self.forms:
             label = "vector form" if form.is_vector else "matrix form"

@@ -186,7 +186,8 @@ def _activation_patterns(
         return replaced, data, sigmas, None, note
     patterns = _realised_patterns(pre, coords, inputs, rng)
     if patterns is None:
-        return None, data, (), None, "the ReLU pre-activations are not affine in the inputs"
+        why = "are not affine in the inputs" if inputs else "see no data input"
+        return None, data, (), None, f"the ReLU pre-activations {why}"
     note = (
         f"; {len(units)} ReLU units on {len(inputs)} inputs: the {len(patterns)} of "
         f"{2 ** len(units)} activation patterns realised near a random θ"
@@ -200,6 +201,8 @@ def _realised_patterns(pre: list, coords: tuple, inputs: list, rng: random.Rando
     of θ)."""
     from scipy.optimize import linprog
 
+    if not inputs:  # a pre-activation that sees no data: no pattern to count over inputs
+        return None
     point = {q: sp.Rational(rng.choice([-1, 1]) * rng.randint(1, 97), 97) for q in coords}
     rows, offsets = [], []
     for z in pre:

@@ -201,7 +201,8 @@ def _generic(parts: list) -> tuple:
     """A unit's parts without its index (units of one family compare equal)."""
     out = []
     for sign, (kind, name, _) in parts:
-        out.append((sign, kind, _SUFFIX.match(name).group(1) if kind == "scalar" else name))
+        match = _SUFFIX.match(name) if kind == "scalar" else None
+        out.append((sign, kind, match.group(1) if match else name))
     return tuple(out)
 
 

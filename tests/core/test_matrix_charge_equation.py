@@ -98,6 +98,10 @@ def test_matrix_refusals():
     law = sn.noether(gd, (MS * MW1, -MW2 * MS))
     with pytest.raises(sn.InvalidInputError, match="'W1' is a matrix of the system"):
         sn.charge_equation(law, name="W1")
+    # the generator's own matrix cannot name the balancedness either
+    (parameter,) = {M for M in MS.atoms(sp.MatrixSymbol)}
+    with pytest.raises(sn.InvalidInputError, match="of the system or its generator"):
+        sn.charge_equation(law, name=parameter.name)
     with pytest.raises(sn.VerificationError, match="kinetic breaking"):
         sn.charge_equation(dataclasses.replace(law, kinetic_breaking=sp.S.Zero))
 

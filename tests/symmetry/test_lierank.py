@@ -166,3 +166,16 @@ def test_potential_terms_come_from_a_polynomial_ring():
     assert _rational_terms(1 / a, (a,)) is None
     assert _rational_terms(0.5 * a, (a,)) is None
     assert _rational_terms(a * b, (a,)) is None  # b is neither data nor a coordinate
+
+
+@pytest.mark.parametrize("with_data", [True, False])
+def test_a_relu_that_sees_no_data_input_gets_no_bound_not_a_sympy_error(with_data):
+    # V = ½(y − a·relu(w)·x)²: the pre-activation w has no input to count patterns over
+    # (this used to leak sympy's GeneratorsNeeded); the bound is refused with the reason.
+    a, w = sn.coordinates("a w")
+    x, y = sn.data("x y")
+    loss = (y - a * sp.Max(0, w) * x) ** 2 / 2 if with_data else (1 - a * sp.Max(0, w)) ** 2 / 2
+    data = {"data": (x, y)} if with_data else {}
+    flow = sn.LearningSystem((a, w), loss, rule=sn.rules.gradient_flow(), **data)
+    laws = sn.conservation_laws(flow)
+    assert laws.bound is None and "see no data input" in laws.bound_note
