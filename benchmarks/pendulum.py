@@ -22,17 +22,16 @@ difference expanded after ``expand_trig`` is 0), beyond at ``POINTS`` random poi
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 import time
 
 import sympy as sp
+from run import emit, finished  # benchmarks/run.py: one JSON line a figure
 from sympy.physics.mechanics import LagrangesMethod, dynamicsymbols
 
 import symnoether as sn
 
-FIGURES: list[dict] = []
 REPEAT = 2
 POINTS = 3
 
@@ -99,15 +98,6 @@ def timed(function, n: int):
     return min(seconds for seconds, _ in runs), runs[-1][1]
 
 
-def emit(name: str, value, op: str, bound: float, *, ok: bool, key: str, **extra) -> None:
-    """One JSON line: ``key`` = value, its target and ``met`` (target holds and ok)."""
-    holds = value is not None and (value <= bound if op == "<=" else value >= bound)
-    line = {"name": name, key: None if value is None else round(value, 4)}
-    line.update({"target": f"{op} {bound:g}", "met": bool(ok and holds), **extra})
-    FIGURES.append(line)
-    print(json.dumps(line), flush=True)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 to 5 links")
@@ -123,11 +113,7 @@ def main() -> int:
             baseline_seconds=round(their_seconds, 4), baseline="sympy LagrangesMethod",
             agreement="exact" if n <= 3 else f"{POINTS} random points",
         )  # fmt: skip
-    missed = [f["name"] for f in FIGURES if not f["met"]]
-    if args.check and missed:
-        print(f"missed targets: {', '.join(missed)}", file=sys.stderr)
-        return 1
-    return 0
+    return finished(args.check)
 
 
 if __name__ == "__main__":

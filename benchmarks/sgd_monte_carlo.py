@@ -54,7 +54,7 @@ import sympy as sp  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from run import FIGURES, best, emit  # noqa: E402  (benchmarks/run.py: one JSON line a figure)
+from run import best, emit, finished  # noqa: E402  (benchmarks/run.py: one JSON line a figure)
 
 import symnoether as sn  # noqa: E402
 from symnoether.numerics.stochastic_mc import stream_keys  # noqa: E402
@@ -290,11 +290,7 @@ def main() -> int:
     print(json.dumps({"name": "derivation_s", "seconds": round(derive_s, 2),
                       "z": round(one_report[-1].z, 3),
                       "passed": bool(one_report[-1].passed)}), flush=True)  # fmt: skip
-    missed = [f["name"] for f in FIGURES if not f["met"]]
-    if args.check and missed:
-        print(f"missed targets: {', '.join(missed)}", file=sys.stderr)
-        return 1
-    return 0
+    return finished(args.check)
 
 
 if __name__ == "__main__":

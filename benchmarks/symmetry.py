@@ -33,30 +33,16 @@ Figures:
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import sys
 import time
 
 import numpy as np
 import sympy as sp
+from run import emit, finished  # benchmarks/run.py: one JSON line a figure
 
 from symnoether import models
 from symnoether.symmetry import find_symmetries
-
-FIGURES: list[dict] = []
-
-
-def _emit(name: str, value, op: str, bound: float, *, ok: bool, key: str, **extra) -> None:
-    """One JSON line: ``key`` = value (None: not measured, never met), its target and
-    ``met`` (the target holds and ``ok``: the answer behind the figure is right)."""
-    holds = value is not None and (value <= bound if op == "<=" else value >= bound)
-    met = bool(ok and holds)
-    shown = None if value is None else round(value, 4)
-    line = {"name": name, key: shown, "target": f"{op} {bound:g}", "met": met, **extra}
-    FIGURES.append(line)
-    print(json.dumps(line), flush=True)
-
 
 # -- the baseline ----------------------------------------------------------------------
 
@@ -161,10 +147,10 @@ def _general_figure(name, d, r, m, limit, op, bound, key) -> None:
         extra.update(baseline_seconds=round(baseline_seconds, 3), baseline_dimension=len(basis),
                      same_solution_space=agree)  # fmt: skip
     if key == "ratio":  # no finished baseline, no ratio: not met
-        _emit(name, ratio, op, bound, ok=ok, key=key, seconds=round(seconds, 3), **extra)
+        emit(name, ratio, op, bound, ok=ok, key=key, seconds=round(seconds, 3), **extra)
     else:
         extra["ratio"] = None if ratio is None else round(ratio, 4)
-        _emit(name, seconds, op, bound, ok=ok, key=key, **extra)
+        emit(name, seconds, op, bound, ok=ok, key=key, **extra)
 
 
 def main() -> int:
@@ -187,18 +173,14 @@ def main() -> int:
     names = sorted(f.name for f in algebra.families)
     expected = sorted([f"gl({width}) at W1 -> W2", f"gl({width}) at W2 -> W3"])
     right = algebra.dimension == 2 * width * width and names == expected
-    _emit(
+    emit(
         f"structured_linear_net_3x{width}", seconds, "<=", 60.0, ok=right, key="seconds",
         dimension=algebra.dimension, expected_dimension=2 * width * width, families=names,
         parameters=3 * width * width, ratio=None,
         baseline_note="none: no baseline runs on this problem (a general affine search has "
         f"{(3 * width * width) ** 2:.2e} unknowns)",
     )  # fmt: skip
-    missed = [f["name"] for f in FIGURES if not f["met"]]
-    if args.check and missed:
-        print(f"missed targets: {', '.join(missed)}", file=sys.stderr)
-        return 1
-    return 0
+    return finished(args.check)
 
 
 if __name__ == "__main__":
