@@ -197,26 +197,15 @@ def _plain_processes(deriv, grid, options) -> dict:
     """Informational: the same in-process sweep, split in two halves run by 2 forked
     processes at once, over one process running both halves: the 2-process speedup of
     this very workload with no Dask at all (compiled kernels inherited by fork)."""
-    import multiprocessing
-
     import symnoether as sn
 
-    fork = multiprocessing.get_context("fork")
     (eta, etas), (lam, lams) = grid.axes
     middle = len(etas) // 2
     halves = [sn.grid({eta: etas[:middle], lam: lams}, seeds=grid.seeds),
               sn.grid({eta: etas[middle:], lam: lams}, seeds=grid.seeds)]  # fmt: skip
 
     def run(parts: list) -> float:
-        barrier, results = fork.Barrier(len(parts)), fork.Queue()
-        jobs = [fork.Process(target=_sweep_half, args=(barrier, results, deriv, part, options))
-                for part in parts]  # fmt: skip
-        for job in jobs:
-            job.start()
-        times = [results.get() for _ in jobs]
-        for job in jobs:
-            job.join()
-        return max(times)
+        return _at_once(_sweep_half, [(deriv, part, options) for part in parts])
 
     one = min(run([grid]) for _ in range(2))
     two = min(run(halves) for _ in range(2))
@@ -226,21 +215,25 @@ def _plain_processes(deriv, grid, options) -> dict:
 def _machine_ceiling(n: int = 200_000_000) -> dict:
     """Informational: what 2 processes of pure compute give over 1 on this machine (the
     most any 2-worker sweep can reach here), with the same fork/barrier for both."""
+    one = min(_at_once(_spin, [(n,)]) for _ in range(2))
+    two = min(_at_once(_spin, [(n,), (n,)]) for _ in range(2))
+    return {"one_process_s": one, "two_processes_s": two, "throughput_ratio": 2 * one / two}
+
+
+def _at_once(target, arguments: list) -> float:
+    """Run ``target(barrier, results, *args)`` in one forked process per entry of
+    ``arguments``, released together by a barrier; the slowest one's time."""
     import multiprocessing
 
-    def run(processes: int) -> float:
-        barrier, results = multiprocessing.Barrier(processes), multiprocessing.Queue()
-        jobs = [multiprocessing.Process(target=_spin, args=(barrier, results, n))
-                for _ in range(processes)]  # fmt: skip
-        for job in jobs:
-            job.start()
-        times = [results.get() for _ in jobs]
-        for job in jobs:
-            job.join()
-        return max(times)
-
-    one, two = min(run(1) for _ in range(2)), min(run(2) for _ in range(2))
-    return {"one_process_s": one, "two_processes_s": two, "throughput_ratio": 2 * one / two}
+    fork = multiprocessing.get_context("fork")
+    barrier, results = fork.Barrier(len(arguments)), fork.Queue()
+    jobs = [fork.Process(target=target, args=(barrier, results, *args)) for args in arguments]
+    for job in jobs:
+        job.start()
+    times = [results.get() for _ in jobs]
+    for job in jobs:
+        job.join()
+    return max(times)
 
 
 if __name__ == "__main__":
