@@ -311,6 +311,13 @@ def compile_spec(
         kernel_cache.write_index(key, body, affine, state_names, parameter_names)
     else:
         body, affine = cached
+    return load_matrix_kernels(system, laws, spec, body, affine, backend)
+
+
+def load_matrix_kernels(system, laws, spec, body: str, affine, backend: str) -> MatrixKernels:
+    """The :class:`MatrixKernels` of a generated ``body``: its module loaded from the
+    kernel cache under the digest of the codegen version, numba's version and the body
+    (the one recipe for a local compile and a sweep's worker)."""
     digest = kernel_cache.body_hash(CODEGEN_VERSION + kernel_source.numba_version() + body)
     if backend == "numpy":
         path, module, source = kernel_cache.numpy_module(body, digest)
@@ -320,7 +327,7 @@ def compile_spec(
         system=system,
         laws=tuple(laws),
         spec=spec,
-        state=state,
+        state=Entries((*spec.layers, *spec.velocities)),
         coords=Entries(spec.layers),
         parameters=tuple(spec.parameters),
         affine=tuple(affine),

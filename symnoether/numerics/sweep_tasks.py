@@ -28,7 +28,7 @@ from . import kernel_cache, matrix_codegen
 from .arguments import initial_states
 from .codegen import CODEGEN_VERSION, Kernels, _numba_version
 from .discrete import validate_discrete
-from .matrix_kernels import Entries, MatrixKernels
+from .matrix_kernels import MatrixKernels
 from .stochastic_mc import validate_sgd
 from .sweep_batch import run_validate
 from .sweep_grid import Grid
@@ -117,14 +117,9 @@ def job_kernels(job: Job) -> Kernels | MatrixKernels:
         raise InvalidInputError("the kernel source of the sweep's task does not match its hash")
     body = kernel_body(job.source)
     if job.spec is not None:  # a MatrixSystem: digest and module as compile_spec makes them
-        digest = kernel_cache.body_hash(matrix_codegen.CODEGEN_VERSION + _numba_version() + body)
-        load = kernel_cache.numpy_module if job.backend == "numpy" else kernel_cache.load_module
-        path, module, source = load(body, digest)
-        kernels = MatrixKernels(
-            system=job.system, laws=job.laws, spec=job.spec, state=job.state,
-            coords=Entries(job.spec.layers), parameters=job.parameters, affine=job.affine,
-            source=source, path=path, backend=job.backend, module=module,
-        )  # fmt: skip
+        kernels = matrix_codegen.load_matrix_kernels(
+            job.system, job.laws, job.spec, body, job.affine, job.backend
+        )
         _KERNELS[job.source_hash] = kernels
         return kernels
     if job.backend == "numpy":
