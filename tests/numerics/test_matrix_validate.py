@@ -45,6 +45,16 @@ def network(shapes: dict):
     return system, law, q0, params
 
 
+def traced(call):
+    """(call(), the peak of the memory Python allocated during it, by tracemalloc)."""
+    tracemalloc.start()
+    try:
+        result = call()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 @pytest.fixture(scope="module")
 def three_layers():
     return network({"W1": (WIDTH, WIDTH), "W2": (WIDTH, WIDTH), "W3": (WIDTH, WIDTH)})
@@ -77,12 +87,7 @@ def test_validate_passes_at_width_64(net, request):
 def test_validate_discrete_passes_at_width_64(net, request):
     system, law, q0, params = request.getfixturevalue(net)
     sn.compile(system, law)  # compiled beforehand: the peak is the runs' own
-    tracemalloc.start()
-    try:
-        report = sn.validate_discrete(system, law, q0, params=params, steps=100)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    report, peak = traced(lambda: sn.validate_discrete(system, law, q0, params=params, steps=100))
     assert report.passed, report
     assert report.status == "passed" and report.expected_order == 2
     assert report.order > 1.65  # the optimizer follows the law at second order in η
@@ -98,12 +103,7 @@ def test_validate_discrete_passes_at_width_64(net, request):
 def test_validate_at_width_64_allocates_nothing_of_size_n_squared(three_layers):
     system, law, q0, params = three_layers
     sn.compile(system, law)  # compiled beforehand: the test measures validate alone
-    tracemalloc.start()
-    try:
-        report = sn.validate(system, law, q0, params=params, t_end=0.1)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    report, peak = traced(lambda: sn.validate(system, law, q0, params=params, t_end=0.1))
     assert report.passed
     n2 = 12_288**2 * 8
     assert peak < n2 / 10, f"peak {peak / 1e6:.0f} MB"
@@ -120,12 +120,7 @@ def test_optimizer_allocates_no_metric_without_a_preconditioner(three_layers):
     p = kernels.pack(values)
     q = kernels.pack_state(q0)
     out = np.empty((3, len(q)))
-    tracemalloc.start()
-    try:
-        done = kernels.drive_optimizer(q, q, p, ETA, BETA, 2, False, out)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    done, peak = traced(lambda: kernels.drive_optimizer(q, q, p, ETA, BETA, 2, False, out))
     assert done == 3
     assert peak < 20e6, f"peak {peak / 1e6:.0f} MB"
     # and the step is heavy ball on the kernel gradient
