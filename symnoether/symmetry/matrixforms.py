@@ -1,5 +1,5 @@
-r"""Readable forms of conservation laws: the charges of a family assembled into the matrix
-or vector the papers write.
+r"""Readable matrix forms of conservation laws: the charges of a family assembled into the
+matrix the papers write.
 
 * **Matrix families** — gl(r) at an interface W_a → W_b, gl(r) shared by two blocks
   (WᵢᵀWⱼ, WᵢWⱼᵀ), so(r) families, and a pair of cross families (Wᵢ += J Wⱼ, Wⱼ ± J Wᵢ).
@@ -10,10 +10,9 @@ or vector the papers write.
   factorization), the antisymmetric J of a cross pair its antisymmetric part
   (W_qW_kᵀ − W_kW_qᵀ). Under a second-order rule the conserved antisymmetric J give
   e^{t/τ} m ⟨J, P(q̇)⟩: the matrix P − Pᵀ.
-* **Per-unit rescalings** — generators ψ = D q, D diagonal with entries ±1, one per hidden
-  unit j: under gradient flow the vector (|w_in,j|² + b_j² − |w_out,j|²)_j.
-* **Translations** — constant generators t (a softmax's shift along 𝟙): the vector of
-  their charges t·q (gradient flow) or t·q̇ (second order), e.g. (𝟙ᵀW, 𝟙ᵀb).
+
+The per-unit rescalings' and translations' vector forms are in
+:mod:`~symnoether.symmetry.vectorforms`, whose ``charge_forms`` gathers both kinds.
 
 A form is returned only when its family's directions all lie in the conserved subspace
 and every entry equals its proved charge (up to :func:`form_factor`), checked exactly
@@ -23,11 +22,10 @@ Examples
 --------
 >>> import symnoether as sn
 >>> from symnoether import models
->>> from symnoether.symmetry.matrixforms import matrix_formula
->>> net = models.linear_network(3, 2, 2)
->>> (family,) = sn.find_symmetries(net.loss, net.coords, data=net.data).families
->>> matrix_formula(family, 1, latex=True)
-'W_{1} W_{1}^{\\top} - W_{2}^{\\top} W_{2}'
+>>> net = models.linear_network(3, 2, 2).system(sn.rules.gradient_flow())
+>>> (form,) = sn.conservation_laws(net).forms
+>>> form.formula, form.latex
+('W1*W1.T - W2.T*W2', 'W_{1} W_{1}^{\\top} - W_{2}^{\\top} W_{2}')
 """
 
 from __future__ import annotations
@@ -47,7 +45,6 @@ __all__ = [
     "ChargeForm",
     "FormContext",
     "matrix_family_forms",
-    "matrix_formula",
     "form_factor",
     "named",
 ]
@@ -319,24 +316,6 @@ def _p_text(family: _Family, order: int, wrap: str, latex: bool) -> str:
     if not wrap:
         return text
     return wrap.format(t=t) + f", P = {text}"
-
-
-def matrix_formula(family: object, order: int, latex: bool = False) -> str:
-    """The matrix form of a gl(r) or product family as the papers write it, from its block
-    names: P = Σ W_a W_aᵀ − W_bᵀW_b (gradient flow) or P − Pᵀ with P = Σ Ẇ_a W_aᵀ − W_bᵀẆ_b.
-
-    Examples
-    --------
-    >>> import symnoether as sn
-    >>> from symnoether import models
-    >>> net = models.linear_network(3, 2, 2)
-    >>> (family,) = sn.find_symmetries(net.loss, net.coords, data=net.data).families
-    >>> matrix_formula(family, 1), matrix_formula(family, 2)
-    ('W1*W1.T - W2.T*W2', 'P - P.T, P = W1dot*W1.T - W2.T*W2dot')
-    """
-    kind = getattr(family, "algebra", "gl")
-    shell = _Family(family.name, family.rank, kind, _terms(family), family.blocks, ())
-    return _p_text(shell, order, "P - P{t}" if order == 2 else "", latex)
 
 
 def named(name: str, latex: bool, dot: bool) -> str:
